@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { sourceClusterSchema, destinationSchema, stageDeadlinesSchema } from '../../config/schema';
+
+/**
+ * What every stage function knows about its deployment. The infrastructure writes it, as JSON, into the
+ * `PIPELINE_SETTINGS` environment variable of each function; handlers parse it once per container.
+ * Anything not here (region, credentials, endpoint) comes from the SDK's standard configuration.
+ */
+export const runtimeSettingsSchema = z
+  .object({
+    /** Resource name prefix from the configuration. */
+    namePrefix: z.string().min(1),
+    /** Prefix of every temporary cluster, snapshot and export task id: `<namePrefix>-tmp-`. */
+    tempResourcePrefix: z.string().min(1),
+    /** Value of the `managed-by` tag put on every temporary resource. */
+    managedByTag: z.string().min(1),
+    /** AWS account id the stack is deployed in. */
+    accountId: z.string().regex(/^\d{12}$/),
+    tableName: z.string().min(1),
+    exportBucket: z.string().min(1),
+    /** Key prefix under which exports land in the export bucket; each run gets `<exportPrefix>/<runId>/...`. */
+    exportPrefix: z.string().min(1),
+    /** Customer-managed key the exports are encrypted with. */
+    exportKmsKeyArn: z.string().min(1),
+    /** Role assumed by export.rds.amazonaws.com to write the export. */
+    exportRoleArn: z.string().min(1),
+    /** Internal topic carrying messages between stages (message attribute `target` picks the stage). */
+    pipelineTopicArn: z.string().min(1),
+    /** Topics that receive a short message on failure and (optionally) success. */
+    alertTopicArns: z.array(z.string().min(1)),
+    notifyOnSuccess: z.boolean(),
+    sourceClusters: z.array(sourceClusterSchema),
+    restore: z.object({
+      dbSubnetGroupName: z.string().optional(),
+      vpcSecurityGroupIds: z.array(z.string()),
+      engineVersion: z.string().optional(),
+    }),
+    destination: destinationSchema,
+    tableFailurePolicy: z.enum(['fail', 'warn']),
+    copy: z.object({
+      concurrency: z.number().int().positive(),
+      partSizeMiB: z.number().int().positive(),
+      batchMaxObjects: z.number().int().positive(),
+      batchMaxGiB: z.number().positive(),
+    }),
+    stageDeadlinesMinutes: stageDeadlinesSchema,
+    orphanGraceMinutes: z.number().int().positive(),
+    runRetentionDays: z.number().int().positive(),
+  })
+  .strict();
+
+/** Settings a stage function runs with. */
+export type RuntimeSettings = z.output<typeof runtimeSettingsSchema>;
+
+/** Name of the environment variable holding the JSON settings. */
+export const SETTINGS_ENV_VAR = 'PIPELINE_SETTINGS';
+
+/** Reads and validates the settings from the environment; a deployment error, so it throws loudly. */
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeSettings {
+  const raw = env[SETTINGS_ENV_VAR];
+  if (!raw) throw new Error(`${SETTINGS_ENV_VAR} is not set: the function was deployed without its settings`);
+  return runtimeSettingsSchema.parse(JSON.parse(raw));
+}
