@@ -36,3 +36,93 @@ export const StageFunction = {
   RECONCILE: 'reconcile',
 } as const;
 export type StageFunction = (typeof StageFunction)[keyof typeof StageFunction];
+
+/** How a run ends; a run in `CLEANING_UP` carries the one it will reach once its resources are gone. */
+export const RunOutcome = { SUCCEEDED: 'SUCCEEDED', FAILED: 'FAILED', CANCELLED: 'CANCELLED' } as const;
+export type RunOutcome = (typeof RunOutcome)[keyof typeof RunOutcome];
+
+/** What went wrong, where: `kind` is a short machine-readable class (an error name), `message` is for humans. */
+export interface RunError {
+  readonly stage: RunStage;
+  readonly kind: string;
+  readonly message: string;
+}
+
+/**
+ * Progress of the copy stage. The planner sets the totals; workers add to the `*Copied` counters and
+ * `batchesDone`. All counters are numbers so the store can `ADD` to them atomically.
+ */
+export interface CopyProgress {
+  /** Objects found under the export prefix. */
+  readonly objects: number;
+  /** Bytes found under the export prefix. */
+  readonly bytes: number;
+  /** Batches the copy was split into. */
+  readonly batchesTotal: number;
+  /** Batches recorded as done. */
+  readonly batchesDone: number;
+  /** Objects copied so far. */
+  readonly objectsCopied: number;
+  /** Bytes copied so far. */
+  readonly bytesCopied: number;
+  /** Key of the manifest at the destination, once written. */
+  readonly manifestKey?: string;
+}
+
+/**
+ * One export of one source snapshot. The run id is the correlation id: derived deterministically from the
+ * source snapshot id (and the attempt), it names and tags every temporary resource, so any RDS event's
+ * `Source ID` leads back to its run. Timestamps are ISO-8601 UTC strings.
+ */
+export interface Run {
+  /** Correlation id; `<tempResourcePrefix><runId>` names the temporary cluster and snapshot. */
+  readonly runId: string;
+  /** 1 for the first run of a snapshot; an explicit retry creates a new run with the next attempt. */
+  readonly attempt: number;
+  /** Configured source cluster the snapshot belongs to (as RDS reports it, not from the snapshot's name). */
+  readonly sourceClusterId: string;
+  /** Source snapshot identifier, e.g. `rds:orders-2024-05-15-09-10`. */
+  readonly sourceSnapshotId: string;
+  /** Source snapshot ARN; the `bySourceSnapshot` index key. */
+  readonly sourceSnapshotArn: string;
+  /** When RDS created the source snapshot; the destination date derives from it. */
+  readonly sourceSnapshotCreatedAt?: string;
+  /** Direct export, or restore to a temporary cluster first. */
+  readonly path: ExportPath;
+  readonly stage: RunStage;
+  /** Only while `CLEANING_UP`: the terminal stage the run reaches when cleanup is done. */
+  readonly outcome?: RunOutcome;
+  /** Temporary cluster (restore path), `<tempResourcePrefix><runId>`. */
+  readonly tempClusterId?: string;
+  /** Temporary manual cluster snapshot (restore path), `<tempResourcePrefix><runId>`. */
+  readonly tempSnapshotId?: string;
+  /** ARN of what is exported: the source snapshot (direct) or the temporary snapshot (restore). */
+  readonly exportSourceArn?: string;
+  /** Export task id of the current export attempt (unique per attempt, never reused). */
+  readonly exportTaskId?: string;
+  /** Export attempt counter: bumped each time the export could not start for lack of a slot. */
+  readonly exportAttempt: number;
+  /** Key prefix of the export in the export bucket: `<exportPrefix>/<runId>/<exportTaskId>`. */
+  readonly exportS3Prefix?: string;
+  /** Table-level problems tolerated under `tableFailurePolicy: warn`. */
+  readonly warnings?: readonly string[];
+  /** When the run entered each stage it went through. */
+  readonly stageEnteredAt: Partial<Record<RunStage, string>>;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** When the current stage must be over; the reconciler fails the run (and cleans up) after it. */
+  readonly deadline?: string;
+  readonly error?: RunError;
+  readonly copy?: CopyProgress;
+  /** Key prefix the run's objects were delivered under at the destination. */
+  readonly destinationPrefix?: string;
+  /** Temporary resources the cleanup deleted (or found already gone), e.g. `cluster:<id>`. */
+  readonly cleanedUp?: readonly string[];
+  /** Epoch seconds after which DynamoDB removes the finished run (TTL). */
+  readonly expiresAt?: number;
+}
+
+/** True when the run can no longer change. */
+export function isTerminal(stage: RunStage): boolean {
+  return TERMINAL_STAGES.includes(stage);
+}

@@ -1,0 +1,99 @@
+/**
+ * The pipeline's error family: one base class, one subclass per kind, each with a message a human can act
+ * on. Handlers log and skip bad input; they throw these (or AWS errors) only for real failures.
+ */
+export { ConfigError } from '../../config/load';
+
+/** Base of every error the pipeline raises on purpose. */
+export class PipelineError extends Error {
+  public override readonly name: string = 'PipelineError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The run id names no run in the table. */
+export class RunNotFound extends PipelineError {
+  public override readonly name = 'RunNotFound';
+  constructor(public readonly runId: string) {
+    super(`run ${runId} is not in the run table`);
+  }
+}
+
+/**
+ * A conditional write found the run elsewhere than expected: another delivery (or the reconciler) moved
+ * it first. Expected under at-least-once delivery; handlers log it and stop.
+ */
+export class StaleTransition extends PipelineError {
+  public override readonly name = 'StaleTransition';
+  constructor(
+    public readonly runId: string,
+    public readonly expected: string,
+    public readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`run ${runId} is no longer in ${expected} (${detail}); another delivery got there first`, options);
+  }
+}
+
+/** A run already exists for this id (one live run per source snapshot). */
+export class RunAlreadyExists extends PipelineError {
+  public override readonly name = 'RunAlreadyExists';
+  constructor(public readonly runId: string) {
+    super(`run ${runId} already exists`);
+  }
+}
+
+/** A name or identifier could not be built within the AWS limits. */
+export class NamingError extends PipelineError {
+  public override readonly name = 'NamingError';
+}
+
+/** The client's destination refused us; the message says who, what, where and which policy must allow it. */
+export class DestinationAccessDenied extends PipelineError {
+  public override readonly name = 'DestinationAccessDenied';
+  constructor(
+    message: string,
+    public readonly action?: string,
+    public readonly resource?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The export finished, but some tables failed or were skipped; the message names them. */
+export class ExportTablesFailed extends PipelineError {
+  public override readonly name = 'ExportTablesFailed';
+  constructor(public readonly tables: readonly { target: string; status: string; reason?: string }[]) {
+    super(
+      `export finished with ${tables.length} table(s) not complete: ` +
+        tables.map((t) => `${t.target} (${t.status}${t.reason ? `: ${t.reason}` : ''})`).join(', '),
+    );
+  }
+}
+
+/** Temporary resources cannot be deleted yet (still creating); the cleanup is retried. */
+export class CleanupNotFinished extends PipelineError {
+  public override readonly name = 'CleanupNotFinished';
+  constructor(
+    public readonly runId: string,
+    public readonly pending: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(`cleanup of run ${runId} must wait for ${pending.join(', ')}; it will be retried`, options);
+  }
+}
+
+/** The name of an error, whatever was thrown (SDK errors carry theirs in `name`). */
+export function errorName(e: unknown): string {
+  if (e && typeof e === 'object' && 'name' in e && typeof (e as { name: unknown }).name === 'string') return (e as { name: string }).name;
+  return 'Error';
+}
+
+/** The message of an error, whatever was thrown. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  if (e && typeof e === 'object' && 'message' in e) return String((e as { message: unknown }).message);
+  return String(e);
+}
