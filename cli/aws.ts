@@ -1,0 +1,66 @@
+/**
+ * AWS clients for the CLI, created once per invocation and only when a command needs them. They use the
+ * SDK's standard configuration: credential chain, AWS_PROFILE, and AWS_ENDPOINT_URL (so every command runs
+ * against emulators unchanged). The region is the configuration's unless `--region` or AWS_REGION says otherwise.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { RDSClient } from '@aws-sdk/client-rds';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { STSClient } from '@aws-sdk/client-sts';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+/** Static credentials, e.g. from STS AssumeRole. */
+export interface StaticCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+/** The clients a command may use; tests pass mocked or emulator-backed ones. */
+export interface AwsClients {
+  readonly region: string;
+  rds(): RDSClient;
+  kms(): KMSClient;
+  iam(): IAMClient;
+  sts(): STSClient;
+  sns(): SNSClient;
+  dynamo(): DynamoDBDocumentClient;
+  /** An S3 client for a region (access points must be called in their own region), optionally as another principal. */
+  s3(region?: string, credentials?: StaticCredentials): S3Client;
+}
+
+function memo<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
+}
+
+/** Path-style addressing when an endpoint override points at an S3 emulator. */
+function s3PathStyle(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
+}
+
+/** Builds lazily-created default clients for one region. */
+export function defaultClients(region: string, env: NodeJS.ProcessEnv = process.env): AwsClients {
+  const s3s = new Map<string, S3Client>();
+  return {
+    region,
+    rds: memo(() => new RDSClient({ region })),
+    kms: memo(() => new KMSClient({ region })),
+    iam: memo(() => new IAMClient({ region })),
+    sts: memo(() => new STSClient({ region })),
+    sns: memo(() => new SNSClient({ region })),
+    dynamo: memo(() => DynamoDBDocumentClient.from(new DynamoDBClient({ region }), { marshallOptions: { removeUndefinedValues: true } })),
+    s3: (r = region, credentials) => {
+      const key = `${r}|${credentials?.accessKeyId ?? ''}`;
+      let c = s3s.get(key);
+      if (!c) {
+        c = new S3Client({ region: r, forcePathStyle: s3PathStyle(env), ...(credentials ? { credentials } : {}) });
+        s3s.set(key, c);
+      }
+      return c;
+    },
+  };
+}
