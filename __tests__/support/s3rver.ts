@@ -1,0 +1,64 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+
+/** A running s3rver on 127.0.0.1 with its buckets, and a way to build clients that talk to it. */
+export interface S3rverHandle {
+  readonly endpoint: string;
+  readonly port: number;
+  /** A client configured for the emulator (path style, checksums only when required). */
+  client(overrides?: ConstructorParameters<typeof S3Client>[0]): S3Client;
+  stop(): Promise<void>;
+}
+
+/** Credentials s3rver accepts (its defaults). */
+export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
+/**
+ * Starts s3rver on 127.0.0.1, port 0, in a temporary directory, with the given buckets.
+ *
+ * The emulator runs in a child Node process started with `--openssl-legacy-provider`, because s3rver
+ * encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3 only provides through the legacy
+ * provider. Running it apart keeps that flag out of the test process and keeps the emulator's work off
+ * the event loop of the code under test.
+ */
+export async function startS3rver(buckets: readonly string[]): Promise<S3rverHandle> {
+  const directory = mkdtempSync(join(tmpdir(), 's3rver-'));
+  const child: ChildProcess = fork(join(__dirname, 's3rver-child.js'), [], {
+    execArgv: ['--openssl-legacy-provider'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { port: number }).port));
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`s3rver exited early with code ${code}`)));
+    child.send({ directory, buckets });
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    endpoint,
+    port,
+    client: (overrides = {}) =>
+      new S3Client({
+        region: 'us-east-1',
+        endpoint,
+        forcePathStyle: true,
+        credentials: S3RVER_CREDENTIALS,
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        ...overrides,
+      }),
+    stop: async () => {
+      if (child.exitCode === null) {
+        await new Promise<void>((resolve) => {
+          child.once('exit', () => resolve());
+          child.disconnect();
+          setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+        });
+      }
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}

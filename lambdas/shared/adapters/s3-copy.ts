@@ -1,0 +1,228 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  S3Client,
+  UploadPartCopyCommand,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { mapWithConcurrency } from '../copy/concurrency';
+
+/** Largest object a single CopyObject may copy (5 GiB). */
+export const MAX_COPY_OBJECT_BYTES = 5 * 1024 ** 3;
+/** Smallest part S3 accepts, except the last one (5 MiB). */
+export const MIN_PART_BYTES = 5 * 1024 ** 2;
+/** Largest part S3 accepts (5 GiB). */
+export const MAX_PART_BYTES = 5 * 1024 ** 3;
+/** Most parts in one multipart upload. */
+export const MAX_PARTS = 10_000;
+const MiB = 1024 ** 2;
+
+/**
+ * Builds the S3 client the copy stage uses: the SDK's standard configuration (region, credentials,
+ * AWS_ENDPOINT_URL) with adaptive retry, which backs off on SlowDown/503 and rate-limits the client itself.
+ */
+export function createCopyS3Client(overrides: S3ClientConfig = {}): S3Client {
+  return new S3Client({ retryMode: 'adaptive', maxAttempts: 8, ...overrides });
+}
+
+/** How objects are written at the destination. */
+export interface S3ObjectCopierOptions {
+  readonly client: S3Client;
+  readonly sourceBucket: string;
+  /** Our account: sent as ExpectedSourceBucketOwner (and ExpectedBucketOwner on reads of the source). */
+  readonly sourceOwnerAccountId: string;
+  /** Access point ARN or bucket name. */
+  readonly destinationBucket: string;
+  /** The client's account: sent as ExpectedBucketOwner on every write. */
+  readonly destinationOwnerAccountId: string;
+  /** SSE-KMS with this key when set. */
+  readonly kmsKeyArn?: string;
+  /** Send `bucket-owner-full-control` (only for client buckets that still use ACLs). */
+  readonly bucketOwnerFullControl?: boolean;
+  /** Part size for multipart copies, in bytes (raised when needed to stay within 10,000 parts). @default 128 MiB */
+  readonly partSizeBytes?: number;
+  /** Parts copied at once for one multipart object. @default 8 */
+  readonly partConcurrency?: number;
+  /** Objects above this size are copied part by part. @default 5 GiB (the CopyObject limit) */
+  readonly multipartThresholdBytes?: number;
+}
+
+/** One object to copy. */
+export interface ObjectCopyRequest {
+  readonly sourceKey: string;
+  readonly destinationKey: string;
+  /** Size from the listing: decides between CopyObject and UploadPartCopy and sizes the parts. */
+  readonly size: number;
+}
+
+/** What the destination holds after the copy. */
+export interface ObjectCopyResult {
+  readonly etag: string;
+  readonly multipart: boolean;
+  readonly parts: number;
+}
+
+/** Error raised with the failing S3 call attached, so the caller can tell which action and side failed. */
+export class S3CopyCallError extends Error {
+  constructor(
+    readonly action: string,
+    readonly side: 'source' | 'destination' | 'both',
+    readonly key: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${action} failed for ${key}: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'S3CopyCallError';
+  }
+}
+
+/** Part size that respects the configured size, S3's 5 MiB floor and the 10,000-part ceiling, in whole MiB. */
+export function effectivePartSize(objectSize: number, configuredPartBytes: number): number {
+  const floor = Math.max(MIN_PART_BYTES, Math.ceil(objectSize / MAX_PARTS));
+  const size = Math.max(configuredPartBytes, floor);
+  const rounded = Math.ceil(size / MiB) * MiB;
+  if (rounded > MAX_PART_BYTES) throw new Error(`object of ${objectSize} bytes needs parts above 5 GiB; S3 cannot copy it`);
+  return rounded;
+}
+
+/**
+ * `bucket/key` as CopySource wants it: URL-encoded, with `?`, `#` and `+` escaped too so that S3 never reads
+ * them as a query, a fragment or a space. Characters that are harmless in a path (`=`, `:`, `,`...) stay as
+ * they are, which Hive-style partition folders (`dt=2024-01-01`) keep readable in logs.
+ */
+export function copySource(bucket: string, key: string): string {
+  return `${bucket}/${encodeURI(key).replace(/\?/g, '%3F').replace(/#/g, '%23').replace(/\+/g, '%2B')}`;
+}
+
+/**
+ * Copies objects server-side from our export bucket to the client's destination. Nothing passes through
+ * the function's memory, so memory stays flat whatever the object size. Content type and user metadata
+ * are kept (CopyObject copies them; the multipart path reads them first and sets them on the upload).
+ */
+export class S3ObjectCopier {
+  private readonly partSizeBytes: number;
+  private readonly partConcurrency: number;
+  private readonly threshold: number;
+
+  constructor(private readonly options: S3ObjectCopierOptions) {
+    this.partSizeBytes = options.partSizeBytes ?? 128 * MiB;
+    if (this.partSizeBytes < MIN_PART_BYTES) throw new Error('part size must be at least 5 MiB');
+    this.partConcurrency = options.partConcurrency ?? 8;
+    this.threshold = Math.min(options.multipartThresholdBytes ?? MAX_COPY_OBJECT_BYTES, MAX_COPY_OBJECT_BYTES);
+  }
+
+  /** Copies one object; above the threshold, part by part with parallel UploadPartCopy calls. */
+  async copy(request: ObjectCopyRequest): Promise<ObjectCopyResult> {
+    return request.size > this.threshold ? this.copyMultipart(request) : this.copySingle(request);
+  }
+
+  private writeOptions() {
+    const o = this.options;
+    return {
+      ExpectedBucketOwner: o.destinationOwnerAccountId,
+      ...(o.kmsKeyArn ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: o.kmsKeyArn } : {}),
+      ...(o.bucketOwnerFullControl ? { ACL: 'bucket-owner-full-control' as const } : {}),
+    };
+  }
+
+  private async call<T>(action: string, side: 'source' | 'destination' | 'both', key: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw new S3CopyCallError(action, side, key, error);
+    }
+  }
+
+  private async copySingle(request: ObjectCopyRequest): Promise<ObjectCopyResult> {
+    const o = this.options;
+    const out = await this.call('s3:PutObject', 'both', request.destinationKey, () =>
+      o.client.send(
+        new CopyObjectCommand({
+          Bucket: o.destinationBucket,
+          Key: request.destinationKey,
+          CopySource: copySource(o.sourceBucket, request.sourceKey),
+          ExpectedSourceBucketOwner: o.sourceOwnerAccountId,
+          MetadataDirective: 'COPY',
+          ...this.writeOptions(),
+        }),
+      ),
+    );
+    return { etag: out.CopyObjectResult?.ETag ?? '', multipart: false, parts: 1 };
+  }
+
+  private async copyMultipart(request: ObjectCopyRequest): Promise<ObjectCopyResult> {
+    const o = this.options;
+    const head = await this.call('s3:GetObject', 'source', request.sourceKey, () =>
+      o.client.send(new HeadObjectCommand({ Bucket: o.sourceBucket, Key: request.sourceKey, ExpectedBucketOwner: o.sourceOwnerAccountId })),
+    );
+    const size = head.ContentLength ?? request.size;
+    const partSize = effectivePartSize(size, this.partSizeBytes);
+    const created = await this.call('s3:PutObject', 'destination', request.destinationKey, () =>
+      o.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: o.destinationBucket,
+          Key: request.destinationKey,
+          ContentType: head.ContentType,
+          ContentEncoding: head.ContentEncoding,
+          ContentDisposition: head.ContentDisposition,
+          ContentLanguage: head.ContentLanguage,
+          CacheControl: head.CacheControl,
+          Metadata: head.Metadata,
+          ...this.writeOptions(),
+        }),
+      ),
+    );
+    const uploadId = created.UploadId;
+    if (!uploadId) throw new S3CopyCallError('s3:PutObject', 'destination', request.destinationKey, new Error('CreateMultipartUpload returned no UploadId'));
+    const ranges: Array<{ partNumber: number; first: number; last: number }> = [];
+    for (let first = 0, partNumber = 1; first < size; first += partSize, partNumber++) {
+      ranges.push({ partNumber, first, last: Math.min(first + partSize, size) - 1 });
+    }
+    try {
+      const parts = await mapWithConcurrency(ranges, this.partConcurrency, async (range) => {
+        const out = await this.call('s3:PutObject', 'both', request.destinationKey, () =>
+          o.client.send(
+            new UploadPartCopyCommand({
+              Bucket: o.destinationBucket,
+              Key: request.destinationKey,
+              UploadId: uploadId,
+              PartNumber: range.partNumber,
+              CopySource: copySource(o.sourceBucket, request.sourceKey),
+              CopySourceRange: `bytes=${range.first}-${range.last}`,
+              ...(head.ETag ? { CopySourceIfMatch: head.ETag } : {}),
+              ExpectedBucketOwner: o.destinationOwnerAccountId,
+              ExpectedSourceBucketOwner: o.sourceOwnerAccountId,
+            }),
+          ),
+        );
+        return { PartNumber: range.partNumber, ETag: out.CopyPartResult?.ETag };
+      });
+      const done = await this.call('s3:PutObject', 'destination', request.destinationKey, () =>
+        o.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: o.destinationBucket,
+            Key: request.destinationKey,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts },
+            ExpectedBucketOwner: o.destinationOwnerAccountId,
+          }),
+        ),
+      );
+      return { etag: done.ETag ?? '', multipart: true, parts: parts.length };
+    } catch (error) {
+      await o.client
+        .send(
+          new AbortMultipartUploadCommand({
+            Bucket: o.destinationBucket,
+            Key: request.destinationKey,
+            UploadId: uploadId,
+            ExpectedBucketOwner: o.destinationOwnerAccountId,
+          }),
+        )
+        .catch(() => undefined);
+      throw error;
+    }
+  }
+}
