@@ -97,3 +97,14 @@ export function errorMessage(e: unknown): string {
   if (e && typeof e === 'object' && 'message' in e) return String((e as { message: unknown }).message);
   return String(e);
 }
+
+/**
+ * True for an AWS error that retrying will not fix (a client fault other than throttling): the run should
+ * fail rather than the function retry. Server faults, throttling and network errors are not permanent.
+ */
+export function isPermanentAwsError(e: unknown): boolean {
+  if (!e || typeof e !== 'object') return false;
+  const err = e as { $fault?: string; $retryable?: unknown; name?: string };
+  if (err.$fault !== 'client' || err.$retryable) return false;
+  return !/Throttl|RequestLimitExceeded|TooManyRequests|SlowDown|RequestTimeout/i.test(err.name ?? '');
+}

@@ -126,3 +126,38 @@ export interface Run {
 export function isTerminal(stage: RunStage): boolean {
   return TERMINAL_STAGES.includes(stage);
 }
+
+/** What a new run is made from. */
+export interface NewRunInput {
+  readonly runId: string;
+  readonly attempt: number;
+  readonly sourceClusterId: string;
+  readonly sourceSnapshotId: string;
+  readonly sourceSnapshotArn: string;
+  readonly sourceSnapshotCreatedAt?: string;
+  /** The path the configuration and the snapshot suggest; the start stage may still fall back to restore. */
+  readonly path: ExportPath;
+  readonly now: Date;
+  /** Minutes the run may stay PENDING. */
+  readonly pendingDeadlineMinutes: number;
+}
+
+/** A run as recorded when a snapshot's export is first started: PENDING, nothing created yet. */
+export function newRun(input: NewRunInput): Run {
+  const now = input.now.toISOString();
+  return {
+    runId: input.runId,
+    attempt: input.attempt,
+    sourceClusterId: input.sourceClusterId,
+    sourceSnapshotId: input.sourceSnapshotId,
+    sourceSnapshotArn: input.sourceSnapshotArn,
+    ...(input.sourceSnapshotCreatedAt ? { sourceSnapshotCreatedAt: input.sourceSnapshotCreatedAt } : {}),
+    path: input.path,
+    stage: RunStage.PENDING,
+    exportAttempt: 1,
+    stageEnteredAt: { [RunStage.PENDING]: now },
+    createdAt: now,
+    updatedAt: now,
+    deadline: new Date(input.now.getTime() + input.pendingDeadlineMinutes * 60_000).toISOString(),
+  };
+}
