@@ -1,5 +1,6 @@
 /** Every CLI command, in the order `pipeline help` lists them. */
 import type { Command } from '../context';
 import { clientPolicyCommand } from './client-policy';
+import { preflightCommand } from './preflight';
 
-export const commands: readonly Command[] = [clientPolicyCommand];
+export const commands: readonly Command[] = [preflightCommand, clientPolicyCommand];

@@ -1,0 +1,368 @@
+/**
+ * `preflight`: proves, with real credentials and before the first nightly run, that the pipeline can work.
+ * Checks in order and prints ✓/✗ with the fix for each: the source clusters and the path each takes; the
+ * export bucket, key and role; a probe write through the destination (one object, written and deleted,
+ * always with ExpectedBucketOwner); the client's KMS key. It changes nothing but that probe object.
+ */
+import { randomBytes } from 'node:crypto';
+import { GetRoleCommand } from '@aws-sdk/client-iam';
+import { DescribeKeyCommand } from '@aws-sdk/client-kms';
+import { DescribeDBClusterSnapshotsCommand, DescribeDBClustersCommand } from '@aws-sdk/client-rds';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  HeadBucketCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import type { PipelineConfig, SourceClusterConfig } from '../../config/schema';
+import { CLIENT_KMS_ACTIONS, copyObjectActions, destinationObjectPrefixes } from '../../modules/client-policy';
+import type { AwsClients, StaticCredentials } from '../aws';
+import type { CliContext, Command } from '../context';
+import { toCliError } from '../errors';
+import { printJson } from '../output';
+import type { StackInfo } from '../stack';
+
+/** Outcome of one check. `skip` means it could not be reached (an earlier check failed) or does not apply. */
+export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip';
+
+/** One line of the preflight report. */
+export interface CheckResult {
+  readonly check: string;
+  readonly status: CheckStatus;
+  readonly detail: string;
+  /** What to do, for `fail` and `warn`. */
+  readonly fix?: string;
+}
+
+/** What the preflight runs with. */
+export interface PreflightInput {
+  readonly config: PipelineConfig;
+  readonly stack: StackInfo;
+  readonly aws: AwsClients;
+  /** Test the destination with the operator's credentials, without trying to assume the copy role. */
+  readonly asSelf?: boolean;
+  /** Probe key suffix; random by default. */
+  readonly probeId?: string;
+  readonly now?: () => Date;
+}
+
+const MARK: Record<CheckStatus, string> = { pass: '✓', fail: '✗', warn: '!', skip: '-' };
+const EXPORT_SERVICE = 'export.rds.amazonaws.com';
+
+interface AwsError {
+  name?: string;
+  message?: string;
+  Code?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function err(e: unknown): AwsError {
+  return (e ?? {}) as AwsError;
+}
+
+function errText(e: unknown): string {
+  const x = err(e);
+  return `${x.name ?? 'Error'}: ${(x.message ?? String(e)).split('\n')[0]}`;
+}
+
+/** Which path a cluster's snapshots take, or why they cannot be exported as configured. */
+export function pathFor(cluster: SourceClusterConfig, engineMode: string | undefined): { path?: 'direct' | 'restore'; problem?: string } {
+  const serverlessV1 = engineMode === 'serverless';
+  if (cluster.exportMode === 'restore') return { path: 'restore' };
+  if (cluster.exportMode === 'direct') {
+    return serverlessV1 ? { problem: 'exportMode is direct, but StartExportTask refuses Aurora Serverless v1 snapshots' } : { path: 'direct' };
+  }
+  return { path: serverlessV1 ? 'restore' : 'direct' };
+}
+
+async function checkCluster(aws: AwsClients, cluster: SourceClusterConfig, region: string): Promise<CheckResult> {
+  const check = `source cluster ${cluster.identifier}`;
+  let found;
+  try {
+    const out = await aws.rds().send(new DescribeDBClustersCommand({ DBClusterIdentifier: cluster.identifier }));
+    found = out.DBClusters?.[0];
+  } catch (e) {
+    if (err(e).name !== 'DBClusterNotFoundFault') throw e;
+  }
+  if (!found) {
+    return { check, status: 'fail', detail: `no DB cluster ${cluster.identifier} in ${region}`, fix: `check sourceClusters[].identifier and region (${region}) in the configuration` };
+  }
+  if (!found.Engine?.startsWith('aurora')) {
+    return { check, status: 'fail', detail: `engine ${found.Engine} is not Aurora`, fix: 'list only Aurora clusters in sourceClusters' };
+  }
+  const mode = found.EngineMode ?? 'provisioned';
+  const { path, problem } = pathFor(cluster, mode);
+  const kind = mode === 'serverless' ? 'Serverless v1' : found.ServerlessV2ScalingConfiguration ? 'Serverless v2' : mode;
+  if (problem) return { check, status: 'fail', detail: `${found.Engine} ${found.EngineVersion} (${kind}): ${problem}`, fix: `set exportMode to auto or restore for ${cluster.identifier}` };
+  let newest = 'no automated snapshot yet';
+  const snaps = await aws.rds().send(new DescribeDBClusterSnapshotsCommand({ DBClusterIdentifier: cluster.identifier, SnapshotType: 'automated' }));
+  const latest = (snaps.DBClusterSnapshots ?? [])
+    .filter((s) => s.SnapshotCreateTime)
+    .sort((a, b) => (b.SnapshotCreateTime as Date).getTime() - (a.SnapshotCreateTime as Date).getTime())[0];
+  if (latest) newest = `newest automated snapshot ${latest.DBClusterSnapshotIdentifier} (${(latest.SnapshotCreateTime as Date).toISOString()})`;
+  const how = path === 'restore' ? 'restore to a temporary provisioned cluster, then export' : 'direct export';
+  return { check, status: 'pass', detail: `${found.Engine} ${found.EngineVersion} (${kind}) → ${how} [exportMode ${cluster.exportMode}]; ${newest}` };
+}
+
+async function checkExportBucket(aws: AwsClients, bucket: string | undefined, account: string): Promise<CheckResult> {
+  const check = 'export bucket';
+  if (!bucket) return { check, status: 'fail', detail: 'the stack output export_bucket_name is unknown', fix: 'deploy the stack (cdktf deploy) or pass --outputs <file>' };
+  try {
+    await aws.s3().send(new HeadBucketCommand({ Bucket: bucket, ExpectedBucketOwner: account }));
+    return { check, status: 'pass', detail: `s3://${bucket} exists and is owned by ${account}` };
+  } catch (e) {
+    const status = err(e).$metadata?.httpStatusCode;
+    if (status === 404 || err(e).name === 'NotFound' || err(e).name === 'NoSuchBucket') {
+      return { check, status: 'fail', detail: `s3://${bucket} does not exist`, fix: 'deploy the stack (cdktf deploy); the bucket is part of it' };
+    }
+    if (status === 403) {
+      return { check, status: 'fail', detail: `s3://${bucket} is not accessible, or is not owned by ${account}`, fix: `check that the stack is deployed in account ${account} and that you may s3:ListBucket on it` };
+    }
+    return { check, status: 'fail', detail: errText(e), fix: 'retry; if it persists, check the bucket in the S3 console' };
+  }
+}
+
+async function checkExportKey(aws: AwsClients, keyArn: string | undefined): Promise<CheckResult> {
+  const check = 'export KMS key';
+  if (!keyArn) return { check, status: 'fail', detail: 'the stack output export_kms_key_arn is unknown', fix: 'deploy the stack (cdktf deploy) or pass --outputs <file>' };
+  try {
+    const out = await aws.kms().send(new DescribeKeyCommand({ KeyId: keyArn }));
+    const meta = out.KeyMetadata;
+    if (meta?.KeyState !== 'Enabled') {
+      const fix = meta?.KeyState === 'PendingDeletion' ? `cancel the deletion: aws kms cancel-key-deletion --key-id ${keyArn}, then enable it` : `enable it: aws kms enable-key --key-id ${keyArn}`;
+      return { check, status: 'fail', detail: `${keyArn} is ${meta?.KeyState}`, fix };
+    }
+    if (meta.KeyManager !== 'CUSTOMER') return { check, status: 'fail', detail: `${keyArn} is AWS-managed`, fix: 'StartExportTask needs a customer-managed key: deploy the stack, which creates one' };
+    return { check, status: 'pass', detail: `${keyArn} is enabled and customer-managed` };
+  } catch (e) {
+    if (err(e).name === 'NotFoundException') return { check, status: 'fail', detail: `${keyArn} does not exist`, fix: 'deploy the stack (cdktf deploy)' };
+    if (err(e).name === 'AccessDeniedException') return { check, status: 'fail', detail: `you may not describe ${keyArn}`, fix: 'run preflight with credentials allowed kms:DescribeKey on the pipeline key' };
+    throw e;
+  }
+}
+
+interface TrustStatement {
+  Effect?: string;
+  Principal?: { Service?: string | string[] };
+  Action?: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+function list(v: string | string[] | undefined): string[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+async function checkExportRole(aws: AwsClients, roleArn: string | undefined, account: string): Promise<CheckResult> {
+  const check = 'export role trust';
+  if (!roleArn) return { check, status: 'fail', detail: 'the stack output export_role_arn is unknown', fix: 'deploy the stack (cdktf deploy) or pass --outputs <file>' };
+  const roleName = roleArn.split('/').pop() as string;
+  let document: string | undefined;
+  try {
+    document = (await aws.iam().send(new GetRoleCommand({ RoleName: roleName }))).Role?.AssumeRolePolicyDocument;
+  } catch (e) {
+    if (err(e).name === 'NoSuchEntityException' || err(e).name === 'NoSuchEntity') {
+      return { check, status: 'fail', detail: `role ${roleName} does not exist`, fix: 'deploy the stack (cdktf deploy)' };
+    }
+    throw e;
+  }
+  const policy = JSON.parse(decodeURIComponent(document ?? '{}')) as { Statement?: TrustStatement | TrustStatement[] };
+  const statements = Array.isArray(policy.Statement) ? policy.Statement : policy.Statement ? [policy.Statement] : [];
+  const trusting = statements.filter(
+    (s) => s.Effect === 'Allow' && list(s.Principal?.Service).includes(EXPORT_SERVICE) && list(s.Action).some((a) => a === 'sts:AssumeRole' || a === 'sts:*'),
+  );
+  if (trusting.length === 0) {
+    return { check, status: 'fail', detail: `${roleName} is not trusted by ${EXPORT_SERVICE}`, fix: 'redeploy the stack: its trust policy must allow export.rds.amazonaws.com to sts:AssumeRole' };
+  }
+  const withAccount = trusting.some((s) =>
+    Object.entries(s.Condition ?? {}).some(([op, kv]) => op.startsWith('StringEquals') && Object.entries(kv).some(([k, v]) => k.toLowerCase() === 'aws:sourceaccount' && list(v).includes(account))),
+  );
+  if (!withAccount) {
+    return {
+      check,
+      status: 'fail',
+      detail: `${roleName} trusts ${EXPORT_SERVICE} without aws:SourceAccount = ${account} (confused-deputy risk)`,
+      fix: 'redeploy the stack so the trust policy carries the aws:SourceAccount condition (check for drift: terraform plan -detailed-exitcode)',
+    };
+  }
+  return { check, status: 'pass', detail: `${roleName} is trusted by ${EXPORT_SERVICE} with aws:SourceAccount = ${account}` };
+}
+
+/** A KMS failure hidden inside an S3 error. */
+function isKmsError(e: unknown): boolean {
+  const x = err(e);
+  return /^KMS\./.test(x.name ?? '') || /\bkms\b|KMS/.test(x.message ?? '');
+}
+
+interface ProbeOutcome {
+  destination: CheckResult;
+  kms: CheckResult;
+}
+
+/** Writes one probe object (and, with a client key, a one-part multipart upload to the same key), then deletes it. */
+async function probeDestination(
+  input: PreflightInput,
+  principal: string,
+  credentials: StaticCredentials | undefined,
+): Promise<ProbeOutcome> {
+  const d = input.config.destination;
+  const target = d.accessPointArn ?? (d.bucket as string);
+  const region = d.accessPointArn?.split(':')[3] ?? input.config.region;
+  const s3: S3Client = input.aws.s3(region, credentials);
+  const prefix = destinationObjectPrefixes(d.keyPrefixTemplate, input.config.sourceClusters.map((c) => c.identifier))[0].replace(/\*$/, '');
+  const id = input.probeId ?? `${(input.now ?? (() => new Date()))().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}`;
+  const key = `${prefix}_preflight/${input.config.namePrefix}-${id}`;
+  const where = `${target} key ${key}`;
+  const sse = d.kmsKeyArn ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: d.kmsKeyArn } : {};
+  const acl = d.aclMode === 'bucket-owner-full-control' ? { ACL: 'bucket-owner-full-control' as const } : {};
+  const common = { Bucket: target, Key: key, ExpectedBucketOwner: d.expectedOwnerAccountId };
+  const body = `preflight probe from ${input.config.namePrefix}; safe to delete\n`;
+  const kmsCheck = 'client KMS key';
+  const kmsFix = `the client adds the KMS key policy statement from \`pipeline client-policy\` (${CLIENT_KMS_ACTIONS.join(', ')} for ${principal}, kms:ViaService s3.${region}.amazonaws.com)`;
+  const noKms: CheckResult = { check: kmsCheck, status: 'skip', detail: 'no destination key configured: objects take the bucket default encryption' };
+
+  try {
+    await s3.send(new PutObjectCommand({ ...common, ...sse, ...acl, Body: body, ContentType: 'text/plain' }));
+  } catch (e) {
+    if (d.kmsKeyArn && isKmsError(e)) {
+      return {
+        destination: { check: 'destination write', status: 'fail', detail: `the write reached S3 but the client key refused: ${errText(e)}`, fix: 'see the client KMS key check' },
+        kms: { check: kmsCheck, status: 'fail', detail: `${d.kmsKeyArn} refused ${principal}: ${errText(e)}`, fix: kmsFix },
+      };
+    }
+    const name = err(e).name;
+    let fix = `the client adds the access point and bucket policy statements from \`pipeline client-policy\` (${copyObjectActions(d.aclMode).join(', ')} for ${principal}); check expectedOwnerAccountId ${d.expectedOwnerAccountId} is the bucket owner`;
+    if (name === 'NoSuchBucket' || name === 'NoSuchAccessPoint') fix = `check destination.${d.accessPointArn ? 'accessPointArn' : 'bucket'} in the configuration: ${target} does not exist`;
+    else if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed') fix = `the destination is not in ${region}: check its region in the configuration`;
+    return {
+      destination: { check: 'destination write', status: 'fail', detail: `PutObject to ${where} as ${principal} failed: ${errText(e)}`, fix },
+      kms: d.kmsKeyArn ? { check: kmsCheck, status: 'skip', detail: 'not reached: the destination write failed first' } : noKms,
+    };
+  }
+
+  let kms: CheckResult = noKms;
+  if (d.kmsKeyArn) {
+    let uploadId: string | undefined;
+    try {
+      uploadId = (await s3.send(new CreateMultipartUploadCommand({ ...common, ...sse, ...acl, ContentType: 'text/plain' }))).UploadId;
+      const part = await s3.send(new UploadPartCommand({ ...common, UploadId: uploadId, PartNumber: 1, Body: body }));
+      await s3.send(new CompleteMultipartUploadCommand({ ...common, UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }));
+      kms = { check: kmsCheck, status: 'pass', detail: `${d.kmsKeyArn} gave data keys to ${principal} for a single and a multipart write` };
+    } catch (e) {
+      if (uploadId) await s3.send(new AbortMultipartUploadCommand({ ...common, UploadId: uploadId })).catch(() => undefined);
+      kms = isKmsError(e)
+        ? { check: kmsCheck, status: 'fail', detail: `single writes work but a multipart write failed: ${errText(e)} (multipart needs kms:Decrypt)`, fix: kmsFix }
+        : { check: kmsCheck, status: 'fail', detail: `a multipart write failed: ${errText(e)}`, fix: `the client allows s3:AbortMultipartUpload and s3:ListMultipartUploadParts too (\`pipeline client-policy\`)` };
+    }
+  }
+
+  let destination: CheckResult = { check: 'destination write', status: 'pass', detail: `wrote and deleted ${where} as ${principal} (ExpectedBucketOwner ${d.expectedOwnerAccountId})` };
+  try {
+    await s3.send(new DeleteObjectCommand(common));
+  } catch (e) {
+    destination = {
+      check: 'destination write',
+      status: 'warn',
+      detail: `wrote ${where} as ${principal}, but could not delete it: ${errText(e)}`,
+      fix: `ask the client to delete ${key} (the copy role has no delete permission by design)`,
+    };
+  }
+  return { destination, kms };
+}
+
+/** Runs every check in order and returns the results; throws only for missing credentials. */
+export async function runPreflight(input: PreflightInput, onResult: (r: CheckResult) => void = () => undefined): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const add = (r: CheckResult) => {
+    results.push(r);
+    onResult(r);
+  };
+  const { aws, config, stack } = input;
+  let identity;
+  try {
+    identity = await aws.sts().send(new GetCallerIdentityCommand({}));
+  } catch (e) {
+    throw toCliError(e);
+  }
+  const account = identity.Account as string;
+  add({ check: 'credentials', status: 'pass', detail: `${identity.Arn} in account ${account}, region ${aws.region}` });
+
+  const guard = async (check: string, f: () => Promise<CheckResult>) => {
+    try {
+      add(await f());
+    } catch (e) {
+      const x = toCliError(e);
+      if (x.name === 'CredentialsMissing') throw x;
+      add({ check, status: 'fail', detail: x.message, fix: 'check that your credentials may read this resource, then retry' });
+    }
+  };
+  for (const cluster of config.sourceClusters) await guard(`source cluster ${cluster.identifier}`, () => checkCluster(aws, cluster, aws.region));
+  await guard('export bucket', () => checkExportBucket(aws, stack.exportBucket, account));
+  await guard('export KMS key', () => checkExportKey(aws, stack.exportKmsKeyArn));
+  await guard('export role trust', () => checkExportRole(aws, stack.exportRoleArn, account));
+
+  let principal = identity.Arn as string;
+  let credentials: StaticCredentials | undefined;
+  if (input.asSelf) {
+    add({ check: 'copy role', status: 'warn', detail: `--as-self: testing the destination with your own credentials (${principal})`, fix: 'a pass proves the destination and key work for you, not for the copy role' });
+  } else if (!stack.copyRoleArn) {
+    add({ check: 'copy role', status: 'warn', detail: `the copy role ARN is unknown; testing with your own credentials (${principal})`, fix: 'deploy the stack or pass --outputs <file> so preflight can test as the copy role' });
+  } else {
+    try {
+      const assumed = await aws.sts().send(new AssumeRoleCommand({ RoleArn: stack.copyRoleArn, RoleSessionName: `${config.namePrefix}-preflight`, DurationSeconds: 900 }));
+      const c = assumed.Credentials;
+      credentials = { accessKeyId: c?.AccessKeyId as string, secretAccessKey: c?.SecretAccessKey as string, sessionToken: c?.SessionToken };
+      principal = assumed.AssumedRoleUser?.Arn ?? stack.copyRoleArn;
+      add({ check: 'copy role', status: 'pass', detail: `assumed ${stack.copyRoleArn}: the destination is tested exactly as the copy function sees it` });
+    } catch (e) {
+      add({
+        check: 'copy role',
+        status: 'warn',
+        detail: `cannot assume ${stack.copyRoleArn} (${err(e).name}); testing with your own credentials (${principal})`,
+        fix: "a pass proves the destination and key work for you, not for the copy role: compare the client's policies with `pipeline client-policy`",
+      });
+    }
+  }
+  try {
+    const probe = await probeDestination(input, principal, credentials);
+    add(probe.destination);
+    add(probe.kms);
+  } catch (e) {
+    const x = toCliError(e);
+    if (x.name === 'CredentialsMissing') throw x;
+    add({ check: 'destination write', status: 'fail', detail: x.message, fix: 'retry; check the destination settings in the configuration' });
+  }
+  return results;
+}
+
+/** Formats one result as one or two lines. */
+export function formatCheck(r: CheckResult): string[] {
+  return [`${MARK[r.status]} ${r.check}: ${r.detail}`, ...(r.fix && r.status !== 'pass' && r.status !== 'skip' ? [`    fix: ${r.fix}`] : [])];
+}
+
+export const preflightCommand: Command = {
+  name: 'preflight',
+  summary: 'Check with real credentials that clusters, export bucket, key, role and destination are ready',
+  usage: '[--as-self]',
+  options: {
+    'as-self': { type: 'boolean', description: 'Test the destination with your own credentials instead of assuming the copy role' },
+  },
+  async run(ctx: CliContext, flags) {
+    const results = await runPreflight(
+      { config: ctx.config, stack: ctx.stack().info, aws: ctx.aws, asSelf: flags['as-self'] === true, now: () => ctx.now() },
+      ctx.json ? undefined : (r) => formatCheck(r).forEach((l) => ctx.io.out(l)),
+    );
+    const failed = results.filter((r) => r.status === 'fail').length;
+    const warned = results.filter((r) => r.status === 'warn').length;
+    if (ctx.json) printJson(ctx.io, { ok: failed === 0, checks: results });
+    else {
+      ctx.io.out('');
+      ctx.io.out(`${results.filter((r) => r.status === 'pass').length} passed, ${failed} failed, ${warned} warning${warned === 1 ? '' : 's'}`);
+    }
+    return failed === 0 ? 0 : 1;
+  },
+};
