@@ -62,22 +62,29 @@ const PLACEHOLDER = /\{(cluster|date|dt|runId)\}/;
  * cut at the first placeholder that changes per run (`{date}`, `{dt}`, `{runId}`), then `*`.
  */
 export function destinationObjectPrefixes(keyPrefixTemplate: string, clusterIdentifiers: readonly string[]): string[] {
-  const prefixes = clusterIdentifiers.map((cluster) => {
+  // RDS reports cluster identifiers in lowercase; a configured identifier in another case gets both spellings.
+  const clusters = clusterIdentifiers.flatMap((c) => (c === c.toLowerCase() ? [c] : [c, c.toLowerCase()]));
+  const prefixes = clusters.map((cluster) => {
     let fixed = '';
     let rest = keyPrefixTemplate;
     for (;;) {
       const m = PLACEHOLDER.exec(rest);
       if (!m) {
-        const whole = fixed + rest;
+        const whole = normalize(fixed + rest);
         return whole === '' || whole.endsWith('/') ? `${whole}*` : `${whole}/*`;
       }
       fixed += rest.slice(0, m.index);
-      if (m[1] !== 'cluster') return `${fixed}*`;
+      if (m[1] !== 'cluster') return `${normalize(fixed)}*`;
       fixed += cluster;
       rest = rest.slice(m.index + m[0].length);
     }
   });
   return [...new Set(prefixes)].sort();
+}
+
+/** Keys at the destination have no leading slash and no empty segment (as the copy stage writes them). */
+function normalize(prefix: string): string {
+  return prefix.replace(/\/+/g, '/').replace(/^\//, '');
 }
 
 function partitionOf(arn: string | undefined): string {

@@ -38,6 +38,14 @@ describe('Function: destinationObjectPrefixes', () => {
     expect(destinationObjectPrefixes('exports/', ['a'])).toEqual(['exports/*']);
   });
 
+  it('writes keys as the copy stage does: no leading slash, no empty segment', () => {
+    expect(destinationObjectPrefixes('/lake//{cluster}/{date}', ['a'])).toEqual(['lake/a/*']);
+  });
+
+  it('grants the lowercase spelling RDS reports as well as the configured one', () => {
+    expect(destinationObjectPrefixes('lake/{cluster}/{date}', ['Orders'])).toEqual(['lake/Orders/*', 'lake/orders/*']);
+  });
+
   it('keeps a cluster placeholder that ends the template as its own folder', () => {
     expect(destinationObjectPrefixes('lake/{cluster}', ['orders'])).toEqual(['lake/orders/*']);
   });
