@@ -1,0 +1,177 @@
+import { Construct } from 'constructs';
+import type { PipelineConfig } from '../config/schema';
+import { StageFunction as Stage } from '../lambdas/shared/domain/run';
+import { Alarms } from './alarms';
+import type { AwsContext } from './aws-context';
+import { ExportBucket } from './export-bucket';
+import { ExportRole } from './export-role';
+import { allow, type Statement } from './iam';
+import type { LambdaZip } from './lambda-bundle';
+import { PipelineKey } from './pipeline-key';
+import { PipelineTopics } from './pipeline-topics';
+import { RdsEventSubscription } from './rds-event-subscription';
+import { ReconcilerSchedule } from './reconciler-schedule';
+import { RunTable } from './run-table';
+import { buildRuntimeSettings, runtimeSettingsJson, tempResourcePrefixOf } from './runtime-settings';
+import { EXPORT_STARTERS, STAGE_PUBLISHES, STAGE_RDS_EVENTS, stagePermissions } from './stage-permissions';
+import { StageFunction } from './stage-function';
+
+/** Props of {@link ExportPipeline}. */
+export interface ExportPipelineProps {
+  readonly config: PipelineConfig;
+  readonly aws: AwsContext;
+  /** The bundled handler of every stage. */
+  readonly code: ReadonlyMap<string, LambdaZip>;
+  /** Key prefix of exports in our bucket. @default 'exports' */
+  readonly exportPrefix?: string;
+}
+
+/** Every stage, in pipeline order. */
+export const STAGES: readonly Stage[] = Object.values(Stage);
+
+/**
+ * The whole pipeline, in the order of the architecture:
+ *
+ *   RDS ──event subscriptions──▶ RDS events topic ──filter on Event ID──▶ start / snapshot / export / export-finished
+ *   stages and reconciler ──▶ pipeline topic ──filter on target──▶ any stage          schedule ──▶ reconcile
+ *   start/export ──StartExportTask(export role, key)──▶ export bucket ──copy──▶ client's access point
+ *   every stage ──▶ run table;  failures ──▶ dead-letter queues ──▶ alarms ──▶ alerts topic
+ */
+export class ExportPipeline extends Construct {
+  public readonly key: PipelineKey;
+  public readonly bucket: ExportBucket;
+  public readonly table: RunTable;
+  public readonly topics: PipelineTopics;
+  public readonly exportRole: ExportRole;
+  public readonly functions: ReadonlyMap<Stage, StageFunction>;
+
+  constructor(scope: Construct, id: string, props: ExportPipelineProps) {
+    super(scope, id);
+    const { config, aws } = props;
+    const namePrefix = config.namePrefix;
+    const exportPrefix = props.exportPrefix ?? 'exports';
+
+    // Storage and encryption
+    this.key = new PipelineKey(this, 'key', { namePrefix, aws });
+    const kmsKeyArn = this.key.keyArn;
+    this.bucket = new ExportBucket(this, 'export-bucket', {
+      namePrefix,
+      aws,
+      kmsKeyArn,
+      exportPrefix,
+      retentionDays: config.exportRetentionDays,
+    });
+    this.table = new RunTable(this, 'run-table', { namePrefix, kmsKeyArn });
+
+    // Events in
+    this.topics = new PipelineTopics(this, 'topics', {
+      namePrefix,
+      aws,
+      kmsKeyArn,
+      alertEmails: config.notifications.emails,
+      extraAlertTopicArn: config.notifications.topicArn,
+    });
+    new RdsEventSubscription(this, 'rds-events', {
+      namePrefix,
+      topicArn: this.topics.rdsEvents.arn,
+      dependsOn: [this.topics.rdsEventsPolicy, this.key.key],
+    });
+
+    // The export itself
+    this.exportRole = new ExportRole(this, 'export-role', {
+      namePrefix,
+      aws,
+      bucketArn: this.bucket.bucketArn,
+      exportPrefix,
+      kmsKeyArn,
+    });
+
+    // Stages
+    const settingsJson = runtimeSettingsJson(
+      buildRuntimeSettings(config, {
+        accountId: aws.accountId,
+        tableName: this.table.tableName,
+        exportBucket: this.bucket.bucketName,
+        exportPrefix,
+        exportKmsKeyArn: kmsKeyArn,
+        exportRoleArn: this.exportRole.roleArn,
+        pipelineTopicArn: this.topics.pipeline.arn,
+        alertTopicArns: this.topics.alertTopicArns,
+      }),
+    );
+    const permissionScope = {
+      aws,
+      tempResourcePrefix: tempResourcePrefixOf(namePrefix),
+      sourceClusterIds: config.sourceClusters.map((c) => c.identifier),
+      exportRoleArn: this.exportRole.roleArn,
+      kmsKeyArn,
+      exportBucketArn: this.bucket.bucketArn,
+      exportPrefix,
+      dbSubnetGroupName: config.restore.dbSubnetGroupName,
+      destination: config.destination,
+    };
+    const functions = new Map<Stage, StageFunction>();
+    for (const stage of STAGES) {
+      const code = props.code.get(stage);
+      if (!code) throw new Error(`No bundled handler for the ${stage} stage`);
+      const publish = this.topics.grantPublish('PublishMessages', STAGE_PUBLISHES[stage]);
+      const statements: Statement[] = [
+        ...stagePermissions(stage, permissionScope),
+        this.table.grantReadWrite(),
+        ...(publish ? [publish, allow('EncryptMessages', ['kms:Decrypt', 'kms:GenerateDataKey'], [kmsKeyArn])] : []),
+      ];
+      functions.set(
+        stage,
+        new StageFunction(this, stage, {
+          namePrefix,
+          stage,
+          code,
+          settingsJson,
+          statements: mergeKeyStatements(statements, kmsKeyArn),
+          kmsKeyArn,
+          logRetentionDays: config.logRetentionDays,
+          memoryMiB: config.lambda.memoryMiB,
+          timeoutSeconds: config.lambda.timeoutSeconds,
+          rdsEvents: STAGE_RDS_EVENTS[stage].length > 0 ? { topicArn: this.topics.rdsEvents.arn, eventIds: STAGE_RDS_EVENTS[stage] } : undefined,
+          pipelineTopicArn: this.topics.pipeline.arn,
+        }),
+      );
+    }
+    this.functions = functions;
+
+    this.key.applyPolicy({
+      functionRoleArns: STAGES.map((s) => functions.get(s)!.role.arn),
+      exportStarterRoleArns: EXPORT_STARTERS.map((s) => functions.get(s)!.role.arn),
+      exportRoleArn: this.exportRole.roleArn,
+    });
+
+    // Schedule and alarms
+    const reconcile = functions.get(Stage.RECONCILE)!;
+    new ReconcilerSchedule(this, 'reconciler-schedule', {
+      namePrefix,
+      periodMinutes: config.reconcilerPeriodMinutes,
+      functionName: reconcile.function.functionName,
+      functionArn: reconcile.function.arn,
+    });
+    new Alarms(this, 'alarms', {
+      namePrefix,
+      alertTopicArns: this.topics.alertTopicArns,
+      functions: STAGES.map((stage) => ({
+        stage,
+        functionName: functions.get(stage)!.functionName,
+        deadLetterQueueName: functions.get(stage)!.deadLetterQueue.name,
+      })),
+    });
+  }
+}
+
+/**
+ * Several grants ask for actions on the pipeline key (decrypt exports, encrypt messages, let RDS create a
+ * grant); folds them into one statement so each role's policy says plainly what it may do with the key.
+ */
+function mergeKeyStatements(statements: readonly Statement[], kmsKeyArn: string): Statement[] {
+  const onKey = (s: Statement) => s.Effect === 'Allow' && !s.Condition && [s.Resource ?? []].flat().join() === kmsKeyArn;
+  const actions = new Set(statements.filter(onKey).flatMap((s) => [s.Action].flat()));
+  const rest = statements.filter((s) => !onKey(s));
+  return actions.size > 0 ? [...rest, allow('UsePipelineKey', [...actions].sort(), [kmsKeyArn])] : rest;
+}

@@ -1,0 +1,49 @@
+import { Construct } from 'constructs';
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
+import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
+import type { AwsContext } from './aws-context';
+import { allow, policyJson, serviceTrustPolicy } from './iam';
+
+/** Props of {@link ExportRole}. */
+export interface ExportRoleProps {
+  readonly namePrefix: string;
+  readonly aws: AwsContext;
+  readonly bucketArn: string;
+  readonly exportPrefix: string;
+  readonly kmsKeyArn: string;
+}
+
+/**
+ * The role export.rds.amazonaws.com assumes to write an export into our bucket. Its trust policy only admits
+ * RDS acting for this account and region (confused-deputy guard); it may write under the export prefix only.
+ */
+export class ExportRole extends Construct {
+  public readonly role: IamRole;
+  public readonly roleArn: string;
+
+  constructor(scope: Construct, id: string, props: ExportRoleProps) {
+    super(scope, id);
+    const { aws } = props;
+    this.role = new IamRole(this, 'role', {
+      name: `${props.namePrefix}-rds-export`,
+      description: 'Assumed by RDS to write snapshot exports into the export bucket',
+      assumeRolePolicy: serviceTrustPolicy('export.rds.amazonaws.com', {
+        StringEquals: { 'aws:SourceAccount': aws.accountId },
+        ArnLike: { 'aws:SourceArn': aws.rds('*') },
+      }),
+    });
+    this.roleArn = this.role.arn;
+    const objects = `${props.bucketArn}/${props.exportPrefix}/*`;
+    new IamRolePolicy(this, 'policy', {
+      name: 'write-exports',
+      role: this.role.name,
+      // Exactly the actions the StartExportTask reference requires of an export role, limited to the export
+      // prefix; the object wildcards are RDS's own list (it may tag or read back what it wrote).
+      policy: policyJson([
+        allow('ListAndLocateBucket', ['s3:GetBucketLocation', 's3:ListBucket'], [props.bucketArn]),
+        allow('WriteExports', ['s3:DeleteObject*', 's3:GetObject*', 's3:PutObject*'], [objects]),
+        allow('EncryptExports', ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey'], [props.kmsKeyArn]),
+      ]),
+    });
+  }
+}

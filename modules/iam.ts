@@ -1,0 +1,50 @@
+/**
+ * IAM policy documents as plain data. Every policy of the stack is written through these types and rendered
+ * with {@link policyJson}, so tests can parse each synthesized policy and lint it statement by statement.
+ */
+
+/** A condition block: operator → key → value(s). */
+export type Condition = Readonly<Record<string, Readonly<Record<string, string | boolean | readonly string[]>>>>;
+
+/** One statement of an identity, key, bucket or topic policy. */
+export interface Statement {
+  readonly Sid?: string;
+  readonly Effect: 'Allow' | 'Deny';
+  readonly Principal?: '*' | Readonly<Record<string, string | readonly string[]>>;
+  readonly Action: string | readonly string[];
+  /** Absent only in trust policies. */
+  readonly Resource?: string | readonly string[];
+  readonly Condition?: Condition;
+}
+
+/** A policy document. */
+export interface PolicyDocument {
+  readonly Version: '2012-10-17';
+  readonly Statement: readonly Statement[];
+}
+
+/** Renders statements as a policy JSON string; Terraform tokens inside strings resolve in place. */
+export function policyJson(statements: readonly Statement[]): string {
+  const doc: PolicyDocument = { Version: '2012-10-17', Statement: statements.map(normalize) };
+  return JSON.stringify(doc);
+}
+
+function sortedUnique(values: string | readonly string[]): string | string[] {
+  if (typeof values === 'string') return values;
+  const unique = [...new Set(values)].sort();
+  return unique.length === 1 ? unique[0] : unique;
+}
+
+function normalize(s: Statement): Statement {
+  return { ...s, Action: sortedUnique(s.Action), ...(s.Resource === undefined ? {} : { Resource: sortedUnique(s.Resource) }) };
+}
+
+/** A statement allowing `actions` on `resources` (an identity policy statement: no principal). */
+export function allow(sid: string, actions: readonly string[], resources: readonly string[], condition?: Condition): Statement {
+  return { Sid: sid, Effect: 'Allow', Action: actions, Resource: resources, ...(condition ? { Condition: condition } : {}) };
+}
+
+/** The trust policy of a role assumed by an AWS service. */
+export function serviceTrustPolicy(service: string, condition?: Condition): string {
+  return policyJson([{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole', ...(condition ? { Condition: condition } : {}) }]);
+}

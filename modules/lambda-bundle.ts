@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { buildSync } from 'esbuild';
+import { zipSync } from 'fflate';
+
+/**
+ * Bundles Lambda handlers with esbuild and zips each one deterministically, so the same source always gives
+ * the same zip bytes and the same `source_code_hash`: an unchanged pipeline never shows a plan diff.
+ */
+
+/** Repository root: handler entries and node_modules are resolved from here. */
+export const REPO_ROOT = resolve(__dirname, '..');
+
+/** One function to bundle: its name (the zip's name) and its TypeScript entry file. */
+export interface BundleEntry {
+  readonly name: string;
+  /** Entry file, absolute or relative to the repository root. */
+  readonly entry: string;
+}
+
+/** A bundled function, ready to hand to Terraform. */
+export interface LambdaZip {
+  readonly name: string;
+  /** The zip file, written under a fresh temporary folder. */
+  readonly zipPath: string;
+  /** Base64 SHA-256 of the zip: the value of `source_code_hash`. */
+  readonly sourceCodeHash: string;
+  /** Hex SHA-256 of the zip, usable as an asset folder name. */
+  readonly sha256Hex: string;
+  readonly sizeBytes: number;
+}
+
+/** Options of {@link bundleLambdas}. */
+export interface BundleOptions {
+  /**
+   * Bundle the AWS SDK v3 into every zip (true) or leave it to the Lambda runtime's copy (false). Bundled, the
+   * function runs exactly the SDK version the tests ran against; the runtime's copy lags behind ours.
+   * @default true
+   */
+  readonly bundleAwsSdk?: boolean;
+  /** Folder the zips are written to. @default a fresh folder under the OS temp dir, removed at exit */
+  readonly outDir?: string;
+}
+
+/** Name of the file inside every zip; the Lambda handler is therefore `index.handler`. */
+export const HANDLER_FILE = 'index.js';
+export const LAMBDA_HANDLER = 'index.handler';
+
+/**
+ * DOS timestamps carry no zone and fflate reads local-time fields, so the fixed timestamp is built from local
+ * fields: every machine writes the same bytes whatever its TZ.
+ */
+const FIXED_MTIME = new Date(1980, 0, 1, 0, 0, 0);
+/** Unix regular file, rw-r--r--, in the upper 16 bits of the external attributes; `os: 3` = Unix. */
+const FILE_ATTRS = (0o100644 << 16) >>> 0;
+const UNIX = 3;
+
+const tempDirs: string[] = [];
+let cleanupRegistered = false;
+
+function freshTempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pipeline-lambda-'));
+  tempDirs.push(dir);
+  if (!cleanupRegistered) {
+    cleanupRegistered = true;
+    process.once('exit', () => tempDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  }
+  return dir;
+}
+
+/** Zips files deterministically: sorted entries, fixed timestamp, fixed modes, maximum compression. */
+export function deterministicZip(files: Readonly<Record<string, Uint8Array>>): Uint8Array {
+  const sorted = Object.keys(files).sort();
+  const input: Record<string, [Uint8Array, { mtime: Date; os: number; attrs: number; level: 9 }]> = {};
+  for (const name of sorted) input[name] = [files[name], { mtime: FIXED_MTIME, os: UNIX, attrs: FILE_ATTRS, level: 9 }];
+  return zipSync(input);
+}
+
+/** Bundles every entry in one esbuild call (target node22, CommonJS, minified) and zips each output. */
+export function bundleLambdas(entries: readonly BundleEntry[], options: BundleOptions = {}): Map<string, LambdaZip> {
+  const missing = entries.filter((e) => !existsSync(resolve(REPO_ROOT, e.entry)));
+  if (missing.length > 0) {
+    throw new Error(`Cannot bundle the Lambda functions: missing handler file(s) ${missing.map((e) => `${e.entry} (${e.name})`).join(', ')}`);
+  }
+  const names = new Set<string>();
+  for (const e of entries) {
+    if (names.has(e.name)) throw new Error(`Two Lambda bundles are named ${e.name}`);
+    names.add(e.name);
+  }
+  const bundleAwsSdk = options.bundleAwsSdk ?? true;
+  const result = buildSync({
+    absWorkingDir: REPO_ROOT,
+    entryPoints: entries.map((e) => ({ in: resolve(REPO_ROOT, e.entry), out: e.name })),
+    outdir: '/bundle-out',
+    entryNames: '[name]',
+    bundle: true,
+    write: false,
+    platform: 'node',
+    target: 'node22',
+    format: 'cjs',
+    minify: true,
+    legalComments: 'none',
+    sourcemap: false,
+    logLevel: 'silent',
+    // The runtime ships SDK v3 as @aws-sdk/*; its @smithy/* dependencies come with it.
+    external: bundleAwsSdk ? [] : ['@aws-sdk/*', '@smithy/*'],
+    // Some dependencies pick an ESM build with `module`; prefer the Node CommonJS entry points.
+    mainFields: ['main', 'module'],
+  });
+  const outDir = options.outDir ?? freshTempDir();
+  const zips = new Map<string, LambdaZip>();
+  for (const e of entries) {
+    const out = result.outputFiles.find((f) => f.path === `/bundle-out/${e.name}.js`);
+    if (!out) throw new Error(`esbuild produced no output for ${e.name}`);
+    const zip = deterministicZip({ [HANDLER_FILE]: out.contents });
+    const zipPath = join(outDir, `${e.name}.zip`);
+    writeFileSync(zipPath, zip);
+    const digest = createHash('sha256').update(zip).digest();
+    zips.set(e.name, {
+      name: e.name,
+      zipPath,
+      sourceCodeHash: digest.toString('base64'),
+      sha256Hex: digest.toString('hex'),
+      sizeBytes: zip.byteLength,
+    });
+  }
+  return zips;
+}

@@ -1,0 +1,132 @@
+import { Construct } from 'constructs';
+import { KmsAlias } from '@cdktf/provider-aws/lib/kms-alias';
+import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
+import type { AwsContext } from './aws-context';
+import { policyJson, type Statement } from './iam';
+
+/** Props of {@link PipelineKey}. */
+export interface PipelineKeyProps {
+  readonly namePrefix: string;
+  readonly aws: AwsContext;
+}
+
+/** Who may use the key, given once every role exists (see {@link PipelineKey.applyPolicy}). */
+export interface PipelineKeyUsers {
+  /** Every stage function role: they publish to encrypted topics and send to encrypted dead-letter queues. */
+  readonly functionRoleArns: readonly string[];
+  /** Roles that call StartExportTask with this key: RDS creates a grant with their permissions. */
+  readonly exportStarterRoleArns: readonly string[];
+  /** The role export.rds.amazonaws.com assumes to write the export. */
+  readonly exportRoleArn: string;
+}
+
+/** Key management actions the account's administrators keep; usage is granted separately, never `kms:*`. */
+export const KEY_ADMIN_ACTIONS = [
+  'kms:CancelKeyDeletion',
+  'kms:DescribeKey',
+  'kms:DisableKey',
+  'kms:EnableKey',
+  'kms:EnableKeyRotation',
+  'kms:GetKeyPolicy',
+  'kms:GetKeyRotationStatus',
+  'kms:ListAliases',
+  'kms:ListGrants',
+  'kms:ListResourceTags',
+  'kms:PutKeyPolicy',
+  'kms:RevokeGrant',
+  'kms:ScheduleKeyDeletion',
+  'kms:TagResource',
+  'kms:UntagResource',
+  'kms:UpdateKeyDescription',
+] as const;
+
+/** What encrypting through S3, SNS, SQS or DynamoDB needs. */
+export const KEY_DATA_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'] as const;
+
+/**
+ * The customer-managed key of the pipeline: it encrypts the export (RDS requires a customer-managed key),
+ * the export bucket, the run table, the topics and the dead-letter queues. Rotation is on; the key policy
+ * names each kind of user with only the actions it needs.
+ */
+export class PipelineKey extends Construct {
+  public readonly key: KmsKey;
+  public readonly keyArn: string;
+  private readonly props: PipelineKeyProps;
+
+  constructor(scope: Construct, id: string, props: PipelineKeyProps) {
+    super(scope, id);
+    this.props = props;
+    this.key = new KmsKey(this, 'key', {
+      description: `${props.namePrefix}: Aurora snapshot exports, run table, topics and queues`,
+      enableKeyRotation: true,
+      deletionWindowInDays: 30,
+      policy: policyJson(this.baseStatements()),
+    });
+    this.keyArn = this.key.arn;
+    new KmsAlias(this, 'alias', { name: `alias/${props.namePrefix}`, targetKeyId: this.key.keyId });
+  }
+
+  /** Completes the key policy with the pipeline's roles, once they exist. */
+  public applyPolicy(users: PipelineKeyUsers): void {
+    this.key.policy = policyJson([...this.baseStatements(), ...this.roleStatements(users)]);
+  }
+
+  private baseStatements(): Statement[] {
+    const { aws } = this.props;
+    const services = ['dynamodb', 'sns', 'sqs', 's3'].map((s) => `${s}.${aws.region}.amazonaws.com`);
+    return [
+      {
+        Sid: 'AccountAdministersKey',
+        Effect: 'Allow',
+        Principal: { AWS: aws.rootPrincipal },
+        Action: [...KEY_ADMIN_ACTIONS],
+        Resource: '*',
+      },
+      {
+        // Lets IAM policies in this account (the deployer creating the table, an operator reading an export)
+        // use the key, but only through the services that hold pipeline data.
+        Sid: 'AccountUsesKeyThroughPipelineServices',
+        Effect: 'Allow',
+        Principal: { AWS: aws.rootPrincipal },
+        Action: [...KEY_DATA_ACTIONS, 'kms:CreateGrant', 'kms:DescribeKey'],
+        Resource: '*',
+        Condition: { StringEquals: { 'kms:CallerAccount': aws.accountId, 'kms:ViaService': services } },
+      },
+      {
+        Sid: 'RdsExportUsesKey',
+        Effect: 'Allow',
+        Principal: { Service: 'export.rds.amazonaws.com' },
+        Action: [...KEY_DATA_ACTIONS, 'kms:DescribeKey'],
+        Resource: '*',
+      },
+      {
+        // RDS event notifications, CloudWatch alarm actions and SNS itself publish to the encrypted topics.
+        Sid: 'ServicesPublishToEncryptedTopics',
+        Effect: 'Allow',
+        Principal: { Service: ['events.rds.amazonaws.com', 'cloudwatch.amazonaws.com', 'sns.amazonaws.com'] },
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: '*',
+      },
+    ];
+  }
+
+  private roleStatements(users: PipelineKeyUsers): Statement[] {
+    return [
+      {
+        Sid: 'PipelineRolesUseKey',
+        Effect: 'Allow',
+        Principal: { AWS: [...users.functionRoleArns, users.exportRoleArn] },
+        Action: ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey'],
+        Resource: '*',
+      },
+      {
+        Sid: 'ExportStartersGrantToRds',
+        Effect: 'Allow',
+        Principal: { AWS: [...users.exportStarterRoleArns] },
+        Action: ['kms:CreateGrant'],
+        Resource: '*',
+        Condition: { Bool: { 'kms:GrantIsForAWSResource': true } },
+      },
+    ];
+  }
+}

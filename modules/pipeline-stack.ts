@@ -1,0 +1,115 @@
+import type { Construct } from 'constructs';
+import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
+import { AwsProvider, type AwsProviderConfig } from '@cdktf/provider-aws/lib/provider';
+import type { PipelineConfig } from '../config/schema';
+import { AwsContext } from './aws-context';
+import { clientPolicyStatements } from './client-policy';
+import { ExportPipeline, STAGES } from './export-pipeline';
+import { bundleLambdas, type BundleOptions, type LambdaZip } from './lambda-bundle';
+
+/** Id of the stack: the synthesized Terraform lands in `cdktf.out/stacks/<STACK_ID>/`. */
+export const STACK_ID = 'pipeline';
+
+/** Entry file of a stage's handler. */
+export function handlerEntry(stage: string): string {
+  return `lambdas/${stage}/handler.ts`;
+}
+
+/** Props of {@link PipelineStack}. */
+export interface PipelineStackProps {
+  /** The validated configuration. */
+  readonly config: PipelineConfig;
+  /**
+   * A provider that never leaves the machine (dummy credentials, every skip flag, loopback endpoints) and a
+   * literal account id, for `terraform plan` without AWS. Never for a deployment.
+   * @default off: the provider uses the standard credential chain and reads the account from it
+   */
+  readonly offline?: { readonly accountId: string; readonly endpoint: string };
+  /** Bundled handlers to use instead of bundling `lambdas/<stage>/handler.ts`. @default bundle at synth */
+  readonly code?: ReadonlyMap<string, LambdaZip>;
+  /** How handlers are bundled when `code` is not given. */
+  readonly bundle?: BundleOptions;
+}
+
+/** Services the pipeline's resources belong to, pointed at the loopback endpoint in offline mode. */
+const OFFLINE_SERVICES = ['cloudwatch', 'cloudwatchlogs', 'dynamodb', 'eventbridge', 'iam', 'kms', 'lambda', 'rds', 's3', 'sns', 'sqs', 'sts'] as const;
+
+function offlineProvider(endpoint: string): Partial<AwsProviderConfig> {
+  return {
+    accessKey: 'offline-plan',
+    secretKey: 'offline-plan',
+    skipCredentialsValidation: true,
+    skipRequestingAccountId: true,
+    skipMetadataApiCheck: 'true',
+    skipRegionValidation: true,
+    s3UsePathStyle: true,
+    endpoints: [Object.fromEntries(OFFLINE_SERVICES.map((s) => [s, endpoint]))],
+  };
+}
+
+/** The pipeline's Terraform stack: provider with default tags, backend, and the {@link ExportPipeline}. */
+export class PipelineStack extends TerraformStack {
+  public readonly pipeline: ExportPipeline;
+
+  constructor(scope: Construct, id: string, props: PipelineStackProps) {
+    super(scope, id);
+    const { config } = props;
+
+    new AwsProvider(this, 'aws', {
+      region: config.region,
+      ...(Object.keys(config.tags).length > 0 ? { defaultTags: [{ tags: config.tags }] } : {}),
+      ...(props.offline ? offlineProvider(props.offline.endpoint) : {}),
+    });
+    if (config.backend.type === 's3') {
+      const b = config.backend;
+      const backend = new S3Backend(this, { bucket: b.bucket, key: b.key, region: b.region, encrypt: b.encrypt, dynamodbTable: b.dynamodbTable });
+      // S3 native locking (Terraform ≥ 1.10) is not among cdktf's typed backend options.
+      if (b.useLockfile) backend.addOverride('use_lockfile', true);
+    } else {
+      new LocalBackend(this, { path: config.backend.path });
+    }
+
+    const aws = new AwsContext(this, 'aws-context', props.offline ? { accountId: props.offline.accountId } : {});
+    const code = props.code ?? bundleLambdas(STAGES.map((stage) => ({ name: stage, entry: handlerEntry(stage) })), props.bundle);
+    this.pipeline = new ExportPipeline(this, 'pipeline', { config, aws, code });
+    this.outputs(config);
+  }
+
+  private outputs(config: PipelineConfig): void {
+    const p = this.pipeline;
+    const out = (id: string, value: unknown, description: string) => new TerraformOutput(this, id, { value, description });
+    const byStage = <T>(f: (stage: (typeof STAGES)[number]) => T) => Object.fromEntries(STAGES.map((s) => [s, f(s)]));
+    const copyRoleArn = p.functions.get('copy')!.role.arn;
+
+    out('export_bucket_name', p.bucket.bucketName, 'Our bucket the exports land in before the copy');
+    out('export_bucket_arn', p.bucket.bucketArn, 'ARN of the export bucket');
+    out('export_prefix', p.bucket.exportPrefix, 'Key prefix of exports in the export bucket');
+    out('kms_key_arn', p.key.keyArn, 'Customer-managed key of exports, table, topics and queues');
+    out('run_table_name', p.table.tableName, 'DynamoDB table of export runs');
+    out('run_table_arn', p.table.tableArn, 'ARN of the run table');
+    out('rds_events_topic_arn', p.topics.rdsEvents.arn, 'Topic RDS event subscriptions publish to');
+    out('pipeline_topic_arn', p.topics.pipeline.arn, 'Internal topic; publish {target, kind, ...} here to move work along');
+    out('alerts_topic_arn', p.topics.alerts.arn, 'Topic of alarms and run failure/success messages');
+    out('export_role_arn', p.exportRole.roleArn, 'Role RDS assumes to write exports');
+    out('function_arns', byStage((s) => p.functions.get(s)!.function.arn), 'Stage function ARNs by stage');
+    out('function_role_arns', byStage((s) => p.functions.get(s)!.role.arn), 'Stage function role ARNs by stage');
+    out('dead_letter_queue_arns', byStage((s) => p.functions.get(s)!.deadLetterQueue.arn), 'Dead-letter queue ARNs by stage');
+    out('copy_role_arn', copyRoleArn, 'Role the client grants write access to on their access point, bucket and key');
+    out(
+      'destination',
+      {
+        access_point_arn: config.destination.accessPointArn ?? '',
+        bucket: config.destination.bucket ?? '',
+        expected_owner_account_id: config.destination.expectedOwnerAccountId,
+        key_prefix_template: config.destination.keyPrefixTemplate,
+        kms_key_arn: config.destination.kmsKeyArn ?? '',
+      },
+      'Where copies are delivered',
+    );
+    out(
+      'client_policy_statements',
+      JSON.stringify(clientPolicyStatements({ config, copyRoleArn })),
+      'JSON: statements the client adds to their access point, bucket and KMS key policies',
+    );
+  }
+}

@@ -1,0 +1,69 @@
+import { Construct } from 'constructs';
+import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
+import { RunTableLayout } from '../lambdas/shared/table-layout';
+import { allow, type Statement } from './iam';
+
+/** Props of {@link RunTable}. */
+export interface RunTableProps {
+  readonly namePrefix: string;
+  /** Key the table is encrypted with. */
+  readonly kmsKeyArn: string;
+}
+
+/** Item-level actions a stage function may take on the run table; no scans, no table management. */
+export const RUN_TABLE_ACTIONS = [
+  'dynamodb:BatchGetItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:Query',
+  'dynamodb:UpdateItem',
+] as const;
+
+/**
+ * The run table, laid out by `lambdas/shared/table-layout.ts`: one partition per run, the two sparse indexes
+ * the engine queries, TTL on finished runs, on-demand capacity, point-in-time recovery, encrypted with our key.
+ */
+export class RunTable extends Construct {
+  public readonly table: DynamodbTable;
+  public readonly tableName: string;
+  public readonly tableArn: string;
+
+  constructor(scope: Construct, id: string, props: RunTableProps) {
+    super(scope, id);
+    const L = RunTableLayout;
+    const stringAttributes = [
+      L.partitionKey,
+      L.sortKey,
+      L.bySourceSnapshotIndex.partitionKey,
+      L.bySourceSnapshotIndex.sortKey,
+      L.byStageIndex.partitionKey,
+      L.byStageIndex.sortKey,
+    ];
+    this.table = new DynamodbTable(this, 'table', {
+      name: `${props.namePrefix}-runs`,
+      billingMode: 'PAY_PER_REQUEST',
+      hashKey: L.partitionKey,
+      rangeKey: L.sortKey,
+      attribute: stringAttributes.map((name) => ({ name, type: 'S' })),
+      globalSecondaryIndex: [L.bySourceSnapshotIndex, L.byStageIndex].map((index) => ({
+        name: index.name,
+        hashKey: index.partitionKey,
+        rangeKey: index.sortKey,
+        projectionType: 'ALL',
+      })),
+      ttl: { attributeName: L.ttlAttribute, enabled: true },
+      pointInTimeRecovery: { enabled: true },
+      serverSideEncryption: { enabled: true, kmsKeyArn: props.kmsKeyArn },
+    });
+    this.tableName = this.table.name;
+    this.tableArn = this.table.arn;
+  }
+
+  /** Item reads and writes on the table and its indexes. */
+  public grantReadWrite(): Statement {
+    return allow('RunTableItems', [...RUN_TABLE_ACTIONS], [this.tableArn, `${this.tableArn}/index/*`]);
+  }
+}

@@ -1,0 +1,137 @@
+import { Construct } from 'constructs';
+import { TerraformAsset, AssetType } from 'cdktf';
+import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
+import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
+import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function';
+import { LambdaFunctionEventInvokeConfig } from '@cdktf/provider-aws/lib/lambda-function-event-invoke-config';
+import { LambdaPermission } from '@cdktf/provider-aws/lib/lambda-permission';
+import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription';
+import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue';
+import type { StageFunction as StageFunctionName } from '../lambdas/shared/domain/run';
+import { SETTINGS_ENV_VAR } from '../lambdas/shared/settings';
+import { allow, policyJson, serviceTrustPolicy, type Statement } from './iam';
+import { LAMBDA_HANDLER, type LambdaZip } from './lambda-bundle';
+
+/** Props of {@link StageFunction}. */
+export interface StageFunctionProps {
+  readonly namePrefix: string;
+  /** The stage this function runs; also the value of the `target` attribute it listens to. */
+  readonly stage: StageFunctionName;
+  /** The bundled handler. */
+  readonly code: LambdaZip;
+  /** JSON of the runtime settings (`PIPELINE_SETTINGS`). */
+  readonly settingsJson: string;
+  /** The stage's own statements (RDS, S3, table, topics...); logs and the dead-letter queue are added here. */
+  readonly statements: readonly Statement[];
+  /** Key the dead-letter queue is encrypted with. */
+  readonly kmsKeyArn: string;
+  readonly logRetentionDays: number;
+  /** @default 512 */
+  readonly memoryMiB?: number;
+  /** @default 300 */
+  readonly timeoutSeconds?: number;
+  /** The RDS events topic and the event ids (`RDS-EVENT-NNNN`) that wake this stage. @default not subscribed */
+  readonly rdsEvents?: { readonly topicArn: string; readonly eventIds: readonly string[] };
+  /** The internal pipeline topic; the subscription admits messages whose `target` is this stage. @default not subscribed */
+  readonly pipelineTopicArn?: string;
+  /** Async retries before an event goes to the dead-letter queue. @default 2 */
+  readonly maxRetryAttempts?: number;
+}
+
+/** Dead-letter messages are kept for the longest time SQS allows. */
+const DLQ_RETENTION_SECONDS = 14 * 24 * 3600;
+
+/**
+ * One stage of the pipeline: a Node.js 22 Lambda with its own role (exactly the stage's statements, its log
+ * group, its dead-letter queue), its own log group with retention, SNS subscriptions whose filter policies let
+ * through only this stage's events, and failed async invocations parked in an encrypted dead-letter queue.
+ */
+export class StageFunction extends Construct {
+  public readonly role: IamRole;
+  public readonly function: LambdaFunction;
+  public readonly logGroup: CloudwatchLogGroup;
+  public readonly deadLetterQueue: SqsQueue;
+  public readonly functionName: string;
+
+  constructor(scope: Construct, id: string, props: StageFunctionProps) {
+    super(scope, id);
+    const name = `${props.namePrefix}-${props.stage}`;
+    this.functionName = name;
+
+    this.logGroup = new CloudwatchLogGroup(this, 'logs', { name: `/aws/lambda/${name}`, retentionInDays: props.logRetentionDays });
+    this.deadLetterQueue = new SqsQueue(this, 'dlq', {
+      name: `${name}-dlq`,
+      kmsMasterKeyId: props.kmsKeyArn,
+      messageRetentionSeconds: DLQ_RETENTION_SECONDS,
+    });
+
+    this.role = new IamRole(this, 'role', {
+      name,
+      description: `Runs the ${props.stage} stage of ${props.namePrefix}`,
+      assumeRolePolicy: serviceTrustPolicy('lambda.amazonaws.com'),
+    });
+    const policy = new IamRolePolicy(this, 'policy', {
+      name: `${props.stage}-stage`,
+      role: this.role.name,
+      policy: policyJson([
+        allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [`${this.logGroup.arn}:*`]),
+        allow('ParkFailedEvents', ['sqs:SendMessage'], [this.deadLetterQueue.arn]),
+        ...props.statements,
+      ]),
+    });
+
+    const asset = new TerraformAsset(this, 'code', { path: props.code.zipPath, type: AssetType.FILE, assetHash: props.code.sha256Hex });
+    this.function = new LambdaFunction(this, 'function', {
+      functionName: name,
+      description: `Aurora export pipeline: ${props.stage} stage`,
+      role: this.role.arn,
+      runtime: 'nodejs22.x',
+      architectures: ['arm64'],
+      handler: LAMBDA_HANDLER,
+      filename: asset.path,
+      sourceCodeHash: props.code.sourceCodeHash,
+      memorySize: props.memoryMiB ?? 512,
+      timeout: props.timeoutSeconds ?? 300,
+      environment: { variables: { [SETTINGS_ENV_VAR]: props.settingsJson } },
+      loggingConfig: { logFormat: 'JSON', logGroup: this.logGroup.name },
+      dependsOn: [this.logGroup, policy],
+    });
+
+    new LambdaFunctionEventInvokeConfig(this, 'async', {
+      functionName: this.function.functionName,
+      maximumRetryAttempts: props.maxRetryAttempts ?? 2,
+      destinationConfig: { onFailure: { destination: this.deadLetterQueue.arn } },
+      // Lambda checks the role may send to the queue when the destination is set.
+      dependsOn: [policy],
+    });
+
+    if (props.rdsEvents && props.rdsEvents.eventIds.length > 0) {
+      this.subscribe('rds-events', props.rdsEvents.topicArn, 'MessageBody', {
+        'Event ID': props.rdsEvents.eventIds.map((eventId) => ({ suffix: `#${eventId}` })),
+      });
+    }
+    if (props.pipelineTopicArn) {
+      this.subscribe('pipeline', props.pipelineTopicArn, 'MessageAttributes', { target: [props.stage] });
+    }
+  }
+
+  /** An SNS subscription with its filter policy, and the permission for SNS to invoke the function. */
+  private subscribe(id: string, topicArn: string, scope: 'MessageBody' | 'MessageAttributes', filter: Record<string, unknown>): void {
+    const permission = new LambdaPermission(this, `${id}-invoke`, {
+      statementId: `sns-${id}`,
+      action: 'lambda:InvokeFunction',
+      functionName: this.function.functionName,
+      principal: 'sns.amazonaws.com',
+      sourceArn: topicArn,
+    });
+    new SnsTopicSubscription(this, `${id}-subscription`, {
+      topicArn,
+      protocol: 'lambda',
+      endpoint: this.function.arn,
+      filterPolicyScope: scope,
+      filterPolicy: JSON.stringify(filter),
+      dependsOn: [permission],
+    });
+  }
+}

@@ -1,0 +1,185 @@
+import type { DestinationConfig } from '../config/schema';
+import { StageFunction } from '../lambdas/shared/domain/run';
+import { CLIENT_KMS_ACTIONS, copyObjectActions, destinationObjectPrefixes } from './client-policy';
+import type { AwsContext } from './aws-context';
+import { allow, type Statement } from './iam';
+
+/**
+ * The AWS calls each stage function makes, as least-privilege statements: RDS writes only on the configured
+ * source clusters' snapshots and on temporary resources (`<namePrefix>-tmp-*`), S3 only under the export
+ * prefix and the destination prefixes, PassRole only for the export role and only to RDS.
+ */
+
+/** What the statements are scoped to. */
+export interface StagePermissionScope {
+  readonly aws: AwsContext;
+  /** `<namePrefix>-tmp-`: every temporary cluster, snapshot and export task id starts with it. */
+  readonly tempResourcePrefix: string;
+  /** Identifiers of the configured source clusters. */
+  readonly sourceClusterIds: readonly string[];
+  readonly exportRoleArn: string;
+  /** The pipeline key: exports are encrypted with it. */
+  readonly kmsKeyArn: string;
+  readonly exportBucketArn: string;
+  readonly exportPrefix: string;
+  /** DB subnet group temporary clusters are restored into. @default any (the source cluster's) */
+  readonly dbSubnetGroupName?: string;
+  readonly destination: DestinationConfig;
+}
+
+/**
+ * Actions AWS authorizes on no resource but `*` (the Service Authorization Reference lists no resource type
+ * for them). The only write among them is kept region-bound by a condition.
+ */
+export const RESOURCELESS_ACTIONS = ['rds:CancelExportTask', 'rds:DescribeExportTasks'] as const;
+
+/** RDS ARNs the statements use. */
+function rdsArns(s: StagePermissionScope) {
+  const ids = s.sourceClusterIds.map((id) => id.toLowerCase());
+  return {
+    sourceClusters: ids.map((id) => s.aws.rds(`cluster:${id}`)),
+    /** Automated snapshots are `rds:<cluster>-<timestamp>`; a manual start may name `<cluster>-...` snapshots. */
+    sourceSnapshots: ids.flatMap((id) => [s.aws.rds(`cluster-snapshot:rds:${id}-*`), s.aws.rds(`cluster-snapshot:${id}-*`)]),
+    tempClusters: s.aws.rds(`cluster:${s.tempResourcePrefix}*`),
+    tempSnapshots: s.aws.rds(`cluster-snapshot:${s.tempResourcePrefix}*`),
+    anyCluster: s.aws.rds('cluster:*'),
+    anySnapshot: s.aws.rds('cluster-snapshot:*'),
+  };
+}
+
+function passExportRole(s: StagePermissionScope): Statement[] {
+  return [
+    allow('PassExportRoleToRds', ['iam:PassRole'], [s.exportRoleArn], {
+      StringEquals: { 'iam:PassedToService': ['rds.amazonaws.com', 'export.rds.amazonaws.com'] },
+    }),
+    allow('LetRdsUseExportKey', ['kms:CreateGrant', 'kms:DescribeKey'], [s.kmsKeyArn]),
+  ];
+}
+
+function describeExportTasks(s: StagePermissionScope): Statement {
+  return allow('DescribeExportTasks', ['rds:DescribeExportTasks'], ['*'], { StringEquals: { 'aws:RequestedRegion': s.aws.region } });
+}
+
+function readExports(s: StagePermissionScope): Statement[] {
+  return [
+    allow('ListExports', ['s3:ListBucket'], [s.exportBucketArn], {
+      StringLike: { 's3:prefix': [s.exportPrefix, `${s.exportPrefix}/*`] },
+    }),
+    allow('ReadExports', ['s3:GetObject'], [`${s.exportBucketArn}/${s.exportPrefix}/*`]),
+    allow('DecryptExports', ['kms:Decrypt'], [s.kmsKeyArn]),
+  ];
+}
+
+/** ARNs of the destination objects our copies may write. */
+export function destinationObjectArns(s: Pick<StagePermissionScope, 'aws' | 'destination' | 'sourceClusterIds'>): string[] {
+  const prefixes = destinationObjectPrefixes(s.destination.keyPrefixTemplate, s.sourceClusterIds);
+  return prefixes.map((p) =>
+    s.destination.accessPointArn ? `${s.destination.accessPointArn}/object/${p}` : s.aws.s3(s.destination.bucket as string, p),
+  );
+}
+
+function writeDestination(s: StagePermissionScope): Statement[] {
+  const statements = [
+    allow('WriteDestination', copyObjectActions(s.destination.aclMode), destinationObjectArns(s), {
+      StringEquals: { 's3:ResourceAccount': s.destination.expectedOwnerAccountId },
+    }),
+  ];
+  if (s.destination.kmsKeyArn) {
+    statements.push(allow('EncryptWithDestinationKey', [...CLIENT_KMS_ACTIONS, 'kms:Encrypt'], [s.destination.kmsKeyArn]));
+  }
+  return statements;
+}
+
+/** The statements specific to one stage (table, topics, logs and dead-letter queue are added by the caller). */
+export function stagePermissions(fn: StageFunction, s: StagePermissionScope): Statement[] {
+  const a = rdsArns(s);
+  switch (fn) {
+    case StageFunction.START:
+      return [
+        // Any snapshot event may name any cluster's snapshot; RDS tells which cluster it belongs to.
+        allow('FindSnapshotsAndClusters', ['rds:DescribeDBClusterSnapshots'], [a.anySnapshot, ...a.sourceClusters]),
+        allow('DescribeClusters', ['rds:DescribeDBClusters'], [...a.sourceClusters, a.tempClusters]),
+        allow(
+          'RestoreToTemporaryCluster',
+          ['rds:RestoreDBClusterFromSnapshot'],
+          [
+            a.tempClusters,
+            ...a.sourceSnapshots,
+            s.aws.rds('cluster-pg:*'),
+            s.aws.rds('og:*'),
+            s.aws.rds(`subgrp:${s.dbSubnetGroupName ?? '*'}`),
+          ],
+        ),
+        allow('TagTemporaryResources', ['rds:AddTagsToResource'], [a.tempClusters, a.tempSnapshots]),
+        allow('ExportSourceSnapshots', ['rds:StartExportTask'], [...a.sourceSnapshots, a.tempSnapshots]),
+        ...passExportRole(s),
+      ];
+    case StageFunction.SNAPSHOT:
+      return [
+        allow('DescribeTemporaryClusters', ['rds:DescribeDBClusters'], [a.tempClusters]),
+        allow('SnapshotTemporaryClusters', ['rds:CreateDBClusterSnapshot'], [a.tempClusters, a.tempSnapshots]),
+        allow('TagTemporaryResources', ['rds:AddTagsToResource'], [a.tempClusters, a.tempSnapshots]),
+      ];
+    case StageFunction.EXPORT:
+      return [
+        allow('DescribeSnapshots', ['rds:DescribeDBClusterSnapshots'], [a.tempSnapshots, ...a.sourceSnapshots, ...a.sourceClusters, a.tempClusters]),
+        allow('StartExports', ['rds:StartExportTask'], [a.tempSnapshots, ...a.sourceSnapshots]),
+        describeExportTasks(s),
+        // The temporary cluster is no longer needed once its snapshot exists; it never takes a final snapshot.
+        allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters, a.tempSnapshots]),
+        ...passExportRole(s),
+      ];
+    case StageFunction.EXPORT_FINISHED:
+      return [describeExportTasks(s), ...readExports(s)];
+    case StageFunction.COPY:
+      return [...readExports(s), ...writeDestination(s)];
+    case StageFunction.CLEANUP:
+      return [
+        allow('DescribeTemporaryClusters', ['rds:DescribeDBClusters'], [a.tempClusters]),
+        allow('DescribeTemporarySnapshots', ['rds:DescribeDBClusterSnapshots'], [a.tempSnapshots, a.tempClusters]),
+        allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters, a.tempSnapshots]),
+        allow('DeleteTemporarySnapshots', ['rds:DeleteDBClusterSnapshot'], [a.tempSnapshots]),
+        describeExportTasks(s),
+        // CancelExportTask has no resource type: "*" is the only resource IAM accepts for it.
+        allow('CancelExportTasks', ['rds:CancelExportTask'], ['*'], { StringEquals: { 'aws:RequestedRegion': s.aws.region } }),
+      ];
+    case StageFunction.RECONCILE:
+      return [
+        // Finding orphans means listing: read-only, this account and region.
+        allow('ListClustersAndSnapshots', ['rds:DescribeDBClusters', 'rds:DescribeDBClusterSnapshots'], [a.anyCluster, a.anySnapshot]),
+        describeExportTasks(s),
+        allow('ReadTemporaryResourceTags', ['rds:ListTagsForResource'], [a.tempClusters, a.tempSnapshots]),
+        allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters, a.tempSnapshots]),
+        allow('DeleteTemporarySnapshots', ['rds:DeleteDBClusterSnapshot'], [a.tempSnapshots]),
+      ];
+    default: {
+      const unknown: never = fn;
+      throw new Error(`No permissions defined for stage function ${String(unknown)}`);
+    }
+  }
+}
+
+/** Which topics each stage publishes to (per the engine's contract). */
+export const STAGE_PUBLISHES: Readonly<Record<StageFunction, { readonly pipeline: boolean; readonly alerts: boolean }>> = {
+  start: { pipeline: true, alerts: true },
+  snapshot: { pipeline: true, alerts: true },
+  export: { pipeline: true, alerts: true },
+  'export-finished': { pipeline: true, alerts: true },
+  copy: { pipeline: true, alerts: true },
+  cleanup: { pipeline: false, alerts: true },
+  reconcile: { pipeline: true, alerts: true },
+};
+
+/** Stages that start exports with the pipeline key (RDS creates a grant with their permissions). */
+export const EXPORT_STARTERS: readonly StageFunction[] = [StageFunction.START, StageFunction.EXPORT];
+
+/** RDS events each stage is woken by (SNS filter on the `Event ID` suffix); none for the others. */
+export const STAGE_RDS_EVENTS: Readonly<Record<StageFunction, readonly string[]>> = {
+  start: ['RDS-EVENT-0169'],
+  snapshot: ['RDS-EVENT-0170'],
+  export: ['RDS-EVENT-0075'],
+  'export-finished': ['RDS-EVENT-0164', 'RDS-EVENT-0162', 'RDS-EVENT-0163', 'RDS-EVENT-0236', 'RDS-EVENT-0234', 'RDS-EVENT-0235'],
+  copy: [],
+  cleanup: [],
+  reconcile: [],
+};
