@@ -2,5 +2,6 @@
 import type { Command } from '../context';
 import { clientPolicyCommand } from './client-policy';
 import { preflightCommand } from './preflight';
+import { runsCommands } from './runs';
 
-export const commands: readonly Command[] = [preflightCommand, clientPolicyCommand];
+export const commands: readonly Command[] = [...runsCommands, preflightCommand, clientPolicyCommand];
