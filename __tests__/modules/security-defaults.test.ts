@@ -1,0 +1,394 @@
+import { Testing } from 'cdktf';
+import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
+import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block';
+import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-ownership-controls';
+import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
+import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function';
+import { StageFunction } from '../../lambdas/shared/domain/run';
+import { runtimeSettingsSchema } from '../../lambdas/shared/settings';
+import { RunTableLayout, PipelineMetrics } from '../../lambdas/shared/table-layout';
+import { STAGES } from '../../modules/export-pipeline';
+import { actionsOf, exampleConfig, only, resources, resourcesOf, stagePolicy, synthStack } from './stack-helper';
+
+Testing.setupJest();
+
+const { json, tf } = synthStack();
+const ACCOUNT = /^\$\{data\.aws_caller_identity\.aws-context_caller_[0-9A-F]+\.account_id\}$/;
+const statementsOf = (policy: string) => (JSON.parse(policy) as { Statement: Array<Record<string, unknown>> }).Statement;
+const bySid = (statements: Array<Record<string, unknown>>, sid: string) => {
+  const s = statements.find((x) => x.Sid === sid);
+  if (!s) throw new Error(`no statement ${sid}`);
+  return s;
+};
+
+describe('Construct: PipelineKey', () => {
+  it('creates one customer-managed key with rotation on', () => {
+    expect(json).toHaveResourceWithProperties(KmsKey, { enable_key_rotation: true });
+  });
+
+  it('never gives the account root kms:*, only named administration actions', () => {
+    const root = statementsOf(only(tf, 'aws_kms_key').policy as string).filter((s) => JSON.stringify(s.Principal).includes(':root'));
+    expect(root.length).toBeGreaterThan(0);
+    for (const s of root) {
+      expect(actionsOf(s)).not.toContain('kms:*');
+      expect(actionsOf(s).every((a) => /^kms:[A-Za-z]+$/.test(a))).toBe(true);
+    }
+  });
+
+  it('limits the account to the pipeline services when it uses the key for data', () => {
+    const s = bySid(statementsOf(only(tf, 'aws_kms_key').policy as string), 'AccountUsesKeyThroughPipelineServices');
+    expect(JSON.stringify(s.Condition)).toContain('kms:ViaService');
+    expect(JSON.stringify(s.Condition)).toContain('kms:CallerAccount');
+  });
+
+  it('admits export.rds.amazonaws.com, RDS events, CloudWatch alarms and the pipeline roles', () => {
+    const statements = statementsOf(only(tf, 'aws_kms_key').policy as string);
+    expect(bySid(statements, 'RdsExportUsesKey').Principal).toEqual({ Service: 'export.rds.amazonaws.com' });
+    expect(JSON.stringify(bySid(statements, 'ServicesPublishToEncryptedTopics').Principal)).toMatch(/events\.rds\.amazonaws\.com.*cloudwatch\.amazonaws\.com/);
+    const roles = [bySid(statements, 'PipelineRolesUseKey').Principal as { AWS: string[] }].flatMap((p) => p.AWS);
+    expect(roles).toHaveLength(STAGES.length + 1);
+    const grant = bySid(statements, 'ExportStartersGrantToRds');
+    expect(actionsOf(grant)).toEqual(['kms:CreateGrant']);
+    expect(grant.Condition).toEqual({ Bool: { 'kms:GrantIsForAWSResource': true } });
+  });
+});
+
+describe('Construct: ExportBucket', () => {
+  it('blocks every kind of public access', () => {
+    expect(json).toHaveResourceWithProperties(S3BucketPublicAccessBlock, {
+      block_public_acls: true,
+      block_public_policy: true,
+      ignore_public_acls: true,
+      restrict_public_buckets: true,
+    });
+  });
+
+  it('enforces bucket-owner ownership (no ACLs)', () => {
+    expect(json).toHaveResourceWithProperties(S3BucketOwnershipControls, { rule: { object_ownership: 'BucketOwnerEnforced' } });
+  });
+
+  it('encrypts by default with the pipeline key (SSE-KMS, bucket key)', () => {
+    const rule = (only(tf, 'aws_s3_bucket_server_side_encryption_configuration').rule as Array<Record<string, any>>)[0];
+    expect(rule.apply_server_side_encryption_by_default.sse_algorithm).toBe('aws:kms');
+    expect(rule.apply_server_side_encryption_by_default.kms_master_key_id).toMatch(/aws_kms_key\..+\.arn/);
+    expect(rule.bucket_key_enabled).toBe(true);
+  });
+
+  it('denies every request that is not TLS', () => {
+    const [deny] = statementsOf(only(tf, 'aws_s3_bucket_policy').policy as string);
+    expect(deny).toMatchObject({ Effect: 'Deny', Principal: '*', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': false } } });
+    expect(resourcesOf(deny)).toHaveLength(2);
+  });
+
+  it('expires exports after the configured retention and aborts stale multipart uploads', () => {
+    const rules = only(tf, 'aws_s3_bucket_lifecycle_configuration').rule as Array<Record<string, any>>;
+    const expire = rules.find((r) => r.id === 'expire-exports')!;
+    expect(expire.expiration).toEqual([{ days: exampleConfig().exportRetentionDays }]);
+    expect(expire.filter).toEqual([{ prefix: 'exports/' }]);
+    const abort = rules.find((r) => r.id === 'abort-incomplete-multipart-uploads')!;
+    expect(abort.abort_incomplete_multipart_upload).toEqual([{ days_after_initiation: 1 }]);
+  });
+
+  it('follows the configured retention days', () => {
+    const { tf: other } = synthStack(exampleConfig((c) => ({ ...c, exportRetentionDays: 30 })));
+    const rules = only(other, 'aws_s3_bucket_lifecycle_configuration').rule as Array<Record<string, any>>;
+    expect(rules.find((r) => r.id === 'expire-exports')!.expiration).toEqual([{ days: 30 }]);
+  });
+});
+
+describe('Construct: RunTable', () => {
+  it('is on-demand with point-in-time recovery, TTL and SSE under the pipeline key', () => {
+    expect(json).toHaveResourceWithProperties(DynamodbTable, {
+      billing_mode: 'PAY_PER_REQUEST',
+      hash_key: RunTableLayout.partitionKey,
+      range_key: RunTableLayout.sortKey,
+      point_in_time_recovery: { enabled: true },
+      ttl: { attribute_name: RunTableLayout.ttlAttribute, enabled: true },
+    });
+    const table = only(tf, 'aws_dynamodb_table') as Record<string, any>;
+    expect(table.server_side_encryption.enabled).toBe(true);
+    expect(table.server_side_encryption.kms_key_arn).toMatch(/aws_kms_key\./);
+  });
+
+  it('has the two indexes of the table layout', () => {
+    const gsis = (only(tf, 'aws_dynamodb_table') as Record<string, any>).global_secondary_index;
+    expect(gsis).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'bySourceSnapshot', hash_key: 'sourceSnapshotArn', range_key: 'createdAt' }),
+        expect.objectContaining({ name: 'byStage', hash_key: 'stage', range_key: 'updatedAt' }),
+      ]),
+    );
+  });
+});
+
+describe('Construct: PipelineTopics', () => {
+  it('encrypts all three topics with the pipeline key', () => {
+    const topics = Object.values(resources(tf, 'aws_sns_topic'));
+    expect(topics.map((t) => t.name).sort()).toEqual(['aurora-export-alerts', 'aurora-export-pipeline', 'aurora-export-rds-events']);
+    for (const t of topics) expect(t.kms_master_key_id).toMatch(/aws_kms_key\./);
+  });
+
+  it('admits RDS events only from this account', () => {
+    const policy = Object.values(resources(tf, 'aws_sns_topic_policy')).find((p) => (p.policy as string).includes('events.rds.amazonaws.com'))!;
+    const allowRds = bySid(statementsOf(policy.policy as string), 'RdsEventsFromThisAccountOnly');
+    expect(allowRds.Principal).toEqual({ Service: 'events.rds.amazonaws.com' });
+    expect(allowRds.Condition).toEqual({ StringEquals: { 'aws:SourceAccount': expect.stringMatching(ACCOUNT) } });
+  });
+
+  it('subscribes every configured email to the alerts topic', () => {
+    const emails = Object.values(resources(tf, 'aws_sns_topic_subscription')).filter((s) => s.protocol === 'email');
+    expect(emails.map((e) => e.endpoint)).toEqual(['data-platform@example.com']);
+  });
+
+  it('sends alerts to an existing topic as well when one is configured', () => {
+    const extra = 'arn:aws:sns:eu-west-1:111122223333:ops-alerts';
+    const { tf: other } = synthStack(exampleConfig((c) => ({ ...c, notifications: { emails: [], topicArn: extra } })));
+    for (const alarm of Object.values(resources(other, 'aws_cloudwatch_metric_alarm'))) expect(alarm.alarm_actions).toContain(extra);
+    expect(JSON.stringify(stagePolicy(other, 'cleanup'))).toContain(extra);
+  });
+});
+
+describe('Construct: RdsEventSubscription', () => {
+  it('subscribes to cluster snapshot and cluster events with the categories that carry the pipeline events', () => {
+    const subs = Object.values(resources(tf, 'aws_db_event_subscription'));
+    expect(subs.map((s) => [s.source_type, s.event_categories])).toEqual([
+      ['db-cluster-snapshot', ['backup', 'notification']],
+      ['db-cluster', ['creation', 'notification']],
+    ]);
+    for (const s of subs) expect(s.sns_topic).toMatch(/aws_sns_topic\.pipeline_topics_rds-events/);
+  });
+});
+
+describe('Construct: ExportRole', () => {
+  it('is trusted by export.rds.amazonaws.com only, for this account and region', () => {
+    const role = Object.values(resources(tf, 'aws_iam_role')).find((r) => r.name === 'aurora-export-rds-export')!;
+    const [trust] = statementsOf(role.assume_role_policy as string);
+    expect(trust.Principal).toEqual({ Service: 'export.rds.amazonaws.com' });
+    expect(Object.keys((trust.Condition as any).StringEquals)).toEqual(['aws:SourceAccount']);
+    expect((trust.Condition as any).ArnLike['aws:SourceArn']).toMatch(/^arn:\$\{data\.aws_partition.+\}:rds:\$\{data\.aws_region.+\}:\$\{data\.aws_caller_identity.+\}:\*$/);
+  });
+
+  it('writes only under the export prefix', () => {
+    const policy = Object.values(resources(tf, 'aws_iam_role_policy')).find((p) => p.name === 'write-exports')!;
+    const write = bySid(statementsOf(policy.policy as string), 'WriteExports');
+    expect(resourcesOf(write)).toEqual([expect.stringMatching(/^\$\{aws_s3_bucket\.pipeline_export-bucket_[0-9A-F]+\.arn\}\/exports\/\*$/)]);
+  });
+});
+
+describe('Construct: StageFunction', () => {
+  const functions = Object.values(resources(tf, 'aws_lambda_function'));
+
+  it('creates one Node.js 22 function per stage with a deterministic code hash', () => {
+    expect(functions.map((f) => f.function_name).sort()).toEqual(STAGES.map((s) => `aurora-export-${s}`).sort());
+    for (const f of functions) {
+      expect(f.runtime).toBe('nodejs22.x');
+      expect(f.handler).toBe('index.handler');
+      expect(f.source_code_hash).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+      expect(f.filename).toMatch(/^assets\/.+\/[0-9a-f]{64}\/.+\.zip$/);
+    }
+    expect(json).toHaveResourceWithProperties(LambdaFunction, { function_name: 'aurora-export-copy', memory_size: 512, timeout: 300 });
+  });
+
+  it('gives each function its own role', () => {
+    const roles = new Set(functions.map((f) => f.role));
+    expect(roles.size).toBe(STAGES.length);
+  });
+
+  it('passes settings the handlers accept, with the account id from Terraform', () => {
+    for (const f of functions) {
+      const raw = (f.environment as any).variables.PIPELINE_SETTINGS as string;
+      const settings = JSON.parse(raw);
+      expect(settings.accountId).toMatch(ACCOUNT);
+      expect(settings.tempResourcePrefix).toBe('aurora-export-tmp-');
+      expect(runtimeSettingsSchema.safeParse({ ...settings, accountId: '123456789012' }).success).toBe(true);
+    }
+  });
+
+  it('gives each function a log group with the configured retention, and logs only there', () => {
+    const groups = Object.values(resources(tf, 'aws_cloudwatch_log_group'));
+    expect(groups).toHaveLength(STAGES.length);
+    for (const g of groups) expect(g.retention_in_days).toBe(30);
+    for (const stage of STAGES) {
+      const logs = bySid(stagePolicy(tf, stage).Statement, 'WriteOwnLogs');
+      expect(actionsOf(logs)).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+      expect(resourcesOf(logs)).toEqual([expect.stringMatching(new RegExp(`^\\$\\{aws_cloudwatch_log_group\\.pipeline_${stage}_logs_[0-9A-F]+\\.arn\\}:\\*$`))]);
+    }
+  });
+
+  it('parks failed async events in a KMS-encrypted dead-letter queue after two retries', () => {
+    const queues = Object.values(resources(tf, 'aws_sqs_queue'));
+    expect(queues).toHaveLength(STAGES.length);
+    for (const q of queues) expect(q.kms_master_key_id).toMatch(/aws_kms_key\./);
+    for (const c of Object.values(resources(tf, 'aws_lambda_function_event_invoke_config'))) {
+      expect(c.maximum_retry_attempts).toBe(2);
+      expect((c.destination_config as any).on_failure.destination).toMatch(/aws_sqs_queue\..+\.arn/);
+    }
+  });
+
+  const subscriptions = Object.values(resources(tf, 'aws_sns_topic_subscription')).filter((s) => s.protocol === 'lambda');
+  const rdsFilters = Object.fromEntries(
+    subscriptions
+      .filter((s) => s.filter_policy_scope === 'MessageBody')
+      .map((s) => [String(s.endpoint).match(/pipeline_([a-z-]+)_function/)![1], JSON.parse(s.filter_policy as string)]),
+  );
+
+  it.each([
+    [StageFunction.START, ['0169']],
+    [StageFunction.SNAPSHOT, ['0170']],
+    [StageFunction.EXPORT, ['0075']],
+    [StageFunction.EXPORT_FINISHED, ['0164', '0162', '0163', '0236', '0234', '0235']],
+  ])('lets only its RDS events through to %s (suffix match on Event ID)', (stage, ids) => {
+    expect(rdsFilters[stage]).toEqual({ 'Event ID': ids.map((id) => ({ suffix: `#RDS-EVENT-${id}` })) });
+  });
+
+  it('subscribes no other stage to RDS events', () => {
+    expect(Object.keys(rdsFilters).sort()).toEqual(['export', 'export-finished', 'snapshot', 'start']);
+  });
+
+  it('lets through pipeline messages whose target attribute names the stage, for every stage', () => {
+    const byTarget = subscriptions.filter((s) => s.filter_policy_scope === 'MessageAttributes').map((s) => JSON.parse(s.filter_policy as string));
+    expect(byTarget.map((f) => f.target[0]).sort()).toEqual([...STAGES].sort());
+    for (const f of byTarget) expect(Object.keys(f)).toEqual(['target']);
+  });
+
+  it('lets SNS invoke each subscribed function from its topic only', () => {
+    const snsPermissions = Object.values(resources(tf, 'aws_lambda_permission')).filter((p) => p.principal === 'sns.amazonaws.com');
+    expect(snsPermissions).toHaveLength(subscriptions.length);
+    for (const p of snsPermissions) expect(p.source_arn).toMatch(/aws_sns_topic\..+\.arn/);
+  });
+});
+
+describe('Stage permissions', () => {
+  const tempCluster = /:cluster:aurora-export-tmp-\*$/;
+  const tempSnapshot = /:cluster-snapshot:aurora-export-tmp-\*$/;
+
+  it('passes the export role only, and only to RDS', () => {
+    for (const stage of [StageFunction.START, StageFunction.EXPORT]) {
+      const pass = bySid(stagePolicy(tf, stage).Statement, 'PassExportRoleToRds');
+      expect(resourcesOf(pass)).toEqual([expect.stringMatching(/aws_iam_role\.pipeline_export-role_.+\.arn/)]);
+      expect(pass.Condition).toEqual({ StringEquals: { 'iam:PassedToService': ['rds.amazonaws.com', 'export.rds.amazonaws.com'] } });
+    }
+    for (const stage of STAGES.filter((s) => s !== 'start' && s !== 'export')) {
+      expect(JSON.stringify(stagePolicy(tf, stage))).not.toContain('iam:PassRole');
+    }
+  });
+
+  it('deletes only temporary clusters and snapshots', () => {
+    for (const stage of STAGES) {
+      for (const s of stagePolicy(tf, stage).Statement) {
+        if (actionsOf(s).some((a) => /^rds:Delete/.test(a))) {
+          for (const r of resourcesOf(s)) expect(r).toMatch(new RegExp(`${tempCluster.source}|${tempSnapshot.source}`));
+        }
+      }
+    }
+  });
+
+  it('restores and exports only snapshots of the configured clusters or temporary ones', () => {
+    const start = stagePolicy(tf, 'start').Statement;
+    const snapshots = resourcesOf(bySid(start, 'ExportSourceSnapshots'));
+    expect(snapshots.map((r) => r.replace(/^.*:cluster-snapshot:/, '')).sort()).toEqual(
+      ['aurora-export-tmp-*', 'me3-serverless-*', 'orders-provisioned-*', 'rds:me3-serverless-*', 'rds:orders-provisioned-*'].sort(),
+    );
+    const restore = resourcesOf(bySid(start, 'RestoreToTemporaryCluster'));
+    expect(restore.filter((r) => r.includes(':cluster:'))).toEqual([expect.stringMatching(tempCluster)]);
+    expect(restore).toContainEqual(expect.stringMatching(/:subgrp:private-db-subnets$/));
+  });
+
+  it('reads the export bucket only under the export prefix and writes only to the destination prefixes of the owner account', () => {
+    const copy = stagePolicy(tf, 'copy').Statement;
+    expect(bySid(copy, 'ListExports').Condition).toEqual({ StringLike: { 's3:prefix': ['exports', 'exports/*'] } });
+    expect(resourcesOf(bySid(copy, 'ReadExports'))).toEqual([expect.stringMatching(/\.arn\}\/exports\/\*$/)]);
+    const write = bySid(copy, 'WriteDestination');
+    expect(resourcesOf(write)).toEqual([
+      'arn:aws:s3:eu-west-1:210987654321:accesspoint/me3-datalake/object/me3/me3-serverless/*',
+      'arn:aws:s3:eu-west-1:210987654321:accesspoint/me3-datalake/object/me3/orders-provisioned/*',
+    ]);
+    expect(write.Condition).toEqual({ StringEquals: { 's3:ResourceAccount': '210987654321' } });
+    expect(resourcesOf(bySid(copy, 'EncryptWithDestinationKey'))).toEqual([exampleConfig().destination.kmsKeyArn]);
+  });
+
+  it('lets each stage use the run table items and indexes, without scans', () => {
+    for (const stage of STAGES) {
+      const table = bySid(stagePolicy(tf, stage).Statement, 'RunTableItems');
+      expect(actionsOf(table)).not.toContain('dynamodb:Scan');
+      expect(resourcesOf(table)).toEqual([expect.stringMatching(/aws_dynamodb_table\..+\.arn\}$/), expect.stringMatching(/\.arn\}\/index\/\*$/)]);
+    }
+  });
+});
+
+describe('Construct: ReconcilerSchedule', () => {
+  it('runs the reconciler at the configured period', () => {
+    expect(only(tf, 'aws_cloudwatch_event_rule').schedule_expression).toBe('rate(15 minutes)');
+    expect(only(tf, 'aws_cloudwatch_event_target').arn).toMatch(/aws_lambda_function\.pipeline_reconcile_function_.+\.arn/);
+    const permission = Object.values(resources(tf, 'aws_lambda_permission')).find((p) => p.principal === 'events.amazonaws.com')!;
+    expect(permission.source_arn).toMatch(/aws_cloudwatch_event_rule\..+\.arn/);
+  });
+});
+
+describe('Construct: Alarms', () => {
+  const alarms = Object.values(resources(tf, 'aws_cloudwatch_metric_alarm'));
+
+  it('alarms on any dead letter and any error of every function, to the alerts topic', () => {
+    expect(alarms.filter((a) => a.metric_name === 'ApproximateNumberOfMessagesVisible')).toHaveLength(STAGES.length);
+    expect(alarms.filter((a) => a.metric_name === 'Errors' && a.namespace === 'AWS/Lambda')).toHaveLength(STAGES.length);
+    for (const a of alarms) {
+      expect(a.threshold).toBe(0);
+      expect(a.comparison_operator).toBe('GreaterThanThreshold');
+      expect(a.alarm_actions).toEqual([expect.stringMatching(/aws_sns_topic\.pipeline_topics_alerts_.+\.arn/)]);
+    }
+  });
+
+  it('alarms on failed runs and runs past their deadline from the pipeline metrics', () => {
+    for (const metric of [PipelineMetrics.runFailed, PipelineMetrics.runPastDeadline]) {
+      const a = alarms.find((x) => x.metric_name === metric)!;
+      expect(a.namespace).toBe(PipelineMetrics.namespace);
+      expect(a.dimensions).toEqual({ Pipeline: 'aurora-export' });
+    }
+  });
+});
+
+describe('Stack: PipelineStack', () => {
+  it('tags every resource through provider default tags', () => {
+    expect(tf.provider.aws[0].default_tags).toEqual([{ tags: { owner: 'data-platform', project: 'aurora-datalake-export' } }]);
+  });
+
+  it('uses the local backend by default and S3 with locking when configured', () => {
+    expect(tf.terraform.backend).toEqual({ local: { path: 'terraform.tfstate' } });
+    const { tf: s3 } = synthStack(
+      exampleConfig((c) => ({ ...c, backend: { type: 's3', bucket: 'tf-state-bucket', key: 'aurora/export.tfstate', region: 'eu-west-1' } })),
+    );
+    expect(s3.terraform.backend).toEqual({
+      s3: { bucket: 'tf-state-bucket', key: 'aurora/export.tfstate', region: 'eu-west-1', encrypt: true, use_lockfile: true },
+    });
+  });
+
+  it('outputs what a reviewer and an operator need', () => {
+    expect(Object.keys(tf.output).sort()).toEqual(
+      [
+        'alerts_topic_arn',
+        'client_policy_statements',
+        'copy_role_arn',
+        'dead_letter_queue_arns',
+        'destination',
+        'export_bucket_arn',
+        'export_bucket_name',
+        'export_prefix',
+        'export_role_arn',
+        'function_arns',
+        'function_role_arns',
+        'kms_key_arn',
+        'pipeline_topic_arn',
+        'rds_events_topic_arn',
+        'run_table_arn',
+        'run_table_name',
+      ].sort(),
+    );
+    const client = JSON.parse(tf.output.client_policy_statements.value as string);
+    expect(JSON.stringify(client.accessPointPolicy)).toContain('${aws_iam_role.pipeline_copy_role_');
+  });
+
+  it('reads partition, region and account from Terraform instead of hard-coding them', () => {
+    expect(Object.keys(tf.data).sort()).toEqual(['aws_caller_identity', 'aws_partition', 'aws_region']);
+    expect(Testing.synth(synthStack().stack)).not.toMatch(/arn:aws:(rds|s3|kms|sns|iam)::?\d{12}/);
+  });
+});
