@@ -1,0 +1,91 @@
+/**
+ * Cleanup stage: woken by `cleanup` (a stage finished, well or badly), `cancel` (an operator) or `advance`
+ * (the reconciler). Cancels a still-running export of a failed run, deletes the temporary snapshot and
+ * cluster (missing counts as done), finishes the run, and reports it: metric and alert. Safe to run again.
+ */
+import type { SNSEvent } from 'aws-lambda';
+import { RunOutcome, RunStage, StageFunction, isTerminal, type Run } from '../shared/domain/run';
+import { exportTaskIdFor, tempResourceId } from '../shared/domain/naming';
+import { alertFor } from '../shared/domain/report';
+import { isAwsError } from '../shared/adapters/rds';
+import { CleanupNotFinished, errorMessage } from '../shared/errors';
+import { PipelineMetrics } from '../shared/table-layout';
+import { defaultStageDeps, forEachRecord, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime';
+
+/**
+ * Deletes what the run may have created. Names are derived from the run id rather than read from the run,
+ * so a resource created just before a crash (and never recorded) is found too.
+ */
+async function deleteTemporaryResources(d: StageDeps, run: Run): Promise<string[]> {
+  const s = d.settings;
+  const cleaned: string[] = [];
+  const pending: string[] = [];
+  if (run.outcome !== RunOutcome.SUCCEEDED) {
+    const taskId = run.exportTaskId ?? exportTaskIdFor(s.tempResourcePrefix, run.runId, run.exportAttempt);
+    const task = await d.rds.describeExportTask(taskId);
+    if (task && ['STARTING', 'IN_PROGRESS'].includes((task.Status ?? '').toUpperCase())) {
+      await d.rds.cancelExportTask(taskId);
+      cleaned.push(`export-task:${taskId} (cancelled)`);
+    }
+  }
+  const tempId = tempResourceId(s.tempResourcePrefix, run.runId);
+  try {
+    const r = await d.rds.deleteClusterSnapshot(tempId);
+    if (r !== 'gone') cleaned.push(`cluster-snapshot:${tempId}`);
+  } catch (e) {
+    if (!isAwsError(e, 'InvalidDBClusterSnapshotStateFault')) throw e;
+    pending.push(`cluster-snapshot:${tempId} (${errorMessage(e)})`);
+  }
+  try {
+    const r = await d.rds.deleteCluster(tempId);
+    if (r !== 'gone') cleaned.push(`cluster:${tempId}`);
+  } catch (e) {
+    if (!isAwsError(e, 'InvalidDBClusterStateFault')) throw e;
+    pending.push(`cluster:${tempId} (${errorMessage(e)})`);
+  }
+  if (pending.length) throw new CleanupNotFinished(run.runId, pending);
+  return cleaned;
+}
+
+/** Finishes a CLEANING_UP run and reports its end. */
+async function cleanUp(d: StageDeps, run: Run): Promise<void> {
+  const cleaned = await deleteTemporaryResources(d, run);
+  const done = await d.store.apply(run.runId, RunStage.CLEANING_UP, { type: 'CleanupDone', cleanedUp: [...new Set([...(run.cleanedUp ?? []), ...cleaned])] });
+  d.logger.info(`run ${done.stage}`, { stage: done.stage, cleanedUp: done.cleanedUp, error: done.error });
+  if (done.stage === RunStage.SUCCEEDED) d.metrics.count(PipelineMetrics.runSucceeded, 1, { runId: done.runId });
+  if (done.stage === RunStage.FAILED) d.metrics.count(PipelineMetrics.runFailed, 1, { runId: done.runId });
+  if (done.stage !== RunStage.SUCCEEDED || d.settings.notifyOnSuccess) {
+    const { subject, text } = alertFor(d.settings.namePrefix, done);
+    await d.alerts.alert(subject, text);
+  }
+}
+
+async function handle(d: StageDeps, runId: string, cancel: boolean): Promise<void> {
+  await forRun(d.logger, runId, async () => {
+    let run = await d.store.get(runId);
+    if (!run) return void d.logger.warn('no such run');
+    if (cancel && !isTerminal(run.stage) && run.stage !== RunStage.CLEANING_UP) {
+      run = await d.store.apply(runId, run.stage, { type: 'Cancelled', reason: 'cancelled by an operator' });
+      d.logger.info('run cancelled');
+    }
+    if (run.stage !== RunStage.CLEANING_UP) return void d.logger.info('run is not cleaning up; nothing to do', { stage: run.stage });
+    await cleanUp(d, run);
+  });
+}
+
+/** Builds the cleanup function from its dependencies. */
+export function makeHandler(source: DepsSource<StageDeps>) {
+  const deps = memoDeps(source);
+  return async (event: SNSEvent): Promise<void> => {
+    const d = deps();
+    await forEachRecord(event, d.logger, async (record) => {
+      if (record.type !== 'pipeline' || record.target !== StageFunction.CLEANUP) return void d.logger.info('ignoring input the cleanup stage does not handle');
+      const m = record.message;
+      if (m.kind === 'cleanup' || m.kind === 'advance' || m.kind === 'cancel') return handle(d, m.runId, m.kind === 'cancel');
+      d.logger.info('ignoring a message the cleanup stage does not handle', { kind: m.kind });
+    });
+  };
+}
+
+/** The deployed function. */
+export const handler = makeHandler(defaultStageDeps(StageFunction.CLEANUP));

@@ -1,0 +1,160 @@
+/**
+ * Reconcile (scheduled): RDS events are best effort, so this looks at the real resources behind every open
+ * run. It fails runs past their stage deadline (cleanup follows), re-sends `advance` to the stage whose
+ * wake-up event is overdue, retries runs waiting for an export slot, and deletes tagged temporary
+ * resources older than the grace period whose run is finished or unknown.
+ */
+import type { DBCluster, DBClusterSnapshot, Tag } from '@aws-sdk/client-rds';
+import { RunStage, StageFunction, isTerminal, type Run } from '../shared/domain/run';
+import { TagKeys, runIdFromTempId } from '../shared/domain/naming';
+import { finishStage } from '../shared/finish-stage';
+import { errorMessage, errorName } from '../shared/errors';
+import { PipelineMetrics } from '../shared/table-layout';
+import { defaultStageDeps, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime';
+
+/** What one pass did, returned (and logged) for operators and tests. */
+export interface ReconcileReport {
+  readonly pastDeadline: string[];
+  readonly advanced: { runId: string; target: StageFunction }[];
+  readonly failed: string[];
+  readonly orphansDeleted: string[];
+  readonly errors: { item: string; error: string }[];
+}
+
+/** The reconciler's dependencies: a stage's, plus how long a run may sit idle before it is nudged. */
+export interface ReconcileDeps extends StageDeps {
+  /** Minutes without an update after which PENDING, COPYING and CLEANING_UP runs get an `advance`. @default 10 */
+  readonly stallMinutes?: number;
+}
+
+const OPEN_STAGES: readonly RunStage[] = [
+  RunStage.PENDING,
+  RunStage.RESTORING,
+  RunStage.SNAPSHOTTING,
+  RunStage.WAITING_FOR_EXPORT_SLOT,
+  RunStage.EXPORTING,
+  RunStage.COPYING,
+  RunStage.CLEANING_UP,
+];
+
+const BROKEN_CLUSTER = ['failed', 'inaccessible-encryption-credentials', 'incompatible-restore', 'incompatible-parameters', 'incompatible-network'];
+
+/** Where an idle run's work is, judged from the real resource: advance a stage, fail the run, or wait. */
+async function nextStep(d: ReconcileDeps, run: Run, stalled: boolean): Promise<{ advance?: StageFunction; fail?: string }> {
+  switch (run.stage) {
+    case RunStage.PENDING:
+      return stalled ? { advance: StageFunction.START } : {};
+    case RunStage.RESTORING: {
+      const c = run.tempClusterId ? await d.rds.describeCluster(run.tempClusterId) : undefined;
+      if (!c) return { fail: `temporary cluster ${run.tempClusterId} disappeared while restoring` };
+      if (BROKEN_CLUSTER.includes(c.Status ?? '')) return { fail: `temporary cluster ${run.tempClusterId} is ${c.Status}` };
+      return c.Status === 'available' ? { advance: StageFunction.SNAPSHOT } : {};
+    }
+    case RunStage.SNAPSHOTTING: {
+      const s = run.tempSnapshotId ? await d.rds.describeClusterSnapshot(run.tempSnapshotId) : undefined;
+      if (!s) return { fail: `temporary snapshot ${run.tempSnapshotId} disappeared while being taken` };
+      if (s.Status === 'failed') return { fail: `temporary snapshot ${run.tempSnapshotId} failed` };
+      return s.Status === 'available' ? { advance: StageFunction.EXPORT } : {};
+    }
+    case RunStage.WAITING_FOR_EXPORT_SLOT:
+      return { advance: StageFunction.EXPORT };
+    case RunStage.EXPORTING: {
+      const t = run.exportTaskId ? await d.rds.describeExportTask(run.exportTaskId) : undefined;
+      const status = t?.Status?.toUpperCase() ?? 'MISSING';
+      return ['COMPLETE', 'FAILED', 'CANCELED', 'CANCELLED', 'MISSING'].includes(status) ? { advance: StageFunction.EXPORT_FINISHED } : {};
+    }
+    case RunStage.COPYING:
+      return stalled ? { advance: StageFunction.COPY } : {};
+    case RunStage.CLEANING_UP:
+      return stalled ? { advance: StageFunction.CLEANUP } : {};
+    default:
+      return {};
+  }
+}
+
+async function reconcileRun(d: ReconcileDeps, run: Run, report: ReconcileReport): Promise<void> {
+  const now = d.now();
+  const stallMs = (d.stallMinutes ?? 10) * 60_000;
+  if (run.deadline && Date.parse(run.deadline) < now.getTime()) {
+    d.metrics.count(PipelineMetrics.runPastDeadline, 1, { runId: run.runId, stage: run.stage });
+    report.pastDeadline.push(run.runId);
+    if (run.stage === RunStage.CLEANING_UP) {
+      d.logger.warn('cleanup is past its deadline; trying again');
+      await d.publisher.publish(StageFunction.CLEANUP, { kind: 'advance', runId: run.runId });
+      report.advanced.push({ runId: run.runId, target: StageFunction.CLEANUP });
+      return;
+    }
+    d.logger.warn('run is past its stage deadline; failing it', { stage: run.stage, deadline: run.deadline });
+    await finishStage(d, run.runId, run.stage, { type: 'DeadlinePassed', deadline: run.deadline });
+    return;
+  }
+  const stalled = now.getTime() - Date.parse(run.updatedAt) >= stallMs;
+  const step = await nextStep(d, run, stalled);
+  if (step.fail) {
+    d.logger.warn('run cannot go on; failing it', { reason: step.fail });
+    await finishStage(d, run.runId, run.stage, { type: 'Failed', stage: run.stage, kind: 'ResourceLost', message: step.fail });
+    report.failed.push(run.runId);
+  } else if (step.advance) {
+    d.logger.info('next event overdue; advancing the run', { stage: run.stage, target: step.advance });
+    await d.publisher.publish(step.advance, { kind: 'advance', runId: run.runId });
+    report.advanced.push({ runId: run.runId, target: step.advance });
+  }
+}
+
+function tag(tags: Tag[] | undefined, key: string): string | undefined {
+  return tags?.find((t) => t.Key === key)?.Value;
+}
+
+/** Deletes tagged temporary clusters and snapshots older than the grace period whose run is finished or unknown. */
+async function removeOrphans(d: ReconcileDeps, report: ReconcileReport): Promise<void> {
+  const s = d.settings;
+  const cutoff = d.now().getTime() - s.orphanGraceMinutes * 60_000;
+  const candidates: { kind: 'cluster' | 'cluster-snapshot'; id: string; tags?: Tag[]; created?: Date }[] = [
+    ...(await d.rds.listClusters(s.tempResourcePrefix)).map((c: DBCluster) => ({ kind: 'cluster' as const, id: c.DBClusterIdentifier as string, tags: c.TagList, created: c.ClusterCreateTime })),
+    ...(await d.rds.listManualSnapshots(s.tempResourcePrefix)).map((x: DBClusterSnapshot) => ({ kind: 'cluster-snapshot' as const, id: x.DBClusterSnapshotIdentifier as string, tags: x.TagList, created: x.SnapshotCreateTime })),
+  ];
+  for (const c of candidates) {
+    if (tag(c.tags, TagKeys.MANAGED_BY) !== s.managedByTag) continue;
+    if (!c.created || c.created.getTime() > cutoff) continue;
+    const runId = tag(c.tags, TagKeys.RUN_ID) ?? runIdFromTempId(s.tempResourcePrefix, c.id);
+    const run = runId ? await d.store.get(runId) : undefined;
+    if (run && !isTerminal(run.stage)) continue;
+    try {
+      if (c.kind === 'cluster') await d.rds.deleteCluster(c.id);
+      else await d.rds.deleteClusterSnapshot(c.id);
+      d.logger.warn('deleted an orphaned temporary resource', { resource: `${c.kind}:${c.id}`, runId, runStage: run?.stage ?? 'unknown' });
+      report.orphansDeleted.push(`${c.kind}:${c.id}`);
+    } catch (e) {
+      report.errors.push({ item: `${c.kind}:${c.id}`, error: `${errorName(e)}: ${errorMessage(e)}` });
+    }
+  }
+}
+
+/** Builds the reconcile function from its dependencies. */
+export function makeHandler(source: DepsSource<ReconcileDeps>) {
+  const deps = memoDeps(source);
+  return async (_event?: unknown): Promise<ReconcileReport> => {
+    const d = deps();
+    const report: ReconcileReport = { pastDeadline: [], advanced: [], failed: [], orphansDeleted: [], errors: [] };
+    for (const stage of OPEN_STAGES) {
+      for (const run of await d.store.listByStage(stage)) {
+        try {
+          await forRun(d.logger, run.runId, () => reconcileRun(d, run, report));
+        } catch (e) {
+          report.errors.push({ item: run.runId, error: `${errorName(e)}: ${errorMessage(e)}` });
+        }
+      }
+    }
+    try {
+      await removeOrphans(d, report);
+    } catch (e) {
+      report.errors.push({ item: 'orphans', error: `${errorName(e)}: ${errorMessage(e)}` });
+    }
+    d.logger.info('reconcile pass done', { ...report });
+    if (report.errors.length > 0) throw new Error(`reconcile pass had ${report.errors.length} error(s): ${report.errors.map((e) => `${e.item}: ${e.error}`).join('; ')}`);
+    return report;
+  };
+}
+
+/** The deployed function. */
+export const handler = makeHandler(defaultStageDeps(StageFunction.RECONCILE));

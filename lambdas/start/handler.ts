@@ -1,0 +1,180 @@
+/**
+ * Start stage: woken by RDS-EVENT-0169 (automated cluster snapshot created) or by a `start`, `retry` or
+ * `advance` message. Records the run (once per snapshot), then exports directly when the snapshot allows
+ * it, or restores it to a temporary provisioned cluster.
+ */
+import type { SNSEvent } from 'aws-lambda';
+import type { DBClusterSnapshot } from '@aws-sdk/client-rds';
+import { ExportMode, type SourceClusterConfig } from '../../config/schema';
+import { ExportPath, RunStage, StageFunction, isTerminal, newRun, type Run } from '../shared/domain/run';
+import { runIdFor, tempResourceId, tempResourceTags } from '../shared/domain/naming';
+import { RdsEventId } from '../shared/domain/rds-event';
+import { isExportUnsupported } from '../shared/adapters/rds';
+import { errorMessage, errorName, isPermanentAwsError } from '../shared/errors';
+import { finishStage } from '../shared/finish-stage';
+import { startRunExport } from '../shared/export-start';
+import { defaultStageDeps, forEachRecord, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime';
+
+/** The configured source cluster of that id, if any. */
+function configuredCluster(d: StageDeps, clusterId: string | undefined): SourceClusterConfig | undefined {
+  if (!clusterId) return undefined;
+  return d.settings.sourceClusters.find((c) => c.identifier.toLowerCase() === clusterId.toLowerCase());
+}
+
+/** Restores the run's snapshot to its temporary cluster and moves it to RESTORING. */
+async function restore(d: StageDeps, run: Run, snapshot: DBClusterSnapshot): Promise<void> {
+  const s = d.settings;
+  const tempId = tempResourceId(s.tempResourcePrefix, run.runId);
+  try {
+    const result = await d.rds.restoreCluster({
+      DBClusterIdentifier: tempId,
+      SnapshotIdentifier: run.sourceSnapshotArn,
+      Engine: snapshot.Engine,
+      EngineVersion: s.restore.engineVersion ?? snapshot.EngineVersion,
+      EngineMode: 'provisioned',
+      ...(s.restore.dbSubnetGroupName ? { DBSubnetGroupName: s.restore.dbSubnetGroupName } : {}),
+      ...(s.restore.vpcSecurityGroupIds.length ? { VpcSecurityGroupIds: s.restore.vpcSecurityGroupIds } : {}),
+      DeletionProtection: false,
+      PubliclyAccessible: false,
+      CopyTagsToSnapshot: false,
+      Tags: tempResourceTags(s.managedByTag, run.runId),
+    });
+    d.logger.info(result === 'created' ? 'restore started' : 'restore already started', { tempClusterId: tempId });
+  } catch (e) {
+    if (isPermanentAwsError(e)) {
+      await finishStage(d, run.runId, RunStage.PENDING, { type: 'Failed', stage: RunStage.PENDING, kind: errorName(e), message: `RestoreDBClusterFromSnapshot ${tempId} refused: ${errorMessage(e)}` });
+      return;
+    }
+    throw e;
+  }
+  await finishStage(d, run.runId, RunStage.PENDING, { type: 'RestoreStarted', tempClusterId: tempId, tempSnapshotId: tempId });
+}
+
+/** Does the start work of a PENDING run: direct export, or restore (directly, or as the `auto` fallback). */
+async function proceed(d: StageDeps, run: Run, snapshot: DBClusterSnapshot, cluster: SourceClusterConfig): Promise<void> {
+  if (run.path === ExportPath.DIRECT) {
+    const fallback = cluster.exportMode === ExportMode.AUTO;
+    const moved = await startRunExport(d, run, run.sourceSnapshotArn, ExportPath.DIRECT, (e) => fallback && isExportUnsupported(e));
+    if (moved) return;
+    d.logger.info('the snapshot cannot be exported directly; restoring it first', { engineMode: snapshot.EngineMode });
+  }
+  await restore(d, run, snapshot);
+}
+
+/** The path a snapshot takes under a cluster's export mode. */
+function pathFor(cluster: SourceClusterConfig, snapshot: DBClusterSnapshot): ExportPath {
+  if (cluster.exportMode === ExportMode.RESTORE) return ExportPath.RESTORE;
+  if (cluster.exportMode === ExportMode.DIRECT) return ExportPath.DIRECT;
+  return snapshot.EngineMode === 'serverless' ? ExportPath.RESTORE : ExportPath.DIRECT;
+}
+
+/** Records (or finds) the run of `snapshot`'s given attempt and, while it is PENDING, does the start work. */
+async function startSnapshot(d: StageDeps, snapshot: DBClusterSnapshot, attempt = 1): Promise<void> {
+  const cluster = configuredCluster(d, snapshot.DBClusterIdentifier);
+  const snapshotId = snapshot.DBClusterSnapshotIdentifier;
+  if (!cluster || !snapshotId || !snapshot.DBClusterSnapshotArn) {
+    d.logger.info('ignoring a snapshot of a cluster that is not configured', { snapshot: snapshotId, cluster: snapshot.DBClusterIdentifier });
+    return;
+  }
+  if (snapshot.Status !== 'available') {
+    d.logger.warn('ignoring a snapshot that is not available', { snapshot: snapshotId, status: snapshot.Status });
+    return;
+  }
+  const candidate = newRun({
+    runId: runIdFor(snapshotId, attempt),
+    attempt,
+    sourceClusterId: cluster.identifier,
+    sourceSnapshotId: snapshotId,
+    sourceSnapshotArn: snapshot.DBClusterSnapshotArn,
+    sourceSnapshotCreatedAt: snapshot.SnapshotCreateTime?.toISOString(),
+    path: pathFor(cluster, snapshot),
+    now: d.now(),
+    pendingDeadlineMinutes: d.settings.stageDeadlinesMinutes.restoring,
+  });
+  await forRun(d.logger, candidate.runId, async () => {
+    const { created, run } = await d.store.createRun(candidate);
+    if (!created && run.stage !== RunStage.PENDING) {
+      d.logger.info('the snapshot already has a run; nothing to do', { stage: run.stage });
+      return;
+    }
+    d.logger.info(created ? 'run recorded' : 'continuing a pending run', { snapshot: snapshotId, cluster: cluster.identifier, path: run.path });
+    await proceed(d, run, snapshot, cluster);
+  });
+}
+
+/** A snapshot by id or ARN, in a cluster we export, or undefined (logged). */
+async function findSnapshot(d: StageDeps, idOrArn: string): Promise<DBClusterSnapshot | undefined> {
+  const snapshot = await d.rds.describeClusterSnapshot(idOrArn);
+  if (!snapshot) d.logger.warn('snapshot not found', { snapshot: idOrArn });
+  return snapshot;
+}
+
+/** A new attempt for the snapshot of a finished run. */
+async function retry(d: StageDeps, runId: string): Promise<void> {
+  const old = await d.store.get(runId);
+  if (!old) return void d.logger.warn('retry of an unknown run ignored', { runId });
+  const runs = await d.store.findBySnapshot(old.sourceSnapshotArn);
+  const latest = [old, ...runs].reduce((a, b) => (b.attempt > a.attempt ? b : a));
+  const fresh = (await d.store.get(latest.runId)) ?? latest;
+  if (!isTerminal(fresh.stage)) {
+    if (fresh.stage === RunStage.PENDING) return advance(d, fresh.runId);
+    return void d.logger.info('the snapshot has a live run; retry ignored', { runId, liveRunId: fresh.runId, stage: fresh.stage });
+  }
+  if (fresh.stage === RunStage.SUCCEEDED) return void d.logger.info('the snapshot was exported already; retry ignored', { runId, latest: fresh.runId });
+  const snapshot = await findSnapshot(d, old.sourceSnapshotArn);
+  if (snapshot) await startSnapshot(d, snapshot, fresh.attempt + 1);
+}
+
+/** Does the start work again for a run still PENDING (its earlier delivery crashed or was lost). */
+async function advance(d: StageDeps, runId: string): Promise<void> {
+  await forRun(d.logger, runId, async () => {
+    const run = await d.store.get(runId);
+    if (!run || run.stage !== RunStage.PENDING) return void d.logger.info('nothing to advance', { stage: run?.stage });
+    const cluster = configuredCluster(d, run.sourceClusterId);
+    const snapshot = await findSnapshot(d, run.sourceSnapshotArn);
+    if (!cluster || !snapshot) {
+      await finishStage(d, runId, RunStage.PENDING, { type: 'Failed', stage: RunStage.PENDING, kind: 'SourceGone', message: `source snapshot ${run.sourceSnapshotId} or its cluster is no longer available` });
+      return;
+    }
+    await proceed(d, run, snapshot, cluster);
+  });
+}
+
+/** Builds the start function from its dependencies. */
+export function makeHandler(source: DepsSource<StageDeps>) {
+  const deps = memoDeps(source);
+  return async (event: SNSEvent): Promise<void> => {
+    const d = deps();
+    await forEachRecord(event, d.logger, async (record) => {
+      if (record.type === 'rds') {
+        const e = record.event;
+        if (e.eventId !== RdsEventId.AUTOMATED_CLUSTER_SNAPSHOT_CREATED) return void d.logger.info('ignoring an RDS event for another stage', { eventId: e.eventId });
+        const snapshot = await findSnapshot(d, e.sourceArn ?? e.sourceId);
+        if (snapshot) await startSnapshot(d, snapshot);
+        return;
+      }
+      if (record.target !== StageFunction.START) return void d.logger.info('ignoring a message for another stage', { target: record.target });
+      const m = record.message;
+      switch (m.kind) {
+        case 'start': {
+          if (!configuredCluster(d, m.clusterId)) return void d.logger.warn('ignoring a start for a cluster that is not configured', { clusterId: m.clusterId });
+          const snapshot = m.snapshotArn ? await findSnapshot(d, m.snapshotArn) : await d.rds.newestAutomatedSnapshot(m.clusterId);
+          if (!snapshot) return void d.logger.warn('no snapshot to export', { clusterId: m.clusterId, snapshot: m.snapshotArn });
+          if (snapshot.DBClusterIdentifier?.toLowerCase() !== m.clusterId.toLowerCase()) {
+            return void d.logger.warn('ignoring a start whose snapshot belongs to another cluster', { clusterId: m.clusterId, snapshotCluster: snapshot.DBClusterIdentifier });
+          }
+          return startSnapshot(d, snapshot);
+        }
+        case 'retry':
+          return retry(d, m.runId);
+        case 'advance':
+          return advance(d, m.runId);
+        default:
+          return void d.logger.info('ignoring a message the start stage does not handle', { kind: m.kind });
+      }
+    });
+  };
+}
+
+/** The deployed function. */
+export const handler = makeHandler(defaultStageDeps(StageFunction.START));
