@@ -1,0 +1,80 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RESOURCELESS_ACTIONS } from '../../modules/stage-permissions';
+import { actionsOf, allPolicies, exampleConfig, resourcesOf, synthStack } from './stack-helper';
+
+/** Read-only verbs; every other action counts as a write. */
+const READ_ONLY = /^[a-z0-9-]+:(Describe|List|Get)[A-Za-z]*$/;
+
+function lint(tf: ReturnType<typeof synthStack>['tf']): string[] {
+  const problems: string[] = [];
+  for (const { where, kind, doc } of allPolicies(tf)) {
+    expect(doc.Version).toBe('2012-10-17');
+    doc.Statement.forEach((s, i) => {
+      const at = `${where}[${i}]${s.Sid ? ` (${s.Sid})` : ''}`;
+      if (s.Effect !== 'Allow') return;
+      for (const action of actionsOf(s)) {
+        if (action === '*' || /^[a-z0-9-]+:\*$/.test(action)) problems.push(`${at} allows ${action}`);
+      }
+      // In a key policy "*" means the key itself; elsewhere it means everything.
+      if (kind !== 'key' && resourcesOf(s).includes('*')) {
+        for (const action of actionsOf(s)) {
+          if (READ_ONLY.test(action)) continue;
+          const resourceless = (RESOURCELESS_ACTIONS as readonly string[]).includes(action);
+          const regionBound = JSON.stringify(s.Condition ?? {}).includes('aws:RequestedRegion');
+          if (!(resourceless && regionBound)) problems.push(`${at} allows write action ${action} on resource *`);
+        }
+      }
+    });
+  }
+  return problems;
+}
+
+describe('IAM lint', () => {
+  it('finds no wildcard action and no write on every resource in the example stack', () => {
+    const { tf } = synthStack();
+    expect(allPolicies(tf).length).toBeGreaterThan(15);
+    expect(lint(tf)).toEqual([]);
+  });
+
+  it('finds none either with a bucket destination, no destination key and ACLs', () => {
+    const { tf } = synthStack(
+      exampleConfig((c) => ({
+        ...c,
+        destination: { bucket: 'client-lake', expectedOwnerAccountId: '210987654321', aclMode: 'bucket-owner-full-control' },
+        restore: { vpcSecurityGroupIds: [] },
+      })),
+    );
+    expect(lint(tf)).toEqual([]);
+  });
+
+  it('would catch a service-wide wildcard', () => {
+    const { tf } = synthStack();
+    const [name] = Object.keys(tf.resource.aws_iam_role_policy);
+    tf.resource.aws_iam_role_policy[name].policy = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: ['rds:*'], Resource: 'arn:aws:rds:eu-west-1:123456789012:cluster:x' }, { Effect: 'Allow', Action: 's3:PutObject', Resource: '*' }],
+    });
+    expect(lint(tf)).toEqual([expect.stringContaining('allows rds:*'), expect.stringContaining('write action s3:PutObject on resource *')]);
+  });
+});
+
+describe('Imports of the AWS provider', () => {
+  it('never come from the @cdktf/provider-aws barrel, only from deep paths', () => {
+    const root = join(__dirname, '..', '..');
+    const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts', '*.js', '*.mjs', '*.cjs'], { cwd: root, encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean);
+    expect(files.length).toBeGreaterThan(10);
+    const barrel = /(from\s+|require\(\s*|import\(\s*)['"]@cdktf\/provider-aws(\/lib)?\/?['"]/;
+    const offenders = files.filter((f) => {
+      try {
+        return barrel.test(readFileSync(join(root, f), 'utf8'));
+      } catch {
+        return false;
+      }
+    });
+    expect(offenders).toEqual([]);
+  });
+});

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { unzipSync } from 'fflate';
+import { bundleLambdas, deterministicZip, HANDLER_FILE } from '../../modules/lambda-bundle';
+
+const FIXTURE = '__tests__/fixtures/handler.ts';
+
+/** Reads the central directory of a zip: name, DOS time/date, external attributes of each entry. */
+function centralDirectory(zip: Uint8Array): { name: string; time: number; date: number; attrs: number; madeBy: number }[] {
+  const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+  let eocd = zip.byteLength - 22;
+  while (view.getUint32(eocd, true) !== 0x06054b50) eocd -= 1;
+  const count = view.getUint16(eocd + 10, true);
+  let at = view.getUint32(eocd + 16, true);
+  const entries = [];
+  for (let i = 0; i < count; i += 1) {
+    const nameLength = view.getUint16(at + 28, true);
+    const extra = view.getUint16(at + 30, true);
+    const comment = view.getUint16(at + 32, true);
+    entries.push({
+      madeBy: view.getUint8(at + 5),
+      time: view.getUint16(at + 12, true),
+      date: view.getUint16(at + 14, true),
+      attrs: view.getUint32(at + 38, true),
+      name: Buffer.from(zip.subarray(at + 46, at + 46 + nameLength)).toString('utf8'),
+    });
+    at += 46 + nameLength + extra + comment;
+  }
+  return entries;
+}
+
+describe('Function: deterministicZip', () => {
+  it('writes the same bytes for the same files, whatever order they are given in', () => {
+    const a = deterministicZip({ 'b.js': Buffer.from('b'), 'a.js': Buffer.from('a') });
+    const b = deterministicZip({ 'a.js': Buffer.from('a'), 'b.js': Buffer.from('b') });
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+  });
+
+  it('sorts entries and fixes their timestamp (1980-01-01 00:00) and Unix mode 0644', () => {
+    const entries = centralDirectory(deterministicZip({ 'z.js': Buffer.from('z'), 'a.js': Buffer.from('a') }));
+    expect(entries.map((e) => e.name)).toEqual(['a.js', 'z.js']);
+    for (const e of entries) {
+      expect(e.time).toBe(0);
+      expect(e.date).toBe((0 << 9) | (1 << 5) | 1);
+      expect(e.madeBy).toBe(3);
+      expect(e.attrs >>> 16).toBe(0o100644);
+    }
+  });
+});
+
+describe('Function: bundleLambdas', () => {
+  const [first, second] = [0, 1].map(() => bundleLambdas([{ name: 'probe', entry: FIXTURE }], { outDir: mkdtempSync(join(tmpdir(), 'bundle-test-')) }).get('probe')!);
+
+  it('gives byte-identical zips and hashes for the same source', () => {
+    expect(readFileSync(first.zipPath).equals(readFileSync(second.zipPath))).toBe(true);
+    expect(first.sourceCodeHash).toBe(second.sourceCodeHash);
+  });
+
+  it('reports the base64 SHA-256 of the zip as source_code_hash', () => {
+    expect(first.sourceCodeHash).toBe(createHash('sha256').update(readFileSync(first.zipPath)).digest('base64'));
+    expect(first.sha256Hex).toBe(Buffer.from(first.sourceCodeHash, 'base64').toString('hex'));
+  });
+
+  it('puts one minified CommonJS file in the zip whose handler runs', async () => {
+    const files = unzipSync(readFileSync(first.zipPath));
+    expect(Object.keys(files)).toEqual([HANDLER_FILE]);
+    const code = Buffer.from(files[HANDLER_FILE]).toString('utf8');
+    expect(code.length / code.split('\n').length).toBeGreaterThan(1000);
+    const dir = mkdtempSync(join(tmpdir(), 'bundle-run-'));
+    writeFileSync(join(dir, HANDLER_FILE), code);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(join(dir, HANDLER_FILE)) as { handler: (e: object) => Promise<unknown> };
+    await expect(mod.handler({})).resolves.toEqual({ published: false });
+  });
+
+  it('bundles the AWS SDK by default and leaves it to the runtime when asked', () => {
+    const external = bundleLambdas([{ name: 'probe', entry: FIXTURE }], { bundleAwsSdk: false }).get('probe')!;
+    const code = Buffer.from(unzipSync(readFileSync(external.zipPath))[HANDLER_FILE]).toString('utf8');
+    expect(code).toContain('require("@aws-sdk/client-sns")');
+    expect(external.sizeBytes).toBeLessThan(first.sizeBytes / 10);
+  });
+
+  it('names every missing handler file instead of bundling a partial set', () => {
+    expect(() =>
+      bundleLambdas([
+        { name: 'a', entry: 'lambdas/nope-a/handler.ts' },
+        { name: 'b', entry: FIXTURE },
+        { name: 'c', entry: 'lambdas/nope-c/handler.ts' },
+      ]),
+    ).toThrow('missing handler file(s) lambdas/nope-a/handler.ts (a), lambdas/nope-c/handler.ts (c)');
+  });
+});
