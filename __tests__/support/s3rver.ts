@@ -1,7 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 
 /** A running s3rver on 127.0.0.1 with its buckets, and a way to build clients that talk to it. */
@@ -10,6 +11,11 @@ export interface S3rverHandle {
   readonly port: number;
   /** A client configured for the emulator (path style, checksums only when required). */
   client(overrides?: ConstructorParameters<typeof S3Client>[0]): S3Client;
+  /**
+   * Writes objects straight into the emulator's store, without HTTP: thousands of objects in a fraction
+   * of the time PutObject takes. They list, read and copy like any other object.
+   */
+  seed(bucket: string, objects: ReadonlyArray<{ key: string; body: string | Uint8Array; contentType?: string }>): void;
   stop(): Promise<void>;
 }
 
@@ -50,6 +56,16 @@ export async function startS3rver(buckets: readonly string[]): Promise<S3rverHan
         responseChecksumValidation: 'WHEN_REQUIRED',
         ...overrides,
       }),
+    seed: (bucket, objects) => {
+      for (const o of objects) {
+        const parts = o.key.split('/');
+        const base = join(directory, bucket, ...parts.slice(0, -1), `${parts[parts.length - 1]}._S3rver_`);
+        mkdirSync(dirname(base), { recursive: true });
+        writeFileSync(`${base}object`, o.body);
+        writeFileSync(`${base}object.md5`, createHash('md5').update(o.body).digest('hex'));
+        writeFileSync(`${base}metadata.json`, JSON.stringify({ 'content-type': o.contentType ?? 'application/octet-stream' }));
+      }
+    },
     stop: async () => {
       if (child.exitCode === null) {
         await new Promise<void>((resolve) => {

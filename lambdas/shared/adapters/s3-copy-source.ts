@@ -52,7 +52,8 @@ export async function putDestinationObject(
     new PutObjectCommand({
       Bucket: params.bucket,
       Key: params.key,
-      Body: params.body,
+      Body: Buffer.from(params.body, 'utf8'),
+      ContentLength: Buffer.byteLength(params.body, 'utf8'),
       ContentType: params.contentType,
       ExpectedBucketOwner: params.expectedOwner,
       ...(params.kmsKeyArn ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: params.kmsKeyArn } : {}),

@@ -89,6 +89,10 @@ function destinationPolicies(d: CopyDestinationTarget, withKms: boolean): string
   return policies;
 }
 
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 const SOURCE_ACTIONS = new Set(['s3:GetObject', 's3:ListBucket', 'kms:Decrypt', 's3:GetObjectVersion']);
 
 /**
@@ -194,7 +198,7 @@ export function classifyCopyError(error: unknown, ctx: CopyCallContext): Permane
       policies,
       message:
         `${action} by ${principal} on ${resource} was denied (${code || 'AccessDenied'}). ` +
-        `The client's ${policies.join(', and ')} must allow ${action} for ${principal}` +
+        `${capitalize(policies.join(', and '))} must allow ${action} for ${principal}` +
         `; S3 also answers AccessDenied when the bucket is not owned by account ${ctx.destination.ownerAccountId} (ExpectedBucketOwner)` +
         (both ? `, or when the copy function cannot read ${sourceResource} (s3:GetObject, allowed by its role policy).` : '.'),
     };

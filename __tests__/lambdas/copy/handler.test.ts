@@ -1,0 +1,299 @@
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
+import { startS3rver, type S3rverHandle } from '../../support/s3rver';
+import type { Manifest } from '../../../lambdas/shared/copy/manifest';
+import { copyingRun, copyWorld, DEST_BUCKET, exists, instrument, listAll, PRINCIPAL, seedExport, snsEvent, SOURCE_BUCKET, type CopyWorld } from './harness';
+
+const BIG_EXPORT = 'exports/big/task-1';
+const SMALL_EXPORT = 'exports/small/task-1';
+const MEDIUM_EXPORT = 'exports/medium/task-1';
+const BIG_DATA = 2_100;
+
+let dynalite: DynaliteHandle;
+let s3rver: S3rverHandle;
+let s3: S3Client;
+
+beforeAll(async () => {
+  [dynalite, s3rver] = await Promise.all([startDynalite(), startS3rver([SOURCE_BUCKET, DEST_BUCKET])]);
+  s3 = s3rver.client();
+  const big = Array.from({ length: BIG_DATA }, (_, i) => ({
+    key: `orders/public.${i < 1500 ? 'orders' : 'customers'}/1/part-${String(i).padStart(5, '0')}.gz.parquet`,
+    body: i % 700 === 0 ? 'x'.repeat(4096) : `row ${i}`,
+  }));
+  const small = Array.from({ length: 6 }, (_, i) => ({ key: `orders/public.orders/1/part-${i}.gz.parquet`, body: `small ${i}` }));
+  const medium = Array.from({ length: 120 }, (_, i) => ({ key: `orders/public.orders/1/part-${String(i).padStart(3, '0')}.gz.parquet`, body: `medium ${i}` }));
+  seedExport(s3rver, BIG_EXPORT, big, [
+    { target: 'orders.public.orders', status: 'COMPLETE' },
+    { target: 'orders.public.customers', status: 'COMPLETE' },
+  ]);
+  seedExport(s3rver, MEDIUM_EXPORT, medium, [{ target: 'orders.public.orders', status: 'COMPLETE' }]);
+  seedExport(s3rver, SMALL_EXPORT, small, [{ target: 'orders.public.orders', status: 'COMPLETE' }]);
+});
+
+afterAll(async () => {
+  s3.destroy();
+  await Promise.all([dynalite.stop(), s3rver.stop()]);
+});
+
+async function readJson<T>(key: string): Promise<T> {
+  const out = await s3.send(new GetObjectCommand({ Bucket: DEST_BUCKET, Key: key }));
+  return JSON.parse(await (out.Body as { transformToString(): Promise<string> }).transformToString()) as T;
+}
+
+/** Delivers every queued copy-batch message, one after the other, until none is left. */
+async function drain(world: CopyWorld, client: S3Client = s3): Promise<number> {
+  const handler = world.handler(client);
+  let delivered = 0;
+  for (let batches = world.publisher.takeBatches(); batches.length > 0; batches = world.publisher.takeBatches()) {
+    for (const b of batches) {
+      await handler(snsEvent(b));
+      delivered++;
+    }
+  }
+  return delivered;
+}
+
+describe('Handler: copy', () => {
+  describe('Message: copy-plan and copy-batch', () => {
+    it('splits thousands of objects into batches at the count and byte limits and delivers every one, manifest and _SUCCESS last', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 500, batchMaxGiB: 6000 / 1024 ** 3, concurrency: 16 } });
+      await world.store.createRun(copyingRun('run-big', BIG_EXPORT));
+
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-big' }));
+
+      const planned = await world.store.mustGet('run-big');
+      const batches = await world.batches.list('run-big');
+      const total = BIG_DATA + 2;
+      expect(planned.copy).toMatchObject({ objects: total, batchesTotal: batches.length, batchesDone: 0 });
+      expect(planned.destinationPrefix).toBe('lake/orders/2024-03-07/run-big');
+      expect(batches.every((b) => b.keys.length <= 500 && (b.bytes <= 6000 || b.keys.length === 1))).toBe(true);
+      expect(batches.length).toBeGreaterThan(Math.ceil(total / 500));
+      expect(batches.flatMap((b) => b.keys)).toHaveLength(total);
+      expect(world.publisher.sent.filter((s) => s.message.kind === 'copy-batch')).toHaveLength(batches.length);
+
+      expect(await drain(world)).toBe(batches.length);
+
+      const run = await world.store.mustGet('run-big');
+      expect(run.stage).toBe('CLEANING_UP');
+      expect(run.outcome).toBe('SUCCEEDED');
+      expect(run.copy).toMatchObject({ objects: total, objectsCopied: total, batchesDone: batches.length, manifestKey: 'lake/orders/2024-03-07/run-big/_manifest.json' });
+      expect(world.publisher.to('cleanup')).toEqual([{ kind: 'cleanup', runId: 'run-big' }]);
+
+      const delivered = await listAll(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-big/');
+      expect(delivered).toHaveLength(total + 2);
+      const manifest = await readJson<Manifest>('lake/orders/2024-03-07/run-big/_manifest.json');
+      const byKey = new Map(delivered.map((d) => [d.key, d]));
+      expect(manifest.objects).toHaveLength(total);
+      for (const o of manifest.objects) expect(byKey.get(o.key)).toEqual({ key: o.key, size: o.size, etag: o.etag });
+      expect(manifest.objects.find((o) => o.key.endsWith('part-00000.gz.parquet'))).toMatchObject({
+        key: 'lake/orders/2024-03-07/run-big/orders/public.orders/1/part-00000.gz.parquet',
+        size: 4096,
+        table: 'orders.public.orders',
+      });
+      expect(manifest.tables).toEqual([
+        { table: 'orders.public.customers', objects: 600, bytes: expect.any(Number), exportStatus: 'COMPLETE' },
+        { table: 'orders.public.orders', objects: 1500, bytes: expect.any(Number), exportStatus: 'COMPLETE' },
+      ]);
+      expect(manifest.exportTables.map((t) => t.target)).toEqual(['orders.public.orders', 'orders.public.customers']);
+      expect(manifest).toMatchObject({ runId: 'run-big', cluster: 'orders', exportTaskId: 'aurora-export-tmp-task-1', destination: DEST_BUCKET, totals: { objects: total } });
+      expect(byKey.has('lake/orders/2024-03-07/run-big/_export/export_tables_info_task-1_from_1_to_2.json')).toBe(true);
+      expect(byKey.get('lake/orders/2024-03-07/run-big/_SUCCESS')?.size).toBe(0);
+    });
+
+    it('finalizes exactly once when two workers finish the last batches at the same moment', async () => {
+      for (let round = 0; round < 4; round++) {
+        const runId = `run-race-${round}`;
+        const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
+        await world.store.createRun(copyingRun(runId, SMALL_EXPORT));
+        await world.handler()(snsEvent({ kind: 'copy-plan', runId }));
+        const batches = world.publisher.takeBatches();
+        expect(batches).toHaveLength(2);
+
+        const client = s3rver.client();
+        const puts = instrument(client, 'PutObjectCommand');
+        const [a, b] = [world.handler(client), world.handler(client)];
+        await Promise.all([a(snsEvent(batches[0])), b(snsEvent(batches[1]))]);
+
+        expect(puts.count()).toBe(2);
+        expect(world.publisher.to('cleanup')).toEqual([{ kind: 'cleanup', runId }]);
+        expect((await world.store.mustGet(runId)).stage).toBe('CLEANING_UP');
+        expect(await exists(s3, DEST_BUCKET, `lake/orders/2024-03-07/${runId}/_SUCCESS`)).toBe(true);
+        client.destroy();
+      }
+    });
+
+    it('resumes a batch after a crash mid-batch, copying only what was not recorded, and writes no _SUCCESS before', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 100, concurrency: 4 } });
+      await world.store.createRun(copyingRun('run-crash', MEDIUM_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-crash' }));
+      const [first, ...rest] = world.publisher.takeBatches();
+
+      const crashing = s3rver.client();
+      instrument(crashing, 'CopyObjectCommand', { call: 61, error: () => Object.assign(new Error('connection reset'), { name: 'ECONNRESET' }) });
+      await expect(world.handler(crashing, { checkpointEvery: 10 })(snsEvent(first))).rejects.toThrow(/connection reset/);
+      crashing.destroy();
+
+      const afterCrash = await world.batches.get('run-crash', 0);
+      expect(afterCrash?.status).toBe('PENDING');
+      expect(afterCrash?.done.size).toBe(60);
+      expect(await exists(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-crash/_SUCCESS')).toBe(false);
+      expect(await exists(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-crash/_manifest.json')).toBe(false);
+
+      const healthy = s3rver.client();
+      const copies = instrument(healthy, 'CopyObjectCommand');
+      await world.handler(healthy)(snsEvent(first));
+      expect(copies.count()).toBe(40);
+      expect((await world.batches.get('run-crash', 0))?.status).toBe('DONE');
+
+      for (const b of rest) world.publisher.sent.push({ target: 'copy', message: b });
+      await drain(world, healthy);
+      healthy.destroy();
+      expect((await world.store.mustGet('run-crash')).outcome).toBe('SUCCEEDED');
+      expect(await listAll(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-crash/')).toHaveLength(120 + 4);
+    });
+
+    it('counts a redelivered batch once and does not copy it again', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
+      await world.store.createRun(copyingRun('run-dup', SMALL_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-dup' }));
+      const [first] = world.publisher.takeBatches();
+      const client = s3rver.client();
+      const copies = instrument(client, 'CopyObjectCommand');
+      await world.handler(client)(snsEvent(first));
+      await world.handler(client)(snsEvent(first));
+      client.destroy();
+      expect(copies.count()).toBe(4);
+      expect((await world.store.mustGet('run-dup')).copy).toMatchObject({ batchesDone: 1, batchesTotal: 2, objectsCopied: 4 });
+    });
+
+    it('re-queues its batch with the progress kept when the function is about to time out', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 100, concurrency: 1 } });
+      await world.store.createRun(copyingRun('run-time', MEDIUM_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-time' }));
+      const [first] = world.publisher.takeBatches();
+      let left = 120_000;
+      await world.handler(s3, { checkpointEvery: 5 })(snsEvent(first), { getRemainingTimeInMillis: () => (left -= 3_000) });
+      const batch = await world.batches.get('run-time', 0);
+      expect(batch?.status).toBe('PENDING');
+      expect(batch?.done.size).toBe(20);
+      expect(world.publisher.takeBatches()).toEqual([first]);
+    });
+
+    it('delivers an empty export as a manifest without objects and _SUCCESS', async () => {
+      const world = await copyWorld(dynalite, s3);
+      await world.store.createRun(copyingRun('run-empty', 'exports/nothing-here/task-1'));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-empty' }));
+      const run = await world.store.mustGet('run-empty');
+      expect(run.outcome).toBe('SUCCEEDED');
+      expect((await readJson<Manifest>('lake/orders/2024-03-07/run-empty/_manifest.json')).totals).toEqual({ objects: 0, bytes: 0 });
+      expect(await exists(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-empty/_SUCCESS')).toBe(true);
+    });
+
+    it('re-sends only unfinished batches when the plan message comes again', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
+      await world.store.createRun(copyingRun('run-replan', SMALL_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-replan' }));
+      const [first] = world.publisher.takeBatches();
+      await world.handler()(snsEvent(first));
+      await world.handler()(snsEvent({ kind: 'advance', runId: 'run-replan' }));
+      expect(world.publisher.takeBatches()).toEqual([{ kind: 'copy-batch', runId: 'run-replan', batch: 1 }]);
+      expect((await world.batches.list('run-replan')).map((b) => b.status)).toEqual(['DONE', 'PENDING']);
+    });
+  });
+
+  describe('Finalization', () => {
+    it('refuses to write _SUCCESS when the recorded progress misses an object', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 100 } });
+      await world.store.createRun(copyingRun('run-partial', SMALL_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-partial' }));
+      world.publisher.takeBatches();
+      // The counters and the batch status say everything is in, but the batch's own record lacks objects.
+      await world.batches.markBatchDone('run-partial', 0);
+      await world.store.update('run-partial', { add: { 'copy.batchesDone': 1 } });
+      await expect(world.handler()(snsEvent({ kind: 'advance', runId: 'run-partial' }))).rejects.toThrow(/not complete .*_SUCCESS is not written/);
+      expect(await exists(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-partial/_SUCCESS')).toBe(false);
+      expect(await exists(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-partial/_manifest.json')).toBe(false);
+      expect((await world.store.mustGet('run-partial')).stage).toBe('COPYING');
+    });
+  });
+
+  describe('Permanent errors', () => {
+    it('fails the run at once when the destination denies the copy, naming principal, action, object and policies', async () => {
+      const world = await copyWorld(dynalite, s3, { destination: { kmsKeyArn: 'arn:aws:kms:eu-west-1:210987654321:key/1b2c3d4e-5f60-4718-9a0b-1c2d3e4f5a6b' } });
+      await world.store.createRun(copyingRun('run-denied', SMALL_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-denied' }));
+      const [batch] = world.publisher.takeBatches();
+      const denied = s3rver.client();
+      instrument(denied, 'CopyObjectCommand', { call: 1, error: () => Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }) });
+
+      await world.handler(denied)(snsEvent(batch));
+      denied.destroy();
+
+      const run = await world.store.mustGet('run-denied');
+      expect(run.stage).toBe('CLEANING_UP');
+      expect(run.outcome).toBe('FAILED');
+      expect(run.error?.kind).toBe('DestinationAccessDenied');
+      expect(run.error?.message).toContain(PRINCIPAL);
+      expect(run.error?.message).toContain('s3:PutObject');
+      expect(run.error?.message).toContain('on arn:aws:s3:::client-lake/lake/orders/2024-03-07/run-denied/');
+      expect(run.error?.message).toContain('bucket policy of client-lake');
+      expect(run.error?.message).toContain('key policy of the client');
+      expect(world.publisher.to('cleanup')).toEqual([{ kind: 'cleanup', runId: 'run-denied' }]);
+      expect(await exists(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-denied/_SUCCESS')).toBe(false);
+    });
+
+    it('fails the run when the destination bucket does not exist', async () => {
+      const world = await copyWorld(dynalite, s3, { destination: { bucket: 'no-such-lake' } });
+      await world.store.createRun(copyingRun('run-nobucket', SMALL_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-nobucket' }));
+      const [batch] = world.publisher.takeBatches();
+      await world.handler()(snsEvent(batch));
+      const run = await world.store.mustGet('run-nobucket');
+      expect(run.outcome).toBe('FAILED');
+      expect(run.error?.kind).toBe('NoSuchBucket');
+      expect(run.error?.message).toContain('arn:aws:s3:::no-such-lake does not exist');
+      expect(run.error?.message).toContain('destination.bucket');
+    });
+
+    it('throws a transient failure so that Lambda retries it', async () => {
+      const world = await copyWorld(dynalite, s3);
+      await world.store.createRun(copyingRun('run-flaky', SMALL_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-flaky' }));
+      const [batch] = world.publisher.takeBatches();
+      const flaky = s3rver.client();
+      instrument(flaky, 'CopyObjectCommand', { call: 1, error: () => Object.assign(new Error('We encountered an internal error'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } }) });
+      await expect(world.handler(flaky)(snsEvent(batch))).rejects.toThrow(/internal error/);
+      flaky.destroy();
+      expect((await world.store.mustGet('run-flaky')).stage).toBe('COPYING');
+    });
+
+    it('refuses to write over the delivery of another snapshot at the same prefix', async () => {
+      const world = await copyWorld(dynalite, s3, { destination: { keyPrefixTemplate: 'lake/{cluster}/{dt}' } });
+      await world.store.createRun(copyingRun('run-first', SMALL_EXPORT));
+      await world.store.createRun(copyingRun('run-second', SMALL_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-first' }));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-second' }));
+      const second = await world.store.mustGet('run-second');
+      expect(second.outcome).toBe('FAILED');
+      expect(second.error?.kind).toBe('DestinationTaken');
+      expect(second.error?.message).toContain('lake/orders/dt=2024-03-07');
+      expect(second.error?.message).toContain('run-first');
+      expect((await world.store.mustGet('run-first')).stage).toBe('COPYING');
+    });
+  });
+
+  describe('Bad input', () => {
+    it('ignores messages that are not JSON, not for the copy stage, or for runs that are not copying', async () => {
+      const world = await copyWorld(dynalite, s3);
+      await world.store.createRun(copyingRun('run-done', SMALL_EXPORT, { stage: 'SUCCEEDED' }));
+      const handler = world.handler();
+      await handler(snsEvent('not json'));
+      await handler(snsEvent({ kind: 'start', clusterId: 'orders' }));
+      await handler(snsEvent({ kind: 'copy-plan', runId: 'no-such-run' }));
+      await handler(snsEvent({ kind: 'copy-plan', runId: 'run-done' }));
+      await handler(snsEvent({ kind: 'copy-batch', runId: 'run-done', batch: 0 }));
+      expect(world.publisher.sent).toEqual([]);
+      expect(await world.batches.list('run-done')).toEqual([]);
+    });
+  });
+});

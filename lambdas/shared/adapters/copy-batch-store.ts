@@ -1,0 +1,316 @@
+/**
+ * Copy batches on the run table, next to their run: `sk` = `BATCH#<nnnnnn>` items holding the batch's objects
+ * and per-object progress, plus the few attributes of the run item that make completion exactly-once.
+ *
+ * DynamoDB conditional updates do all the coordination (no transactions):
+ * - per-object progress is appended to the batch item as objects finish, so a worker killed mid-batch
+ *   redoes only the objects it had not recorded;
+ * - marking a batch done adds its id to the run's string set `copyBatchesDoneIds` and bumps the counters in
+ *   `copy` in one update, on the condition that the id is not in the set yet: counted once, however often
+ *   it is retried;
+ * - finalization is claimed with a conditional write on `copyFinalizeClaim`, so of two workers that finish
+ *   the last batches together exactly one finalizes.
+ */
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand, type NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
+import { RunTableLayout } from '../table-layout';
+import { batchId, type CopyBatch } from '../copy/batching';
+
+const L = RunTableLayout;
+
+/** Attributes of the run item owned by the copy stage (beside the engine's `copy` progress map). */
+export const CopyRunAttributes = {
+  /** String set of batch ids counted as done. */
+  doneIds: 'copyBatchesDoneIds',
+  /** `{ owner, at }`: who finalizes the copy, since when. */
+  finalizeClaim: 'copyFinalizeClaim',
+} as const;
+
+/** Batch lifecycle. */
+export const BatchStatus = { PENDING: 'PENDING', DONE: 'DONE' } as const;
+export type BatchStatus = (typeof BatchStatus)[keyof typeof BatchStatus];
+
+/** A batch as recorded: its objects (keys relative to the export task prefix) and what has been copied. */
+export interface StoredBatch {
+  readonly runId: string;
+  readonly index: number;
+  readonly id: string;
+  readonly status: BatchStatus;
+  /** Export task prefix in the export bucket the keys are relative to (ends with `/`). */
+  readonly sourcePrefix: string;
+  /** Delivery prefix at the destination. */
+  readonly destinationPrefix: string;
+  readonly keys: readonly string[];
+  readonly sizes: readonly number[];
+  readonly bytes: number;
+  /** Destination ETag per object index, for the objects copied so far. */
+  readonly done: ReadonlyMap<number, string>;
+}
+
+/** Result of counting a batch as done on the run. */
+export interface MarkDoneResult {
+  /** False when the batch had already been counted (a retry or a duplicate delivery). */
+  readonly counted: boolean;
+  readonly batchesDone: number;
+  readonly batchesTotal: number;
+}
+
+export interface CopyBatchStoreOptions {
+  readonly tableName: string;
+  readonly client: DynamoDBDocumentClient;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+  /** Days batch items stay after they are written (TTL). @default 90 */
+  readonly retentionDays?: number;
+}
+
+const runKey = (runId: string) => ({ [L.partitionKey]: runId, [L.sortKey]: L.runSortKey });
+const batchKey = (runId: string, index: number) => ({ [L.partitionKey]: runId, [L.sortKey]: `${L.batchSortKeyPrefix}${batchId(index)}` });
+
+interface DoneEntry {
+  i: number;
+  e: string;
+}
+
+function isConditionFailure(e: unknown): boolean {
+  return (e as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
+function toBatch(item: Record<string, NativeAttributeValue>): StoredBatch {
+  const sk = String(item[L.sortKey]);
+  const id = sk.slice(L.batchSortKeyPrefix.length);
+  const done = new Map<number, string>();
+  for (const entry of (item.done ?? []) as DoneEntry[]) done.set(entry.i, entry.e);
+  return {
+    runId: String(item[L.partitionKey]),
+    index: Number(id),
+    id,
+    status: item.status as BatchStatus,
+    sourcePrefix: item.sourcePrefix as string,
+    destinationPrefix: item.destinationPrefix as string,
+    keys: item.keys as string[],
+    sizes: item.sizes as number[],
+    bytes: item.bytes as number,
+    done,
+  };
+}
+
+/** The batch store. */
+export class CopyBatchStore {
+  private readonly tableName: string;
+  private readonly client: DynamoDBDocumentClient;
+  private readonly now: () => Date;
+  private readonly retentionDays: number;
+
+  constructor(options: CopyBatchStoreOptions) {
+    this.tableName = options.tableName;
+    this.client = options.client;
+    this.now = options.now ?? (() => new Date());
+    this.retentionDays = options.retentionDays ?? 90;
+  }
+
+  /**
+   * Records a planned batch unless it is already there: a second planner of the same export computes the
+   * same batches and must not reset the progress of one already being copied.
+   */
+  async putIfAbsent(runId: string, batch: CopyBatch, sourcePrefix: string, destinationPrefix: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...batchKey(runId, Number(batch.id)),
+            status: BatchStatus.PENDING,
+            sourcePrefix,
+            destinationPrefix,
+            keys: batch.objects.map((o) => o.key),
+            sizes: batch.objects.map((o) => o.size),
+            bytes: batch.bytes,
+            done: [],
+            createdAt: this.now().toISOString(),
+            [L.ttlAttribute]: Math.floor(this.now().getTime() / 1000) + this.retentionDays * 86_400,
+          },
+          ConditionExpression: 'attribute_not_exists(#sk)',
+          ExpressionAttributeNames: { '#sk': L.sortKey },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
+  }
+
+  /** One batch, read consistently. */
+  async get(runId: string, index: number): Promise<StoredBatch | undefined> {
+    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: batchKey(runId, index), ConsistentRead: true }));
+    return out.Item ? toBatch(out.Item) : undefined;
+  }
+
+  /** Every batch of a run, in order, read consistently page by page. */
+  async list(runId: string): Promise<StoredBatch[]> {
+    const batches: StoredBatch[] = [];
+    let start: Record<string, NativeAttributeValue> | undefined;
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+          ExpressionAttributeNames: { '#pk': L.partitionKey, '#sk': L.sortKey },
+          ExpressionAttributeValues: { ':pk': runId, ':prefix': L.batchSortKeyPrefix },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) batches.push(toBatch(item));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return batches;
+  }
+
+  /** Appends copied objects (index and destination ETag) to the batch's progress. */
+  async recordCopied(runId: string, index: number, entries: ReadonlyArray<{ index: number; etag: string }>): Promise<void> {
+    if (entries.length === 0) return;
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: batchKey(runId, index),
+        UpdateExpression: 'SET #done = list_append(#done, :entries)',
+        ConditionExpression: 'attribute_exists(#sk)',
+        ExpressionAttributeNames: { '#done': 'done', '#sk': L.sortKey },
+        ExpressionAttributeValues: { ':entries': entries.map((e) => ({ i: e.index, e: e.etag })) },
+      }),
+    );
+  }
+
+  /** Marks the batch item done (idempotent). */
+  async markBatchDone(runId: string, index: number): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: batchKey(runId, index),
+        UpdateExpression: 'SET #status = :done, #doneAt = :now',
+        ConditionExpression: 'attribute_exists(#sk)',
+        ExpressionAttributeNames: { '#status': 'status', '#doneAt': 'doneAt', '#sk': L.sortKey },
+        ExpressionAttributeValues: { ':done': BatchStatus.DONE, ':now': this.now().toISOString() },
+      }),
+    );
+  }
+
+  /**
+   * Counts the batch as done on the run, once: adds its id to the run's set of done batches and its
+   * objects and bytes to the run's `copy` counters, on the condition that the run is still COPYING and the
+   * id is not counted yet. Returns the counters as they stand after the call.
+   */
+  async countBatchDone(runId: string, index: number, objects: number, bytes: number): Promise<MarkDoneResult | undefined> {
+    const id = batchId(index);
+    try {
+      const out = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: runKey(runId),
+          UpdateExpression: 'ADD #ids :id, #copy.#batchesDone :one, #copy.#objectsCopied :objects, #copy.#bytesCopied :bytes SET #updatedAt = :now',
+          ConditionExpression: '#stage = :copying AND attribute_exists(#copy.#batchesTotal) AND NOT contains(#ids, :idString)',
+          ExpressionAttributeNames: {
+            '#ids': CopyRunAttributes.doneIds,
+            '#copy': 'copy',
+            '#batchesDone': 'batchesDone',
+            '#batchesTotal': 'batchesTotal',
+            '#objectsCopied': 'objectsCopied',
+            '#bytesCopied': 'bytesCopied',
+            '#updatedAt': 'updatedAt',
+            '#stage': 'stage',
+          },
+          ExpressionAttributeValues: {
+            ':id': new Set([id]),
+            ':idString': id,
+            ':one': 1,
+            ':objects': objects,
+            ':bytes': bytes,
+            ':now': this.now().toISOString(),
+            ':copying': 'COPYING',
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      const copy = (out.Attributes?.copy ?? {}) as { batchesDone?: number; batchesTotal?: number };
+      return { counted: true, batchesDone: copy.batchesDone ?? 0, batchesTotal: copy.batchesTotal ?? 0 };
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
+    }
+    const run = await this.readRunCopy(runId);
+    if (!run || run.stage !== 'COPYING') return undefined;
+    return { counted: false, batchesDone: run.doneIds.size, batchesTotal: run.batchesTotal };
+  }
+
+  /**
+   * Claims the finalization of the run's copy. Wins when every batch is counted and nobody holds the claim,
+   * or the holder is `owner` itself (its own retry), or the claim is older than `leaseSeconds` (the holder
+   * died). Of concurrent claimers exactly one wins.
+   */
+  async claimFinalization(runId: string, owner: string, leaseSeconds: number): Promise<boolean> {
+    const now = this.now();
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: runKey(runId),
+          UpdateExpression: 'SET #claim = :claim',
+          ConditionExpression:
+            '#stage = :copying AND #copy.#batchesDone = #copy.#batchesTotal AND ' +
+            '(attribute_not_exists(#claim) OR #claim.#owner = :owner OR #claim.#at < :expired)',
+          ExpressionAttributeNames: {
+            '#claim': CopyRunAttributes.finalizeClaim,
+            '#stage': 'stage',
+            '#copy': 'copy',
+            '#batchesDone': 'batchesDone',
+            '#batchesTotal': 'batchesTotal',
+            '#owner': 'owner',
+            '#at': 'at',
+          },
+          ExpressionAttributeValues: {
+            ':claim': { owner, at: now.toISOString() },
+            ':owner': owner,
+            ':expired': new Date(now.getTime() - leaseSeconds * 1000).toISOString(),
+            ':copying': 'COPYING',
+          },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Reserves a delivery prefix for one source snapshot, so that no other run writes over it: a run of the
+   * same snapshot (a retry) may take it again, a run of another snapshot may not. Returns the run id that
+   * holds it when that is another snapshot's run, `undefined` when the prefix is ours.
+   */
+  async claimDestination(destination: string, prefix: string, runId: string, sourceSnapshotArn: string): Promise<{ runId: string; sourceSnapshotArn: string } | undefined> {
+    const key = { [L.partitionKey]: `DESTINATION#${destination}/${prefix}`, [L.sortKey]: 'CLAIM' };
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...key, claimRunId: runId, claimSnapshotArn: sourceSnapshotArn, claimedAt: this.now().toISOString() },
+          ConditionExpression: 'attribute_not_exists(#pk) OR #snapshot = :snapshot',
+          ExpressionAttributeNames: { '#pk': L.partitionKey, '#snapshot': 'claimSnapshotArn' },
+          ExpressionAttributeValues: { ':snapshot': sourceSnapshotArn },
+        }),
+      );
+      return undefined;
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
+    }
+    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
+    return { runId: String(out.Item?.claimRunId), sourceSnapshotArn: String(out.Item?.claimSnapshotArn) };
+  }
+
+  private async readRunCopy(runId: string): Promise<{ stage: string; doneIds: Set<string>; batchesTotal: number } | undefined> {
+    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: runKey(runId), ConsistentRead: true }));
+    if (!out.Item) return undefined;
+    const ids = out.Item[CopyRunAttributes.doneIds] as Set<string> | undefined;
+    return { stage: String(out.Item.stage), doneIds: ids ?? new Set(), batchesTotal: Number((out.Item.copy as { batchesTotal?: number })?.batchesTotal ?? 0) };
+  }
+}
