@@ -35,9 +35,11 @@ export interface LambdaZip {
 /** Options of {@link bundleLambdas}. */
 export interface BundleOptions {
   /**
-   * Bundle the AWS SDK v3 into every zip (true) or leave it to the Lambda runtime's copy (false). Bundled, the
-   * function runs exactly the SDK version the tests ran against; the runtime's copy lags behind ours.
-   * @default true
+   * Bundle the AWS SDK v3 into every zip (true) or leave it to the copy the nodejs22.x runtime ships (false).
+   * Measured on the seven handlers: bundled, each zip is ~390 KiB and esbuild takes 1-3 s of synth; left
+   * out, ~115 KiB and ~0.3-0.7 s. The handlers only use long-standing client APIs, so the runtime's copy
+   * (which lags our pinned version) serves them; turn this on if a handler needs a newer SDK feature.
+   * @default false
    */
   readonly bundleAwsSdk?: boolean;
   /** Folder the zips are written to. @default a fresh folder under the OS temp dir, removed at exit */
@@ -89,7 +91,7 @@ export function bundleLambdas(entries: readonly BundleEntry[], options: BundleOp
     if (names.has(e.name)) throw new Error(`Two Lambda bundles are named ${e.name}`);
     names.add(e.name);
   }
-  const bundleAwsSdk = options.bundleAwsSdk ?? true;
+  const bundleAwsSdk = options.bundleAwsSdk ?? false;
   const result = buildSync({
     absWorkingDir: REPO_ROOT,
     entryPoints: entries.map((e) => ({ in: resolve(REPO_ROOT, e.entry), out: e.name })),
@@ -104,8 +106,8 @@ export function bundleLambdas(entries: readonly BundleEntry[], options: BundleOp
     legalComments: 'none',
     sourcemap: false,
     logLevel: 'silent',
-    // The runtime ships SDK v3 as @aws-sdk/*; its @smithy/* dependencies come with it.
-    external: bundleAwsSdk ? [] : ['@aws-sdk/*', '@smithy/*'],
+    // The runtime ships the SDK v3 clients as @aws-sdk/*; anything else (Powertools, zod, our code) is bundled.
+    external: bundleAwsSdk ? [] : ['@aws-sdk/*'],
     // Some dependencies pick an ESM build with `module`; prefer the Node CommonJS entry points.
     mainFields: ['main', 'module'],
   });

@@ -1,0 +1,98 @@
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { App } from 'cdktf';
+import { loadConfig } from '../../config/load';
+import { STAGES } from '../../modules/export-pipeline';
+import { bundleLambdas } from '../../modules/lambda-bundle';
+import { handlerEntry, PipelineStack, STACK_ID } from '../../modules/pipeline-stack';
+
+/**
+ * The real `terraform validate` and an offline `terraform plan -refresh=false` on the synthesized stack, with
+ * the AWS provider from a local filesystem mirror (TF_PROVIDER_MIRROR, default /opt/tf-plugins).
+ */
+
+const MIRROR = process.env.TF_PROVIDER_MIRROR ?? '/opt/tf-plugins';
+
+function findOnPath(command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir, command);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+const terraform = findOnPath('terraform');
+const whyNot = !terraform
+  ? 'terraform is not on PATH'
+  : !existsSync(join(MIRROR, 'registry.terraform.io', 'hashicorp', 'aws'))
+    ? `no hashicorp/aws provider in the mirror ${MIRROR} (set TF_PROVIDER_MIRROR)`
+    : undefined;
+
+/** Synthesizes the example stack into a fresh folder; returns the stack's Terraform directory. */
+function synthInto(offline: boolean, code: ReturnType<typeof bundleLambdas>): string {
+  const outdir = mkdtempSync(join(tmpdir(), 'pipeline-tf-'));
+  const config = loadConfig(join(__dirname, '..', '..', 'config', 'example.json'));
+  const app = new App({ outdir });
+  new PipelineStack(app, STACK_ID, {
+    config: { ...config, backend: { type: 'local', path: join(outdir, 'terraform.tfstate') } },
+    code,
+    ...(offline ? { offline: { accountId: '123456789012', endpoint: 'http://127.0.0.1:9' } } : {}),
+  });
+  app.synth();
+  return join(outdir, 'stacks', STACK_ID);
+}
+
+/** Runs terraform with a CLI config that installs providers from the mirror only, and no AWS credentials at all. */
+function run(dir: string, args: string[]): string {
+  const cliConfig = join(dir, 'terraform.rc');
+  writeFileSync(
+    cliConfig,
+    `provider_installation {\n  filesystem_mirror {\n    path    = ${JSON.stringify(MIRROR)}\n    include = ["registry.terraform.io/*/*"]\n  }\n  direct {\n    exclude = ["registry.terraform.io/*/*"]\n  }\n}\n`,
+  );
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
+  try {
+    return execFileSync(terraform as string, args, {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...env, TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string };
+    throw new Error(`terraform ${args.join(' ')} failed:\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
+  }
+}
+
+if (whyNot) {
+  describe('Terraform checks', () => {
+    it('are not run on this machine, and say why', () => {
+      console.log(`terraform validate/plan not run: ${whyNot}`);
+      expect(whyNot).toMatch(/terraform|mirror/);
+    });
+  });
+} else {
+  describe('Terraform checks', () => {
+    const code = bundleLambdas(STAGES.map((stage) => ({ name: stage, entry: handlerEntry(stage) })));
+
+    it('terraform validate accepts the synthesized stack', () => {
+      const dir = synthInto(false, code);
+      run(dir, ['init', '-backend=false', '-input=false', '-no-color']);
+      expect(run(dir, ['validate', '-no-color'])).toContain('Success! The configuration is valid.');
+    }, 120_000);
+
+    it('terraform plan -refresh=false creates the whole pipeline without reaching AWS', () => {
+      const dir = synthInto(true, code);
+      run(dir, ['init', '-input=false', '-no-color']);
+      const plan = run(dir, ['plan', '-refresh=false', '-input=false', '-lock=false', '-no-color']);
+      expect(plan).toMatch(/Plan: \d+ to add, 0 to change, 0 to destroy\./);
+      expect(plan).toContain('aws_lambda_function.pipeline_copy_function');
+    }, 240_000);
+  });
+}
