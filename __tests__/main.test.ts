@@ -1,0 +1,81 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+
+/** Runs `main.ts` the way `npm run synth` does, into a fresh output folder. */
+const ROOT = join(__dirname, '..');
+
+function synth(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const outdir = mkdtempSync(join(tmpdir(), 'pipeline-synth-'));
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'main.ts', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, PIPELINE_CONFIG: '', ...env, CDKTF_OUTDIR: outdir },
+  });
+  return { ...result, outdir };
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+}
+
+function writeConfig(config: unknown): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'pipeline-config-')), 'config.json');
+  writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config));
+  return file;
+}
+
+const example = JSON.parse(readFileSync(join(ROOT, 'config', 'example.json'), 'utf8'));
+
+describe('main', () => {
+  it('lists every problem of a bad configuration and exits 1 without a stack trace', () => {
+    const bad = writeConfig({
+      ...example,
+      namePrefix: 'Bad_Prefix',
+      region: 'moon-1',
+      sourceClusters: [],
+      exportRetentionDays: 0,
+      destination: { expectedOwnerAccountId: '12' },
+      surprise: true,
+    });
+    const { status, stderr, stdout } = synth(['--config', bad]);
+    expect(status).toBe(1);
+    expect(stdout).not.toContain('cdk.tf.json');
+    for (const path of ['namePrefix', 'region', 'sourceClusters', 'exportRetentionDays', 'destination.expectedOwnerAccountId', 'destination.accessPointArn', '(root)']) {
+      expect(stderr).toContain(`  - ${path}: `);
+    }
+    expect(stderr).toMatch(/Invalid configuration in .+config\.json \(\d+ problems\)/);
+    expect(stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('reports an unreadable file and invalid JSON the same way', () => {
+    const missing = synth(['--config', join(tmpdir(), 'no-such-pipeline-config.json')]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('(file): a readable file (ENOENT)');
+    const broken = synth([], { PIPELINE_CONFIG: writeConfig('{ "namePrefix": ') });
+    expect(broken.status).toBe(1);
+    expect(broken.stderr).toContain('(file): valid JSON');
+    expect(broken.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('synthesizes the example twice into byte-identical Terraform and zips', () => {
+    const first = synth([]);
+    const second = synth([]);
+    expect(first.stderr).toBe('');
+    expect(first.status).toBe(0);
+    expect(second.status).toBe(0);
+    const stack = (out: string) => join(out, 'stacks', 'pipeline');
+    const list = (out: string) => filesUnder(stack(out)).map((f) => relative(stack(out), f)).sort();
+    expect(list(first.outdir)).toEqual(list(second.outdir));
+    const files = list(first.outdir);
+    expect(files).toContain('cdk.tf.json');
+    expect(files.filter((f) => f.endsWith('.zip'))).toHaveLength(7);
+    for (const f of files) {
+      expect(readFileSync(join(stack(first.outdir), f)).equals(readFileSync(join(stack(second.outdir), f)))).toBe(true);
+    }
+  }, 60_000);
+});
