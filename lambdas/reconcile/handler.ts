@@ -2,7 +2,8 @@
  * Reconcile (scheduled): RDS events are best effort, so this looks at the real resources behind every open
  * run. It fails runs past their stage deadline (cleanup follows), re-sends `advance` to the stage whose
  * wake-up event is overdue, retries runs waiting for an export slot, and deletes tagged temporary
- * resources older than the grace period whose run is finished or unknown.
+ * resources older than the grace period whose run is finished or unknown. It also starts the newest
+ * automated snapshot of a configured cluster when no run exists for it (its RDS-EVENT-0169 was lost).
  */
 import type { DBCluster, DBClusterSnapshot, Tag } from '@aws-sdk/client-rds';
 import { RunStage, StageFunction, isTerminal, type Run } from '../shared/domain/run';
@@ -18,6 +19,8 @@ export interface ReconcileReport {
   readonly advanced: { runId: string; target: StageFunction }[];
   readonly failed: string[];
   readonly orphansDeleted: string[];
+  /** Snapshots whose RDS-EVENT-0169 never started a run. */
+  readonly started: string[];
   readonly errors: { item: string; error: string }[];
 }
 
@@ -25,6 +28,8 @@ export interface ReconcileReport {
 export interface ReconcileDeps extends StageDeps {
   /** Minutes without an update after which PENDING, COPYING and CLEANING_UP runs get an `advance`. @default 10 */
   readonly stallMinutes?: number;
+  /** Hours back in which an automated snapshot with no run is still started (a missed RDS-EVENT-0169). @default 24 */
+  readonly missedSnapshotLookbackHours?: number;
 }
 
 const OPEN_STAGES: readonly RunStage[] = [
@@ -130,12 +135,33 @@ async function removeOrphans(d: ReconcileDeps, report: ReconcileReport): Promise
   }
 }
 
+/** Starts runs for the newest automated snapshot of each configured cluster when its 0169 never came. */
+async function startMissedSnapshots(d: ReconcileDeps, report: ReconcileReport): Promise<void> {
+  const now = d.now().getTime();
+  const stallMs = (d.stallMinutes ?? 10) * 60_000;
+  const lookbackMs = (d.missedSnapshotLookbackHours ?? 24) * 3_600_000;
+  for (const cluster of d.settings.sourceClusters) {
+    try {
+      const snapshot = await d.rds.newestAutomatedSnapshot(cluster.identifier);
+      const created = snapshot?.SnapshotCreateTime?.getTime();
+      if (!snapshot?.DBClusterSnapshotArn || created === undefined) continue;
+      if (now - created < stallMs || now - created > lookbackMs) continue;
+      if ((await d.store.findBySnapshot(snapshot.DBClusterSnapshotArn)).length > 0) continue;
+      d.logger.warn('automated snapshot has no run; its event was missed, starting it', { cluster: cluster.identifier, snapshot: snapshot.DBClusterSnapshotIdentifier });
+      await d.publisher.publish(StageFunction.START, { kind: 'start', clusterId: cluster.identifier, snapshotArn: snapshot.DBClusterSnapshotArn });
+      report.started.push(snapshot.DBClusterSnapshotIdentifier ?? snapshot.DBClusterSnapshotArn);
+    } catch (e) {
+      report.errors.push({ item: `cluster:${cluster.identifier}`, error: `${errorName(e)}: ${errorMessage(e)}` });
+    }
+  }
+}
+
 /** Builds the reconcile function from its dependencies. */
 export function makeHandler(source: DepsSource<ReconcileDeps>) {
   const deps = memoDeps(source);
   return async (_event?: unknown): Promise<ReconcileReport> => {
     const d = deps();
-    const report: ReconcileReport = { pastDeadline: [], advanced: [], failed: [], orphansDeleted: [], errors: [] };
+    const report: ReconcileReport = { pastDeadline: [], advanced: [], failed: [], orphansDeleted: [], started: [], errors: [] };
     for (const stage of OPEN_STAGES) {
       for (const run of await d.store.listByStage(stage)) {
         try {
@@ -145,6 +171,7 @@ export function makeHandler(source: DepsSource<ReconcileDeps>) {
         }
       }
     }
+    await startMissedSnapshots(d, report);
     try {
       await removeOrphans(d, report);
     } catch (e) {

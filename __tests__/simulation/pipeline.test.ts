@@ -1,0 +1,193 @@
+import { Simulation, SIM_DESTINATION_BUCKET } from './harness';
+import { awsError } from '../support/fake-rds';
+import { RunStage, StageFunction, type Run } from '../../lambdas/shared/domain/run';
+
+const CREATES = ['RestoreDBClusterFromSnapshot', 'CreateDBClusterSnapshot', 'StartExportTask'];
+
+/** The checks every scenario ends with. */
+async function expectSettled(sim: Simulation, runs: Run[], stage: RunStage): Promise<void> {
+  expect(runs.map((r) => r.stage)).toEqual(runs.map(() => stage));
+  await sim.settleResources();
+  expect(sim.rds.leftovers(sim.settings.tempResourcePrefix)).toEqual([]);
+  expect(sim.rds.runningExports()).toEqual([]);
+  for (const command of CREATES) {
+    const targets = sim.rds.successfulCalls(command).map((c) => String(c.input.DBClusterIdentifier ?? c.input.DBClusterSnapshotIdentifier ?? c.input.ExportTaskIdentifier));
+    expect(new Set(targets).size).toBe(targets.length);
+  }
+  expect(sim.deadLetters.filter((d) => !/Throttling|SimulatedCrash|CleanupNotFinished/.test(d.error))).toEqual([]);
+}
+
+async function expectDelivered(sim: Simulation, run: Run): Promise<void> {
+  const exported = (await sim.keys(sim.settings.exportBucket, `${run.exportS3Prefix}/`)).map((k) => k.slice(`${run.exportS3Prefix}/`.length));
+  const delivered = await sim.keys(SIM_DESTINATION_BUCKET, `${run.destinationPrefix}/`);
+  const dataFiles = exported.filter((k) => k.endsWith('.parquet'));
+  expect(dataFiles.length).toBeGreaterThan(0);
+  for (const key of dataFiles) expect(delivered).toContain(`${run.destinationPrefix}/${key}`);
+  expect(delivered).toContain(`${run.destinationPrefix}/_SUCCESS`);
+  expect(run.copy?.objectsCopied).toBe(exported.length);
+}
+
+describe('Simulation: whole pipelines through the real handlers', () => {
+  let sim: Simulation;
+  afterEach(async () => {
+    await sim?.stop();
+  });
+
+  it('exports a provisioned cluster snapshot directly, copies it and cleans up', async () => {
+    sim = await Simulation.start();
+    sim.announceSnapshot('orders-provisioned', 'provisioned');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.SUCCEEDED);
+    expect(runs[0].path).toBe('direct');
+    expect(sim.rds.successfulCalls('RestoreDBClusterFromSnapshot')).toHaveLength(0);
+    await expectDelivered(sim, runs[0]);
+    expect(sim.alerts.map((a) => a.subject)).toEqual(['[sim] orders-provisioned export SUCCEEDED']);
+    expect(sim.metrics.map((m) => Object.keys(m).find((k) => k.startsWith('Run')))).toEqual(['RunSucceeded']);
+  });
+
+  it('takes an Aurora Serverless v1 snapshot the long way: restore, snapshot, export, copy, cleanup', async () => {
+    sim = await Simulation.start();
+    sim.announceSnapshot('me3-serverless', 'serverless');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.SUCCEEDED);
+    expect(runs[0].path).toBe('restore');
+    const restore = sim.rds.successfulCalls('RestoreDBClusterFromSnapshot')[0].input;
+    expect(restore).toMatchObject({ EngineMode: 'provisioned', DeletionProtection: false, PubliclyAccessible: false, DBSubnetGroupName: 'private-db-subnets' });
+    expect(sim.rds.successfulCalls('DeleteDBCluster').every((c) => c.input.SkipFinalSnapshot === true)).toBe(true);
+    expect(Object.keys(runs[0].stageEnteredAt)).toEqual(expect.arrayContaining(['RESTORING', 'SNAPSHOTTING', 'EXPORTING', 'COPYING', 'CLEANING_UP', 'SUCCEEDED']));
+    await expectDelivered(sim, runs[0]);
+  });
+
+  it('ends in the same place when every message is delivered three times, two of them at once', async () => {
+    sim = await Simulation.start({ triplicate: true });
+    sim.announceSnapshot('me3-serverless', 'serverless');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.SUCCEEDED);
+    expect(runs).toHaveLength(1);
+    await expectDelivered(sim, runs[0]);
+    expect(sim.alerts).toHaveLength(1);
+  });
+
+  it('copes with events delivered out of order', async () => {
+    sim = await Simulation.start({ reverse: true, minutesPerTick: 5 });
+    sim.announceSnapshot('me3-serverless', 'serverless');
+    sim.announceSnapshot('orders-provisioned', 'provisioned');
+    const runs = await sim.runUntilSettled();
+    expect(runs).toHaveLength(2);
+    await expectSettled(sim, runs, RunStage.SUCCEEDED);
+  });
+
+  it('recovers through the reconciler when every event and message is lost once', async () => {
+    sim = await Simulation.start({ loseEachOnce: true });
+    sim.announceSnapshot('me3-serverless', 'serverless');
+    const runs = await sim.runUntilSettled(200);
+    await expectSettled(sim, runs, RunStage.SUCCEEDED);
+    await expectDelivered(sim, runs[0]);
+  });
+
+  it('rides out throttling once on every RDS call', async () => {
+    sim = await Simulation.start();
+    sim.rds.throttleEachCommandOnce();
+    sim.announceSnapshot('me3-serverless', 'serverless');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.SUCCEEDED);
+    await expectDelivered(sim, runs[0]);
+  });
+
+  it('finishes the work of a crash between the AWS call and the state write', async () => {
+    sim = await Simulation.start({ crashBeforeEachWrite: true });
+    sim.announceSnapshot('me3-serverless', 'serverless');
+    const runs = await sim.runUntilSettled(200);
+    await expectSettled(sim, runs, RunStage.SUCCEEDED);
+    expect([...sim.crashed]).toEqual(expect.arrayContaining(['RestoreStarted', 'SnapshotStarted', 'ExportStarted', 'ExportCompleted', 'CopyPlanned', 'CopySucceeded', 'CleanupDone']));
+    await expectDelivered(sim, runs[0]);
+  });
+
+  it('fails and cleans up when the restore is refused', async () => {
+    sim = await Simulation.start();
+    sim.rds.failNext('RestoreDBClusterFromSnapshot', awsError('InsufficientDBClusterCapacityFault', 'Not enough capacity'));
+    sim.announceSnapshot('me3-serverless', 'serverless');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.FAILED);
+    expect(runs[0].error).toMatchObject({ stage: 'PENDING', kind: 'InsufficientDBClusterCapacityFault' });
+    expect(sim.alerts[0].subject).toContain('FAILED');
+    expect(sim.metrics.map((m) => Object.keys(m).find((k) => k.startsWith('Run')))).toEqual(['RunFailed']);
+  });
+
+  it('fails and cleans up when the snapshot of the temporary cluster fails', async () => {
+    sim = await Simulation.start();
+    sim.rds.failNextSnapshotAsync();
+    sim.announceSnapshot('me3-serverless', 'serverless');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.FAILED);
+    expect(runs[0].error?.stage).toBe('SNAPSHOTTING');
+  });
+
+  it('fails and cleans up when the export fails (RDS-EVENT-0162)', async () => {
+    sim = await Simulation.start();
+    sim.rds.failNextExportAsync('S3 bucket policy denies the export role');
+    sim.announceSnapshot('me3-serverless', 'serverless');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.FAILED);
+    expect(runs[0].error).toMatchObject({ stage: 'EXPORTING', kind: 'ExportFailed' });
+    expect(runs[0].error?.message).toContain('S3 bucket policy denies the export role');
+  });
+
+  it('fails and cleans up when the destination denies the copy', async () => {
+    sim = await Simulation.start({
+      copyS3: (s3) => {
+        s3.middlewareStack.add(
+          (next, context) => async (args) => {
+            if (context.commandName === 'CopyObjectCommand' || context.commandName === 'PutObjectCommand') {
+              const e = awsError('AccessDenied', 'Access Denied') as Error & { $metadata: object };
+              e.$metadata = { httpStatusCode: 403 };
+              throw e;
+            }
+            return next(args);
+          },
+          { step: 'initialize', name: 'denyDestination' },
+        );
+        return s3;
+      },
+    });
+    sim.announceSnapshot('orders-provisioned', 'provisioned');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.FAILED);
+    expect(runs[0].error).toMatchObject({ stage: 'COPYING' });
+    expect(sim.alerts[0].text).toContain('Error:');
+  });
+
+  it('waits for an export slot instead of failing, then exports', async () => {
+    sim = await Simulation.start({ exportSlots: 5 });
+    sim.rds.occupyExportSlots(5, 3);
+    sim.announceSnapshot('orders-provisioned', 'provisioned');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.SUCCEEDED);
+    expect(runs[0].stageEnteredAt.WAITING_FOR_EXPORT_SLOT).toBeDefined();
+    expect(runs[0].exportAttempt).toBeGreaterThan(1);
+    await expectDelivered(sim, runs[0]);
+  });
+
+  it('fails the run and names the table when a table fails to export', async () => {
+    sim = await Simulation.start({ tables: [{ db: 'orders', table: 'public.orders', files: 2 }, { db: 'orders', table: 'public.audit', files: 1, status: 'FAILED' }] });
+    sim.announceSnapshot('orders-provisioned', 'provisioned');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.FAILED);
+    expect(runs[0].error).toMatchObject({ stage: 'EXPORTING', kind: 'ExportTablesFailed' });
+    expect(runs[0].error?.message).toContain('orders.public.audit');
+  });
+
+  it('ignores malformed and foreign input without retries', async () => {
+    sim = await Simulation.start();
+    sim.deliverRaw(StageFunction.START, 'You have chosen to subscribe to the topic');
+    sim.deliverRaw(StageFunction.START, '{"not":"an event"}');
+    sim.deliverRaw(StageFunction.START, JSON.stringify({ kind: 'start', clusterId: 'someone-elses-cluster' }), { target: 'start' });
+    sim.deliverRaw(StageFunction.SNAPSHOT, JSON.stringify({ 'Event Source': 'db-cluster', 'Event Time': '2026-05-15 09:10:41.570', 'Source ID': 'prod-cluster', 'Event ID': 'http://x#RDS-EVENT-0170', 'Event Message': 'created' }));
+    const foreign = sim.rds.addSourceSnapshot('not-configured', 'provisioned');
+    sim.rds.emitSnapshotCreated(foreign.id);
+    await sim.drain();
+    expect(await sim.allRuns()).toEqual([]);
+    expect(sim.deadLetters).toEqual([]);
+    expect(sim.rds.calls.filter((c) => CREATES.includes(c.command))).toEqual([]);
+  });
+});
