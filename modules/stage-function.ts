@@ -59,6 +59,7 @@ export class StageFunction extends Construct {
     const name = `${props.namePrefix}-${props.stage}`;
     this.functionName = name;
 
+    // The name Lambda logs to by default: created here first, so it has a retention and nothing else makes it.
     this.logGroup = new CloudwatchLogGroup(this, 'logs', { name: `/aws/lambda/${name}`, retentionInDays: props.logRetentionDays });
     this.deadLetterQueue = new SqsQueue(this, 'dlq', {
       name: `${name}-dlq`,
@@ -94,7 +95,6 @@ export class StageFunction extends Construct {
       memorySize: props.memoryMiB ?? 512,
       timeout: props.timeoutSeconds ?? 300,
       environment: { variables: { [SETTINGS_ENV_VAR]: props.settingsJson } },
-      loggingConfig: { logFormat: 'JSON', logGroup: this.logGroup.name },
       dependsOn: [this.logGroup, policy],
     });
 
