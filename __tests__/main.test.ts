@@ -1,13 +1,21 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 /** Runs `main.ts` the way `npm run synth` does, into a fresh output folder. */
 const ROOT = join(__dirname, '..');
+const temporary: string[] = [];
+afterAll(() => temporary.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
 
 function synth(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const outdir = mkdtempSync(join(tmpdir(), 'pipeline-synth-'));
+  const outdir = tempDir('pipeline-synth-');
   const result = spawnSync(process.execPath, ['--import', 'tsx', 'main.ts', ...args], {
     cwd: ROOT,
     encoding: 'utf8',
@@ -24,7 +32,7 @@ function filesUnder(dir: string): string[] {
 }
 
 function writeConfig(config: unknown): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'pipeline-config-')), 'config.json');
+  const file = join(tempDir('pipeline-config-'), 'config.json');
   writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config));
   return file;
 }

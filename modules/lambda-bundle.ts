@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { buildSync } from 'esbuild';
 import { zipSync } from 'fflate';
 
@@ -23,7 +22,7 @@ export interface BundleEntry {
 /** A bundled function, ready to hand to Terraform. */
 export interface LambdaZip {
   readonly name: string;
-  /** The zip file, written under a fresh temporary folder. */
+  /** The zip file: `<outDir>/<sha256>/<name>.zip`. */
   readonly zipPath: string;
   /** Base64 SHA-256 of the zip: the value of `source_code_hash`. */
   readonly sourceCodeHash: string;
@@ -42,7 +41,11 @@ export interface BundleOptions {
    * @default false
    */
   readonly bundleAwsSdk?: boolean;
-  /** Folder the zips are written to. @default a fresh folder under the OS temp dir, removed at exit */
+  /**
+   * Folder the zips are written to, each under a folder named after its SHA-256 (so concurrent synths never
+   * clash and the same code is written once).
+   * @default `build/lambda` in the repository (git-ignored)
+   */
   readonly outDir?: string;
 }
 
@@ -59,17 +62,16 @@ const FIXED_MTIME = new Date(1980, 0, 1, 0, 0, 0);
 const FILE_ATTRS = (0o100644 << 16) >>> 0;
 const UNIX = 3;
 
-const tempDirs: string[] = [];
-let cleanupRegistered = false;
+/** Where zips go by default. */
+export const DEFAULT_ZIP_DIR = join(REPO_ROOT, 'build', 'lambda');
 
-function freshTempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pipeline-lambda-'));
-  tempDirs.push(dir);
-  if (!cleanupRegistered) {
-    cleanupRegistered = true;
-    process.once('exit', () => tempDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-  }
-  return dir;
+/** Writes a content-addressed file atomically (write aside, then rename), once. */
+function writeOnce(path: string, bytes: Uint8Array): void {
+  if (existsSync(path)) return;
+  mkdirSync(dirname(path), { recursive: true });
+  const aside = `${path}.${process.pid}.${Date.now()}.tmp`;
+  writeFileSync(aside, bytes);
+  renameSync(aside, path);
 }
 
 /** Zips files deterministically: sorted entries, fixed timestamp, fixed modes, maximum compression. */
@@ -111,15 +113,15 @@ export function bundleLambdas(entries: readonly BundleEntry[], options: BundleOp
     // Some dependencies pick an ESM build with `module`; prefer the Node CommonJS entry points.
     mainFields: ['main', 'module'],
   });
-  const outDir = options.outDir ?? freshTempDir();
+  const outDir = options.outDir ?? DEFAULT_ZIP_DIR;
   const zips = new Map<string, LambdaZip>();
   for (const e of entries) {
     const out = result.outputFiles.find((f) => f.path === `/bundle-out/${e.name}.js`);
     if (!out) throw new Error(`esbuild produced no output for ${e.name}`);
     const zip = deterministicZip({ [HANDLER_FILE]: out.contents });
-    const zipPath = join(outDir, `${e.name}.zip`);
-    writeFileSync(zipPath, zip);
     const digest = createHash('sha256').update(zip).digest();
+    const zipPath = join(outDir, digest.toString('hex'), `${e.name}.zip`);
+    writeOnce(zipPath, zip);
     zips.set(e.name, {
       name: e.name,
       zipPath,

@@ -53,9 +53,12 @@ describe('Function: deterministicZip', () => {
 describe('Function: bundleLambdas', () => {
   const cleanup: string[] = [];
   afterAll(() => cleanup.forEach((d) => rmSync(d, { recursive: true, force: true })));
-  const [first, second] = [0, 1].map(() => bundleLambdas([{ name: 'probe', entry: FIXTURE }], { outDir: mkdtempSync(join(tmpdir(), 'bundle-test-')) }).get('probe')!);
+  const outDirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'bundle-test-')));
+  cleanup.push(...outDirs);
+  const [first, second] = outDirs.map((outDir) => bundleLambdas([{ name: 'probe', entry: FIXTURE }], { outDir }).get('probe')!);
 
   it('gives byte-identical zips and hashes for the same source', () => {
+    expect(first.zipPath).not.toBe(second.zipPath);
     expect(readFileSync(first.zipPath).equals(readFileSync(second.zipPath))).toBe(true);
     expect(first.sourceCodeHash).toBe(second.sourceCodeHash);
   });

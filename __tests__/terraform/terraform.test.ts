@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { App } from 'cdktf';
@@ -14,6 +14,8 @@ import { handlerEntry, PipelineStack, STACK_ID } from '../../modules/pipeline-st
  */
 
 const MIRROR = process.env.TF_PROVIDER_MIRROR ?? '/opt/tf-plugins';
+const temporary: string[] = [];
+afterAll(() => temporary.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function findOnPath(command: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
@@ -38,6 +40,7 @@ const whyNot = !terraform
 /** Synthesizes the example stack into a fresh folder; returns the stack's Terraform directory. */
 function synthInto(offline: boolean, code: ReturnType<typeof bundleLambdas>): string {
   const outdir = mkdtempSync(join(tmpdir(), 'pipeline-tf-'));
+  temporary.push(outdir);
   const config = loadConfig(join(__dirname, '..', '..', 'config', 'example.json'));
   const app = new App({ outdir });
   new PipelineStack(app, STACK_ID, {
