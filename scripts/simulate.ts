@@ -1,0 +1,73 @@
+/**
+ * `npm run simulate`: one full pipeline run on embedded emulators, narrated as it happens. No AWS account
+ * needed: a fake RDS control plane (emitting the RDS events a real one would), dynalite for the run table
+ * and s3rver for the export bucket and the client's bucket, driven through the real stage handlers.
+ *
+ *   npm run simulate                       # Aurora Serverless v1: restore, snapshot, export, copy, cleanup
+ *   npm run simulate -- --direct           # a provisioned cluster: direct export, copy, cleanup
+ */
+import { Simulation, SIM_DESTINATION_BUCKET, type SimulationStep } from '../__tests__/simulation/harness';
+import { stageDurations } from '../lambdas/shared/domain/report';
+
+const direct = process.argv.includes('--direct');
+const started = Date.now();
+let simStart: Date | undefined;
+let sim: Simulation | undefined;
+
+function stamp(): string {
+  const wall = ((Date.now() - started) / 1000).toFixed(2).padStart(6);
+  const simMinutes = sim && simStart ? Math.round((sim.now().getTime() - simStart.getTime()) / 60_000) : 0;
+  const simClock = `${String(Math.floor(simMinutes / 60)).padStart(2, '0')}:${String(simMinutes % 60).padStart(2, '0')}`;
+  return `[sim +${simClock} | ${wall}s]`;
+}
+
+function narrate(step: SimulationStep): void {
+  switch (step.type) {
+    case 'stage':
+      console.log(`${stamp()} run ${step.run.runId}: ${step.from} → ${step.run.stage}${step.run.error ? `  (${step.run.error.kind}: ${step.run.error.message})` : ''}`);
+      break;
+    case 'deliver':
+      if (step.attempt === 1) console.log(`${stamp()}   ${step.what.padEnd(60)} → ${step.target}`);
+      break;
+    case 'failed-invocation':
+      console.log(`${stamp()}   ${step.target} failed and will be retried by Lambda: ${step.error}`);
+      break;
+    case 'reconcile':
+      if (step.advanced || step.failed || step.orphans) console.log(`${stamp()}   reconciler: advanced ${step.advanced}, failed ${step.failed}, orphans deleted ${step.orphans}`);
+      break;
+    case 'tick':
+      break;
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`Starting dynalite, s3rver and the fake RDS control plane...`);
+  sim = await Simulation.start({ onStep: narrate, minutesPerTick: 5 });
+  simStart = sim.now();
+  try {
+    const cluster = direct ? 'orders-provisioned' : 'me3-serverless';
+    const snap = sim.announceSnapshot(cluster, direct ? 'provisioned' : 'serverless');
+    console.log(`${stamp()} RDS finished automated snapshot ${snap.id} of ${cluster} (${direct ? 'provisioned' : 'Aurora Serverless v1'})`);
+    const [run] = await sim.runUntilSettled();
+    await sim.settleResources();
+    console.log('');
+    if (!run) throw new Error('no run was recorded');
+    console.log(`Run ${run.runId} ended ${run.stage} after ${((Date.now() - started) / 1000).toFixed(1)}s (simulated time ${Math.round((sim.now().getTime() - (simStart as Date).getTime()) / 60_000)} min).`);
+    console.log(`Path: ${run.path}; export task ${run.exportTaskId}; export prefix s3://${sim.settings.exportBucket}/${run.exportS3Prefix}/`);
+    console.log(`Stages: ${stageDurations(run).map((d) => `${d.stage} ${d.seconds / 60} min`).join(', ')}`);
+    const delivered = await sim.keys(SIM_DESTINATION_BUCKET, `${run.destinationPrefix ?? ''}/`);
+    console.log(`Delivered ${delivered.length} objects to s3://${SIM_DESTINATION_BUCKET}/${run.destinationPrefix}/ (${run.copy?.bytesCopied ?? 0} bytes copied):`);
+    for (const key of delivered) console.log(`  ${key}`);
+    const left = sim.rds.leftovers(sim.settings.tempResourcePrefix);
+    console.log(`Temporary resources left: ${left.length ? left.join(', ') : 'none'}`);
+    for (const a of sim.alerts) console.log(`\nAlert: ${a.subject}\n${a.text.replace(/^/gm, '  ')}`);
+    if (run.stage !== 'SUCCEEDED' || left.length > 0 || delivered.length === 0) process.exitCode = 1;
+  } finally {
+    await sim.stop();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
