@@ -84,6 +84,8 @@ export interface DeliveryFaults {
   readonly reverse?: boolean;
   /** Drop the first delivery of every distinct message (RDS events are then never sent again). */
   readonly loseEachOnce?: boolean;
+  /** On every tick, deliver again every RDS event delivered so far, newest first: late, stale and out of order. */
+  readonly replayStaleEvents?: boolean;
   /** Make the first run-store write of every transition type fail after the stage's AWS call. */
   readonly crashBeforeEachWrite?: boolean;
 }
@@ -125,6 +127,7 @@ export class Simulation {
   readonly deadLetters: { target: StageFunction; what: string; error: string }[] = [];
   readonly published: { target: StageFunction; message: PipelineMessage }[] = [];
   private queue: Delivery[] = [];
+  private readonly rdsDelivered: Delivery[] = [];
   private readonly seen = new Set<string>();
   /** Transition types whose first write was crashed. */
   readonly crashed = new Set<string>();
@@ -279,6 +282,7 @@ export class Simulation {
     this.ticks++;
     this.options.onStep?.({ type: 'tick', minutes, now: this.now() });
     await this.rds.tick();
+    if (this.options.replayStaleEvents) this.queue.push(...[...this.rdsDelivered].reverse().map((d, i) => ({ ...d, key: `${d.key}:replay:${this.ticks}:${i}` })));
     this.routeRdsEvents();
     if (this.ticks % (this.options.reconcileEveryTicks ?? 1) === 0) {
       await this.drain();
@@ -303,7 +307,10 @@ export class Simulation {
       const body = JSON.parse(record.Sns.Message) as Record<string, string>;
       const code = body['Event ID'].slice(body['Event ID'].lastIndexOf('#') + 1);
       const target = RDS_EVENT_ROUTES[code];
-      if (target) this.queue.push({ target, record, what: `${code} ${body['Source ID']}`, key: `rds:${record.Sns.MessageId}:${target}` });
+      if (!target) continue;
+      const delivery = { target, record, what: `${code} ${body['Source ID']}`, key: `rds:${record.Sns.MessageId}:${target}` };
+      this.queue.push(delivery);
+      this.rdsDelivered.push(delivery);
     }
   }
 

@@ -68,13 +68,20 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     expect(sim.alerts).toHaveLength(1);
   });
 
-  it('copes with events delivered out of order', async () => {
-    sim = await Simulation.start({ reverse: true, minutesPerTick: 5 });
+  it('copes with events delivered out of order, late and again after the run moved on', async () => {
+    sim = await Simulation.start({ reverse: true, replayStaleEvents: true });
     sim.announceSnapshot('me3-serverless', 'serverless');
     sim.announceSnapshot('orders-provisioned', 'provisioned');
     const runs = await sim.runUntilSettled();
     expect(runs).toHaveLength(2);
     await expectSettled(sim, runs, RunStage.SUCCEEDED);
+    for (const run of runs) await expectDelivered(sim, run);
+    const before = sim.rds.calls.length;
+    await sim.tick();
+    await sim.drain();
+    expect((await sim.allRuns()).map((r) => [r.runId, r.stage])).toEqual(runs.map((r) => [r.runId, 'SUCCEEDED']));
+    expect(sim.rds.calls.slice(before).filter((c) => CREATES.includes(c.command) && c.result === 'ok')).toEqual([]);
+    expect(await sim.allRuns()).toHaveLength(2);
   });
 
   it('recovers through the reconciler when every event and message is lost once', async () => {

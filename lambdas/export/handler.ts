@@ -13,11 +13,14 @@ import { finishStage } from '../shared/finish-stage';
 import { startRunExport } from '../shared/export-start';
 import { defaultStageDeps, forEachRecord, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime';
 
-/** Deletes the temporary cluster (never with a final snapshot); a cluster busy in another state is left to the cleanup. */
+/**
+ * Deletes the temporary cluster (never with a final snapshot) without describing it first, which this stage
+ * is not allowed to do; a cluster already deleting, or busy in another state, is left to the cleanup.
+ */
 async function dropTempCluster(d: StageDeps, run: Run): Promise<void> {
   if (!run.tempClusterId) return;
   try {
-    const result = await d.rds.deleteCluster(run.tempClusterId);
+    const result = await d.rds.deleteCluster(run.tempClusterId, { describeFirst: false });
     d.logger.info('temporary cluster no longer needed', { tempClusterId: run.tempClusterId, result });
   } catch (e) {
     if (!isAwsError(e, 'InvalidDBClusterStateFault')) throw e;

@@ -35,8 +35,16 @@ describe('Handler: export', () => {
     await seedRun(deps.store, RunStage.SNAPSHOTTING);
     await makeHandler(deps)(event0075());
     expect(rds.commandCalls(DeleteDBClusterCommand)[0].args[0].input).toEqual({ DBClusterIdentifier: TEMP, SkipFinalSnapshot: true });
+    expect(rds.commandCalls(DescribeDBClustersCommand)).toHaveLength(0);
     expect(rds.commandCalls(StartExportTaskCommand)[0].args[0].input).toMatchObject({ SourceArn: TEMP_ARN, ExportTaskIdentifier: `${TEMP}-x1` });
     expect(await deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ stage: 'EXPORTING', exportSourceArn: TEMP_ARN });
+  });
+
+  it('leaves a cluster that is already being deleted to the cleanup and still exports', async () => {
+    await seedRun(deps.store, RunStage.SNAPSHOTTING);
+    rds.on(DeleteDBClusterCommand).rejects(awsError('InvalidDBClusterStateFault', 'DB cluster is deleting'));
+    await makeHandler(deps)(event0075());
+    expect((await deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('EXPORTING');
   });
 
   it('counts an existing export task of the same id as started', async () => {

@@ -114,11 +114,15 @@ export class RdsGateway {
   /**
    * Deletes a cluster without a final snapshot. Missing is done; a cluster already being deleted is done.
    * A cluster in another transitional state (still creating) throws InvalidDBClusterStateFault: retry later.
+   * `describeFirst: false` skips the DescribeDBClusters call, for callers not allowed to make it; a cluster
+   * already deleting then throws InvalidDBClusterStateFault too.
    */
-  async deleteCluster(id: string): Promise<DeleteResult> {
-    const cluster = await this.describeCluster(id);
-    if (!cluster) return 'gone';
-    if (cluster.Status === 'deleting') return 'deleting';
+  async deleteCluster(id: string, options: { describeFirst?: boolean } = {}): Promise<DeleteResult> {
+    if (options.describeFirst ?? true) {
+      const cluster = await this.describeCluster(id);
+      if (!cluster) return 'gone';
+      if (cluster.Status === 'deleting') return 'deleting';
+    }
     try {
       await this.client.send(new DeleteDBClusterCommand({ DBClusterIdentifier: id, SkipFinalSnapshot: true }));
       return 'deleted';
