@@ -57,6 +57,22 @@ describe('Handler: start', () => {
     expect(await deps.store.get(RUN_ID)).toMatchObject({ stage: 'EXPORTING', path: 'direct', exportS3Prefix: `exports/${RUN_ID}/sim-tmp-${RUN_ID}-x1` });
   });
 
+  it('passes the cluster\'s ExportOnly list to the export', async () => {
+    deps = await testDeps(db, { settings: { sourceClusters: [{ identifier: 'orders-provisioned', exportMode: 'direct', exportOnly: ['orders.public.orders'] }] } });
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
+    await makeHandler(deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
+    expect(rds.commandCalls(StartExportTaskCommand)[0].args[0].input.ExportOnly).toEqual(['orders.public.orders']);
+  });
+
+  it('fails a direct-mode run whose snapshot RDS cannot export, instead of restoring it', async () => {
+    deps = await testDeps(db, { settings: { sourceClusters: [{ identifier: 'orders-provisioned', exportMode: 'direct', exportOnly: [] }] } });
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot({ EngineMode: 'serverless' })] });
+    rds.on(StartExportTaskCommand).rejects(awsError('InvalidParameterValue', 'Export of Aurora Serverless v1 snapshots is not supported'));
+    await makeHandler(deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
+    expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)).toHaveLength(0);
+    expect(await deps.store.get(RUN_ID)).toMatchObject({ stage: 'CLEANING_UP', outcome: 'FAILED', error: { kind: 'InvalidParameterValue' } });
+  });
+
   it('changes nothing on a second 0169 for the same snapshot', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
     const handler = makeHandler(deps);
