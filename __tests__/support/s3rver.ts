@@ -30,7 +30,7 @@ export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3R
  * provider. Running it apart keeps that flag out of the test process and keeps the emulator's work off
  * the event loop of the code under test.
  */
-export async function startS3rver(buckets: readonly string[]): Promise<S3rverHandle> {
+export async function startS3rver(buckets: readonly string[], options: { workers?: number } = {}): Promise<S3rverHandle> {
   const directory = mkdtempSync(join(tmpdir(), 's3rver-'));
   const child: ChildProcess = fork(join(__dirname, 's3rver-child.js'), [], {
     execArgv: ['--openssl-legacy-provider'],
@@ -40,7 +40,7 @@ export async function startS3rver(buckets: readonly string[]): Promise<S3rverHan
     child.once('message', (m) => resolve((m as { port: number }).port));
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`s3rver exited early with code ${code}`)));
-    child.send({ directory, buckets });
+    child.send({ directory, buckets, workers: options.workers ?? 1 });
   });
   const endpoint = `http://127.0.0.1:${port}`;
   return {

@@ -3,14 +3,16 @@
  * and per-object progress, plus the few attributes of the run item that make completion exactly-once.
  *
  * DynamoDB conditional updates do all the coordination (no transactions):
- * - per-object progress is appended to the batch item as objects finish, so a worker killed mid-batch
- *   redoes only the objects it had not recorded;
+ * - per-object progress is written as small progress items (`BATCH#<nnnnnn>#P#<unique>`) as objects finish,
+ *   never by rewriting the batch item, so a checkpoint costs the same at the end of a batch as at its start
+ *   and a worker killed mid-batch redoes only the objects it had not recorded;
  * - marking a batch done adds its id to the run's string set `copyBatchesDoneIds` and bumps the counters in
  *   `copy` in one update, on the condition that the id is not in the set yet: counted once, however often
  *   it is retried;
  * - finalization is claimed with a conditional write on `copyFinalizeClaim`, so of two workers that finish
  *   the last batches together exactly one finalizes.
  */
+import { randomUUID } from 'node:crypto';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand, type NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
 import { RunTableLayout } from '../table-layout';
 import { batchId, type CopyBatch } from '../copy/batching';
@@ -65,6 +67,8 @@ export interface CopyBatchStoreOptions {
 
 const runKey = (runId: string) => ({ [L.partitionKey]: runId, [L.sortKey]: L.runSortKey });
 const batchKey = (runId: string, index: number) => ({ [L.partitionKey]: runId, [L.sortKey]: `${L.batchSortKeyPrefix}${batchId(index)}` });
+/** Marker between a batch's sort key and the suffix of its progress items. */
+const PROGRESS = '#P#';
 
 interface DoneEntry {
   i: number;
@@ -75,11 +79,11 @@ function isConditionFailure(e: unknown): boolean {
   return (e as { name?: string })?.name === 'ConditionalCheckFailedException';
 }
 
-function toBatch(item: Record<string, NativeAttributeValue>): StoredBatch {
+function toBatch(item: Record<string, NativeAttributeValue>, progress: readonly Record<string, NativeAttributeValue>[]): StoredBatch {
   const sk = String(item[L.sortKey]);
   const id = sk.slice(L.batchSortKeyPrefix.length);
   const done = new Map<number, string>();
-  for (const entry of (item.done ?? []) as DoneEntry[]) done.set(entry.i, entry.e);
+  for (const p of progress) for (const entry of (p.done ?? []) as DoneEntry[]) done.set(entry.i, entry.e);
   return {
     runId: String(item[L.partitionKey]),
     index: Number(id),
@@ -125,7 +129,6 @@ export class CopyBatchStore {
             keys: batch.objects.map((o) => o.key),
             sizes: batch.objects.map((o) => o.size),
             bytes: batch.bytes,
-            done: [],
             createdAt: this.now().toISOString(),
             [L.ttlAttribute]: Math.floor(this.now().getTime() / 1000) + this.retentionDays * 86_400,
           },
@@ -140,15 +143,23 @@ export class CopyBatchStore {
     }
   }
 
-  /** One batch, read consistently. */
+  /** One batch with its progress, read consistently. */
   async get(runId: string, index: number): Promise<StoredBatch | undefined> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: batchKey(runId, index), ConsistentRead: true }));
-    return out.Item ? toBatch(out.Item) : undefined;
+    return (await this.query(runId, `${L.batchSortKeyPrefix}${batchId(index)}`))[0];
   }
 
-  /** Every batch of a run, in order, read consistently page by page. */
+  /** Every batch of a run with its progress, in order, read consistently page by page. */
   async list(runId: string): Promise<StoredBatch[]> {
+    return this.query(runId, L.batchSortKeyPrefix);
+  }
+
+  private async query(runId: string, prefix: string): Promise<StoredBatch[]> {
     const batches: StoredBatch[] = [];
+    let current: { item: Record<string, NativeAttributeValue>; progress: Record<string, NativeAttributeValue>[] } | undefined;
+    const close = () => {
+      if (current) batches.push(toBatch(current.item, current.progress));
+      current = undefined;
+    };
     let start: Record<string, NativeAttributeValue> | undefined;
     do {
       const out = await this.client.send(
@@ -156,28 +167,39 @@ export class CopyBatchStore {
           TableName: this.tableName,
           KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
           ExpressionAttributeNames: { '#pk': L.partitionKey, '#sk': L.sortKey },
-          ExpressionAttributeValues: { ':pk': runId, ':prefix': L.batchSortKeyPrefix },
+          ExpressionAttributeValues: { ':pk': runId, ':prefix': prefix },
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
       );
-      for (const item of out.Items ?? []) batches.push(toBatch(item));
+      // Sort keys order each batch item right before its progress items (`BATCH#000001` < `BATCH#000001#P#...`).
+      for (const item of out.Items ?? []) {
+        const sk = String(item[L.sortKey]);
+        if (sk.includes(PROGRESS)) {
+          if (current && sk.startsWith(`${String(current.item[L.sortKey])}${PROGRESS}`)) current.progress.push(item);
+        } else {
+          close();
+          current = { item, progress: [] };
+        }
+      }
       start = out.LastEvaluatedKey;
     } while (start);
+    close();
     return batches;
   }
 
-  /** Appends copied objects (index and destination ETag) to the batch's progress. */
+  /** Records copied objects (index and destination ETag) of a batch as one new progress item. */
   async recordCopied(runId: string, index: number, entries: ReadonlyArray<{ index: number; etag: string }>): Promise<void> {
     if (entries.length === 0) return;
     await this.client.send(
-      new UpdateCommand({
+      new PutCommand({
         TableName: this.tableName,
-        Key: batchKey(runId, index),
-        UpdateExpression: 'SET #done = list_append(#done, :entries)',
-        ConditionExpression: 'attribute_exists(#sk)',
-        ExpressionAttributeNames: { '#done': 'done', '#sk': L.sortKey },
-        ExpressionAttributeValues: { ':entries': entries.map((e) => ({ i: e.index, e: e.etag })) },
+        Item: {
+          [L.partitionKey]: runId,
+          [L.sortKey]: `${L.batchSortKeyPrefix}${batchId(index)}${PROGRESS}${Date.now().toString(36)}-${randomUUID()}`,
+          done: entries.map((e) => ({ i: e.index, e: e.etag })),
+          [L.ttlAttribute]: Math.floor(this.now().getTime() / 1000) + this.retentionDays * 86_400,
+        },
       }),
     );
   }
