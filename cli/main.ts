@@ -16,7 +16,7 @@ const GLOBAL_OPTIONS = {
   config: { type: 'string', description: 'Configuration file (default: PIPELINE_CONFIG, then config/example.json)' },
   json: { type: 'boolean', description: 'Print machine-readable JSON only' },
   outputs: { type: 'string', description: 'File with `terraform output -json` of the deployed stack' },
-  'stack-dir': { type: 'string', description: 'Synthesized stack folder (default: cdktf.out/stacks/aurora-datalake-export)' },
+  'stack-dir': { type: 'string', description: 'Synthesized stack folder (default: cdktf.out/stacks/pipeline)' },
   region: { type: 'string', description: 'AWS region (default: AWS_REGION, then the configuration region)' },
   help: { type: 'boolean', description: 'Show help' },
 } as const satisfies Command['options'];

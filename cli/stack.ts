@@ -35,8 +35,8 @@ export const STACK_FIELDS: Readonly<Record<StackField, { readonly env: string; r
   copyRoleArn: { env: 'PIPELINE_COPY_ROLE_ARN', outputs: ['copy_role_arn', 'copy_function_role_arn'] },
 };
 
-/** Name of the cdktf stack (`cdktf.out/stacks/<name>`). */
-export const STACK_NAME = 'aurora-datalake-export';
+/** Id of the cdktf stack (`cdktf.out/stacks/<id>`); equals modules/pipeline-stack STACK_ID (a test keeps them equal). */
+export const STACK_NAME = 'pipeline';
 
 /** Where the stack's values came from, for messages. */
 export interface LocatedStack {
@@ -50,7 +50,7 @@ export interface LocateOptions {
   readonly env: NodeJS.ProcessEnv;
   /** `--outputs <file>`: JSON from `terraform output -json` (or a flat `{name: value}` object). */
   readonly outputsFile?: string;
-  /** `--stack-dir`: the synthesized stack folder. @default PIPELINE_STACK_DIR or cdktf.out/stacks/aurora-datalake-export */
+  /** `--stack-dir`: the synthesized stack folder. @default PIPELINE_STACK_DIR or cdktf.out/stacks/pipeline */
   readonly stackDir?: string;
   /** Runs `terraform output -json` in a folder; injectable for tests. */
   readonly terraformOutput?: (dir: string) => string;

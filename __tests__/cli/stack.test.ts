@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../config/load';
 import exampleJson from '../../config/example.json';
-import { flattenOutputs, locateStack, requireStack } from '../../cli/stack';
+import { flattenOutputs, locateStack, requireStack, STACK_NAME } from '../../cli/stack';
+import { STACK_ID } from '../../modules/pipeline-stack';
 import { StackNotFound } from '../../cli/errors';
 
 const localConfig = parseConfig(exampleJson);
@@ -62,6 +63,12 @@ describe('Function: locateStack', () => {
 
   it('names an unreadable outputs file and how to write it', () => {
     expect(() => locateStack({ config: localConfig, env: {}, outputsFile: '/nonexistent/out.json' })).toThrow(/terraform output -json > \/nonexistent\/out.json/);
+  });
+});
+
+describe('Constant: STACK_NAME', () => {
+  it('is the id main.ts synthesizes the stack under, so the default stack folder exists after synth', () => {
+    expect(STACK_NAME).toBe(STACK_ID);
   });
 });
 
