@@ -6,7 +6,7 @@
  *   npm run simulate                       # Aurora Serverless v1: restore, snapshot, export, copy, cleanup
  *   npm run simulate -- --direct           # a provisioned cluster: direct export, copy, cleanup
  */
-import { Simulation, SIM_DESTINATION_BUCKET, type SimulationStep } from '../__tests__/simulation/harness';
+import { Simulation, type SimulationStep } from '../__tests__/simulation/harness';
 import { stageDurations } from '../lambdas/shared/domain/report';
 
 const direct = process.argv.includes('--direct');
@@ -55,8 +55,8 @@ async function main(): Promise<void> {
     console.log(`Run ${run.runId} ended ${run.stage} after ${((Date.now() - started) / 1000).toFixed(1)}s (simulated time ${Math.round((sim.now().getTime() - (simStart as Date).getTime()) / 60_000)} min).`);
     console.log(`Path: ${run.path}; export task ${run.exportTaskId}; export prefix s3://${sim.settings.exportBucket}/${run.exportS3Prefix}/`);
     console.log(`Stages: ${stageDurations(run).map((d) => `${d.stage} ${d.seconds / 60} min`).join(', ')}`);
-    const delivered = await sim.keys(SIM_DESTINATION_BUCKET, `${run.destinationPrefix ?? ''}/`);
-    console.log(`Delivered ${delivered.length} objects to s3://${SIM_DESTINATION_BUCKET}/${run.destinationPrefix}/ (${run.copy?.bytesCopied ?? 0} bytes copied):`);
+    const delivered = await sim.keys(sim.destinationBucket, `${run.destinationPrefix ?? ''}/`);
+    console.log(`Delivered ${delivered.length} objects to s3://${sim.destinationBucket}/${run.destinationPrefix}/ (${run.copy?.bytesCopied ?? 0} bytes copied):`);
     for (const key of delivered) console.log(`  ${key}`);
     const left = sim.rds.leftovers(sim.settings.tempResourcePrefix);
     console.log(`Temporary resources left: ${left.length ? left.join(', ') : 'none'}`);

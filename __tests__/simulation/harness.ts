@@ -6,7 +6,7 @@
  */
 import type { SNSEvent, SNSEventRecord } from 'aws-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { runtimeSettingsSchema, type RuntimeSettings } from '../../lambdas/shared/settings';
 import { RunStore } from '../../lambdas/shared/adapters/run-store';
@@ -101,6 +101,8 @@ export interface SimulationOptions extends DeliveryFaults {
   readonly reconcileEveryTicks?: number;
   /** Called for each thing that happens, for a narrated run. */
   readonly onStep?: (step: SimulationStep) => void;
+  /** Emulators to share between simulations (each simulation gets its own table and buckets); started and stopped here otherwise. */
+  readonly emulators?: { readonly dynalite: DynaliteHandle; readonly s3rver: S3rverHandle };
   /** Wraps the S3 client the copy stage uses (fault injection). */
   readonly copyS3?: (s3: S3Client) => S3Client;
 }
@@ -119,6 +121,8 @@ interface Delivery {
   readonly what: string;
   readonly key: string;
 }
+
+let simulationCounter = 0;
 
 /** A simulated deployment. */
 export class Simulation {
@@ -180,16 +184,30 @@ export class Simulation {
 
   /** Starts the emulators and the fake control plane. */
   static async start(options: SimulationOptions = {}): Promise<Simulation> {
-    const [dynalite, s3rver] = await Promise.all([startDynalite(), startS3rver([SIM_EXPORT_BUCKET, SIM_DESTINATION_BUCKET])]);
+    const shared = options.emulators;
+    const [dynalite, s3rver] = shared ? [shared.dynalite, shared.s3rver] : await Promise.all([startDynalite(), startS3rver([SIM_EXPORT_BUCKET, SIM_DESTINATION_BUCKET])]);
     const tableName = await dynalite.createRunTable();
-    const settings = simulationSettings(tableName, options.settings);
+    const suffix = shared ? `-${++simulationCounter}` : '';
+    const settings = simulationSettings(tableName, {
+      exportBucket: `${SIM_EXPORT_BUCKET}${suffix}`,
+      destination: { bucket: `${SIM_DESTINATION_BUCKET}${suffix}`, expectedOwnerAccountId: SIM_ACCOUNT, keyPrefixTemplate: 'lake/{cluster}/{date}', aclMode: 'none' },
+      ...options.settings,
+    });
     const s3 = s3rver.client();
+    if (shared) {
+      for (const bucket of [settings.exportBucket, settings.destination.bucket as string]) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    }
     let sim: Simulation | undefined;
     const now = () => (sim ? sim.now() : new Date('2026-05-15T09:10:00.000Z'));
     const rds = new FakeRds({ s3, now, tables: options.tables, exportSlots: options.exportSlots }).install();
     const store = storeFor(settings, dynalite.documentClient(), now);
     sim = new Simulation(settings, rds, store, s3, dynalite, s3rver, options);
     return sim;
+  }
+
+  /** The client's bucket deliveries land in. */
+  get destinationBucket(): string {
+    return this.settings.destination.bucket as string;
   }
 
   /** The simulated time. */
@@ -200,7 +218,7 @@ export class Simulation {
   /** Stops everything started. */
   async stop(): Promise<void> {
     this.rds.restore();
-    await Promise.all([this.dynalite.stop(), this.s3rver.stop()]);
+    if (!this.options.emulators) await Promise.all([this.dynalite.stop(), this.s3rver.stop()]);
   }
 
   /** Adds a source snapshot and lets RDS announce it (RDS-EVENT-0169). */

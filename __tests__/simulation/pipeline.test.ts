@@ -1,4 +1,6 @@
-import { Simulation, SIM_DESTINATION_BUCKET } from './harness';
+import { Simulation, type SimulationOptions } from './harness';
+import { startDynalite, type DynaliteHandle } from '../support/dynalite';
+import { startS3rver, type S3rverHandle } from '../support/s3rver';
 import { awsError } from '../support/fake-rds';
 import { RunStage, StageFunction, type Run } from '../../lambdas/shared/domain/run';
 
@@ -19,7 +21,7 @@ async function expectSettled(sim: Simulation, runs: Run[], stage: RunStage): Pro
 
 async function expectDelivered(sim: Simulation, run: Run): Promise<void> {
   const exported = (await sim.keys(sim.settings.exportBucket, `${run.exportS3Prefix}/`)).map((k) => k.slice(`${run.exportS3Prefix}/`.length));
-  const delivered = await sim.keys(SIM_DESTINATION_BUCKET, `${run.destinationPrefix}/`);
+  const delivered = await sim.keys(sim.destinationBucket, `${run.destinationPrefix}/`);
   const dataFiles = exported.filter((k) => k.endsWith('.parquet'));
   expect(dataFiles.length).toBeGreaterThan(0);
   for (const key of dataFiles) expect(delivered).toContain(`${run.destinationPrefix}/${key}`);
@@ -29,12 +31,21 @@ async function expectDelivered(sim: Simulation, run: Run): Promise<void> {
 
 describe('Simulation: whole pipelines through the real handlers', () => {
   let sim: Simulation;
+  let emulators: { dynalite: DynaliteHandle; s3rver: S3rverHandle };
+  const start = (options: SimulationOptions = {}) => Simulation.start({ ...options, emulators });
+  beforeAll(async () => {
+    const [dynalite, s3rver] = await Promise.all([startDynalite(), startS3rver([])]);
+    emulators = { dynalite, s3rver };
+  });
+  afterAll(async () => {
+    await Promise.all([emulators.dynalite.stop(), emulators.s3rver.stop()]);
+  });
   afterEach(async () => {
     await sim?.stop();
   });
 
   it('exports a provisioned cluster snapshot directly, copies it and cleans up', async () => {
-    sim = await Simulation.start();
+    sim = await start();
     sim.announceSnapshot('orders-provisioned', 'provisioned');
     const runs = await sim.runUntilSettled();
     await expectSettled(sim, runs, RunStage.SUCCEEDED);
@@ -46,7 +57,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('takes an Aurora Serverless v1 snapshot the long way: restore, snapshot, export, copy, cleanup', async () => {
-    sim = await Simulation.start();
+    sim = await start();
     sim.announceSnapshot('me3-serverless', 'serverless');
     const runs = await sim.runUntilSettled();
     await expectSettled(sim, runs, RunStage.SUCCEEDED);
@@ -59,7 +70,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('ends in the same place when every message is delivered three times, two of them at once', async () => {
-    sim = await Simulation.start({ triplicate: true });
+    sim = await start({ triplicate: true });
     sim.announceSnapshot('me3-serverless', 'serverless');
     const runs = await sim.runUntilSettled();
     await expectSettled(sim, runs, RunStage.SUCCEEDED);
@@ -69,7 +80,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('copes with events delivered out of order, late and again after the run moved on', async () => {
-    sim = await Simulation.start({ reverse: true, replayStaleEvents: true });
+    sim = await start({ reverse: true, replayStaleEvents: true });
     sim.announceSnapshot('me3-serverless', 'serverless');
     sim.announceSnapshot('orders-provisioned', 'provisioned');
     const runs = await sim.runUntilSettled();
@@ -85,7 +96,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('recovers through the reconciler when every event and message is lost once', async () => {
-    sim = await Simulation.start({ loseEachOnce: true });
+    sim = await start({ loseEachOnce: true });
     sim.announceSnapshot('me3-serverless', 'serverless');
     const runs = await sim.runUntilSettled(200);
     await expectSettled(sim, runs, RunStage.SUCCEEDED);
@@ -93,7 +104,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('rides out throttling once on every RDS call', async () => {
-    sim = await Simulation.start();
+    sim = await start();
     sim.rds.throttleEachCommandOnce();
     sim.announceSnapshot('me3-serverless', 'serverless');
     const runs = await sim.runUntilSettled();
@@ -102,7 +113,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('finishes the work of a crash between the AWS call and the state write', async () => {
-    sim = await Simulation.start({ crashBeforeEachWrite: true });
+    sim = await start({ crashBeforeEachWrite: true });
     sim.announceSnapshot('me3-serverless', 'serverless');
     const runs = await sim.runUntilSettled(200);
     await expectSettled(sim, runs, RunStage.SUCCEEDED);
@@ -111,7 +122,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('fails and cleans up when the restore is refused', async () => {
-    sim = await Simulation.start();
+    sim = await start();
     sim.rds.failNext('RestoreDBClusterFromSnapshot', awsError('InsufficientDBClusterCapacityFault', 'Not enough capacity'));
     sim.announceSnapshot('me3-serverless', 'serverless');
     const runs = await sim.runUntilSettled();
@@ -122,7 +133,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('fails and cleans up when the snapshot of the temporary cluster fails', async () => {
-    sim = await Simulation.start();
+    sim = await start();
     sim.rds.failNextSnapshotAsync();
     sim.announceSnapshot('me3-serverless', 'serverless');
     const runs = await sim.runUntilSettled();
@@ -131,7 +142,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('fails and cleans up when the export fails (RDS-EVENT-0162)', async () => {
-    sim = await Simulation.start();
+    sim = await start();
     sim.rds.failNextExportAsync('S3 bucket policy denies the export role');
     sim.announceSnapshot('me3-serverless', 'serverless');
     const runs = await sim.runUntilSettled();
@@ -141,7 +152,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('fails and cleans up when the destination denies the copy', async () => {
-    sim = await Simulation.start({
+    sim = await start({
       copyS3: (s3) => {
         s3.middlewareStack.add(
           (next, context) => async (args) => {
@@ -165,7 +176,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('waits for an export slot instead of failing, then exports', async () => {
-    sim = await Simulation.start({ exportSlots: 5 });
+    sim = await start({ exportSlots: 5 });
     sim.rds.occupyExportSlots(5, 3);
     sim.announceSnapshot('orders-provisioned', 'provisioned');
     const runs = await sim.runUntilSettled();
@@ -176,7 +187,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('fails the run and names the table when a table fails to export', async () => {
-    sim = await Simulation.start({ tables: [{ db: 'orders', table: 'public.orders', files: 2 }, { db: 'orders', table: 'public.audit', files: 1, status: 'FAILED' }] });
+    sim = await start({ tables: [{ db: 'orders', table: 'public.orders', files: 2 }, { db: 'orders', table: 'public.audit', files: 1, status: 'FAILED' }] });
     sim.announceSnapshot('orders-provisioned', 'provisioned');
     const runs = await sim.runUntilSettled();
     await expectSettled(sim, runs, RunStage.FAILED);
@@ -185,7 +196,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('ignores malformed and foreign input without retries', async () => {
-    sim = await Simulation.start();
+    sim = await start();
     sim.deliverRaw(StageFunction.START, 'You have chosen to subscribe to the topic');
     sim.deliverRaw(StageFunction.START, '{"not":"an event"}');
     sim.deliverRaw(StageFunction.START, JSON.stringify({ kind: 'start', clusterId: 'someone-elses-cluster' }), { target: 'start' });
