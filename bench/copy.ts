@@ -239,7 +239,11 @@ async function main(): Promise<void> {
     console.log(`aws s3 cp  all            ${String(c.objects).padStart(5)} ${fmt(c.bytes / MiB, 0)} ${fmt(c.seconds, 2)} ${fmt(c.objects / c.seconds)} ${fmt(c.bytes / MiB / c.seconds)}`);
     console.log('');
     console.log(`CLI: ${(version.stdout || version.stderr).trim()}`);
-    console.log(`ratio (copy stage / aws s3 cp), objects/s: ${((t.objects / t.seconds) / (c.objects / c.seconds)).toFixed(2)}×  (target ≥ 2×)`);
+    ours.forEach((o, i) => {
+      const other = cli[i] as { phase: Phase; seconds: number };
+      console.log(`ratio ${o.phase.name.padEnd(12)} (copy stage / aws s3 cp), objects/s: ${(other.seconds / o.seconds).toFixed(2)}×`);
+    });
+    console.log(`ratio all          (copy stage / aws s3 cp), objects/s: ${((t.objects / t.seconds) / (c.objects / c.seconds)).toFixed(2)}×  (target ≥ 2×)`);
   } finally {
     dynalite.stop();
     await s3rver.stop();
