@@ -18,9 +18,10 @@ async function finishExport(d: StageDeps, runId: string): Promise<void> {
     if (!run || run.stage !== RunStage.EXPORTING || !run.exportTaskId || !run.exportS3Prefix) return void d.logger.info('run is not exporting; nothing to do', { stage: run?.stage });
     const task = await d.rds.describeExportTask(run.exportTaskId);
     const status = task?.Status?.toUpperCase();
-    if (!task || status === 'FAILED' || status === 'CANCELED' || status === 'CANCELLED') {
-      const why = task ? `export task ${run.exportTaskId} ended ${status}${task.FailureCause ? `: ${task.FailureCause}` : ''}` : `export task ${run.exportTaskId} does not exist`;
-      await finishStage(d, runId, RunStage.EXPORTING, { type: 'ExportFailed', kind: task ? `Export${status === 'FAILED' ? 'Failed' : 'Canceled'}` : 'ExportTaskNotFound', message: why });
+    if (!task) return void d.logger.warn('export task not found; the reconciler fails the run if it stays missing', { exportTaskId: run.exportTaskId });
+    if (status === 'FAILED' || status === 'CANCELED' || status === 'CANCELLED') {
+      const why = `export task ${run.exportTaskId} ended ${status}${task.FailureCause ? `: ${task.FailureCause}` : ''}`;
+      await finishStage(d, runId, RunStage.EXPORTING, { type: 'ExportFailed', kind: `Export${status === 'FAILED' ? 'Failed' : 'Canceled'}`, message: why });
       return;
     }
     if (status !== 'COMPLETE') return void d.logger.info('export task still running; waiting for its end', { status });

@@ -65,8 +65,10 @@ async function nextStep(d: ReconcileDeps, run: Run, stalled: boolean): Promise<{
       return { advance: StageFunction.EXPORT };
     case RunStage.EXPORTING: {
       const t = run.exportTaskId ? await d.rds.describeExportTask(run.exportTaskId) : undefined;
-      const status = t?.Status?.toUpperCase() ?? 'MISSING';
-      return ['COMPLETE', 'FAILED', 'CANCELED', 'CANCELLED', 'MISSING'].includes(status) ? { advance: StageFunction.EXPORT_FINISHED } : {};
+      // A task that was just started may not be listed yet; only one missing for a while is lost.
+      if (!t) return stalled ? { fail: `export task ${run.exportTaskId} does not exist` } : {};
+      const status = t.Status?.toUpperCase() ?? '';
+      return ['COMPLETE', 'FAILED', 'CANCELED', 'CANCELLED'].includes(status) ? { advance: StageFunction.EXPORT_FINISHED } : {};
     }
     case RunStage.COPYING:
       return stalled ? { advance: StageFunction.COPY } : {};
@@ -114,11 +116,13 @@ function tag(tags: Tag[] | undefined, key: string): string | undefined {
 async function removeOrphans(d: ReconcileDeps, report: ReconcileReport): Promise<void> {
   const s = d.settings;
   const cutoff = d.now().getTime() - s.orphanGraceMinutes * 60_000;
-  const candidates: { kind: 'cluster' | 'cluster-snapshot'; id: string; tags?: Tag[]; created?: Date }[] = [
-    ...(await d.rds.listClusters(s.tempResourcePrefix)).map((c: DBCluster) => ({ kind: 'cluster' as const, id: c.DBClusterIdentifier as string, tags: c.TagList, created: c.ClusterCreateTime })),
-    ...(await d.rds.listManualSnapshots(s.tempResourcePrefix)).map((x: DBClusterSnapshot) => ({ kind: 'cluster-snapshot' as const, id: x.DBClusterSnapshotIdentifier as string, tags: x.TagList, created: x.SnapshotCreateTime })),
+  const candidates: { kind: 'cluster' | 'cluster-snapshot'; id: string; status?: string; tags?: Tag[]; created?: Date }[] = [
+    ...(await d.rds.listClusters(s.tempResourcePrefix)).map((c: DBCluster) => ({ kind: 'cluster' as const, id: c.DBClusterIdentifier as string, status: c.Status, tags: c.TagList, created: c.ClusterCreateTime })),
+    ...(await d.rds.listManualSnapshots(s.tempResourcePrefix)).map((x: DBClusterSnapshot) => ({ kind: 'cluster-snapshot' as const, id: x.DBClusterSnapshotIdentifier as string, status: x.Status, tags: x.TagList, created: x.SnapshotCreateTime })),
   ];
   for (const c of candidates) {
+    // Resources on their way out, or still being made, are deleted by a later pass.
+    if (c.status === 'deleting' || c.status === 'creating') continue;
     if (tag(c.tags, TagKeys.MANAGED_BY) !== s.managedByTag) continue;
     if (!c.created || c.created.getTime() > cutoff) continue;
     const runId = tag(c.tags, TagKeys.RUN_ID) ?? runIdFromTempId(s.tempResourcePrefix, c.id);

@@ -68,6 +68,16 @@ describe('Handler: reconcile', () => {
     expect(deps.sent).toEqual([{ target: 'export-finished', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
   });
 
+  it('fails an exporting run whose task stays missing, but not one just started', async () => {
+    await seedRun(deps.store, RunStage.EXPORTING, { extra: { updatedAt: '2026-05-15T09:14:00.000Z' } });
+    rds.on(DescribeExportTasksCommand).rejects(Object.assign(new Error('not found'), { name: 'ExportTaskNotFoundFault' }));
+    await makeHandler(deps)();
+    expect((await deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('EXPORTING');
+    deps.setNow(new Date('2026-05-15T09:40:00.000Z'));
+    const report = await makeHandler(deps)();
+    expect(report.failed).toEqual([FIXTURE_RUN_ID]);
+  });
+
   it('retries a run waiting for an export slot', async () => {
     await seedRun(deps.store, RunStage.WAITING_FOR_EXPORT_SLOT, { path: ExportPath.DIRECT });
     await makeHandler(deps)();
@@ -101,6 +111,7 @@ describe('Handler: reconcile', () => {
         { DBClusterIdentifier: 'sim-tmp-live-run', Status: 'available', TagList: tags('live-run'), ClusterCreateTime: old },
         { DBClusterIdentifier: 'sim-tmp-young', Status: 'available', TagList: tags('young'), ClusterCreateTime: young },
         { DBClusterIdentifier: 'sim-tmp-untagged', Status: 'available', TagList: [], ClusterCreateTime: old },
+        { DBClusterIdentifier: 'sim-tmp-going', Status: 'deleting', TagList: tags('going'), ClusterCreateTime: old },
         { DBClusterIdentifier: 'production', Status: 'available', TagList: tags('x'), ClusterCreateTime: old },
       ],
     });
