@@ -1,0 +1,18 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = join(__dirname, '..', '..');
+
+describe('Bin: pipeline', () => {
+  it('runs the TypeScript CLI from the package bin without a build step', async () => {
+    const { stdout } = await run(process.execPath, [join(root, 'bin', 'pipeline.js'), 'help'], { cwd: root, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+    expect(stdout).toContain('Usage: pipeline <command> [flags]');
+    expect(stdout).toMatch(/runs list\s+List runs/);
+  });
+
+  it('exits with the command exit code', async () => {
+    await expect(run(process.execPath, [join(root, 'bin', 'pipeline.js'), 'nonsense'], { cwd: root, env: { ...process.env, NODE_NO_WARNINGS: '1' } })).rejects.toMatchObject({ code: 2 });
+  });
+});
