@@ -85,7 +85,7 @@ function writeDestination(s: StagePermissionScope): Statement[] {
     }),
   ];
   if (s.destination.kmsKeyArn) {
-    statements.push(allow('EncryptWithDestinationKey', [...CLIENT_KMS_ACTIONS, 'kms:Encrypt'], [s.destination.kmsKeyArn]));
+    statements.push(allow('EncryptWithDestinationKey', CLIENT_KMS_ACTIONS, [s.destination.kmsKeyArn]));
   }
   return statements;
 }

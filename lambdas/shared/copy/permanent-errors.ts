@@ -85,7 +85,7 @@ function destinationPolicies(d: CopyDestinationTarget, withKms: boolean): string
         `the bucket policy of the bucket behind it (account ${d.ownerAccountId}), directly or by delegating access control to the account's access points`,
       ]
     : [`the bucket policy of ${d.bucketOrAccessPoint} (account ${d.ownerAccountId})`];
-  if (withKms && d.kmsKeyArn) policies.push(`the key policy of the client's KMS key ${d.kmsKeyArn} (kms:GenerateDataKey and kms:Encrypt)`);
+  if (withKms && d.kmsKeyArn) policies.push(`the key policy of the client's KMS key ${d.kmsKeyArn} (kms:GenerateDataKey and kms:Decrypt)`);
   return policies;
 }
 
@@ -160,7 +160,7 @@ export function classifyCopyError(error: unknown, ctx: CopyCallContext): Permane
     const resource = keyArn ?? (decrypting ? 'the export KMS key' : "the client's KMS key");
     const policies = decrypting
       ? [`the key policy of the export key ${resource} and the copy function's role policy (kms:Decrypt)`]
-      : [`the key policy of the client's KMS key ${resource} (kms:GenerateDataKey and kms:Encrypt)`, `the copy function's role policy`];
+      : [`the key policy of the client's KMS key ${resource} (kms:GenerateDataKey and kms:Decrypt)`, `the copy function's role policy`];
     return {
       reason: PermanentCopyReason.KMS_DENIED,
       principal,
