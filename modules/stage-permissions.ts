@@ -125,8 +125,9 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
         allow('DescribeSnapshots', ['rds:DescribeDBClusterSnapshots'], [a.tempSnapshots, ...a.sourceSnapshots, ...a.sourceClusters, a.tempClusters]),
         allow('StartExports', ['rds:StartExportTask'], [a.tempSnapshots, ...a.sourceSnapshots]),
         describeExportTasks(s),
-        // The temporary cluster is no longer needed once its snapshot exists; it never takes a final snapshot.
-        allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters, a.tempSnapshots]),
+        // The temporary cluster is no longer needed once its snapshot exists. No snapshot ARN is granted with
+        // DeleteDBCluster, so a final snapshot could not be taken even if one were asked for.
+        allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters]),
         ...passExportRole(s),
       ];
     case StageFunction.EXPORT_FINISHED:
@@ -137,7 +138,7 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
       return [
         allow('DescribeTemporaryClusters', ['rds:DescribeDBClusters'], [a.tempClusters]),
         allow('DescribeTemporarySnapshots', ['rds:DescribeDBClusterSnapshots'], [a.tempSnapshots, a.tempClusters]),
-        allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters, a.tempSnapshots]),
+        allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters]),
         allow('DeleteTemporarySnapshots', ['rds:DeleteDBClusterSnapshot'], [a.tempSnapshots]),
         describeExportTasks(s),
         // CancelExportTask has no resource type: "*" is the only resource IAM accepts for it.
@@ -149,7 +150,7 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
         allow('ListClustersAndSnapshots', ['rds:DescribeDBClusters', 'rds:DescribeDBClusterSnapshots'], [a.anyCluster, a.anySnapshot]),
         describeExportTasks(s),
         allow('ReadTemporaryResourceTags', ['rds:ListTagsForResource'], [a.tempClusters, a.tempSnapshots]),
-        allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters, a.tempSnapshots]),
+        allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters]),
         allow('DeleteTemporarySnapshots', ['rds:DeleteDBClusterSnapshot'], [a.tempSnapshots]),
       ];
     default: {

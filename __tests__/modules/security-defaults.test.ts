@@ -284,6 +284,16 @@ describe('Stage permissions', () => {
     }
   });
 
+  it('grants DeleteDBCluster on no snapshot, so a temporary cluster can never take a final snapshot', () => {
+    for (const stage of STAGES) {
+      for (const s of stagePolicy(tf, stage).Statement) {
+        if (actionsOf(s).includes('rds:DeleteDBCluster')) {
+          for (const r of resourcesOf(s)) expect(r).toMatch(tempCluster);
+        }
+      }
+    }
+  });
+
   it('restores and exports only snapshots of the configured clusters or temporary ones', () => {
     const start = stagePolicy(tf, 'start').Statement;
     const snapshots = resourcesOf(bySid(start, 'ExportSourceSnapshots'));
