@@ -30,6 +30,7 @@ import { finishStage } from '../shared/finish-stage';
 import { DestinationAccessDenied, StaleTransition, errorMessage } from '../shared/errors';
 import { createLogger, withRunId, type Logger } from '../shared/logger';
 import { settingsFromEnv, type RuntimeSettings } from '../shared/settings';
+import { isSnsEvent, makeProbeHandler, type ProbeResult } from './probe';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -53,14 +54,19 @@ export interface CopyDeps {
   readonly finalizeLeaseSeconds?: number;
 }
 
-/** The copy stage's SNS handler. */
-export type CopyHandler = (event: SNSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<void>;
+/** The copy stage's handler: SNS events, or a direct `{ "kind": "probe" }` invocation answered with a {@link ProbeResult} (see ./probe). */
+export interface CopyHandler {
+  (event: SNSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<void>;
+  (event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<void | ProbeResult>;
+}
 
 /** Builds the handler around its dependencies. */
 export function makeHandler(deps: CopyDeps): CopyHandler {
   const copy = new CopyStage(deps);
-  return async (event, context) => {
-    for (const record of event.Records ?? []) {
+  const probe = makeProbeHandler(deps);
+  const handle = async (event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<void | ProbeResult> => {
+    if (!isSnsEvent(event)) return probe(event);
+    for (const record of (event as SNSEvent).Records) {
       const body = record.Sns?.Message ?? '';
       const message = parsePipelineMessage(body);
       if (!message || !('runId' in message) || !['copy-plan', 'copy-batch', 'advance'].includes(message.kind)) {
@@ -72,7 +78,9 @@ export function makeHandler(deps: CopyDeps): CopyHandler {
         else await copy.plan(message.runId, message.kind === 'advance' ? 'advance' : 'plan');
       });
     }
+    return undefined;
   };
+  return handle as CopyHandler;
 }
 
 class CopyStage {
@@ -405,4 +413,4 @@ export function defaultDeps(settings: RuntimeSettings = settingsFromEnv()): Copy
 
 let lazy: CopyHandler | undefined;
 /** The Lambda entry point. */
-export const handler: CopyHandler = (event, context) => (lazy ??= makeHandler(defaultDeps()))(event, context);
+export const handler = ((event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) => (lazy ??= makeHandler(defaultDeps()))(event, context)) as CopyHandler;
