@@ -12,7 +12,7 @@ import { runtimeSettingsSchema, type RuntimeSettings } from '../../lambdas/share
 import { RunStore } from '../../lambdas/shared/adapters/run-store';
 import { RdsGateway } from '../../lambdas/shared/adapters/rds';
 import type { AlertPublisher, PipelineMessage, PipelinePublisher } from '../../lambdas/shared/domain/messages';
-import { StageFunction, isTerminal, type Run } from '../../lambdas/shared/domain/run';
+import { STAGES_IN_ORDER, StageFunction, isTerminal, type Run } from '../../lambdas/shared/domain/run';
 import type { RunEvent } from '../../lambdas/shared/domain/transitions';
 import { silentLogger } from '../../lambdas/shared/logger';
 import { Metrics } from '../../lambdas/shared/metrics';
@@ -266,8 +266,7 @@ export class Simulation {
 
   /** Every run in the table. */
   async allRuns(): Promise<Run[]> {
-    const stages = ['PENDING', 'RESTORING', 'SNAPSHOTTING', 'WAITING_FOR_EXPORT_SLOT', 'EXPORTING', 'COPYING', 'CLEANING_UP', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
-    const runs = (await Promise.all(stages.map((s) => this.store.listByStage(s)))).flat();
+    const runs = (await Promise.all(STAGES_IN_ORDER.map((s) => this.store.listByStage(s)))).flat();
     return Promise.all(runs.map(async (r) => (await this.store.get(r.runId)) ?? r));
   }
 

@@ -47,7 +47,8 @@ export interface FakeTable {
   readonly status?: string;
 }
 
-interface ClusterState {
+/** What clusters and cluster snapshots have in common. */
+interface ResourceState {
   id: string;
   arn: string;
   status: string;
@@ -58,23 +59,17 @@ interface ClusterState {
   tags: Tag[];
   /** Ticks left in the current transitional status. */
   wait: number;
+}
+
+interface ClusterState extends ResourceState {
   restoredFrom?: string;
   deletionProtection?: boolean;
   publiclyAccessible?: boolean;
 }
 
-interface SnapshotState {
-  id: string;
-  arn: string;
+interface SnapshotState extends ResourceState {
   clusterId: string;
-  status: string;
   type: 'automated' | 'manual';
-  engine: string;
-  engineVersion: string;
-  engineMode: string;
-  created: Date;
-  tags: Tag[];
-  wait: number;
   failOnCompletion?: boolean;
 }
 

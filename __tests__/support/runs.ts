@@ -5,6 +5,8 @@ import { exportS3PrefixFor, exportTaskIdFor, runIdFor, tempResourceId } from '..
 /** The serverless snapshot the fixtures' temporary resources belong to. */
 export const FIXTURE_SNAPSHOT_ID = 'rds:me3-serverless-2026-05-15-09-10';
 export const FIXTURE_RUN_ID = runIdFor(FIXTURE_SNAPSHOT_ID);
+/** The temporary cluster and snapshot id of the fixture run, under the simulated `sim-tmp-` prefix. */
+export const FIXTURE_TEMP_ID = tempResourceId('sim-tmp-', FIXTURE_RUN_ID);
 
 /**
  * Puts a run straight into `stage` in the store, with the fields a run there has (temporary ids, export

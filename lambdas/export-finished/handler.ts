@@ -3,45 +3,42 @@
  * 0236/0234/0235 (cluster export), or an `advance` from the reconciler. Asks RDS how the run's task ended,
  * checks the per-table status files, and moves the run to COPYING (publishing `copy-plan`) or fails it.
  */
-import type { SNSEvent } from 'aws-lambda';
 import { RunStage, StageFunction, type Run } from '../shared/domain/run';
 import { runIdFromTempId } from '../shared/domain/naming';
 import { EXPORT_FINISHED_EVENT_IDS, type RdsEvent } from '../shared/domain/rds-event';
 import { readExportTablesInfo } from '../shared/adapters/s3';
 import { ExportTablesFailed } from '../shared/errors';
 import { finishStage } from '../shared/finish-stage';
-import { defaultStageDeps, forEachRecord, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime';
+import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps } from '../shared/runtime';
 
 async function finishExport(d: StageDeps, runId: string): Promise<void> {
-  await forRun(d.logger, runId, async () => {
-    const run = await d.store.get(runId);
-    if (!run || run.stage !== RunStage.EXPORTING || !run.exportTaskId || !run.exportS3Prefix) return void d.logger.info('run is not exporting; nothing to do', { stage: run?.stage });
-    const task = await d.rds.describeExportTask(run.exportTaskId);
-    const status = task?.Status?.toUpperCase();
-    if (!task) return void d.logger.warn('export task not found; the reconciler fails the run if it stays missing', { exportTaskId: run.exportTaskId });
-    if (status === 'FAILED' || status === 'CANCELED' || status === 'CANCELLED') {
-      const why = `export task ${run.exportTaskId} ended ${status}${task.FailureCause ? `: ${task.FailureCause}` : ''}`;
-      await finishStage(d, runId, RunStage.EXPORTING, { type: 'ExportFailed', kind: `Export${status === 'FAILED' ? 'Failed' : 'Canceled'}`, message: why });
-      return;
-    }
-    if (status !== 'COMPLETE') return void d.logger.info('export task still running; waiting for its end', { status });
-    const { files, tables } = await readExportTablesInfo(d.s3, d.settings.exportBucket, run.exportS3Prefix);
-    const bad = tables.filter((t) => t.status.toUpperCase() !== 'COMPLETE');
-    const problems: string[] = [];
-    if (files.length === 0) problems.push(`no export_tables_info_*.json under s3://${d.settings.exportBucket}/${run.exportS3Prefix}/`);
-    if (bad.length > 0) problems.push(new ExportTablesFailed(bad).message);
-    if (problems.length > 0 && d.settings.tableFailurePolicy === 'fail') {
-      await finishStage(d, runId, RunStage.EXPORTING, { type: 'ExportFailed', kind: files.length === 0 ? 'ExportInfoMissing' : 'ExportTablesFailed', message: problems.join('; ') });
-      return;
-    }
-    if (problems.length > 0) d.logger.warn('export has table problems; continuing as configured', { problems });
-    d.logger.info('export complete', { tables: tables.length, warningCount: problems.length });
-    await finishStage(d, runId, RunStage.EXPORTING, { type: 'ExportCompleted', warnings: problems });
-  });
+  const run = await d.store.get(runId);
+  if (!run || run.stage !== RunStage.EXPORTING || !run.exportTaskId || !run.exportS3Prefix) return void d.logger.info('run is not exporting; nothing to do', { stage: run?.stage });
+  const task = await d.rds.describeExportTask(run.exportTaskId);
+  const status = task?.Status?.toUpperCase();
+  if (!task) return void d.logger.warn('export task not found; the reconciler fails the run if it stays missing', { exportTaskId: run.exportTaskId });
+  if (status === 'FAILED' || status === 'CANCELED' || status === 'CANCELLED') {
+    const why = `export task ${run.exportTaskId} ended ${status}${task.FailureCause ? `: ${task.FailureCause}` : ''}`;
+    await finishStage(d, runId, RunStage.EXPORTING, { type: 'ExportFailed', kind: `Export${status === 'FAILED' ? 'Failed' : 'Canceled'}`, message: why });
+    return;
+  }
+  if (status !== 'COMPLETE') return void d.logger.info('export task still running; waiting for its end', { status });
+  const { files, tables } = await readExportTablesInfo(d.s3, d.settings.exportBucket, run.exportS3Prefix);
+  const bad = tables.filter((t) => t.status.toUpperCase() !== 'COMPLETE');
+  const problems: string[] = [];
+  if (files.length === 0) problems.push(`no export_tables_info_*.json under s3://${d.settings.exportBucket}/${run.exportS3Prefix}/`);
+  if (bad.length > 0) problems.push(new ExportTablesFailed(bad).message);
+  if (problems.length > 0 && d.settings.tableFailurePolicy === 'fail') {
+    await finishStage(d, runId, RunStage.EXPORTING, { type: 'ExportFailed', kind: files.length === 0 ? 'ExportInfoMissing' : 'ExportTablesFailed', message: problems.join('; ') });
+    return;
+  }
+  if (problems.length > 0) d.logger.warn('export has table problems; continuing as configured', { problems });
+  d.logger.info('export complete', { tables: tables.length, warningCount: problems.length });
+  await finishStage(d, runId, RunStage.EXPORTING, { type: 'ExportCompleted', warnings: problems });
 }
 
 /** The exporting runs an export event is about: the temporary snapshot's run, or the live runs of a source snapshot. */
-async function runsFor(d: StageDeps, e: RdsEvent): Promise<string[]> {
+async function runsFor(d: StageDeps, e: RdsEvent): Promise<readonly string[]> {
   const own = runIdFromTempId(d.settings.tempResourcePrefix, e.sourceId);
   if (own) return [own];
   if (!e.sourceArn) return [];
@@ -51,21 +48,7 @@ async function runsFor(d: StageDeps, e: RdsEvent): Promise<string[]> {
 
 /** Builds the export-finished function from its dependencies. */
 export function makeHandler(source: DepsSource<StageDeps>) {
-  const deps = memoDeps(source);
-  return async (event: SNSEvent): Promise<void> => {
-    const d = deps();
-    await forEachRecord(event, d.logger, async (record) => {
-      if (record.type === 'pipeline') {
-        if (record.target !== StageFunction.EXPORT_FINISHED || record.message.kind !== 'advance') return void d.logger.info('ignoring a message the export-finished stage does not handle', { target: record.target, kind: record.message.kind });
-        return finishExport(d, record.message.runId);
-      }
-      const e = record.event;
-      if (!EXPORT_FINISHED_EVENT_IDS.includes(e.eventId)) return void d.logger.info('ignoring an RDS event for another stage', { eventId: e.eventId });
-      const runIds = await runsFor(d, e);
-      if (runIds.length === 0) return void d.logger.info('ignoring an export event with no exporting run', { sourceId: e.sourceId, eventId: e.eventId });
-      for (const runId of runIds) await finishExport(d, runId);
-    });
-  };
+  return makeRunStageHandler(source, { target: StageFunction.EXPORT_FINISHED, eventIds: EXPORT_FINISHED_EVENT_IDS, sourceKind: 'exported snapshot or cluster', runsFor, act: finishExport });
 }
 
 /** The deployed function. */

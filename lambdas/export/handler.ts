@@ -3,15 +3,13 @@
  * which also retries runs waiting for an export slot). Deletes the temporary cluster, which is no longer
  * needed once its snapshot exists, and starts the export.
  */
-import type { SNSEvent } from 'aws-lambda';
 import { ExportPath, RunStage, StageFunction, type Run } from '../shared/domain/run';
-import { runIdFromTempId } from '../shared/domain/naming';
 import { RdsEventId } from '../shared/domain/rds-event';
 import { isAwsError } from '../shared/adapters/rds';
 import { errorMessage } from '../shared/errors';
 import { finishStage } from '../shared/finish-stage';
 import { startRunExport } from '../shared/export-start';
-import { defaultStageDeps, forEachRecord, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime';
+import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps } from '../shared/runtime';
 
 /**
  * Deletes the temporary cluster (never with a final snapshot) without describing it first, which this stage
@@ -29,46 +27,30 @@ async function dropTempCluster(d: StageDeps, run: Run): Promise<void> {
 }
 
 async function exportRun(d: StageDeps, runId: string): Promise<void> {
-  await forRun(d.logger, runId, async () => {
-    const run = await d.store.get(runId);
-    if (!run) return void d.logger.warn('no run for this temporary snapshot; the reconciler removes orphans');
-    if (run.stage === RunStage.SNAPSHOTTING && run.tempSnapshotId) {
-      const snapshot = await d.rds.describeClusterSnapshot(run.tempSnapshotId);
-      if (snapshot?.Status === 'failed') {
-        await finishStage(d, runId, RunStage.SNAPSHOTTING, { type: 'Failed', stage: RunStage.SNAPSHOTTING, kind: 'SnapshotFailed', message: `manual snapshot ${run.tempSnapshotId} failed` });
-        return;
-      }
-      if (snapshot?.Status !== 'available' || !snapshot.DBClusterSnapshotArn) return void d.logger.info('temporary snapshot not available yet', { status: snapshot?.Status ?? 'missing' });
-      await dropTempCluster(d, run);
-      await startRunExport(d, run, snapshot.DBClusterSnapshotArn, ExportPath.RESTORE);
+  const run = await d.store.get(runId);
+  if (!run) return void d.logger.warn('no run for this temporary snapshot; the reconciler removes orphans');
+  if (run.stage === RunStage.SNAPSHOTTING && run.tempSnapshotId) {
+    const snapshot = await d.rds.describeClusterSnapshot(run.tempSnapshotId);
+    if (snapshot?.Status === 'failed') {
+      await finishStage(d, runId, RunStage.SNAPSHOTTING, { type: 'Failed', stage: RunStage.SNAPSHOTTING, kind: 'SnapshotFailed', message: `manual snapshot ${run.tempSnapshotId} failed` });
       return;
     }
-    if (run.stage === RunStage.WAITING_FOR_EXPORT_SLOT) {
-      if (run.path === ExportPath.RESTORE) await dropTempCluster(d, run);
-      await startRunExport(d, run, run.exportSourceArn ?? run.sourceSnapshotArn, run.path);
-      return;
-    }
-    d.logger.info('run is not waiting to export; nothing to do', { stage: run.stage });
-  });
+    if (snapshot?.Status !== 'available' || !snapshot.DBClusterSnapshotArn) return void d.logger.info('temporary snapshot not available yet', { status: snapshot?.Status ?? 'missing' });
+    await dropTempCluster(d, run);
+    await startRunExport(d, run, snapshot.DBClusterSnapshotArn, ExportPath.RESTORE);
+    return;
+  }
+  if (run.stage === RunStage.WAITING_FOR_EXPORT_SLOT) {
+    if (run.path === ExportPath.RESTORE) await dropTempCluster(d, run);
+    await startRunExport(d, run, run.exportSourceArn ?? run.sourceSnapshotArn, run.path);
+    return;
+  }
+  d.logger.info('run is not waiting to export; nothing to do', { stage: run.stage });
 }
 
 /** Builds the export function from its dependencies. */
 export function makeHandler(source: DepsSource<StageDeps>) {
-  const deps = memoDeps(source);
-  return async (event: SNSEvent): Promise<void> => {
-    const d = deps();
-    await forEachRecord(event, d.logger, async (record) => {
-      if (record.type === 'pipeline') {
-        if (record.target !== StageFunction.EXPORT || record.message.kind !== 'advance') return void d.logger.info('ignoring a message the export stage does not handle', { target: record.target, kind: record.message.kind });
-        return exportRun(d, record.message.runId);
-      }
-      const e = record.event;
-      if (e.eventId !== RdsEventId.MANUAL_CLUSTER_SNAPSHOT_CREATED) return void d.logger.info('ignoring an RDS event for another stage', { eventId: e.eventId });
-      const runId = runIdFromTempId(d.settings.tempResourcePrefix, e.sourceId);
-      if (!runId) return void d.logger.info('ignoring a snapshot that is not a temporary snapshot of this pipeline', { sourceId: e.sourceId });
-      return exportRun(d, runId);
-    });
-  };
+  return makeRunStageHandler(source, { target: StageFunction.EXPORT, eventIds: [RdsEventId.MANUAL_CLUSTER_SNAPSHOT_CREATED], sourceKind: 'snapshot', act: exportRun });
 }
 
 /** The deployed function. */

@@ -6,7 +6,7 @@
  * automated snapshot of a configured cluster when no run exists for it (its RDS-EVENT-0169 was lost).
  */
 import type { DBCluster, DBClusterSnapshot, Tag } from '@aws-sdk/client-rds';
-import { RunStage, StageFunction, isTerminal, type Run } from '../shared/domain/run';
+import { OPEN_STAGES, RunStage, StageFunction, isTerminal, type Run } from '../shared/domain/run';
 import { TagKeys, runIdFromTempId } from '../shared/domain/naming';
 import { finishStage } from '../shared/finish-stage';
 import { errorMessage, errorName } from '../shared/errors';
@@ -31,16 +31,6 @@ export interface ReconcileDeps extends StageDeps {
   /** Hours back in which an automated snapshot with no run is still started (a missed RDS-EVENT-0169). @default 24 */
   readonly missedSnapshotLookbackHours?: number;
 }
-
-const OPEN_STAGES: readonly RunStage[] = [
-  RunStage.PENDING,
-  RunStage.RESTORING,
-  RunStage.SNAPSHOTTING,
-  RunStage.WAITING_FOR_EXPORT_SLOT,
-  RunStage.EXPORTING,
-  RunStage.COPYING,
-  RunStage.CLEANING_UP,
-];
 
 const BROKEN_CLUSTER = ['failed', 'inaccessible-encryption-credentials', 'incompatible-restore', 'incompatible-parameters', 'incompatible-network'];
 

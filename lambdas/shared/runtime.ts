@@ -13,7 +13,9 @@ import { RunStore, defaultDocumentClient } from './adapters/run-store';
 import { RdsGateway } from './adapters/rds';
 import { SnsAlertPublisher, SnsPipelinePublisher } from './adapters/sns';
 import type { AlertPublisher, PipelinePublisher } from './domain/messages';
-import { parseSnsRecord, type InboundRecord } from './domain/rds-event';
+import { parseSnsRecord, type InboundRecord, type RdsEvent } from './domain/rds-event';
+import { runIdFromTempId } from './domain/naming';
+import type { StageFunction } from './domain/run';
 import { createLogger, type Logger } from './logger';
 import { Metrics } from './metrics';
 import { StaleTransition, errorMessage, errorName } from './errors';
@@ -112,4 +114,56 @@ export async function forEachRecord(event: SNSEvent, logger: Logger, handle: (re
     }
   }
   if (failures.length > 0) throw failures[0];
+}
+
+/** What a stage woken by RDS events about a run's resources (and by the reconciler) is made of. */
+export interface RunStageSpec<D extends StageDeps = StageDeps> {
+  /** This function: `advance` messages targeted at it act on their run. */
+  readonly target: StageFunction;
+  /** The RDS event ids (`RDS-EVENT-NNNN`) that wake it; other events are logged and ignored. */
+  readonly eventIds: readonly string[];
+  /** What an event's source is, for the log line when it belongs to no run (e.g. `temporary cluster`). */
+  readonly sourceKind: string;
+  /**
+   * The runs an event is about. @default the run whose temporary resource is the event's source
+   * (`runIdFromTempId`), or none
+   */
+  readonly runsFor?: (d: D, e: RdsEvent) => Promise<readonly string[]>;
+  /** The stage's work on one run, run with the run id on every log line (see {@link forRun}). */
+  readonly act: (d: D, runId: string) => Promise<void>;
+}
+
+/**
+ * Builds a stage function of the common shape: an `advance` for this target acts on its run; an RDS event
+ * with one of the stage's event ids acts on the run(s) it is about, by default the run whose temporary
+ * resource is the event's source. Anything else is logged and ignored, never thrown.
+ *
+ * @example
+ * export const makeHandler = (source: DepsSource<StageDeps>) =>
+ *   makeRunStageHandler(source, { target: StageFunction.SNAPSHOT, eventIds: [RdsEventId.CLUSTER_CREATED], sourceKind: 'temporary cluster', act: snapshotRun });
+ */
+export function makeRunStageHandler<D extends StageDeps>(source: DepsSource<D>, spec: RunStageSpec<D>): (event: SNSEvent) => Promise<void> {
+  const deps = memoDeps(source);
+  const ownRun = async (d: D, e: RdsEvent): Promise<readonly string[]> => {
+    const runId = runIdFromTempId(d.settings.tempResourcePrefix, e.sourceId);
+    return runId ? [runId] : [];
+  };
+  const runsFor = spec.runsFor ?? ownRun;
+  return async (event: SNSEvent): Promise<void> => {
+    const d = deps();
+    await forEachRecord(event, d.logger, async (record) => {
+      if (record.type === 'pipeline') {
+        if (record.target !== spec.target || record.message.kind !== 'advance') {
+          return void d.logger.info(`ignoring a message the ${spec.target} stage does not handle`, { target: record.target, kind: record.message.kind });
+        }
+        const runId = record.message.runId;
+        return void (await forRun(d.logger, runId, () => spec.act(d, runId)));
+      }
+      const e = record.event;
+      if (!spec.eventIds.includes(e.eventId)) return void d.logger.info('ignoring an RDS event for another stage', { eventId: e.eventId });
+      const runIds = await runsFor(d, e);
+      if (runIds.length === 0) return void d.logger.info(`ignoring an event whose ${spec.sourceKind} belongs to no run of this pipeline`, { sourceId: e.sourceId, eventId: e.eventId });
+      for (const runId of runIds) await forRun(d.logger, runId, () => spec.act(d, runId));
+    });
+  };
 }

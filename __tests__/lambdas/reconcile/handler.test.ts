@@ -1,108 +1,96 @@
-import { mockClient } from 'aws-sdk-client-mock';
 import {
   DeleteDBClusterCommand,
   DeleteDBClusterSnapshotCommand,
   DescribeDBClustersCommand,
   DescribeDBClusterSnapshotsCommand,
   DescribeExportTasksCommand,
-  RDSClient,
 } from '@aws-sdk/client-rds';
 import { makeHandler } from '../../../lambdas/reconcile/handler';
 import { ExportPath, RunStage } from '../../../lambdas/shared/domain/run';
-import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
-import { testDeps, type TestDeps } from '../../support/stage-deps';
-import { FIXTURE_RUN_ID, seedRun } from '../../support/runs';
+import { useStageDeps } from '../../support/stage-deps';
+import { FIXTURE_RUN_ID, FIXTURE_TEMP_ID as TEMP, seedRun } from '../../support/runs';
 
-const rds = mockClient(RDSClient);
-const TEMP = `sim-tmp-${FIXTURE_RUN_ID}`;
 const tags = (runId: string) => [
   { Key: 'managed-by', Value: 'sim-export-pipeline' },
   { Key: 'run-id', Value: runId },
 ];
 
 describe('Handler: reconcile', () => {
-  let db: DynaliteHandle;
-  let deps: TestDeps;
-  beforeAll(async () => {
-    db = await startDynalite();
+  const env = useStageDeps({
+    stub: (rds) => {
+      rds.on(DescribeDBClustersCommand).resolves({ DBClusters: [] });
+      rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [] });
+      rds.on(DeleteDBClusterCommand).resolves({});
+      rds.on(DeleteDBClusterSnapshotCommand).resolves({});
+    },
   });
-  afterAll(async () => {
-    await db.stop();
-  });
-  beforeEach(async () => {
-    deps = await testDeps(db);
-    rds.on(DescribeDBClustersCommand).resolves({ DBClusters: [] });
-    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [] });
-    rds.on(DeleteDBClusterCommand).resolves({});
-    rds.on(DeleteDBClusterSnapshotCommand).resolves({});
-  });
-  afterEach(() => rds.reset());
+  const { rds } = env;
 
   it('fails a run past its stage deadline, counts it, and sends it to cleanup', async () => {
-    await seedRun(deps.store, RunStage.SNAPSHOTTING, { extra: { deadline: '2026-05-15T09:00:00.000Z' } });
-    const report = await makeHandler(deps)();
+    await seedRun(env.deps.store, RunStage.SNAPSHOTTING, { extra: { deadline: '2026-05-15T09:00:00.000Z' } });
+    const report = await makeHandler(env.deps)();
     expect(report.pastDeadline).toEqual([FIXTURE_RUN_ID]);
-    expect(await deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ stage: 'CLEANING_UP', outcome: 'FAILED', error: { kind: 'DeadlinePassed', stage: 'SNAPSHOTTING' } });
-    expect(deps.sent).toEqual([{ target: 'cleanup', message: { kind: 'cleanup', runId: FIXTURE_RUN_ID } }]);
-    expect(deps.metricLines).toEqual([expect.objectContaining({ RunPastDeadline: 1 })]);
+    expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ stage: 'CLEANING_UP', outcome: 'FAILED', error: { kind: 'DeadlinePassed', stage: 'SNAPSHOTTING' } });
+    expect(env.deps.sent).toEqual([{ target: 'cleanup', message: { kind: 'cleanup', runId: FIXTURE_RUN_ID } }]);
+    expect(env.deps.metricLines).toEqual([expect.objectContaining({ RunPastDeadline: 1 })]);
   });
 
   it('advances a restoring run whose cluster is available but whose 0170 never came', async () => {
-    await seedRun(deps.store, RunStage.RESTORING);
+    await seedRun(env.deps.store, RunStage.RESTORING);
     rds.on(DescribeDBClustersCommand, { DBClusterIdentifier: TEMP }).resolves({ DBClusters: [{ DBClusterIdentifier: TEMP, Status: 'available' }] });
-    await makeHandler(deps)();
-    expect(deps.sent).toEqual([{ target: 'snapshot', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
+    await makeHandler(env.deps)();
+    expect(env.deps.sent).toEqual([{ target: 'snapshot', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
   });
 
   it('leaves a restoring run alone while its cluster is still creating', async () => {
-    await seedRun(deps.store, RunStage.RESTORING);
+    await seedRun(env.deps.store, RunStage.RESTORING);
     rds.on(DescribeDBClustersCommand, { DBClusterIdentifier: TEMP }).resolves({ DBClusters: [{ DBClusterIdentifier: TEMP, Status: 'creating' }] });
-    await makeHandler(deps)();
-    expect(deps.sent).toEqual([]);
+    await makeHandler(env.deps)();
+    expect(env.deps.sent).toEqual([]);
   });
 
   it('advances an exporting run whose task has ended', async () => {
-    await seedRun(deps.store, RunStage.EXPORTING);
+    await seedRun(env.deps.store, RunStage.EXPORTING);
     rds.on(DescribeExportTasksCommand).resolves({ ExportTasks: [{ Status: 'COMPLETE' }] });
-    await makeHandler(deps)();
-    expect(deps.sent).toEqual([{ target: 'export-finished', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
+    await makeHandler(env.deps)();
+    expect(env.deps.sent).toEqual([{ target: 'export-finished', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
   });
 
   it('fails an exporting run whose task stays missing, but not one just started', async () => {
-    await seedRun(deps.store, RunStage.EXPORTING, { extra: { updatedAt: '2026-05-15T09:14:00.000Z' } });
+    await seedRun(env.deps.store, RunStage.EXPORTING, { extra: { updatedAt: '2026-05-15T09:14:00.000Z' } });
     rds.on(DescribeExportTasksCommand).rejects(Object.assign(new Error('not found'), { name: 'ExportTaskNotFoundFault' }));
-    await makeHandler(deps)();
-    expect((await deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('EXPORTING');
-    deps.setNow(new Date('2026-05-15T09:40:00.000Z'));
-    const report = await makeHandler(deps)();
+    await makeHandler(env.deps)();
+    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('EXPORTING');
+    env.deps.setNow(new Date('2026-05-15T09:40:00.000Z'));
+    const report = await makeHandler(env.deps)();
     expect(report.failed).toEqual([FIXTURE_RUN_ID]);
   });
 
   it('retries a run waiting for an export slot', async () => {
-    await seedRun(deps.store, RunStage.WAITING_FOR_EXPORT_SLOT, { path: ExportPath.DIRECT });
-    await makeHandler(deps)();
-    expect(deps.sent).toEqual([{ target: 'export', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
+    await seedRun(env.deps.store, RunStage.WAITING_FOR_EXPORT_SLOT, { path: ExportPath.DIRECT });
+    await makeHandler(env.deps)();
+    expect(env.deps.sent).toEqual([{ target: 'export', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
   });
 
   it('fails a snapshotting run whose snapshot failed', async () => {
-    await seedRun(deps.store, RunStage.SNAPSHOTTING);
+    await seedRun(env.deps.store, RunStage.SNAPSHOTTING);
     rds.on(DescribeDBClusterSnapshotsCommand, { DBClusterSnapshotIdentifier: TEMP }).resolves({ DBClusterSnapshots: [{ DBClusterSnapshotIdentifier: TEMP, Status: 'failed' }] });
-    const report = await makeHandler(deps)();
+    const report = await makeHandler(env.deps)();
     expect(report.failed).toEqual([FIXTURE_RUN_ID]);
-    expect((await deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('CLEANING_UP');
+    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('CLEANING_UP');
   });
 
   it('nudges a copy that made no progress for a while, and not one that did', async () => {
-    await seedRun(deps.store, RunStage.COPYING, { extra: { updatedAt: '2026-05-15T09:14:00.000Z' } });
-    await makeHandler(deps)();
-    expect(deps.sent).toEqual([]);
-    deps.setNow(new Date('2026-05-15T09:30:00.000Z'));
-    await makeHandler(deps)();
-    expect(deps.sent).toEqual([{ target: 'copy', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
+    await seedRun(env.deps.store, RunStage.COPYING, { extra: { updatedAt: '2026-05-15T09:14:00.000Z' } });
+    await makeHandler(env.deps)();
+    expect(env.deps.sent).toEqual([]);
+    env.deps.setNow(new Date('2026-05-15T09:30:00.000Z'));
+    await makeHandler(env.deps)();
+    expect(env.deps.sent).toEqual([{ target: 'copy', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
   });
 
   it('deletes tagged temporary resources past the grace period whose run is finished or unknown, and keeps the others', async () => {
-    await seedRun(deps.store, RunStage.EXPORTING, { runId: 'live-run' });
+    await seedRun(env.deps.store, RunStage.EXPORTING, { runId: 'live-run' });
     const old = new Date('2026-05-15T07:00:00.000Z');
     const young = new Date('2026-05-15T09:00:00.000Z');
     rds.on(DescribeDBClustersCommand, {}).resolves({
@@ -119,7 +107,7 @@ describe('Handler: reconcile', () => {
       DBClusterSnapshots: [{ DBClusterSnapshotIdentifier: 'sim-tmp-unknown-run', Status: 'available', TagList: tags('unknown-run'), SnapshotCreateTime: old }],
     });
     rds.on(DescribeExportTasksCommand).resolves({ ExportTasks: [{ Status: 'IN_PROGRESS' }] });
-    const report = await makeHandler(deps)();
+    const report = await makeHandler(env.deps)();
     expect(report.orphansDeleted).toEqual(['cluster:sim-tmp-unknown-run', 'cluster-snapshot:sim-tmp-unknown-run']);
     expect(rds.commandCalls(DeleteDBClusterCommand).map((c) => c.args[0].input.DBClusterIdentifier)).toEqual(['sim-tmp-unknown-run']);
   });
@@ -128,8 +116,8 @@ describe('Handler: reconcile', () => {
     rds.on(DescribeDBClusterSnapshotsCommand, { DBClusterIdentifier: 'orders-provisioned', SnapshotType: 'automated' }).resolves({
       DBClusterSnapshots: [{ DBClusterSnapshotIdentifier: 'rds:orders-provisioned-2026-05-15-08-00', DBClusterSnapshotArn: 'arn:snap', DBClusterIdentifier: 'orders-provisioned', Status: 'available', SnapshotCreateTime: new Date('2026-05-15T08:00:00Z') }],
     });
-    const report = await makeHandler(deps)();
+    const report = await makeHandler(env.deps)();
     expect(report.started).toEqual(['rds:orders-provisioned-2026-05-15-08-00']);
-    expect(deps.sent).toEqual([{ target: 'start', message: { kind: 'start', clusterId: 'orders-provisioned', snapshotArn: 'arn:snap' } }]);
+    expect(env.deps.sent).toEqual([{ target: 'start', message: { kind: 'start', clusterId: 'orders-provisioned', snapshotArn: 'arn:snap' } }]);
   });
 });

@@ -1,10 +1,10 @@
-import { defaultStageDeps, forEachRecord } from '../../../lambdas/shared/runtime';
+import { defaultStageDeps, forEachRecord, makeRunStageHandler, type StageDeps } from '../../../lambdas/shared/runtime';
 import { ExportPath, newRun } from '../../../lambdas/shared/domain/run';
 import { silentLogger } from '../../../lambdas/shared/logger';
 import { StaleTransition } from '../../../lambdas/shared/errors';
 import { simulationSettings } from '../../simulation/harness';
 import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
-import { loadEvent } from '../../support/events';
+import { loadEvent, pipelineEvent, rdsEventWith } from '../../support/events';
 
 describe('Module: runtime', () => {
   describe('Function: defaultStageDeps', () => {
@@ -52,6 +52,27 @@ describe('Module: runtime', () => {
         }),
       ).rejects.toBe(failure);
       expect(seen).toEqual(['start', 'cleanup']);
+    });
+  });
+
+  describe('Function: makeRunStageHandler', () => {
+    const deps = { settings: simulationSettings('t'), logger: silentLogger() } as unknown as StageDeps;
+    const acted: string[] = [];
+    const handler = makeRunStageHandler(deps, { target: 'snapshot', eventIds: ['RDS-EVENT-0170'], sourceKind: 'cluster', act: async (_d, runId) => void acted.push(runId) });
+    beforeEach(() => void acted.splice(0));
+
+    it('acts on the run of an advance for its own target, and ignores other targets and kinds', async () => {
+      await handler(pipelineEvent('snapshot', { kind: 'advance', runId: 'r1' }));
+      await handler(pipelineEvent('export', { kind: 'advance', runId: 'r2' }));
+      await handler(pipelineEvent('snapshot', { kind: 'cleanup', runId: 'r3' }));
+      expect(acted).toEqual(['r1']);
+    });
+
+    it('acts on the run whose temporary resource an event is about, and ignores foreign sources and other event ids', async () => {
+      await handler(rdsEventWith('rds-event-0170-cluster-created.json', { 'Source ID': 'sim-tmp-r4' }));
+      await handler(rdsEventWith('rds-event-0170-cluster-created.json', { 'Source ID': 'prod-cluster' }));
+      await handler(rdsEventWith('rds-event-0075-manual-snapshot.json', { 'Source ID': 'sim-tmp-r5' }));
+      expect(acted).toEqual(['r4']);
     });
   });
 });

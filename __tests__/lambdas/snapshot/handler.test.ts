@@ -1,36 +1,25 @@
-import { mockClient } from 'aws-sdk-client-mock';
-import { CreateDBClusterSnapshotCommand, DescribeDBClustersCommand, RDSClient } from '@aws-sdk/client-rds';
+import { CreateDBClusterSnapshotCommand, DescribeDBClustersCommand } from '@aws-sdk/client-rds';
 import { makeHandler } from '../../../lambdas/snapshot/handler';
 import { RunStage } from '../../../lambdas/shared/domain/run';
-import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
-import { testDeps, type TestDeps } from '../../support/stage-deps';
+import { useStageDeps } from '../../support/stage-deps';
 import { pipelineEvent, rdsEventWith } from '../../support/events';
-import { FIXTURE_RUN_ID, seedRun } from '../../support/runs';
+import { FIXTURE_RUN_ID, FIXTURE_TEMP_ID as TEMP, seedRun } from '../../support/runs';
 import { awsError } from '../../support/fake-rds';
 
-const rds = mockClient(RDSClient);
-const TEMP = `sim-tmp-${FIXTURE_RUN_ID}`;
 const event0170 = () => rdsEventWith('rds-event-0170-cluster-created.json', { 'Source ID': TEMP });
 
 describe('Handler: snapshot', () => {
-  let db: DynaliteHandle;
-  let deps: TestDeps;
-  beforeAll(async () => {
-    db = await startDynalite();
+  const env = useStageDeps({
+    stub: (rds) => {
+      rds.on(DescribeDBClustersCommand).resolves({ DBClusters: [{ DBClusterIdentifier: TEMP, Status: 'available' }] });
+      rds.on(CreateDBClusterSnapshotCommand).resolves({});
+    },
   });
-  afterAll(async () => {
-    await db.stop();
-  });
-  beforeEach(async () => {
-    deps = await testDeps(db);
-    rds.on(DescribeDBClustersCommand).resolves({ DBClusters: [{ DBClusterIdentifier: TEMP, Status: 'available' }] });
-    rds.on(CreateDBClusterSnapshotCommand).resolves({});
-  });
-  afterEach(() => rds.reset());
+  const { rds } = env;
 
   it('takes a tagged manual snapshot of the temporary cluster and moves the run to SNAPSHOTTING', async () => {
-    await seedRun(deps.store, RunStage.RESTORING);
-    await makeHandler(deps)(event0170());
+    await seedRun(env.deps.store, RunStage.RESTORING);
+    await makeHandler(env.deps)(event0170());
     expect(rds.commandCalls(CreateDBClusterSnapshotCommand)[0].args[0].input).toEqual({
       DBClusterSnapshotIdentifier: TEMP,
       DBClusterIdentifier: TEMP,
@@ -39,40 +28,40 @@ describe('Handler: snapshot', () => {
         { Key: 'run-id', Value: FIXTURE_RUN_ID },
       ],
     });
-    expect((await deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('SNAPSHOTTING');
+    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('SNAPSHOTTING');
   });
 
   it('counts an existing snapshot of the same name as done (crash before the state write)', async () => {
-    await seedRun(deps.store, RunStage.RESTORING);
+    await seedRun(env.deps.store, RunStage.RESTORING);
     rds.on(CreateDBClusterSnapshotCommand).rejects(awsError('DBClusterSnapshotAlreadyExistsFault', 'exists'));
-    await makeHandler(deps)(event0170());
-    expect((await deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('SNAPSHOTTING');
+    await makeHandler(env.deps)(event0170());
+    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('SNAPSHOTTING');
   });
 
   it('does nothing for a duplicate 0170 once the run moved on', async () => {
-    await seedRun(deps.store, RunStage.SNAPSHOTTING);
-    await makeHandler(deps)(event0170());
+    await seedRun(env.deps.store, RunStage.SNAPSHOTTING);
+    await makeHandler(env.deps)(event0170());
     expect(rds.commandCalls(CreateDBClusterSnapshotCommand)).toHaveLength(0);
   });
 
   it('waits when the cluster is not available yet', async () => {
-    await seedRun(deps.store, RunStage.RESTORING);
+    await seedRun(env.deps.store, RunStage.RESTORING);
     rds.on(DescribeDBClustersCommand).resolves({ DBClusters: [{ DBClusterIdentifier: TEMP, Status: 'creating' }] });
-    await makeHandler(deps)(pipelineEvent('snapshot', { kind: 'advance', runId: FIXTURE_RUN_ID }));
+    await makeHandler(env.deps)(pipelineEvent('snapshot', { kind: 'advance', runId: FIXTURE_RUN_ID }));
     expect(rds.commandCalls(CreateDBClusterSnapshotCommand)).toHaveLength(0);
-    expect((await deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('RESTORING');
+    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('RESTORING');
   });
 
   it('fails the run when RDS refuses the snapshot for good', async () => {
-    await seedRun(deps.store, RunStage.RESTORING);
+    await seedRun(env.deps.store, RunStage.RESTORING);
     rds.on(CreateDBClusterSnapshotCommand).rejects(awsError('SnapshotQuotaExceededFault', 'too many snapshots'));
-    await makeHandler(deps)(event0170());
-    expect(await deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ stage: 'CLEANING_UP', outcome: 'FAILED', error: { kind: 'SnapshotQuotaExceededFault' } });
-    expect(deps.sent).toEqual([{ target: 'cleanup', message: { kind: 'cleanup', runId: FIXTURE_RUN_ID } }]);
+    await makeHandler(env.deps)(event0170());
+    expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ stage: 'CLEANING_UP', outcome: 'FAILED', error: { kind: 'SnapshotQuotaExceededFault' } });
+    expect(env.deps.sent).toEqual([{ target: 'cleanup', message: { kind: 'cleanup', runId: FIXTURE_RUN_ID } }]);
   });
 
   it('ignores a cluster that is not one of its temporary clusters', async () => {
-    await makeHandler(deps)(rdsEventWith('rds-event-0170-cluster-created.json', { 'Source ID': 'prod-cluster' }));
+    await makeHandler(env.deps)(rdsEventWith('rds-event-0170-cluster-created.json', { 'Source ID': 'prod-cluster' }));
     expect(rds.calls()).toHaveLength(0);
   });
 });

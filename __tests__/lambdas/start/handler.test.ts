@@ -1,13 +1,10 @@
-import { mockClient } from 'aws-sdk-client-mock';
-import { DescribeDBClusterSnapshotsCommand, RDSClient, RestoreDBClusterFromSnapshotCommand, StartExportTaskCommand } from '@aws-sdk/client-rds';
+import { DescribeDBClusterSnapshotsCommand, RestoreDBClusterFromSnapshotCommand, StartExportTaskCommand } from '@aws-sdk/client-rds';
 import { makeHandler } from '../../../lambdas/start/handler';
 import { runIdFor } from '../../../lambdas/shared/domain/naming';
-import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
-import { testDeps, type TestDeps } from '../../support/stage-deps';
+import { useStageDeps } from '../../support/stage-deps';
 import { loadEvent, pipelineEvent, rdsEventWith } from '../../support/events';
 import { awsError } from '../../support/fake-rds';
 
-const rds = mockClient(RDSClient);
 const SNAP_ID = 'rds:orders-provisioned-2026-05-15-09-10';
 const SNAP_ARN = `arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:${SNAP_ID}`;
 const RUN_ID = runIdFor(SNAP_ID);
@@ -27,55 +24,48 @@ function snapshot(over: Record<string, unknown> = {}) {
 }
 
 describe('Handler: start', () => {
-  let db: DynaliteHandle;
-  let deps: TestDeps;
-  beforeAll(async () => {
-    db = await startDynalite();
+  const env = useStageDeps({
+    stub: (rds) => {
+      rds.on(StartExportTaskCommand).resolves({});
+      rds.on(RestoreDBClusterFromSnapshotCommand).resolves({});
+    },
   });
-  afterAll(async () => {
-    await db.stop();
-  });
-  beforeEach(async () => {
-    deps = await testDeps(db);
-    rds.on(StartExportTaskCommand).resolves({});
-    rds.on(RestoreDBClusterFromSnapshotCommand).resolves({});
-  });
-  afterEach(() => rds.reset());
+  const { rds } = env;
 
   it('exports a provisioned snapshot directly with the run-derived task id, prefix, role and key', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
-    await makeHandler(deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
+    await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
     const input = rds.commandCalls(StartExportTaskCommand)[0].args[0].input;
     expect(input).toEqual({
       ExportTaskIdentifier: `sim-tmp-${RUN_ID}-x1`,
       SourceArn: SNAP_ARN,
       S3BucketName: 'sim-exports',
       S3Prefix: `exports/${RUN_ID}`,
-      IamRoleArn: deps.settings.exportRoleArn,
-      KmsKeyId: deps.settings.exportKmsKeyArn,
+      IamRoleArn: env.deps.settings.exportRoleArn,
+      KmsKeyId: env.deps.settings.exportKmsKeyArn,
     });
-    expect(await deps.store.get(RUN_ID)).toMatchObject({ stage: 'EXPORTING', path: 'direct', exportS3Prefix: `exports/${RUN_ID}/sim-tmp-${RUN_ID}-x1` });
+    expect(await env.deps.store.get(RUN_ID)).toMatchObject({ stage: 'EXPORTING', path: 'direct', exportS3Prefix: `exports/${RUN_ID}/sim-tmp-${RUN_ID}-x1` });
   });
 
   it('passes the cluster\'s ExportOnly list to the export', async () => {
-    deps = await testDeps(db, { settings: { sourceClusters: [{ identifier: 'orders-provisioned', exportMode: 'direct', exportOnly: ['orders.public.orders'] }] } });
+    await env.rebuild({ settings: { sourceClusters: [{ identifier: 'orders-provisioned', exportMode: 'direct', exportOnly: ['orders.public.orders'] }] } });
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
-    await makeHandler(deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
+    await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
     expect(rds.commandCalls(StartExportTaskCommand)[0].args[0].input.ExportOnly).toEqual(['orders.public.orders']);
   });
 
   it('fails a direct-mode run whose snapshot RDS cannot export, instead of restoring it', async () => {
-    deps = await testDeps(db, { settings: { sourceClusters: [{ identifier: 'orders-provisioned', exportMode: 'direct', exportOnly: [] }] } });
+    await env.rebuild({ settings: { sourceClusters: [{ identifier: 'orders-provisioned', exportMode: 'direct', exportOnly: [] }] } });
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot({ EngineMode: 'serverless' })] });
     rds.on(StartExportTaskCommand).rejects(awsError('InvalidParameterValue', 'Export of Aurora Serverless v1 snapshots is not supported'));
-    await makeHandler(deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
+    await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
     expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)).toHaveLength(0);
-    expect(await deps.store.get(RUN_ID)).toMatchObject({ stage: 'CLEANING_UP', outcome: 'FAILED', error: { kind: 'InvalidParameterValue' } });
+    expect(await env.deps.store.get(RUN_ID)).toMatchObject({ stage: 'CLEANING_UP', outcome: 'FAILED', error: { kind: 'InvalidParameterValue' } });
   });
 
   it('changes nothing on a second 0169 for the same snapshot', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
-    const handler = makeHandler(deps);
+    const handler = makeHandler(env.deps);
     await handler(loadEvent('rds-event-0169-automated-snapshot.json'));
     await handler(loadEvent('rds-event-0169-automated-snapshot.json'));
     expect(rds.commandCalls(StartExportTaskCommand)).toHaveLength(1);
@@ -83,7 +73,7 @@ describe('Handler: start', () => {
 
   it('restores an Aurora Serverless v1 snapshot to a private, tagged, provisioned cluster without deletion protection', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot({ DBClusterIdentifier: 'me3-serverless', EngineMode: 'serverless' })] });
-    await makeHandler(deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
+    await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
     expect(rds.commandCalls(StartExportTaskCommand)).toHaveLength(0);
     expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)[0].args[0].input).toMatchObject({
       DBClusterIdentifier: `sim-tmp-${RUN_ID}`,
@@ -98,42 +88,42 @@ describe('Handler: start', () => {
         { Key: 'run-id', Value: RUN_ID },
       ],
     });
-    expect(await deps.store.get(RUN_ID)).toMatchObject({ stage: 'RESTORING', tempClusterId: `sim-tmp-${RUN_ID}` });
+    expect(await env.deps.store.get(RUN_ID)).toMatchObject({ stage: 'RESTORING', tempClusterId: `sim-tmp-${RUN_ID}` });
   });
 
   it('falls back to the restore path in auto mode when StartExportTask rejects the snapshot as unsupported', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
     rds.on(StartExportTaskCommand).rejects(awsError('InvalidParameterValue', 'Exporting this snapshot is not supported'));
-    await makeHandler(deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
+    await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
     expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)).toHaveLength(1);
-    expect(await deps.store.get(RUN_ID)).toMatchObject({ stage: 'RESTORING', path: 'restore' });
+    expect(await env.deps.store.get(RUN_ID)).toMatchObject({ stage: 'RESTORING', path: 'restore' });
   });
 
   it('puts the run in WAITING_FOR_EXPORT_SLOT, not FAILED, when the export limit is reached', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
     rds.on(StartExportTaskCommand).rejects(awsError('ExportTaskLimitReachedFault', 'You have reached the limit of 5 concurrent export tasks'));
-    await makeHandler(deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
-    expect(await deps.store.get(RUN_ID)).toMatchObject({ stage: 'WAITING_FOR_EXPORT_SLOT', exportAttempt: 2 });
+    await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
+    expect(await env.deps.store.get(RUN_ID)).toMatchObject({ stage: 'WAITING_FOR_EXPORT_SLOT', exportAttempt: 2 });
   });
 
   it('throws on throttling so Lambda retries, leaving a PENDING run the retry continues', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
     rds.on(StartExportTaskCommand).rejectsOnce(awsError('ThrottlingException', 'Rate exceeded')).resolves({});
-    const handler = makeHandler(deps);
+    const handler = makeHandler(env.deps);
     await expect(handler(loadEvent('rds-event-0169-automated-snapshot.json'))).rejects.toThrow('Rate exceeded');
-    expect((await deps.store.get(RUN_ID))?.stage).toBe('PENDING');
+    expect((await env.deps.store.get(RUN_ID))?.stage).toBe('PENDING');
     await handler(loadEvent('rds-event-0169-automated-snapshot.json'));
-    expect((await deps.store.get(RUN_ID))?.stage).toBe('EXPORTING');
+    expect((await env.deps.store.get(RUN_ID))?.stage).toBe('EXPORTING');
   });
 
   it('ignores an 0169 for a cluster that is not configured', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot({ DBClusterIdentifier: 'someone-else' })] });
-    await makeHandler(deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
-    expect(await deps.store.get(RUN_ID)).toBeUndefined();
+    await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
+    expect(await env.deps.store.get(RUN_ID)).toBeUndefined();
   });
 
   it('ignores plain text, foreign events and events for other stages without throwing', async () => {
-    const handler = makeHandler(deps);
+    const handler = makeHandler(env.deps);
     await handler(loadEvent('sns-subscription-plain-text.json'));
     await handler(loadEvent('rds-event-0001-foreign.json'));
     await handler(loadEvent('rds-event-0170-cluster-created.json'));
@@ -144,33 +134,33 @@ describe('Handler: start', () => {
     rds.on(DescribeDBClusterSnapshotsCommand, { DBClusterIdentifier: 'orders-provisioned', SnapshotType: 'automated' }).resolves({
       DBClusterSnapshots: [snapshot({ DBClusterSnapshotIdentifier: 'rds:orders-provisioned-2026-05-14-09-10', SnapshotCreateTime: new Date('2026-05-14T09:10:00Z') }), snapshot()],
     });
-    await makeHandler(deps)(pipelineEvent('start', { kind: 'start', clusterId: 'orders-provisioned' }));
-    expect(await deps.store.get(RUN_ID)).toMatchObject({ stage: 'EXPORTING', sourceSnapshotId: SNAP_ID });
+    await makeHandler(env.deps)(pipelineEvent('start', { kind: 'start', clusterId: 'orders-provisioned' }));
+    expect(await env.deps.store.get(RUN_ID)).toMatchObject({ stage: 'EXPORTING', sourceSnapshotId: SNAP_ID });
   });
 
   it('starts a second attempt with its own run id on retry of a failed run', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
     rds.on(StartExportTaskCommand).rejectsOnce(awsError('KMSKeyNotAccessibleFault', 'key disabled')).resolves({});
-    const handler = makeHandler(deps);
+    const handler = makeHandler(env.deps);
     await handler(loadEvent('rds-event-0169-automated-snapshot.json'));
-    await deps.store.apply(RUN_ID, 'CLEANING_UP', { type: 'CleanupDone', cleanedUp: [] });
-    expect((await deps.store.get(RUN_ID))?.error).toMatchObject({ kind: 'KMSKeyNotAccessibleFault' });
+    await env.deps.store.apply(RUN_ID, 'CLEANING_UP', { type: 'CleanupDone', cleanedUp: [] });
+    expect((await env.deps.store.get(RUN_ID))?.error).toMatchObject({ kind: 'KMSKeyNotAccessibleFault' });
     await handler(pipelineEvent('start', { kind: 'retry', runId: RUN_ID }));
-    expect(await deps.store.get(runIdFor(SNAP_ID, 2))).toMatchObject({ attempt: 2, stage: 'EXPORTING' });
+    expect(await env.deps.store.get(runIdFor(SNAP_ID, 2))).toMatchObject({ attempt: 2, stage: 'EXPORTING' });
     expect(rds.commandCalls(StartExportTaskCommand)[1].args[0].input.ExportTaskIdentifier).toBe(`sim-tmp-${runIdFor(SNAP_ID, 2)}-x1`);
   });
 
   it('refuses to retry a run that is still live', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
-    const handler = makeHandler(deps);
+    const handler = makeHandler(env.deps);
     await handler(loadEvent('rds-event-0169-automated-snapshot.json'));
     await handler(pipelineEvent('start', { kind: 'retry', runId: RUN_ID }));
-    expect(await deps.store.get(runIdFor(SNAP_ID, 2))).toBeUndefined();
+    expect(await env.deps.store.get(runIdFor(SNAP_ID, 2))).toBeUndefined();
   });
 
   it('looks the snapshot up by its ARN, not by string surgery on the id', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
-    await makeHandler(deps)(rdsEventWith('rds-event-0169-automated-snapshot.json', {}));
+    await makeHandler(env.deps)(rdsEventWith('rds-event-0169-automated-snapshot.json', {}));
     expect(rds.commandCalls(DescribeDBClusterSnapshotsCommand)[0].args[0].input).toEqual({ DBClusterSnapshotIdentifier: SNAP_ARN });
   });
 });

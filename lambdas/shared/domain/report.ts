@@ -1,24 +1,11 @@
 /**
  * What a finished run tells people: the short alert text and the time spent in each stage.
  */
-import { RunStage, type Run } from './run';
-
-const ORDER: readonly RunStage[] = [
-  RunStage.PENDING,
-  RunStage.RESTORING,
-  RunStage.SNAPSHOTTING,
-  RunStage.WAITING_FOR_EXPORT_SLOT,
-  RunStage.EXPORTING,
-  RunStage.COPYING,
-  RunStage.CLEANING_UP,
-  RunStage.SUCCEEDED,
-  RunStage.FAILED,
-  RunStage.CANCELLED,
-];
+import { RunStage, STAGES_IN_ORDER, type Run } from './run';
 
 /** Seconds spent in each stage the run went through, in pipeline order. */
 export function stageDurations(run: Run): { stage: RunStage; seconds: number }[] {
-  const entered = ORDER.filter((s) => run.stageEnteredAt[s]).map((s) => ({ stage: s, at: Date.parse(run.stageEnteredAt[s] as string) }));
+  const entered = STAGES_IN_ORDER.filter((s) => run.stageEnteredAt[s]).map((s) => ({ stage: s, at: Date.parse(run.stageEnteredAt[s] as string) }));
   entered.sort((a, b) => a.at - b.at);
   const out: { stage: RunStage; seconds: number }[] = [];
   for (let i = 0; i < entered.length - 1; i++) out.push({ stage: entered[i].stage, seconds: Math.round((entered[i + 1].at - entered[i].at) / 1000) });

@@ -18,8 +18,14 @@ export const RunStage = {
 } as const;
 export type RunStage = (typeof RunStage)[keyof typeof RunStage];
 
+/** Every stage, in pipeline order. */
+export const STAGES_IN_ORDER: readonly RunStage[] = Object.values(RunStage);
+
 /** Stages a run never leaves. */
 export const TERMINAL_STAGES: readonly RunStage[] = [RunStage.SUCCEEDED, RunStage.FAILED, RunStage.CANCELLED];
+
+/** Stages of a run still in progress, in pipeline order. */
+export const OPEN_STAGES: readonly RunStage[] = STAGES_IN_ORDER.filter((s) => !TERMINAL_STAGES.includes(s));
 
 /** How the snapshot reaches S3: straight from the source snapshot, or through a temporary cluster. */
 export const ExportPath = { DIRECT: 'direct', RESTORE: 'restore' } as const;
@@ -128,13 +134,7 @@ export function isTerminal(stage: RunStage): boolean {
 }
 
 /** What a new run is made from. */
-export interface NewRunInput {
-  readonly runId: string;
-  readonly attempt: number;
-  readonly sourceClusterId: string;
-  readonly sourceSnapshotId: string;
-  readonly sourceSnapshotArn: string;
-  readonly sourceSnapshotCreatedAt?: string;
+export interface NewRunInput extends Pick<Run, 'runId' | 'attempt' | 'sourceClusterId' | 'sourceSnapshotId' | 'sourceSnapshotArn' | 'sourceSnapshotCreatedAt'> {
   /** The path the configuration and the snapshot suggest; the start stage may still fall back to restore. */
   readonly path: ExportPath;
   readonly now: Date;
