@@ -6,6 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -27,6 +28,8 @@ export interface AwsClients {
   iam(): IAMClient;
   sts(): STSClient;
   sns(): SNSClient;
+  /** Invokes the copy function's destination probe. */
+  lambda(): LambdaClient;
   dynamo(): DynamoDBDocumentClient;
   /** An S3 client for a region (access points must be called in their own region), optionally as another principal. */
   s3(region?: string, credentials?: StaticCredentials): S3Client;
@@ -52,6 +55,7 @@ export function defaultClients(region: string, env: NodeJS.ProcessEnv = process.
     iam: memo(() => new IAMClient({ region })),
     sts: memo(() => new STSClient({ region })),
     sns: memo(() => new SNSClient({ region })),
+    lambda: memo(() => new LambdaClient({ region })),
     dynamo: memo(() => DynamoDBDocumentClient.from(new DynamoDBClient({ region }), { marshallOptions: { removeUndefinedValues: true } })),
     s3: (r = region, credentials) => {
       const key = `${r}|${credentials?.accessKeyId ?? ''}`;

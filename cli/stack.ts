@@ -18,6 +18,8 @@ export interface StackInfo {
   readonly exportKmsKeyArn?: string;
   readonly exportRoleArn?: string;
   readonly copyRoleArn?: string;
+  /** The copy function, invoked by preflight to probe the destination as the copy role. */
+  readonly copyFunctionArn?: string;
 }
 export type StackField = keyof StackInfo;
 
@@ -33,6 +35,7 @@ export const STACK_FIELDS: Readonly<Record<StackField, { readonly env: string; r
   exportKmsKeyArn: { env: 'PIPELINE_EXPORT_KMS_KEY_ARN', outputs: ['export_kms_key_arn', 'kms_key_arn', 'pipeline_key_arn'] },
   exportRoleArn: { env: 'PIPELINE_EXPORT_ROLE_ARN', outputs: ['export_role_arn'] },
   copyRoleArn: { env: 'PIPELINE_COPY_ROLE_ARN', outputs: ['copy_role_arn', 'copy_function_role_arn'] },
+  copyFunctionArn: { env: 'PIPELINE_COPY_FUNCTION_ARN', outputs: ['function_arns.copy', 'copy_function_arn'] },
 };
 
 /** Id of the cdktf stack (`cdktf.out/stacks/<id>`); equals modules/pipeline-stack STACK_ID (a test keeps them equal). */
@@ -56,13 +59,19 @@ export interface LocateOptions {
   readonly terraformOutput?: (dir: string) => string;
 }
 
-/** Flattens `terraform output -json` (`{name: {value, type, sensitive}}`) or a flat object into name → string. */
+/**
+ * Flattens `terraform output -json` (`{name: {value, type, sensitive}}`) or a flat object into name → string;
+ * a map of strings (e.g. `function_arns`) becomes one entry per key, named `name.key`.
+ */
 export function flattenOutputs(json: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (json === null || typeof json !== 'object') return out;
   for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
     const value = v !== null && typeof v === 'object' && 'value' in (v as object) ? (v as { value: unknown }).value : v;
     if (typeof value === 'string') out[name] = value;
+    else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [k, inner] of Object.entries(value as Record<string, unknown>)) if (typeof inner === 'string') out[`${name}.${k}`] = inner;
+    }
   }
   return out;
 }

@@ -13,6 +13,7 @@ const tfOutputs = {
   run_table_name: { value: 'aurora-export-runs', type: 'string', sensitive: false },
   pipeline_topic_arn: { value: 'arn:aws:sns:eu-west-1:123456789012:aurora-export-pipeline', type: 'string', sensitive: false },
   copy_role_arn: { value: 'arn:aws:iam::123456789012:role/aurora-export-copy', type: 'string', sensitive: false },
+  function_arns: { value: { copy: 'arn:aws:lambda:eu-west-1:123456789012:function:aurora-export-copy' }, type: ['object', { copy: 'string' }], sensitive: false },
 };
 
 function tempDir(): string {
@@ -23,6 +24,11 @@ describe('Function: flattenOutputs', () => {
   it('reads `terraform output -json` and flat objects alike, ignoring non-string values', () => {
     expect(flattenOutputs({ a: { value: 'x', type: 'string' }, b: 'y', c: { value: { nested: 1 } } })).toEqual({ a: 'x', b: 'y' });
   });
+
+  it('names each string of a map output `name.key`, so the copy function ARN is read from function_arns', () => {
+    const out = flattenOutputs({ function_arns: { value: { copy: 'arn:aws:lambda:eu-west-1:123456789012:function:aurora-export-copy', start: 's' }, type: ['object'] } });
+    expect(out).toEqual({ 'function_arns.copy': 'arn:aws:lambda:eu-west-1:123456789012:function:aurora-export-copy', 'function_arns.start': 's' });
+  });
 });
 
 describe('Function: locateStack', () => {
@@ -32,6 +38,7 @@ describe('Function: locateStack', () => {
     const stack = locateStack({ config: localConfig, env: {}, stackDir: dir });
     expect(stack.info.tableName).toBe('aurora-export-runs');
     expect(stack.info.copyRoleArn).toBe('arn:aws:iam::123456789012:role/aurora-export-copy');
+    expect(stack.info.copyFunctionArn).toBe('arn:aws:lambda:eu-west-1:123456789012:function:aurora-export-copy');
     expect(stack.source).toContain('terraform.tfstate');
   });
 

@@ -1,8 +1,10 @@
 /**
  * `preflight`: proves, with real credentials and before the first nightly run, that the pipeline can work.
  * Checks in order and prints ✓/✗ with the fix for each: the source clusters and the path each takes; the
- * export bucket, key and role; a probe write through the destination (one object, written and deleted,
- * always with ExpectedBucketOwner); the client's KMS key. It changes nothing but that probe object.
+ * export bucket, key and role; a probe write to the destination made by the copy function itself (invoked
+ * directly with `{"kind":"probe"}`, so the client's policies are tested against the copy role); the client's
+ * KMS key. It changes nothing but the probe object, which stays: the copy role cannot delete.
+ * `--as-self` probes with the operator's own credentials instead (written and deleted).
  */
 import { randomBytes } from 'node:crypto';
 import { GetRoleCommand } from '@aws-sdk/client-iam';
@@ -18,10 +20,13 @@ import {
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import type { PipelineConfig, SourceClusterConfig } from '../../config/schema';
 import { CLIENT_KMS_ACTIONS, copyObjectActions, destinationObjectPrefixes } from '../../modules/client-policy';
-import type { AwsClients, StaticCredentials } from '../aws';
+import { PROBE_FOLDER, probeResultSchema, type ProbeResult } from '../../lambdas/copy/probe';
+import { StageFunction } from '../../lambdas/shared/domain/run';
+import type { AwsClients } from '../aws';
 import type { CliContext, Command } from '../context';
 import { toCliError } from '../errors';
 import { printJson } from '../output';
@@ -37,6 +42,8 @@ export interface CheckResult {
   readonly detail: string;
   /** What to do, for `fail` and `warn`. */
   readonly fix?: string;
+  /** Something to know whatever the outcome (e.g. the probe object stays). */
+  readonly note?: string;
 }
 
 /** What the preflight runs with. */
@@ -44,7 +51,7 @@ export interface PreflightInput {
   readonly config: PipelineConfig;
   readonly stack: StackInfo;
   readonly aws: AwsClients;
-  /** Test the destination with the operator's credentials, without trying to assume the copy role. */
+  /** Probe the destination with the operator's credentials instead of invoking the copy function. */
   readonly asSelf?: boolean;
   /** Probe key suffix; random by default. */
   readonly probeId?: string;
@@ -203,16 +210,12 @@ interface ProbeOutcome {
   kms: CheckResult;
 }
 
-/** Writes one probe object (and, with a client key, a one-part multipart upload to the same key), then deletes it. */
-async function probeDestination(
-  input: PreflightInput,
-  principal: string,
-  credentials: StaticCredentials | undefined,
-): Promise<ProbeOutcome> {
+/** `--as-self`: writes one probe object with the operator's credentials (and, with a client key, a one-part multipart upload to the same key), then deletes it. */
+async function probeDestination(input: PreflightInput, principal: string): Promise<ProbeOutcome> {
   const d = input.config.destination;
   const target = d.accessPointArn ?? (d.bucket as string);
   const region = d.accessPointArn?.split(':')[3] ?? input.config.region;
-  const s3: S3Client = input.aws.s3(region, credentials);
+  const s3: S3Client = input.aws.s3(region);
   const prefix = destinationObjectPrefixes(d.keyPrefixTemplate, input.config.sourceClusters.map((c) => c.identifier))[0].replace(/\*$/, '');
   const id = input.probeId ?? `${(input.now ?? (() => new Date()))().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}`;
   const key = `${prefix}_preflight/${input.config.namePrefix}-${id}`;
@@ -274,6 +277,123 @@ async function probeDestination(
   return { destination, kms };
 }
 
+/** Where the probe object lands, for the note that it stays. */
+function probeFolder(key: string): string {
+  const at = key.lastIndexOf(`${PROBE_FOLDER}/`);
+  return at >= 0 ? key.slice(0, at + PROBE_FOLDER.length + 1) : `${PROBE_FOLDER}/`;
+}
+
+/** What the client must add, naming each policy the probe's failure points at. */
+function clientPolicyFix(result: ProbeResult): string {
+  const where = result.policies?.length ? result.policies.join('; ') : 'the access point policy, the bucket policy and the KMS key policy';
+  return `the client adds the statements from \`pipeline client-policy\` to ${where}`;
+}
+
+/**
+ * Invokes the copy function with `{"kind":"probe"}` and turns its answer into the destination and client
+ * key checks: the write is made by the copy role itself, exactly as a delivery writes.
+ */
+async function probeAsCopyFunction(input: PreflightInput, account: string): Promise<ProbeOutcome> {
+  const { config, stack, aws } = input;
+  const d = config.destination;
+  const functionName = stack.copyFunctionArn ?? `${config.namePrefix}-${StageFunction.COPY}`;
+  const functionArn = functionName.startsWith('arn:') ? functionName : `arn:aws:lambda:${aws.region}:${account}:function:${functionName}`;
+  const check = 'destination write';
+  const kmsCheck = 'client KMS key';
+  const noKms: CheckResult = { check: kmsCheck, status: 'skip', detail: 'no destination key configured: objects take the bucket default encryption' };
+  const notReached: CheckResult = d.kmsKeyArn ? { check: kmsCheck, status: 'skip', detail: 'not reached: the destination write failed first' } : noKms;
+  const invokeFix = 'check the copy function in the Lambda console and /aws/lambda/' + `${config.namePrefix}-${StageFunction.COPY}; or test with your own credentials: preflight --as-self`;
+
+  let payload: string;
+  let functionError: string | undefined;
+  try {
+    const out = await aws.lambda().send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: Buffer.from(JSON.stringify({ kind: 'probe' })) }));
+    payload = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
+    functionError = out.FunctionError;
+  } catch (e) {
+    const name = err(e).name;
+    if (name === 'ResourceNotFoundException') {
+      return {
+        destination: { check, status: 'fail', detail: `the copy function ${functionName} does not exist in ${aws.region}`, fix: 'deploy the stack (cdktf deploy), or point preflight at it: --outputs <file>, --region, or PIPELINE_COPY_FUNCTION_ARN' },
+        kms: notReached,
+      };
+    }
+    if (name === 'AccessDeniedException' || name === 'AccessDenied') {
+      return {
+        destination: { check, status: 'fail', detail: `you may not invoke the copy function: ${errText(e)}`, fix: `allow your operator role lambda:InvokeFunction on ${functionArn}; or test with your own credentials: preflight --as-self` },
+        kms: notReached,
+      };
+    }
+    const x = toCliError(e);
+    if (x.name === 'CredentialsMissing') throw x;
+    return { destination: { check, status: 'fail', detail: `invoking ${functionName} failed: ${x.message}`, fix: invokeFix }, kms: notReached };
+  }
+  if (functionError) {
+    let reason = payload;
+    try {
+      const parsed = JSON.parse(payload) as { errorType?: string; errorMessage?: string };
+      reason = `${parsed.errorType ?? functionError}: ${parsed.errorMessage ?? payload}`;
+    } catch {
+      // Not JSON: show it as it came.
+    }
+    return { destination: { check, status: 'fail', detail: `the copy function failed the probe: ${reason.slice(0, 500)}`, fix: invokeFix }, kms: notReached };
+  }
+  let parsedJson: unknown;
+  try {
+    parsedJson = JSON.parse(payload);
+  } catch {
+    parsedJson = undefined;
+  }
+  const parsed = probeResultSchema.safeParse(parsedJson);
+  if (!parsed.success) {
+    return {
+      destination: { check, status: 'fail', detail: `${functionName} answered without a probe result (${payload.slice(0, 100) || 'empty'}): the deployed copy function predates the probe`, fix: 'redeploy the stack (cdktf deploy)' },
+      kms: notReached,
+    };
+  }
+  const r = parsed.data;
+  const where = `${r.bucket} key ${r.key}`;
+  const note = `the probe object stays (the copy role has no delete permission by design); the client can expire ${probeFolder(r.key)} with a lifecycle rule`;
+  const written: CheckResult = {
+    check,
+    status: 'pass',
+    detail: `the copy role (${r.principal}) wrote ${where} through the copy function (ExpectedBucketOwner ${r.expectedBucketOwner}, ACL mode ${r.aclMode}${r.kmsKeyArn ? `, SSE-KMS ${r.kmsKeyArn}` : ''})`,
+    note,
+  };
+  const kmsFix = `the client adds the KMS key policy statement from \`pipeline client-policy\` (${CLIENT_KMS_ACTIONS.join(', ')} for ${r.principal}, kms:ViaService s3.${d.accessPointArn?.split(':')[3] ?? config.region}.amazonaws.com)`;
+  if (r.ok) {
+    return {
+      destination: written,
+      kms: r.kmsKeyArn ? { check: kmsCheck, status: 'pass', detail: `${r.kmsKeyArn} gave data keys to ${r.principal} for a single and a multipart write` } : noKms,
+    };
+  }
+  const error = r.error ?? 'the write failed';
+  if (r.step === 'multipart') {
+    return {
+      destination: written,
+      kms:
+        r.reason === 'KmsDenied'
+          ? { check: kmsCheck, status: 'fail', detail: `single writes work but a multipart write failed (multipart needs kms:Decrypt): ${error}`, fix: kmsFix }
+          : { check: kmsCheck, status: 'fail', detail: `single writes work but a multipart write failed: ${error}`, fix: r.reason === 'Other' ? 'retry; if it persists, read the copy function log' : clientPolicyFix(r) },
+    };
+  }
+  if (r.reason === 'KmsDenied') {
+    return {
+      destination: { check, status: 'fail', detail: `the write reached S3 but the client key refused the copy role (${r.principal})`, fix: 'see the client KMS key check' },
+      kms: { check: kmsCheck, status: 'fail', detail: error, fix: kmsFix },
+    };
+  }
+  const fixes: Record<string, string> = {
+    AccessDenied: `${clientPolicyFix(r)}; also check that destination.expectedOwnerAccountId ${d.expectedOwnerAccountId} owns the bucket`,
+    WrongBucketOwner: `check destination.expectedOwnerAccountId (${d.expectedOwnerAccountId}): it must be the account that owns the bucket behind ${r.bucket}`,
+    NoSuchBucket: `check destination.${d.accessPointArn ? 'accessPointArn' : 'bucket'} in the configuration: ${r.bucket} does not exist`,
+  };
+  return {
+    destination: { check, status: 'fail', detail: `the copy role (${r.principal}) could not write ${where}: ${error}`, fix: fixes[r.reason ?? ''] ?? 'retry; if it persists, read the copy function log' },
+    kms: notReached,
+  };
+}
+
 /** Runs every check in order and returns the results; throws only for missing credentials. */
 export async function runPreflight(input: PreflightInput, onResult: (r: CheckResult) => void = () => undefined): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
@@ -305,43 +425,38 @@ export async function runPreflight(input: PreflightInput, onResult: (r: CheckRes
   await guard('export KMS key', () => checkExportKey(aws, stack.exportKmsKeyArn));
   await guard('export role trust', () => checkExportRole(aws, stack.exportRoleArn, account));
 
-  let principal = identity.Arn as string;
-  let credentials: StaticCredentials | undefined;
   if (input.asSelf) {
-    add({ check: 'copy role', status: 'warn', detail: `--as-self: testing the destination with your own credentials (${principal})`, fix: 'a pass proves the destination and key work for you, not for the copy role' });
-  } else if (!stack.copyRoleArn) {
-    add({ check: 'copy role', status: 'warn', detail: `the copy role ARN is unknown; testing with your own credentials (${principal})`, fix: 'deploy the stack or pass --outputs <file> so preflight can test as the copy role' });
-  } else {
+    const principal = identity.Arn as string;
+    add({
+      check: 'copy role',
+      status: 'warn',
+      detail: `--as-self: testing the destination with your own credentials (${principal})`,
+      fix: 'a pass proves the destination and key work for you, not for the copy role: run preflight without --as-self to test as the copy function',
+    });
     try {
-      const assumed = await aws.sts().send(new AssumeRoleCommand({ RoleArn: stack.copyRoleArn, RoleSessionName: `${config.namePrefix}-preflight`, DurationSeconds: 900 }));
-      const c = assumed.Credentials;
-      credentials = { accessKeyId: c?.AccessKeyId as string, secretAccessKey: c?.SecretAccessKey as string, sessionToken: c?.SessionToken };
-      principal = assumed.AssumedRoleUser?.Arn ?? stack.copyRoleArn;
-      add({ check: 'copy role', status: 'pass', detail: `assumed ${stack.copyRoleArn}: the destination is tested exactly as the copy function sees it` });
+      const probe = await probeDestination(input, principal);
+      add(probe.destination);
+      add(probe.kms);
     } catch (e) {
-      add({
-        check: 'copy role',
-        status: 'warn',
-        detail: `cannot assume ${stack.copyRoleArn} (${err(e).name}); testing with your own credentials (${principal})`,
-        fix: "a pass proves the destination and key work for you, not for the copy role: compare the client's policies with `pipeline client-policy`",
-      });
+      const x = toCliError(e);
+      if (x.name === 'CredentialsMissing') throw x;
+      add({ check: 'destination write', status: 'fail', detail: x.message, fix: 'retry; check the destination settings in the configuration' });
     }
-  }
-  try {
-    const probe = await probeDestination(input, principal, credentials);
+  } else {
+    const probe = await probeAsCopyFunction(input, account);
     add(probe.destination);
     add(probe.kms);
-  } catch (e) {
-    const x = toCliError(e);
-    if (x.name === 'CredentialsMissing') throw x;
-    add({ check: 'destination write', status: 'fail', detail: x.message, fix: 'retry; check the destination settings in the configuration' });
   }
   return results;
 }
 
 /** Formats one result as one or two lines. */
 export function formatCheck(r: CheckResult): string[] {
-  return [`${MARK[r.status]} ${r.check}: ${r.detail}`, ...(r.fix && r.status !== 'pass' && r.status !== 'skip' ? [`    fix: ${r.fix}`] : [])];
+  return [
+    `${MARK[r.status]} ${r.check}: ${r.detail}`,
+    ...(r.fix && r.status !== 'pass' && r.status !== 'skip' ? [`    fix: ${r.fix}`] : []),
+    ...(r.note ? [`    note: ${r.note}`] : []),
+  ];
 }
 
 export const preflightCommand: Command = {
@@ -349,7 +464,7 @@ export const preflightCommand: Command = {
   summary: 'Check with real credentials that clusters, export bucket, key, role and destination are ready',
   usage: '[--as-self]',
   options: {
-    'as-self': { type: 'boolean', description: 'Test the destination with your own credentials instead of assuming the copy role' },
+    'as-self': { type: 'boolean', description: 'Probe the destination with your own credentials (written and deleted) instead of invoking the copy function' },
   },
   async run(ctx: CliContext, flags) {
     const results = await runPreflight(
