@@ -88,6 +88,8 @@ export interface DeliveryFaults {
   readonly replayStaleEvents?: boolean;
   /** Make the first run-store write of every transition type fail after the stage's AWS call. */
   readonly crashBeforeEachWrite?: boolean;
+  /** Make the first alert publish fail: a crash between a run's final write and its alert. */
+  readonly crashBeforeFirstAlert?: boolean;
 }
 
 /** Options of a simulation. */
@@ -133,7 +135,7 @@ export class Simulation {
   private queue: Delivery[] = [];
   private readonly rdsDelivered: Delivery[] = [];
   private readonly seen = new Set<string>();
-  /** Transition types whose first write was crashed. */
+  /** Transition types whose first write was crashed (and `alert` once the first alert was). */
   readonly crashed = new Set<string>();
   private clock: Date;
   private ticks = 0;
@@ -157,7 +159,15 @@ export class Simulation {
         this.enqueue(target, pipelineRecord(settings.pipelineTopicArn, target, message), `${message.kind}${'batch' in message ? `#${message.batch}` : ''}`);
       },
     };
-    const alerts: AlertPublisher = { alert: async (subject, text) => void this.alerts.push({ subject, text }) };
+    const alerts: AlertPublisher = {
+      alert: async (subject, text) => {
+        if (options.crashBeforeFirstAlert && !this.crashed.has('alert')) {
+          this.crashed.add('alert');
+          throw Object.assign(new Error('simulated crash before the alert was published'), { name: 'SimulatedCrash' });
+        }
+        this.alerts.push({ subject, text });
+      },
+    };
     const metrics = new Metrics(settings.namePrefix, (line) => void this.metrics.push(JSON.parse(line)), now);
     const observed = this.observe(store);
     const deps: StageDeps = { settings, store: observed, rds: new RdsGateway(new RDSClient({ region: 'eu-west-1' })), s3, publisher, alerts, logger: silentLogger(), metrics, now };

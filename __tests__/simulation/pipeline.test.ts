@@ -121,6 +121,18 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     await expectDelivered(sim, runs[0]);
   });
 
+  it('still delivers the alert, once, after a crash between the final write and the alert', async () => {
+    sim = await start({ crashBeforeFirstAlert: true });
+    sim.announceSnapshot('orders-provisioned', 'provisioned');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.SUCCEEDED);
+    expect(sim.crashed.has('alert')).toBe(true);
+    expect(sim.alerts).toEqual([]);
+    for (let i = 0; i < 15; i++) await sim.tick();
+    expect(sim.alerts.map((a) => a.subject)).toEqual(['[sim] orders-provisioned export SUCCEEDED']);
+    expect((await sim.store.get(runs[0].runId))?.alertSentAt).toBeDefined();
+  });
+
   it('fails and cleans up when the restore is refused', async () => {
     sim = await start();
     sim.rds.failNext('RestoreDBClusterFromSnapshot', awsError('InsufficientDBClusterCapacityFault', 'Not enough capacity'));

@@ -1,15 +1,16 @@
 /**
  * Cleanup stage: woken by `cleanup` (a stage finished, well or badly), `cancel` (an operator) or `advance`
  * (the reconciler). Cancels a still-running export of a failed run, deletes the temporary snapshot and
- * cluster (missing counts as done), finishes the run, and reports it: metric and alert. Safe to run again.
+ * cluster (missing counts as done), finishes the run, and reports it: metric and alert (the reconciler
+ * sends again an alert whose delivery was never confirmed). Safe to run again.
  */
 import type { SNSEvent } from 'aws-lambda';
 import { RunOutcome, RunStage, StageFunction, isTerminal, type Run } from '../shared/domain/run';
 import { exportTaskIdFor, tempResourceId } from '../shared/domain/naming';
-import { alertFor } from '../shared/domain/report';
 import { isAwsError } from '../shared/adapters/rds';
 import { CleanupNotFinished, errorMessage } from '../shared/errors';
 import { PipelineMetrics } from '../shared/table-layout';
+import { alertOwed, sendRunAlert } from '../shared/run-alert';
 import { defaultStageDeps, forEachRecord, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime';
 
 /**
@@ -54,10 +55,7 @@ async function cleanUp(d: StageDeps, run: Run): Promise<void> {
   d.logger.info(`run ${done.stage}`, { stage: done.stage, cleanedUp: done.cleanedUp, error: done.error });
   if (done.stage === RunStage.SUCCEEDED) d.metrics.count(PipelineMetrics.runSucceeded, 1, { runId: done.runId });
   if (done.stage === RunStage.FAILED) d.metrics.count(PipelineMetrics.runFailed, 1, { runId: done.runId });
-  if (done.stage !== RunStage.SUCCEEDED || d.settings.notifyOnSuccess) {
-    const { subject, text } = alertFor(d.settings.namePrefix, done);
-    await d.alerts.alert(subject, text);
-  }
+  if (alertOwed(d.settings, done)) await sendRunAlert(d, done);
 }
 
 async function handle(d: StageDeps, runId: string, cancel: boolean): Promise<void> {

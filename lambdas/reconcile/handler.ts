@@ -3,14 +3,16 @@
  * run. It fails runs past their stage deadline (cleanup follows), re-sends `advance` to the stage whose
  * wake-up event is overdue, retries runs waiting for an export slot, and deletes tagged temporary
  * resources older than the grace period whose run is finished or unknown. It also starts the newest
- * automated snapshot of a configured cluster when no run exists for it (its RDS-EVENT-0169 was lost).
+ * automated snapshot of a configured cluster when no run exists for it (its RDS-EVENT-0169 was lost), and
+ * sends again the alert of a run finished in the last hours whose delivery was never confirmed.
  */
 import type { DBCluster, DBClusterSnapshot, Tag } from '@aws-sdk/client-rds';
-import { OPEN_STAGES, RunStage, StageFunction, isTerminal, type Run } from '../shared/domain/run';
+import { OPEN_STAGES, RunStage, StageFunction, TERMINAL_STAGES, isTerminal, type Run } from '../shared/domain/run';
 import { TagKeys, runIdFromTempId } from '../shared/domain/naming';
 import { finishStage } from '../shared/finish-stage';
 import { errorMessage, errorName } from '../shared/errors';
 import { PipelineMetrics } from '../shared/table-layout';
+import { alertOwed, redeliverRunAlert } from '../shared/run-alert';
 import { defaultStageDeps, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime';
 
 /** What one pass did, returned (and logged) for operators and tests. */
@@ -21,6 +23,8 @@ export interface ReconcileReport {
   readonly orphansDeleted: string[];
   /** Snapshots whose RDS-EVENT-0169 never started a run. */
   readonly started: string[];
+  /** Finished runs whose unconfirmed alert was sent again. */
+  readonly alertsResent: string[];
   readonly errors: { item: string; error: string }[];
 }
 
@@ -30,6 +34,8 @@ export interface ReconcileDeps extends StageDeps {
   readonly stallMinutes?: number;
   /** Hours back in which an automated snapshot with no run is still started (a missed RDS-EVENT-0169). @default 24 */
   readonly missedSnapshotLookbackHours?: number;
+  /** Hours after a run finished in which its unconfirmed alert is still sent again. @default 6 */
+  readonly alertRedeliveryHours?: number;
 }
 
 const BROKEN_CLUSTER = ['failed', 'inaccessible-encryption-credentials', 'incompatible-restore', 'incompatible-parameters', 'incompatible-network'];
@@ -150,12 +156,34 @@ async function startMissedSnapshots(d: ReconcileDeps, report: ReconcileReport): 
   }
 }
 
+/**
+ * Sends again the alerts of runs that finished between the stall time and `alertRedeliveryHours` ago and
+ * whose delivery was never confirmed (a crash between the final write and the publish). Younger runs are
+ * left to the cleanup that is finishing them.
+ */
+async function redeliverAlerts(d: ReconcileDeps, report: ReconcileReport): Promise<void> {
+  const now = d.now().getTime();
+  const stallMs = (d.stallMinutes ?? 10) * 60_000;
+  const windowMs = (d.alertRedeliveryHours ?? 6) * 3_600_000;
+  for (const stage of TERMINAL_STAGES) {
+    for (const run of await d.store.listByStage(stage, { updatedAfter: new Date(now - windowMs) })) {
+      const age = now - Date.parse(run.stageEnteredAt[stage] ?? run.updatedAt);
+      if (!alertOwed(d.settings, run) || age < stallMs || age > windowMs) continue;
+      try {
+        if (await forRun(d.logger, run.runId, () => redeliverRunAlert(d, run))) report.alertsResent.push(run.runId);
+      } catch (e) {
+        report.errors.push({ item: `alert:${run.runId}`, error: `${errorName(e)}: ${errorMessage(e)}` });
+      }
+    }
+  }
+}
+
 /** Builds the reconcile function from its dependencies. */
 export function makeHandler(source: DepsSource<ReconcileDeps>) {
   const deps = memoDeps(source);
   return async (_event?: unknown): Promise<ReconcileReport> => {
     const d = deps();
-    const report: ReconcileReport = { pastDeadline: [], advanced: [], failed: [], orphansDeleted: [], started: [], errors: [] };
+    const report: ReconcileReport = { pastDeadline: [], advanced: [], failed: [], orphansDeleted: [], started: [], alertsResent: [], errors: [] };
     for (const stage of OPEN_STAGES) {
       for (const run of await d.store.listByStage(stage)) {
         try {
@@ -166,6 +194,11 @@ export function makeHandler(source: DepsSource<ReconcileDeps>) {
       }
     }
     await startMissedSnapshots(d, report);
+    try {
+      await redeliverAlerts(d, report);
+    } catch (e) {
+      report.errors.push({ item: 'alerts', error: `${errorName(e)}: ${errorMessage(e)}` });
+    }
     try {
       await removeOrphans(d, report);
     } catch (e) {

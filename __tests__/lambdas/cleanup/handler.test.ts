@@ -50,6 +50,19 @@ describe('Handler: cleanup', () => {
     expect(env.deps.alertsSent[0].text).toContain('Error: ExportFailed: boom');
   });
 
+  it('records on the run that its alert went out, and leaves it owed when publishing fails', async () => {
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED' } });
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, { runId: 'unlucky', extra: { outcome: 'FAILED' } });
+    await makeHandler(env.deps)(cleanup());
+    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.alertSentAt).toBe('2026-05-15T09:15:00.000Z');
+    env.deps.alerts.alert = async () => {
+      throw Object.assign(new Error('SNS is down'), { name: 'InternalErrorException' });
+    };
+    await expect(makeHandler(env.deps)(pipelineEvent('cleanup', { kind: 'cleanup', runId: 'unlucky' }))).rejects.toThrow('SNS is down');
+    expect(await env.deps.store.get('unlucky')).toMatchObject({ stage: 'FAILED' });
+    expect((await env.deps.store.get('unlucky'))?.alertSentAt).toBeUndefined();
+  });
+
   it('cancels a running export of a failed run', async () => {
     await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED' } });
     rds.on(DescribeExportTasksCommand).resolves({ ExportTasks: [{ Status: 'IN_PROGRESS' }] });

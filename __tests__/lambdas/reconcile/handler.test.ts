@@ -120,4 +120,50 @@ describe('Handler: reconcile', () => {
     expect(report.started).toEqual(['rds:orders-provisioned-2026-05-15-08-00']);
     expect(env.deps.sent).toEqual([{ target: 'start', message: { kind: 'start', clusterId: 'orders-provisioned', snapshotArn: 'arn:snap' } }]);
   });
+
+  describe('alerts never confirmed', () => {
+    const finishedAt = (stage: RunStage, at: string) => ({ stage, stageEnteredAt: { PENDING: '2026-05-15T08:00:00.000Z', [stage]: at }, updatedAt: at });
+
+    it('sends again the alert of a run that finished without one, once, however many passes run', async () => {
+      await seedRun(env.deps.store, RunStage.FAILED, { extra: { ...finishedAt(RunStage.FAILED, '2026-05-15T09:00:00.000Z'), error: { stage: 'EXPORTING', kind: 'ExportFailed', message: 'boom' } } });
+      const handler = makeHandler(env.deps);
+      const first = await handler();
+      await handler();
+      env.deps.setNow(new Date('2026-05-15T10:15:00.000Z'));
+      const later = await handler();
+      expect(first.alertsResent).toEqual([FIXTURE_RUN_ID]);
+      expect(later.alertsResent).toEqual([]);
+      expect(env.deps.alertsSent.map((a) => a.subject)).toEqual(['[sim] me3-serverless export FAILED at EXPORTING']);
+      expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ alertSentAt: '2026-05-15T09:15:00.000Z', alertRedeliveries: 1 });
+    });
+
+    it('leaves alone runs that just finished, whose alert was confirmed, or that finished hours ago', async () => {
+      await seedRun(env.deps.store, RunStage.FAILED, { runId: 'just-finished', extra: finishedAt(RunStage.FAILED, '2026-05-15T09:14:00.000Z') });
+      await seedRun(env.deps.store, RunStage.CANCELLED, { runId: 'confirmed', extra: { ...finishedAt(RunStage.CANCELLED, '2026-05-15T09:00:00.000Z'), alertSentAt: '2026-05-15T09:00:01.000Z' } });
+      await seedRun(env.deps.store, RunStage.FAILED, { runId: 'yesterday', extra: finishedAt(RunStage.FAILED, '2026-05-14T09:00:00.000Z') });
+      const report = await makeHandler(env.deps)();
+      expect(report.alertsResent).toEqual([]);
+      expect(env.deps.alertsSent).toEqual([]);
+    });
+
+    it('sends no success alert again when success alerts are off', async () => {
+      await env.rebuild({ settings: { notifyOnSuccess: false } });
+      await seedRun(env.deps.store, RunStage.SUCCEEDED, { extra: finishedAt(RunStage.SUCCEEDED, '2026-05-15T09:00:00.000Z') });
+      await makeHandler(env.deps)();
+      expect(env.deps.alertsSent).toEqual([]);
+    });
+
+    it('gives up after three sends when the confirmation cannot be recorded', async () => {
+      await seedRun(env.deps.store, RunStage.FAILED, { extra: finishedAt(RunStage.FAILED, '2026-05-15T09:00:00.000Z') });
+      const update = env.deps.store.update.bind(env.deps.store);
+      jest.spyOn(env.deps.store, 'update').mockImplementation(async (runId, spec) => {
+        if (spec.set?.alertSentAt) throw Object.assign(new Error('table unavailable'), { name: 'InternalServerError' });
+        return update(runId, spec);
+      });
+      const handler = makeHandler(env.deps);
+      for (let i = 0; i < 6; i++) await handler();
+      expect(env.deps.alertsSent).toHaveLength(3);
+      expect((await env.deps.store.get(FIXTURE_RUN_ID))?.alertRedeliveries).toBe(3);
+    });
+  });
 });

@@ -139,16 +139,21 @@ export class RunStore {
     });
   }
 
-  /** Runs in a stage, least recently updated first; `updatedBefore` keeps only those idle since then. */
-  async listByStage(stage: RunStage, options: { updatedBefore?: Date } = {}): Promise<Run[]> {
+  /**
+   * Runs in a stage, least recently updated first; `updatedBefore` keeps only those idle since then and
+   * `updatedAfter` only those updated since then (strict bounds; inclusive when both are given).
+   */
+  async listByStage(stage: RunStage, options: { updatedBefore?: Date; updatedAfter?: Date } = {}): Promise<Run[]> {
     const idx = RunTableLayout.byStageIndex;
     const before = options.updatedBefore?.toISOString();
+    const after = options.updatedAfter?.toISOString();
+    const range = [after ? '#s > :a' : '', before ? '#s < :b' : ''].filter(Boolean);
     return this.queryAll({
       TableName: this.tableName,
       IndexName: idx.name,
-      KeyConditionExpression: before ? '#k = :k AND #s < :s' : '#k = :k',
-      ExpressionAttributeNames: before ? { '#k': idx.partitionKey, '#s': idx.sortKey } : { '#k': idx.partitionKey },
-      ExpressionAttributeValues: before ? { ':k': stage, ':s': before } : { ':k': stage },
+      KeyConditionExpression: ['#k = :k', ...(range.length === 2 ? ['#s BETWEEN :a AND :b'] : range)].join(' AND '),
+      ExpressionAttributeNames: range.length ? { '#k': idx.partitionKey, '#s': idx.sortKey } : { '#k': idx.partitionKey },
+      ExpressionAttributeValues: { ':k': stage, ...(after ? { ':a': after } : {}), ...(before ? { ':b': before } : {}) },
       ScanIndexForward: true,
     });
   }

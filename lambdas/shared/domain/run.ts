@@ -124,6 +124,10 @@ export interface Run {
   readonly destinationPrefix?: string;
   /** Temporary resources the cleanup deleted (or found already gone), e.g. `cluster:<id>`. */
   readonly cleanedUp?: readonly string[];
+  /** When the alert of the finished run was published; until then the reconciler sends it again. */
+  readonly alertSentAt?: string;
+  /** How many times the reconciler sent the alert again (capped, so a broken table never floods the topic). */
+  readonly alertRedeliveries?: number;
   /** Epoch seconds after which DynamoDB removes the finished run (TTL). */
   readonly expiresAt?: number;
 }

@@ -104,5 +104,14 @@ describe('Class: RunStore', () => {
       expect((await store.listByStage(RunStage.PENDING)).map((r) => r.runId).sort()).toEqual(['other', 's-1', 's-1-r2']);
       expect(await store.listByStage(RunStage.PENDING, { updatedBefore: new Date('2026-05-01T00:00:00Z') })).toEqual([]);
     });
+
+    it('lists the runs of a stage updated after, or between, given times', async () => {
+      await store.createRun({ ...aRun('early'), updatedAt: '2026-05-15T08:00:00.000Z' });
+      await store.createRun({ ...aRun('middle'), updatedAt: '2026-05-15T09:00:00.000Z' });
+      await store.createRun({ ...aRun('late'), updatedAt: '2026-05-15T10:00:00.000Z' });
+      const ids = async (o: { updatedAfter?: Date; updatedBefore?: Date }) => (await store.listByStage(RunStage.PENDING, o)).map((r) => r.runId);
+      expect(await ids({ updatedAfter: new Date('2026-05-15T08:30:00Z') })).toEqual(['middle', 'late']);
+      expect(await ids({ updatedAfter: new Date('2026-05-15T08:30:00Z'), updatedBefore: new Date('2026-05-15T09:30:00Z') })).toEqual(['middle']);
+    });
   });
 });
