@@ -3,6 +3,7 @@
  * AWS clients, all injectable so tests can run commands against mocks and emulators.
  */
 import type { PipelineConfig } from '../config/schema';
+import type { PipelinePublisher } from '../lambdas/shared/domain/messages';
 import type { AwsClients } from './aws';
 import type { Io } from './output';
 import type { LocatedStack } from './stack';
@@ -21,6 +22,11 @@ export interface CliContext {
   /** The deployed stack; located lazily, once. */
   stack(): LocatedStack;
   readonly aws: AwsClients;
+  /**
+   * Where `runs start|retry|cancel` publish: the stack's pipeline topic (created on first use), or a publisher
+   * given to `main` (an in-process pipeline, for tests).
+   */
+  publisher(): PipelinePublisher;
   /** Clock, injectable for deterministic tests. */
   now(): Date;
   /** Waits between polls; tests pass one that returns at once. */

@@ -5,12 +5,14 @@
  */
 import { parseArgs } from 'node:util';
 import { configPathFrom, loadConfig, ConfigError } from '../config/load';
+import { SnsPipelinePublisher } from '../lambdas/shared/adapters/sns';
+import type { PipelinePublisher } from '../lambdas/shared/domain/messages';
 import { defaultClients, type AwsClients } from './aws';
 import { commands } from './commands';
 import type { CliContext, Command, FlagValues } from './context';
 import { CliError, toCliError, UsageError } from './errors';
 import { processIo, type Io } from './output';
-import { locateStack, type LocatedStack } from './stack';
+import { locateStack, requireStack, type LocatedStack } from './stack';
 
 const GLOBAL_OPTIONS = {
   config: { type: 'string', description: 'Configuration file (default: PIPELINE_CONFIG, then config/example.json)' },
@@ -21,7 +23,7 @@ const GLOBAL_OPTIONS = {
   help: { type: 'boolean', description: 'Show help' },
 } as const satisfies Command['options'];
 
-/** Overrides for tests: IO, environment, clients, clock. */
+/** Overrides for tests: IO, environment, clients, clock, the stack and where pipeline messages go. */
 export interface MainDeps {
   readonly io?: Io;
   readonly env?: NodeJS.ProcessEnv;
@@ -29,6 +31,8 @@ export interface MainDeps {
   readonly now?: () => Date;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly stack?: LocatedStack;
+  /** Receives pipeline messages instead of the stack's SNS topic. */
+  readonly publisher?: PipelinePublisher;
 }
 
 function parseOptions(options: Command['options']) {
@@ -104,6 +108,8 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
     const config = loadConfig(configPath);
     const region = (flags.region as string | undefined) ?? env.AWS_REGION ?? config.region;
     let located: LocatedStack | undefined = deps.stack;
+    let publisher: PipelinePublisher | undefined = deps.publisher;
+    const aws = deps.aws ?? defaultClients(region, env);
     const ctx: CliContext = {
       io,
       json,
@@ -111,7 +117,8 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
       configPath,
       env,
       stack: () => (located ??= locateStack({ config, env, outputsFile: flags.outputs as string | undefined, stackDir: flags['stack-dir'] as string | undefined })),
-      aws: deps.aws ?? defaultClients(region, env),
+      aws,
+      publisher: () => (publisher ??= new SnsPipelinePublisher(requireStack(ctx.stack(), ['pipelineTopicArn']).pipelineTopicArn, aws.sns())),
       now: deps.now ?? (() => new Date()),
       sleep: deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
     };

@@ -3,7 +3,6 @@
  * publishing pipeline-topic messages that the stage functions handle exactly as they handle their own.
  */
 import { DescribeDBClusterSnapshotsCommand } from '@aws-sdk/client-rds';
-import { SnsPipelinePublisher } from '../../lambdas/shared/adapters/sns';
 import type { RunStore } from '../../lambdas/shared/adapters/run-store';
 import { pipelineMessageSchema, type PipelineMessage } from '../../lambdas/shared/domain/messages';
 import { isTerminal, RunStage, StageFunction, type Run } from '../../lambdas/shared/domain/run';
@@ -22,7 +21,6 @@ import {
   stageLabel,
   stageTimeline,
 } from '../run-table';
-import { requireStack } from '../stack';
 
 /** Flags shared by the commands that can follow a run to its end. */
 const WAIT_OPTIONS = {
@@ -57,10 +55,10 @@ function runJson(run: Run, now: Date) {
 }
 
 async function publish(ctx: CliContext, target: StageFunction, message: PipelineMessage): Promise<void> {
-  const { pipelineTopicArn } = requireStack(ctx.stack(), ['pipelineTopicArn']);
+  const publisher = ctx.publisher();
   const checked = pipelineMessageSchema.parse(message);
   try {
-    await new SnsPipelinePublisher(pipelineTopicArn, ctx.aws.sns()).publish(target, checked);
+    await publisher.publish(target, checked);
   } catch (e) {
     throw toCliError(e);
   }
