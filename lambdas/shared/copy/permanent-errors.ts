@@ -154,8 +154,13 @@ export function classifyCopyError(error: unknown, ctx: CopyCallContext): Permane
   }
 
   if (isKms && (isDenied || code.startsWith('KMS.'))) {
-    const decrypting = sourceSide || parsed.action === 'kms:Decrypt';
-    const keyArn = parsed.resource && parsed.resource.includes(':kms:') ? parsed.resource : decrypting ? ctx.source.kmsKeyArn : ctx.destination.kmsKeyArn;
+    // Which key refused decides whose policy must change: a named key is ours unless it is the client's;
+    // without a name, kms:Decrypt on a write (completing a multipart copy) is still the client's key.
+    const keyInError = parsed.resource?.includes(':kms:') ? parsed.resource : undefined;
+    const decrypting = keyInError
+      ? keyInError !== ctx.destination.kmsKeyArn
+      : ctx.side === 'source' || (parsed.action === 'kms:Decrypt' && ctx.side !== 'destination');
+    const keyArn = keyInError ?? (decrypting ? ctx.source.kmsKeyArn : ctx.destination.kmsKeyArn);
     const kmsAction = parsed.action && parsed.action.startsWith('kms:') ? parsed.action : decrypting ? 'kms:Decrypt' : 'kms:GenerateDataKey';
     const resource = keyArn ?? (decrypting ? 'the export KMS key' : "the client's KMS key");
     const policies = decrypting

@@ -66,6 +66,16 @@ describe('Function: classifyCopyError', () => {
     expect(failure?.message).toContain(exportKey);
   });
 
+  it("names the client's key when kms:Decrypt on it is denied while completing a multipart copy", () => {
+    const message = `User: ${role} is not authorized to perform: kms:Decrypt on resource: ${clientKey} because no resource-based policy allows the kms:Decrypt action`;
+    const failure = classifyCopyError(s3Error('AccessDenied', message, 403), ctx({ side: 'destination', action: 's3:CompleteMultipartUpload' }));
+    expect(failure?.reason).toBe('KmsDenied');
+    expect(failure?.action).toBe('kms:Decrypt');
+    expect(failure?.resource).toBe(clientKey);
+    expect(failure?.message).toContain(`key policy of the client's KMS key ${clientKey}`);
+    expect(failure?.message).not.toContain('export key');
+  });
+
   it('says which setting to check when the destination does not exist', () => {
     const failure = classifyCopyError(s3Error('NoSuchBucket', 'The specified bucket does not exist', 404), ctx());
     expect(failure?.reason).toBe('NoSuchBucket');
