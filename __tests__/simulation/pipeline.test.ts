@@ -54,6 +54,8 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     await expectDelivered(sim, runs[0]);
     expect(sim.alerts.map((a) => a.subject)).toEqual(['[sim] orders-provisioned export SUCCEEDED']);
     expect(sim.metrics.map((m) => Object.keys(m).find((k) => k.startsWith('Run')))).toEqual(['RunSucceeded']);
+    expect(runs[0].cleanedUp).toEqual([]);
+    expect(sim.alerts[0].text).toContain('Cleaned up: nothing left to delete');
   });
 
   it('takes an Aurora Serverless v1 snapshot the long way: restore, snapshot, export, copy, cleanup', async () => {
@@ -67,6 +69,9 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     expect(sim.rds.successfulCalls('DeleteDBCluster').every((c) => c.input.SkipFinalSnapshot === true)).toBe(true);
     expect(Object.keys(runs[0].stageEnteredAt)).toEqual(expect.arrayContaining(['RESTORING', 'SNAPSHOTTING', 'EXPORTING', 'COPYING', 'CLEANING_UP', 'SUCCEEDED']));
     await expectDelivered(sim, runs[0]);
+    const temp = runs[0].tempClusterId as string;
+    expect(runs[0].cleanedUp).toEqual([`cluster:${temp}`, `cluster-snapshot:${temp}`]);
+    expect(sim.alerts[0].text).toContain(`Cleaned up: temporary cluster ${temp}, temporary cluster snapshot ${temp}`);
   });
 
   it('ends in the same place when every message is delivered three times, two of them at once', async () => {
@@ -119,6 +124,7 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     await expectSettled(sim, runs, RunStage.SUCCEEDED);
     expect([...sim.crashed]).toEqual(expect.arrayContaining(['RestoreStarted', 'SnapshotStarted', 'ExportStarted', 'ExportCompleted', 'CopyPlanned', 'CopySucceeded', 'CleanupDone']));
     await expectDelivered(sim, runs[0]);
+    expect([...(runs[0].cleanedUp ?? [])].sort()).toEqual([`cluster-snapshot:${runs[0].tempClusterId}`, `cluster:${runs[0].tempClusterId}`]);
   });
 
   it('still delivers the alert, once, after a crash between the final write and the alert', async () => {

@@ -15,7 +15,9 @@ import { defaultStageDeps, forEachRecord, forRun, memoDeps, type DepsSource, typ
 
 /**
  * Deletes what the run may have created. Names are derived from the run id rather than read from the run,
- * so a resource created just before a crash (and never recorded) is found too.
+ * so a resource created just before a crash (and never recorded) is found too. A resource already gone
+ * that the run is known to have created (the cluster once RESTORING was entered, the snapshot once
+ * SNAPSHOTTING was) counts as removed by the run: the export stage or an earlier cleanup delivery deleted it.
  */
 async function deleteTemporaryResources(d: StageDeps, run: Run): Promise<string[]> {
   const s = d.settings;
@@ -32,14 +34,14 @@ async function deleteTemporaryResources(d: StageDeps, run: Run): Promise<string[
   const tempId = tempResourceId(s.tempResourcePrefix, run.runId);
   try {
     const r = await d.rds.deleteClusterSnapshot(tempId);
-    if (r !== 'gone') cleaned.push(`cluster-snapshot:${tempId}`);
+    if (r !== 'gone' || run.stageEnteredAt[RunStage.SNAPSHOTTING]) cleaned.push(`cluster-snapshot:${tempId}`);
   } catch (e) {
     if (!isAwsError(e, 'InvalidDBClusterSnapshotStateFault')) throw e;
     pending.push(`cluster-snapshot:${tempId} (${errorMessage(e)})`);
   }
   try {
     const r = await d.rds.deleteCluster(tempId);
-    if (r !== 'gone') cleaned.push(`cluster:${tempId}`);
+    if (r !== 'gone' || run.stageEnteredAt[RunStage.RESTORING]) cleaned.push(`cluster:${tempId}`);
   } catch (e) {
     if (!isAwsError(e, 'InvalidDBClusterStateFault')) throw e;
     pending.push(`cluster:${tempId} (${errorMessage(e)})`);
@@ -51,7 +53,7 @@ async function deleteTemporaryResources(d: StageDeps, run: Run): Promise<string[
 /** Finishes a CLEANING_UP run and reports its end. */
 async function cleanUp(d: StageDeps, run: Run): Promise<void> {
   const cleaned = await deleteTemporaryResources(d, run);
-  const done = await d.store.apply(run.runId, RunStage.CLEANING_UP, { type: 'CleanupDone', cleanedUp: [...new Set([...(run.cleanedUp ?? []), ...cleaned])] });
+  const done = await d.store.apply(run.runId, RunStage.CLEANING_UP, { type: 'CleanupDone', cleanedUp: cleaned });
   d.logger.info(`run ${done.stage}`, { stage: done.stage, cleanedUp: done.cleanedUp, error: done.error });
   if (done.stage === RunStage.SUCCEEDED) d.metrics.count(PipelineMetrics.runSucceeded, 1, { runId: done.runId });
   if (done.stage === RunStage.FAILED) d.metrics.count(PipelineMetrics.runFailed, 1, { runId: done.runId });

@@ -14,15 +14,18 @@ import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps 
 /**
  * Deletes the temporary cluster (never with a final snapshot) without describing it first, which this stage
  * is not allowed to do; a cluster already deleting, or busy in another state, is left to the cleanup.
+ * Returns what it removed, for the run's `cleanedUp`.
  */
-async function dropTempCluster(d: StageDeps, run: Run): Promise<void> {
-  if (!run.tempClusterId) return;
+async function dropTempCluster(d: StageDeps, run: Run): Promise<string[]> {
+  if (!run.tempClusterId) return [];
   try {
     const result = await d.rds.deleteCluster(run.tempClusterId, { describeFirst: false });
     d.logger.info('temporary cluster no longer needed', { tempClusterId: run.tempClusterId, result });
+    return [`cluster:${run.tempClusterId}`];
   } catch (e) {
     if (!isAwsError(e, 'InvalidDBClusterStateFault')) throw e;
     d.logger.warn('temporary cluster cannot be deleted yet; the cleanup deletes it', { error: errorMessage(e) });
+    return [];
   }
 }
 
@@ -36,13 +39,13 @@ async function exportRun(d: StageDeps, runId: string): Promise<void> {
       return;
     }
     if (snapshot?.Status !== 'available' || !snapshot.DBClusterSnapshotArn) return void d.logger.info('temporary snapshot not available yet', { status: snapshot?.Status ?? 'missing' });
-    await dropTempCluster(d, run);
-    await startRunExport(d, run, snapshot.DBClusterSnapshotArn, ExportPath.RESTORE);
+    const cleanedUp = await dropTempCluster(d, run);
+    await startRunExport(d, run, snapshot.DBClusterSnapshotArn, ExportPath.RESTORE, { cleanedUp });
     return;
   }
   if (run.stage === RunStage.WAITING_FOR_EXPORT_SLOT) {
-    if (run.path === ExportPath.RESTORE) await dropTempCluster(d, run);
-    await startRunExport(d, run, run.exportSourceArn ?? run.sourceSnapshotArn, run.path);
+    const cleanedUp = run.path === ExportPath.RESTORE ? await dropTempCluster(d, run) : [];
+    await startRunExport(d, run, run.exportSourceArn ?? run.sourceSnapshotArn, run.path, { cleanedUp });
     return;
   }
   d.logger.info('run is not waiting to export; nothing to do', { stage: run.stage });

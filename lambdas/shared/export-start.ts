@@ -9,20 +9,28 @@ import { errorMessage, errorName, isPermanentAwsError } from './errors';
 import { finishStage } from './finish-stage';
 import type { StageDeps } from './runtime';
 
+/** How {@link startRunExport} is asked to start an export. */
+export interface StartRunExportOptions {
+  /** True for an error that means RDS cannot export the snapshot directly: the caller handles it and the run is left unchanged. */
+  readonly onUnsupported?: (e: unknown) => boolean;
+  /** Temporary resources the caller deleted before the export; the run records them whatever the outcome. */
+  readonly cleanedUp?: readonly string[];
+}
+
 /**
  * Starts the export of `sourceArn` for `run` (in PENDING, SNAPSHOTTING or WAITING_FOR_EXPORT_SLOT) and moves
  * the run: EXPORTING when the task started (or an earlier delivery had started it), WAITING_FOR_EXPORT_SLOT
  * when the account has no free export slot, CLEANING_UP (failed) on a permanent refusal. Other errors
- * (throttling, server faults) are thrown for a retry. With `onUnsupported` the caller handles a snapshot
- * that RDS cannot export directly; the run is then left unchanged.
+ * (throttling, server faults) are thrown for a retry.
  */
 export async function startRunExport(
   d: Pick<StageDeps, 'settings' | 'rds' | 'store' | 'publisher' | 'logger'>,
   run: Run,
   sourceArn: string,
   path: ExportPath,
-  onUnsupported?: (e: unknown) => boolean,
+  options: StartRunExportOptions = {},
 ): Promise<Run | undefined> {
+  const { onUnsupported, cleanedUp } = options;
   const s = d.settings;
   const cluster = s.sourceClusters.find((c) => c.identifier.toLowerCase() === run.sourceClusterId.toLowerCase());
   const exportTaskId = exportTaskIdFor(s.tempResourcePrefix, run.runId, run.exportAttempt);
@@ -40,11 +48,11 @@ export async function startRunExport(
   } catch (e) {
     if (isExportSlotUnavailable(e)) {
       d.logger.info('no free export slot; the run waits and the reconciler retries', { exportTaskId, error: errorMessage(e) });
-      return finishStage(d, run.runId, run.stage, { type: 'ExportSlotUnavailable', exportSourceArn: sourceArn, path, message: errorMessage(e) });
+      return finishStage(d, run.runId, run.stage, { type: 'ExportSlotUnavailable', exportSourceArn: sourceArn, path, message: errorMessage(e), cleanedUp });
     }
     if (onUnsupported?.(e)) return undefined;
     if (isPermanentAwsError(e)) {
-      return finishStage(d, run.runId, run.stage, { type: 'Failed', stage: run.stage, kind: errorName(e), message: `StartExportTask ${exportTaskId} refused: ${errorMessage(e)}` });
+      return finishStage(d, run.runId, run.stage, { type: 'Failed', stage: run.stage, kind: errorName(e), message: `StartExportTask ${exportTaskId} refused: ${errorMessage(e)}`, cleanedUp });
     }
     throw e;
   }
@@ -54,5 +62,6 @@ export async function startRunExport(
     exportS3Prefix: exportS3PrefixFor(s.exportPrefix, run.runId, exportTaskId),
     exportSourceArn: sourceArn,
     path,
+    cleanedUp,
   });
 }

@@ -54,7 +54,7 @@ async function restore(d: StageDeps, run: Run, snapshot: DBClusterSnapshot): Pro
 async function proceed(d: StageDeps, run: Run, snapshot: DBClusterSnapshot, cluster: SourceClusterConfig): Promise<void> {
   if (run.path === ExportPath.DIRECT) {
     const fallback = cluster.exportMode === ExportMode.AUTO;
-    const moved = await startRunExport(d, run, run.sourceSnapshotArn, ExportPath.DIRECT, (e) => fallback && isExportUnsupported(e));
+    const moved = await startRunExport(d, run, run.sourceSnapshotArn, ExportPath.DIRECT, { onUnsupported: (e) => fallback && isExportUnsupported(e) });
     if (moved) return;
     d.logger.info('the snapshot cannot be exported directly; restoring it first', { engineMode: snapshot.EngineMode });
   }

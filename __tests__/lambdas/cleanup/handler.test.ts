@@ -63,12 +63,31 @@ describe('Handler: cleanup', () => {
     expect((await env.deps.store.get('unlucky'))?.alertSentAt).toBeUndefined();
   });
 
+  it('lists every temporary resource the run removed, the cluster the export stage deleted included, and says so in the alert', async () => {
+    const entered = { PENDING: '2026-05-15T08:00:00.000Z', RESTORING: '2026-05-15T08:01:00.000Z', SNAPSHOTTING: '2026-05-15T08:20:00.000Z', EXPORTING: '2026-05-15T08:30:00.000Z', CLEANING_UP: '2026-05-15T09:10:00.000Z' };
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED', stageEnteredAt: entered, cleanedUp: [`cluster:${TEMP}`], error: { stage: 'COPYING', kind: 'AccessDenied', message: 'denied' } } });
+    rds.on(DescribeDBClustersCommand).rejects(awsError('DBClusterNotFoundFault', 'not found'));
+    await makeHandler(env.deps)(cleanup());
+    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.cleanedUp).toEqual([`cluster:${TEMP}`, `cluster-snapshot:${TEMP}`]);
+    expect(env.deps.alertsSent[0].text).toContain(`Cleaned up: temporary cluster ${TEMP}, temporary cluster snapshot ${TEMP}`);
+  });
+
+  it('counts the cluster and snapshot as removed when the run made them and a crashed delivery already deleted them', async () => {
+    const entered = { PENDING: '2026-05-15T08:00:00.000Z', RESTORING: '2026-05-15T08:01:00.000Z', SNAPSHOTTING: '2026-05-15T08:20:00.000Z', CLEANING_UP: '2026-05-15T09:10:00.000Z' };
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED', stageEnteredAt: entered } });
+    rds.on(DescribeDBClustersCommand).rejects(awsError('DBClusterNotFoundFault', 'not found'));
+    rds.on(DeleteDBClusterSnapshotCommand).rejects(awsError('DBClusterSnapshotNotFoundFault', 'not found'));
+    await makeHandler(env.deps)(cleanup());
+    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.cleanedUp).toEqual([`cluster-snapshot:${TEMP}`, `cluster:${TEMP}`]);
+  });
+
   it('cancels a running export of a failed run', async () => {
     await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED' } });
     rds.on(DescribeExportTasksCommand).resolves({ ExportTasks: [{ Status: 'IN_PROGRESS' }] });
     rds.on(CancelExportTaskCommand).resolves({});
     await makeHandler(env.deps)(cleanup());
     expect(rds.commandCalls(CancelExportTaskCommand)).toHaveLength(1);
+    expect(env.deps.alertsSent[0].text).toMatch(/Cleaned up: export task sim-tmp-\S+-x1 \(cancelled\)/);
   });
 
   it('throws to be retried while the temporary snapshot is still being created, and keeps the run CLEANING_UP', async () => {

@@ -29,6 +29,17 @@ describe('Handler: export', () => {
     expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ stage: 'EXPORTING', exportSourceArn: TEMP_ARN });
   });
 
+  it('records the temporary cluster it deleted on the run, and nothing when the cluster was busy', async () => {
+    await seedRun(env.deps.store, RunStage.SNAPSHOTTING);
+    await seedRun(env.deps.store, RunStage.SNAPSHOTTING, { runId: 'busy' });
+    await makeHandler(env.deps)(event0075());
+    rds.on(DeleteDBClusterCommand).rejects(awsError('InvalidDBClusterStateFault', 'DB cluster is deleting'));
+    await makeHandler(env.deps)(pipelineEvent('export', { kind: 'advance', runId: 'busy' }));
+    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.cleanedUp).toEqual([`cluster:${TEMP}`]);
+    expect(await env.deps.store.get('busy')).toMatchObject({ stage: 'EXPORTING' });
+    expect((await env.deps.store.get('busy'))?.cleanedUp).toBeUndefined();
+  });
+
   it('leaves a cluster that is already being deleted to the cleanup and still exports', async () => {
     await seedRun(env.deps.store, RunStage.SNAPSHOTTING);
     rds.on(DeleteDBClusterCommand).rejects(awsError('InvalidDBClusterStateFault', 'DB cluster is deleting'));

@@ -29,6 +29,19 @@ function bytes(n: number): string {
   return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
 }
 
+const RESOURCE_KINDS: Readonly<Record<string, string>> = {
+  cluster: 'temporary cluster',
+  'cluster-snapshot': 'temporary cluster snapshot',
+  'export-task': 'export task',
+};
+
+/** A `cleanedUp` entry (`<kind>:<id>[ (note)]`) in words: `cluster:x` is `temporary cluster x`. */
+export function describeRemoved(entry: string): string {
+  const at = entry.indexOf(':');
+  const kind = at > 0 ? RESOURCE_KINDS[entry.slice(0, at)] : undefined;
+  return kind ? `${kind} ${entry.slice(at + 1)}` : entry;
+}
+
 /** Subject and body of the alert for a run that just reached a terminal stage. */
 export function alertFor(pipeline: string, run: Run): { subject: string; text: string } {
   const lines = [`Run ${run.runId} ${run.stage}`, `Cluster: ${run.sourceClusterId}`, `Snapshot: ${run.sourceSnapshotId}`, `Path: ${run.path}`];
@@ -38,7 +51,7 @@ export function alertFor(pipeline: string, run: Run): { subject: string; text: s
   if (run.copy) lines.push(`Objects: ${run.copy.objectsCopied ?? run.copy.objects}`, `Bytes: ${bytes(run.copy.bytesCopied ?? run.copy.bytes)} (${run.copy.bytesCopied ?? run.copy.bytes})`);
   if (run.destinationPrefix) lines.push(`Destination prefix: ${run.destinationPrefix}`);
   if (run.warnings?.length) lines.push(`Warnings: ${run.warnings.join('; ')}`);
-  lines.push(`Cleaned up: ${run.cleanedUp?.length ? run.cleanedUp.join(', ') : 'nothing left to delete'}`);
+  lines.push(`Cleaned up: ${run.cleanedUp?.length ? run.cleanedUp.map(describeRemoved).join(', ') : 'nothing left to delete'}`);
   const durations = stageDurations(run);
   if (durations.length) lines.push(`Stages: ${durations.map((d) => `${d.stage} ${human(d.seconds)}`).join(', ')}`);
   const where = run.stage !== RunStage.SUCCEEDED && run.error ? ` at ${run.error.stage}` : '';

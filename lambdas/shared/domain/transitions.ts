@@ -22,18 +22,26 @@ export const RunEventType = {
 } as const;
 export type RunEventType = (typeof RunEventType)[keyof typeof RunEventType];
 
+/**
+ * Temporary resources a stage deleted on its way (the export stage deletes the temporary cluster); the run
+ * adds them to `cleanedUp`, so the report of a finished run names everything the run removed.
+ */
+export interface RemovedResources {
+  readonly cleanedUp?: readonly string[];
+}
+
 /** Something that happened to a run; the payload is what the run records about it. */
 export type RunEvent =
   | { readonly type: 'RestoreStarted'; readonly tempClusterId: string; readonly tempSnapshotId: string }
   | { readonly type: 'SnapshotStarted' }
-  | { readonly type: 'ExportStarted'; readonly exportTaskId: string; readonly exportS3Prefix: string; readonly exportSourceArn: string; readonly path?: ExportPath }
-  | { readonly type: 'ExportSlotUnavailable'; readonly exportSourceArn: string; readonly path?: ExportPath; readonly message: string }
+  | ({ readonly type: 'ExportStarted'; readonly exportTaskId: string; readonly exportS3Prefix: string; readonly exportSourceArn: string; readonly path?: ExportPath } & RemovedResources)
+  | ({ readonly type: 'ExportSlotUnavailable'; readonly exportSourceArn: string; readonly path?: ExportPath; readonly message: string } & RemovedResources)
   | { readonly type: 'ExportCompleted'; readonly warnings?: readonly string[] }
   | { readonly type: 'ExportFailed'; readonly kind: string; readonly message: string }
   | { readonly type: 'CopyPlanned'; readonly objects: number; readonly bytes: number; readonly batchesTotal: number; readonly destinationPrefix?: string }
   | { readonly type: 'CopySucceeded'; readonly objects: number; readonly bytes: number; readonly destinationPrefix?: string; readonly manifestKey?: string }
   | { readonly type: 'CopyFailed'; readonly kind: string; readonly message: string }
-  | { readonly type: 'Failed'; readonly stage: RunStage; readonly kind: string; readonly message: string }
+  | ({ readonly type: 'Failed'; readonly stage: RunStage; readonly kind: string; readonly message: string } & RemovedResources)
   | { readonly type: 'DeadlinePassed'; readonly deadline: string }
   | { readonly type: 'Cancelled'; readonly reason?: string }
   | { readonly type: 'CleanupDone'; readonly cleanedUp: readonly string[] };
@@ -71,6 +79,11 @@ const S = RunStage;
 /** Stages a run can be failed, cancelled or timed out from: alive and not yet cleaning up. */
 const ACTIVE: readonly RunStage[] = [S.PENDING, S.RESTORING, S.SNAPSHOTTING, S.WAITING_FOR_EXPORT_SLOT, S.EXPORTING, S.COPYING];
 const EXPORTABLE_FROM: readonly RunStage[] = [S.PENDING, S.SNAPSHOTTING, S.WAITING_FOR_EXPORT_SLOT];
+
+/** The run's `cleanedUp` with `removed` added, each resource once, in the order they were removed. */
+function withCleanedUp(run: Run, removed: readonly string[]): string[] {
+  return [...new Set([...(run.cleanedUp ?? []), ...removed])];
+}
 
 function failWith(error: RunError): Partial<Run> {
   return { outcome: RunOutcome.FAILED, error };
@@ -145,12 +158,8 @@ export const TRANSITIONS: readonly TransitionRow[] = [
     to: S.CLEANING_UP,
     apply: (r, e) => ({ outcome: RunOutcome.CANCELLED, error: { stage: r.stage, kind: 'Cancelled', message: e.reason ?? 'cancelled by an operator' } }),
   }),
-  row({
-    from: [S.CLEANING_UP],
-    event: 'CleanupDone',
-    to: (r) => r.outcome ?? S.FAILED,
-    apply: (_r, e) => ({ cleanedUp: e.cleanedUp }),
-  }),
+  // A finished run always has its `cleanedUp`, empty when there was nothing to delete.
+  row({ from: [S.CLEANING_UP], event: 'CleanupDone', to: (r) => r.outcome ?? S.FAILED, apply: (r, e) => ({ cleanedUp: withCleanedUp(r, e.cleanedUp) }) }),
 ];
 
 /** Deadline minutes of a stage, or undefined for stages without one (PENDING is short-lived; terminal ones end). */
@@ -191,10 +200,17 @@ export class TransitionNotAllowed extends Error {
   }
 }
 
+/** What the event removed, recorded on the run (see {@link RemovedResources}). */
+function withRemoved(run: Run, event: RunEvent): Partial<Run> {
+  const removed = (event as RemovedResources).cleanedUp;
+  return removed?.length ? { cleanedUp: withCleanedUp(run, removed) } : {};
+}
+
 /**
  * Applies `event` to `run` and returns the next run; throws {@link TransitionNotAllowed} when the table has
  * no row for it. Entering a stage stamps `stageEnteredAt` and sets the stage deadline; staying in a stage
- * keeps both. A terminal stage gets its expiry (TTL) and loses its deadline.
+ * keeps both. A terminal stage gets its expiry (TTL) and loses its deadline. Resources an event removed
+ * ({@link RemovedResources}) are added to `cleanedUp`.
  */
 export function transition(run: Run, event: RunEvent, ctx: TransitionContext): Run {
   const r = findTransition(run.stage, event.type);
@@ -202,7 +218,7 @@ export function transition(run: Run, event: RunEvent, ctx: TransitionContext): R
   const to = typeof r.to === 'function' ? r.to(run) : r.to;
   const now = ctx.now.toISOString();
   const fields = r.apply ? (r.apply as (run: Run, e: RunEvent) => Partial<Run>)(run, event) : {};
-  const next: Run = { ...run, ...fields, stage: to, updatedAt: now };
+  const next: Run = { ...run, ...fields, ...withRemoved(run, event), stage: to, updatedAt: now };
   if (to === run.stage) return next;
   const minutes = stageDeadlineMinutes(to, ctx.deadlinesMinutes);
   const terminal = to === S.SUCCEEDED || to === S.FAILED || to === S.CANCELLED;

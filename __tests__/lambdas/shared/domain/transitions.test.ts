@@ -84,6 +84,16 @@ describe('Module: transitions', () => {
       expect(done.expiresAt).toBe(Math.floor(ctx.now.getTime() / 1000) + 30 * 86_400);
     });
 
+    it('keeps what earlier stages removed in cleanedUp and adds what the cleanup removed, each once', () => {
+      const exporting = transition(runIn(RunStage.SNAPSHOTTING), { ...SAMPLE.ExportStarted, cleanedUp: ['cluster:p-tmp-r'] } as RunEvent, ctx);
+      expect(exporting.cleanedUp).toEqual(['cluster:p-tmp-r']);
+      expect(transition(runIn(RunStage.SNAPSHOTTING), { ...SAMPLE.ExportStarted, cleanedUp: [] } as RunEvent, ctx).cleanedUp).toBeUndefined();
+      const failed = transition(exporting, SAMPLE.ExportFailed, ctx);
+      const done = transition(failed, { type: 'CleanupDone', cleanedUp: ['cluster-snapshot:p-tmp-r', 'cluster:p-tmp-r'] }, ctx);
+      expect(done.cleanedUp).toEqual(['cluster:p-tmp-r', 'cluster-snapshot:p-tmp-r']);
+      expect(transition({ ...failed, cleanedUp: undefined }, { type: 'CleanupDone', cleanedUp: [] }, ctx).cleanedUp).toEqual([]);
+    });
+
     it('records a cancellation as its own outcome', () => {
       const cleaning = transition(runIn(RunStage.EXPORTING), { type: 'Cancelled', reason: 'operator' }, ctx);
       expect(transition(cleaning, SAMPLE.CleanupDone, ctx).stage).toBe('CANCELLED');
