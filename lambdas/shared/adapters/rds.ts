@@ -33,18 +33,40 @@ export type CreateResult = 'created' | 'exists';
 /** Result of an idempotent delete: asked for now, already on its way, or already gone. */
 export type DeleteResult = 'deleted' | 'deleting' | 'gone';
 
-/** StartExportTask refused for lack of a free slot (5 concurrent exports per account). */
+/**
+ * StartExportTask refused for lack of a free slot: an account runs at most five snapshot export tasks at
+ * a time ("You can have up to five concurrent DB snapshot export tasks in progress per AWS account",
+ * Aurora User Guide, Considerations for DB cluster snapshot exports:
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-export-snapshot.Considerations.html).
+ *
+ * The StartExportTask API documents no error for that limit: its errors, in the API reference
+ * (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_StartExportTask.html) and in the model of
+ * `@aws-sdk/client-rds`, are DBClusterNotFoundFault, DBClusterSnapshotNotFoundFault, DBSnapshotNotFoundFault,
+ * ExportTaskAlreadyExistsFault, IamRoleMissingPermissionsFault, IamRoleNotFoundFault, InvalidExportOnlyFault,
+ * InvalidExportSourceStateFault, InvalidS3BucketFault and KMSKeyNotAccessibleFault. The SDK therefore raises
+ * it unmodelled, named by its wire code, which users report as `ExportTaskLimitReachedFault` with the message
+ * "You have reached the limit of 5 concurrent export tasks". Since that is undocumented, the code is matched
+ * and, as a fallback, that message (the number being the account's quota).
+ */
 export function isExportSlotUnavailable(e: unknown): boolean {
-  const name = errorName(e);
-  if (/Throttl/i.test(name)) return false;
-  return /Quota|Limit/i.test(name) || /concurrent export|limit (has been )?(reached|exceeded)|quota/i.test(errorMessage(e));
+  if (isAwsError(e, 'ExportTaskLimitReachedFault')) return true;
+  return /limit of \d+ concurrent export tasks/i.test(errorMessage(e));
 }
 
-/** StartExportTask refused the snapshot itself (e.g. Aurora Serverless v1): the restore path can still export it. */
+/**
+ * StartExportTask refused the snapshot itself because it cannot be exported directly, which the restore path
+ * fixes: "You can't export snapshot data from Aurora Serverless v1 DB clusters to S3" (Aurora User Guide,
+ * Considerations for DB cluster snapshot exports, link above; exports support only the provisioned engine
+ * mode). The docs name no error code for this refusal; of the documented StartExportTask errors it is
+ * InvalidExportSourceStateFault ("The state of the export snapshot is invalid for exporting"), and RDS
+ * reports unsupported engine modes as InvalidParameterValue or InvalidParameterCombination. Those codes are
+ * broad (an invalid task id is an InvalidParameterValue too), so the message must also speak of Serverless,
+ * the engine mode or export support; anything else is a real failure of the run.
+ */
 export function isExportUnsupported(e: unknown): boolean {
   return (
-    isAwsError(e, 'InvalidParameterValue', 'InvalidParameterCombination', 'InvalidExportSourceStateFault', 'UnsupportedOperation') &&
-    /not supported|unsupported|serverless|cannot be exported|can't be exported/i.test(errorMessage(e))
+    isAwsError(e, 'InvalidExportSourceStateFault', 'InvalidParameterValue', 'InvalidParameterCombination') &&
+    /serverless|engine ?mode|not supported|unsupported|(cannot|can't|can not) be exported/i.test(errorMessage(e))
   );
 }
 

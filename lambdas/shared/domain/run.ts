@@ -122,7 +122,11 @@ export interface Run {
   readonly copy?: CopyProgress;
   /** Key prefix the run's objects were delivered under at the destination. */
   readonly destinationPrefix?: string;
-  /** Temporary resources the cleanup deleted (or found already gone), e.g. `cluster:<id>`. */
+  /**
+   * Temporary resources the run removed, e.g. `cluster:<id>`: the cluster the export stage deleted, and
+   * what the cleanup deleted or found already gone after the run had made it. Empty once a run that
+   * created nothing is finished; absent while nothing was removed yet.
+   */
   readonly cleanedUp?: readonly string[];
   /** When the alert of the finished run was published; until then the reconciler sends it again. */
   readonly alertSentAt?: string;
