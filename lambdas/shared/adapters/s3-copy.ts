@@ -21,11 +21,22 @@ export const MAX_PARTS = 10_000;
 const MiB = 1024 ** 2;
 
 /**
+ * Sockets the copy client may keep open to S3 at once (kept alive between requests). The copier bounds the
+ * requests in flight itself (objects at once, and parts at once per multipart object); the SDK's default pool
+ * of 50 would be a second, lower limit that queues requests: the default settings alone put 16 objects × 8
+ * parts = 128 UploadPartCopy calls in flight. 256 is also the highest configurable copy concurrency, and stays
+ * well below Lambda's 1,024 file descriptors.
+ */
+export const COPY_MAX_SOCKETS = 256;
+
+/**
  * Builds the S3 client the copy stage uses: the SDK's standard configuration (region, credentials,
- * AWS_ENDPOINT_URL) with adaptive retry, which backs off on SlowDown/503 and rate-limits the client itself.
+ * AWS_ENDPOINT_URL) with adaptive retry, which backs off on SlowDown/503 and rate-limits the client itself,
+ * and a keep-alive socket pool of {@link COPY_MAX_SOCKETS}.
  */
 export function createCopyS3Client(overrides: S3ClientConfig = {}): S3Client {
-  return new S3Client({ retryMode: 'adaptive', maxAttempts: 8, ...overrides });
+  const agent = { keepAlive: true, maxSockets: COPY_MAX_SOCKETS };
+  return new S3Client({ retryMode: 'adaptive', maxAttempts: 8, requestHandler: { httpsAgent: agent, httpAgent: agent }, ...overrides });
 }
 
 /** How objects are written at the destination. */
