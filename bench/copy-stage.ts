@@ -1,0 +1,62 @@
+/**
+ * The copy stage as the benchmark runs it: the real handler with a silent logger, an S3 client for the
+ * emulator, and the run table on the local DynamoDB. Used by the main thread and by each worker thread.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SNSEvent } from 'aws-lambda';
+import { makeHandler, type CopyHandler } from '../lambdas/copy/handler';
+import { CopyBatchStore } from '../lambdas/shared/adapters/copy-batch-store';
+import { RunStore, defaultDocumentClient } from '../lambdas/shared/adapters/run-store';
+import { createCopyS3Client } from '../lambdas/shared/adapters/s3-copy';
+import type { PipelineMessage, PipelinePublisher } from '../lambdas/shared/domain/messages';
+import { silentLogger } from '../lambdas/shared/logger';
+import type { RuntimeSettings } from '../lambdas/shared/settings';
+
+/** Everything a copy-stage instance needs; plain data, so that it can be handed to a worker thread. */
+export interface CopyStageSetup {
+  readonly s3Endpoint: string;
+  readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  readonly dynamoEndpoint: string;
+  readonly settings: RuntimeSettings;
+  /** The copy client's socket pool; the client's own default when absent. */
+  readonly maxSockets?: number;
+}
+
+/** A built copy stage. */
+export interface CopyStage {
+  readonly handler: CopyHandler;
+  readonly store: RunStore;
+  readonly batches: CopyBatchStore;
+  destroy(): void;
+}
+
+/** An SNS event carrying one pipeline message, as the pipeline topic delivers it. */
+export const sns = (message: PipelineMessage) => ({ Records: [{ Sns: { Message: JSON.stringify(message) } }] }) as unknown as SNSEvent;
+
+/** Builds the copy stage against the emulators. */
+export function buildCopyStage(setup: CopyStageSetup, publisher: PipelinePublisher): CopyStage {
+  const dynamo = new DynamoDBClient({ region: 'us-east-1', endpoint: setup.dynamoEndpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const documentClient = defaultDocumentClient(dynamo);
+  const cfg = setup.settings;
+  const store = new RunStore({ tableName: cfg.tableName, client: documentClient, deadlinesMinutes: cfg.stageDeadlinesMinutes, retentionDays: 1 });
+  const batches = new CopyBatchStore({ tableName: cfg.tableName, client: documentClient });
+  const s3 = createCopyS3Client({
+    region: 'us-east-1',
+    endpoint: setup.s3Endpoint,
+    forcePathStyle: true,
+    credentials: setup.credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(setup.maxSockets ? { requestHandler: { httpAgent: { maxSockets: setup.maxSockets } } } : {}),
+  });
+  const handler = makeHandler({ settings: cfg, store, batches, s3, publisher, logger: silentLogger(), principal: async () => 'bench' });
+  return {
+    handler,
+    store,
+    batches,
+    destroy: () => {
+      s3.destroy();
+      dynamo.destroy();
+    },
+  };
+}
