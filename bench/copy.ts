@@ -8,11 +8,17 @@
  * `max_concurrent_requests` (10) and once with 16 (one worker's concurrency here), and prints the ratio.
  *
  * It does so on two emulators, each in its own process:
- * - s3rver, the emulator the tests use. It spends about 2.7 ms of CPU per CopyObject (fs-extra's copy and its
- *   stat calls, koa, request logging), so on a small machine it saturates the cores and both clients end up
- *   at its pace: the ratio there compares the emulator with itself.
- * - the in-memory emulator (bench/memory-s3.ts), which spends a fraction of that, so the clients set the pace.
- *   The ≥ 2× target is judged there. The "S3 CPU ms/object" column shows which case a row is in.
+ * - s3rver, the emulator the tests use (silent, store on tmpfs). It spends 3 to 4 ms of CPU per CopyObject
+ *   (fs-extra's copy and its chains of stat calls, koa and its router, request logging; no fsync), more than
+ *   either client, so where they share a few cores both clients end up at its pace: the ratio there compares
+ *   the emulator with itself.
+ * - the in-memory emulator (bench/memory-s3.ts), which spends about 0.3 to 0.5 ms, so the clients set the pace.
+ *   The ≥ 2× target is judged there. The line after each table says which case it is, from the emulator's
+ *   share of the CPU work; "S3 CPU ms/obj" is the column to read.
+ *
+ * With the server out of the way both clients are bound by their own CPU per request: the SDK's middleware,
+ * signing and XML on one event loop for the copy stage, botocore under the GIL for the CLI. The machine's other
+ * work shows in the figures, so run it a few times.
  *
  * The copy stage runs twice on each emulator, after an untimed warm-up:
  * - `copy, 1 loop`: every batch worker on the benchmark's one event loop, one process like the CLI: the
@@ -27,7 +33,7 @@
  * (objects in flight per worker, 16), BENCH_EMULATORS (`s3rver,memory`), BENCH_S3RVER_PROCESSES (2),
  * BENCH_CLI_CONCURRENCY (`10,16`), BENCH_LATENCY_MS (0: milliseconds the memory emulator adds to every request,
  * to stand in for the round trip to S3), BENCH_MAX_SOCKETS (the copy client's socket pool; default the
- * client's own), BENCH_MODES (`loop,threads`), BENCH_WORKER_THREADS (one per batch of the largest phase).
+ * client's own, 256), BENCH_MODES (`loop,threads`), BENCH_WORKER_THREADS (one per batch of the largest phase).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
