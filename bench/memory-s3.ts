@@ -1,7 +1,7 @@
 /**
  * A deliberately minimal, in-memory, S3-compatible server for the copy benchmark.
  *
- * Why it exists: s3rver spends about 2.7 ms of CPU on each CopyObject (fs-extra's copy with its chains of
+ * Why it exists: s3rver spends about 3 ms of CPU on each CopyObject (fs-extra's copy with its chains of
  * stat calls, koa and its router, request logging), so on a small machine it saturates the cores before any
  * client does, and a benchmark on it compares the emulator with itself. This server keeps objects in memory,
  * shares the bytes of a copied object instead of duplicating them, and does next to nothing per request, so
