@@ -189,6 +189,16 @@ describe('Handler: copy', () => {
       expect(await exists(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-empty/_SUCCESS')).toBe(true);
     });
 
+    it('sends each batch once when two plan messages arrive at the same moment', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
+      await world.store.createRun(copyingRun('run-plan-twice', SMALL_EXPORT));
+      await Promise.all([world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-plan-twice' })), world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-plan-twice' }))]);
+      expect(world.publisher.takeBatches()).toEqual([
+        { kind: 'copy-batch', runId: 'run-plan-twice', batch: 0 },
+        { kind: 'copy-batch', runId: 'run-plan-twice', batch: 1 },
+      ]);
+    });
+
     it('re-sends only unfinished batches when the plan message comes again', async () => {
       const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
       await world.store.createRun(copyingRun('run-replan', SMALL_EXPORT));

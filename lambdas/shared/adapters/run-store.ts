@@ -8,7 +8,7 @@ import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCom
 import { RunTableLayout } from '../table-layout';
 import { RunNotFound, StaleTransition } from '../errors';
 import type { Run, RunStage } from '../domain/run';
-import { transition, type RunEvent, type TransitionContext } from '../domain/transitions';
+import { TransitionNotAllowed, findTransition, transition, type RunEvent, type TransitionContext } from '../domain/transitions';
 
 /** Builds a document client that drops undefined fields, as the store expects. */
 export function defaultDocumentClient(client: DynamoDBClient = new DynamoDBClient({})): DynamoDBDocumentClient {
@@ -160,14 +160,22 @@ export class RunStore {
 
   /**
    * Moves a run: reads it, checks it is in `expectedStage`, computes the next run with the transition
-   * table, and writes only the changed fields on the condition that the stage is still `expectedStage`.
-   * Throws {@link StaleTransition} when the run is elsewhere (another delivery moved it) and
-   * {@link RunNotFound} when there is no such run. Returns the run as written.
+   * table, and writes only the changed fields on the condition that the stage is still `expectedStage`
+   * (and, for an event that happens once, that the run still lacks what it records).
+   * Throws {@link StaleTransition} when the run is elsewhere (another delivery moved it) or already took a
+   * once-only event, and {@link RunNotFound} when there is no such run. Returns the run as written.
    */
   async apply(runId: string, expectedStage: RunStage, event: RunEvent): Promise<Run> {
     const run = await this.mustGet(runId);
     if (run.stage !== expectedStage) throw new StaleTransition(runId, expectedStage, `it is ${run.stage}`);
-    const next = transition(run, event, this.ctx());
+    const once = findTransition(expectedStage, event.type)?.unlessSet;
+    let next: Run;
+    try {
+      next = transition(run, event, this.ctx());
+    } catch (err) {
+      if (err instanceof TransitionNotAllowed && once) throw new StaleTransition(runId, expectedStage, err.message, { cause: err });
+      throw err;
+    }
     const e = new Expr();
     const sets: string[] = [];
     const removes: string[] = [];
@@ -178,7 +186,7 @@ export class RunStore {
       if (after === undefined) removes.push(e.path(key));
       else sets.push(`${e.path(key)} = ${e.value(after as NativeAttributeValue)}`);
     }
-    const cond = `${e.path('stage')} = ${e.value(expectedStage)}`;
+    const cond = [`${e.path('stage')} = ${e.value(expectedStage)}`, ...(once ? [`attribute_not_exists(${e.path(once)})`] : [])].join(' AND ');
     try {
       const out = await this.client.send(
         new UpdateCommand({

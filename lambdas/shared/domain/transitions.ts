@@ -73,6 +73,11 @@ export interface TransitionRow<T extends RunEventType = RunEventType> {
   readonly to: RunStage | ((run: Run) => RunStage);
   /** Fields the event sets on the run besides stage, timestamps and deadline. */
   readonly apply?: (run: Run, event: RunEventOf<T>) => Partial<Run>;
+  /**
+   * The event happens once: it is refused when the run already has this field, and the store writes it on
+   * the condition that the field is still absent (two planners of one copy must not both record a plan).
+   */
+  readonly unlessSet?: keyof Run;
 }
 
 const S = RunStage;
@@ -122,8 +127,10 @@ export const TRANSITIONS: readonly TransitionRow[] = [
     from: [S.COPYING],
     event: 'CopyPlanned',
     to: S.COPYING,
-    apply: (r, e) => ({
-      copy: { objects: e.objects, bytes: e.bytes, batchesTotal: e.batchesTotal, batchesDone: r.copy?.batchesDone ?? 0, objectsCopied: r.copy?.objectsCopied ?? 0, bytesCopied: r.copy?.bytesCopied ?? 0 },
+    // Workers add to the counters once the plan is recorded; a second plan would reset them.
+    unlessSet: 'copy',
+    apply: (_r, e) => ({
+      copy: { objects: e.objects, bytes: e.bytes, batchesTotal: e.batchesTotal, batchesDone: 0, objectsCopied: 0, bytesCopied: 0 },
       ...(e.destinationPrefix ? { destinationPrefix: e.destinationPrefix } : {}),
     }),
   }),
@@ -195,8 +202,9 @@ export class TransitionNotAllowed extends Error {
   constructor(
     public readonly from: RunStage,
     public readonly event: RunEventType,
+    detail?: string,
   ) {
-    super(`a run in ${from} cannot take ${event}`);
+    super(`a run in ${from} cannot take ${event}${detail ? ` ${detail}` : ''}`);
   }
 }
 
@@ -215,6 +223,7 @@ function withRemoved(run: Run, event: RunEvent): Partial<Run> {
 export function transition(run: Run, event: RunEvent, ctx: TransitionContext): Run {
   const r = findTransition(run.stage, event.type);
   if (!r) throw new TransitionNotAllowed(run.stage, event.type);
+  if (r.unlessSet && run[r.unlessSet] !== undefined) throw new TransitionNotAllowed(run.stage, event.type, `again: it already has ${r.unlessSet}`);
   const to = typeof r.to === 'function' ? r.to(run) : r.to;
   const now = ctx.now.toISOString();
   const fields = r.apply ? (r.apply as (run: Run, e: RunEvent) => Partial<Run>)(run, event) : {};

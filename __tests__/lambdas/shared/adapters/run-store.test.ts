@@ -62,6 +62,19 @@ describe('Class: RunStore', () => {
       expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason)).toEqual([expect.any(StaleTransition)]);
     });
 
+    it('records a copy plan once: a second plan, concurrent or late, is stale and leaves the counters alone', async () => {
+      await store.createRun(aRun('r5p'));
+      await store.apply('r5p', RunStage.PENDING, { type: 'ExportStarted', exportTaskId: 't', exportS3Prefix: 'p', exportSourceArn: 'a' });
+      await store.apply('r5p', RunStage.EXPORTING, { type: 'ExportCompleted' });
+      const plan = { type: 'CopyPlanned', objects: 4, bytes: 40, batchesTotal: 2 } as const;
+      const results = await Promise.allSettled([store.apply('r5p', RunStage.COPYING, plan), store.apply('r5p', RunStage.COPYING, plan)]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason)).toEqual([expect.any(StaleTransition)]);
+      await store.update('r5p', { add: { 'copy.batchesDone': 1, 'copy.objectsCopied': 2 }, ifStage: RunStage.COPYING });
+      await expect(store.apply('r5p', RunStage.COPYING, plan)).rejects.toThrow(StaleTransition);
+      expect((await store.get('r5p'))?.copy).toMatchObject({ batchesDone: 1, objectsCopied: 2, batchesTotal: 2 });
+    });
+
     it('throws RunNotFound for an unknown run', async () => {
       await expect(store.apply('nope', RunStage.PENDING, { type: 'SnapshotStarted' })).rejects.toThrow(RunNotFound);
     });

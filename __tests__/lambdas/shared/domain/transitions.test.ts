@@ -99,6 +99,12 @@ describe('Module: transitions', () => {
       expect(transition(cleaning, SAMPLE.CleanupDone, ctx).stage).toBe('CANCELLED');
     });
 
+    it('refuses a second copy plan, which would reset the counters the workers add to', () => {
+      const planned = transition(runIn(RunStage.COPYING), SAMPLE.CopyPlanned, ctx);
+      expect(planned.copy).toMatchObject({ batchesTotal: 2, batchesDone: 0 });
+      expect(() => transition(planned, SAMPLE.CopyPlanned, ctx)).toThrow(TransitionNotAllowed);
+    });
+
     it('names the stage a deadline was missed in', () => {
       const next = transition(runIn(RunStage.SNAPSHOTTING), SAMPLE.DeadlinePassed, ctx);
       expect(next.error).toMatchObject({ stage: 'SNAPSHOTTING', kind: 'DeadlinePassed' });
