@@ -62,13 +62,24 @@ export class DestinationAccessDenied extends PipelineError {
   }
 }
 
-/** The export finished, but some tables failed or were skipped; the message names them. */
+/** Tables an {@link ExportTablesFailed} message names; the rest are counted. */
+export const MAX_TABLES_NAMED = 25;
+/** Characters of one table's failure reason that the message keeps. */
+export const MAX_TABLE_REASON_CHARS = 300;
+
+/**
+ * The export finished, but some tables failed or were skipped; the message names them, up to
+ * {@link MAX_TABLES_NAMED}, so that it fits the run item (400 KB) and an alert (256 KB) however many failed.
+ */
 export class ExportTablesFailed extends PipelineError {
   public override readonly name = 'ExportTablesFailed';
   constructor(public readonly tables: readonly { target: string; status: string; reason?: string }[]) {
+    const reason = (r: string) => (r.length > MAX_TABLE_REASON_CHARS ? `${r.slice(0, MAX_TABLE_REASON_CHARS)}…` : r);
+    const named = tables.slice(0, MAX_TABLES_NAMED).map((t) => `${t.target} (${t.status}${t.reason ? `: ${reason(t.reason)}` : ''})`);
+    const more = tables.length - named.length;
     super(
-      `export finished with ${tables.length} table(s) not complete: ` +
-        tables.map((t) => `${t.target} (${t.status}${t.reason ? `: ${t.reason}` : ''})`).join(', '),
+      `export finished with ${tables.length} table(s) not complete: ${named.join(', ')}` +
+        (more > 0 ? `, and ${more} more (every table is in the export's export_tables_info_*.json)` : ''),
     );
   }
 }

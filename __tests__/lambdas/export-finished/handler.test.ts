@@ -65,6 +65,18 @@ describe('Handler: export-finished', () => {
     expect(deps.sent).toEqual([{ target: 'cleanup', message: { kind: 'cleanup', runId: run.runId } }]);
   });
 
+  it('fails a run whose thousands of failed tables would not fit the run item, naming the first and counting the rest', async () => {
+    await setUp();
+    const failed = Array.from({ length: 3_000 }, (_, i) => ({ target: `orders.public.t${String(i).padStart(4, '0')}`, status: 'FAILED', failureCause: `cause ${'x'.repeat(400)}` }));
+    await writeTablesInfo(s3, run, failed);
+    await makeHandler(deps)(advance());
+    const after = await deps.store.get(run.runId);
+    expect(after).toMatchObject({ stage: 'CLEANING_UP', outcome: 'FAILED', error: { kind: 'ExportTablesFailed' } });
+    expect(after?.error?.message).toContain('3000 table(s) not complete: orders.public.t0000 (FAILED: cause');
+    expect(after?.error?.message).toContain('and 2975 more');
+    expect(after?.error?.message).not.toContain('orders.public.t0025');
+  });
+
   it('only warns about failed tables when configured to', async () => {
     await setUp('warn');
     await writeTablesInfo(s3, run, [{ target: 'orders.public.audit', status: 'FAILED' }]);
