@@ -9,7 +9,7 @@ import { ExportMode, type SourceClusterConfig } from '../../config/schema';
 import { ExportPath, RunStage, StageFunction, isTerminal, newRun, type Run } from '../shared/domain/run';
 import { runIdFor, tempResourceId, tempResourceTags } from '../shared/domain/naming';
 import { RdsEventId } from '../shared/domain/rds-event';
-import { isExportUnsupported } from '../shared/adapters/rds';
+import { isAwsError, isExportUnsupported } from '../shared/adapters/rds';
 import { errorMessage, errorName, isPermanentAwsError } from '../shared/errors';
 import { finishStage } from '../shared/finish-stage';
 import { startRunExport } from '../shared/export-start';
@@ -102,11 +102,20 @@ async function startSnapshot(d: StageDeps, snapshot: DBClusterSnapshot, attempt 
   });
 }
 
-/** A snapshot by id or ARN, in a cluster we export, or undefined (logged). */
+/**
+ * A snapshot by id or ARN, or undefined (logged). A start message can name anything, so a name RDS refuses
+ * as malformed (InvalidParameterValue) is bad input, logged and ignored like a snapshot that does not exist.
+ */
 async function findSnapshot(d: StageDeps, idOrArn: string): Promise<DBClusterSnapshot | undefined> {
-  const snapshot = await d.rds.describeClusterSnapshot(idOrArn);
-  if (!snapshot) d.logger.warn('snapshot not found', { snapshot: idOrArn });
-  return snapshot;
+  try {
+    const snapshot = await d.rds.describeClusterSnapshot(idOrArn);
+    if (!snapshot) d.logger.warn('snapshot not found', { snapshot: idOrArn });
+    return snapshot;
+  } catch (e) {
+    if (!isAwsError(e, 'InvalidParameterValue')) throw e;
+    d.logger.warn('not a cluster snapshot identifier or ARN that RDS accepts', { snapshot: idOrArn, error: errorMessage(e) });
+    return undefined;
+  }
 }
 
 /** A new attempt for the snapshot of a finished run. */

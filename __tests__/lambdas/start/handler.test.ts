@@ -130,6 +130,13 @@ describe('Handler: start', () => {
     expect(rds.calls()).toHaveLength(0);
   });
 
+  it('ignores a manual start naming a snapshot that RDS refuses as malformed, without throwing', async () => {
+    rds.on(DescribeDBClusterSnapshotsCommand).rejects(awsError('InvalidParameterValue', 'The parameter DBClusterSnapshotIdentifier is not a valid identifier.'));
+    await makeHandler(env.deps)(pipelineEvent('start', { kind: 'start', clusterId: 'orders-provisioned', snapshotArn: 'not--a snapshot' }));
+    expect(rds.commandCalls(StartExportTaskCommand)).toHaveLength(0);
+    expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)).toHaveLength(0);
+  });
+
   it('starts the newest automated snapshot of a cluster on a manual start', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand, { DBClusterIdentifier: 'orders-provisioned', SnapshotType: 'automated' }).resolves({
       DBClusterSnapshots: [snapshot({ DBClusterSnapshotIdentifier: 'rds:orders-provisioned-2026-05-14-09-10', SnapshotCreateTime: new Date('2026-05-14T09:10:00Z') }), snapshot()],
