@@ -10,17 +10,12 @@ export interface RunTableProps {
   readonly kmsKeyArn: string;
 }
 
-/** Item-level actions a stage function may take on the run table; no scans, no table management. */
-export const RUN_TABLE_ACTIONS = [
-  'dynamodb:BatchGetItem',
-  'dynamodb:BatchWriteItem',
-  'dynamodb:ConditionCheckItem',
-  'dynamodb:DeleteItem',
-  'dynamodb:GetItem',
-  'dynamodb:PutItem',
-  'dynamodb:Query',
-  'dynamodb:UpdateItem',
-] as const;
+/**
+ * Item-level actions the stage functions take on the run table: read a run or batch, record one
+ * (conditional put), move it on (conditional update), query the indexes. No batch or transactional calls,
+ * no deletes (TTL expires items), no scans, no table management.
+ */
+export const RUN_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'] as const;
 
 /**
  * The run table, laid out by `lambdas/shared/table-layout.ts`: one partition per run, the two sparse indexes

@@ -98,7 +98,6 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
       return [
         // Any snapshot event may name any cluster's snapshot; RDS tells which cluster it belongs to.
         allow('FindSnapshotsAndClusters', ['rds:DescribeDBClusterSnapshots'], [a.anySnapshot, ...a.sourceClusters]),
-        allow('DescribeClusters', ['rds:DescribeDBClusters'], [...a.sourceClusters, a.tempClusters]),
         allow(
           'RestoreToTemporaryCluster',
           ['rds:RestoreDBClusterFromSnapshot'],
@@ -110,21 +109,26 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
             s.aws.rds(`subgrp:${s.dbSubnetGroupName ?? '*'}`),
           ],
         ),
-        allow('TagTemporaryResources', ['rds:AddTagsToResource'], [a.tempClusters, a.tempSnapshots]),
-        allow('ExportSourceSnapshots', ['rds:StartExportTask'], [...a.sourceSnapshots, a.tempSnapshots]),
+        // Tags given to the restore are authorized as tagging the new cluster; start makes no snapshot.
+        allow('TagTemporaryResources', ['rds:AddTagsToResource'], [a.tempClusters]),
+        // The direct path only: a temporary snapshot is exported by the export stage.
+        allow('ExportSourceSnapshots', ['rds:StartExportTask'], [...a.sourceSnapshots]),
         ...passExportRole(s),
       ];
     case StageFunction.SNAPSHOT:
       return [
         allow('DescribeTemporaryClusters', ['rds:DescribeDBClusters'], [a.tempClusters]),
         allow('SnapshotTemporaryClusters', ['rds:CreateDBClusterSnapshot'], [a.tempClusters, a.tempSnapshots]),
-        allow('TagTemporaryResources', ['rds:AddTagsToResource'], [a.tempClusters, a.tempSnapshots]),
+        // Tags given to CreateDBClusterSnapshot are authorized as tagging the new snapshot.
+        allow('TagTemporaryResources', ['rds:AddTagsToResource'], [a.tempSnapshots]),
       ];
     case StageFunction.EXPORT:
       return [
-        allow('DescribeSnapshots', ['rds:DescribeDBClusterSnapshots'], [a.tempSnapshots, ...a.sourceSnapshots, ...a.sourceClusters, a.tempClusters]),
+        // Only the run's temporary snapshot is described; its cluster is named as well, as the Service
+        // Authorization Reference lists both resource types for this action.
+        allow('DescribeSnapshots', ['rds:DescribeDBClusterSnapshots'], [a.tempSnapshots, a.tempClusters]),
+        // Temporary snapshots, and source snapshots of direct-path runs that waited for an export slot.
         allow('StartExports', ['rds:StartExportTask'], [a.tempSnapshots, ...a.sourceSnapshots]),
-        describeExportTasks(s),
         // The temporary cluster is no longer needed once its snapshot exists. No snapshot ARN is granted with
         // DeleteDBCluster, so a final snapshot could not be taken even if one were asked for.
         allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters]),
@@ -136,8 +140,8 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
       return [...readExports(s), ...writeDestination(s)];
     case StageFunction.CLEANUP:
       return [
+        // A cluster is described before it is deleted (already deleting counts as done); a snapshot is not.
         allow('DescribeTemporaryClusters', ['rds:DescribeDBClusters'], [a.tempClusters]),
-        allow('DescribeTemporarySnapshots', ['rds:DescribeDBClusterSnapshots'], [a.tempSnapshots, a.tempClusters]),
         allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters]),
         allow('DeleteTemporarySnapshots', ['rds:DeleteDBClusterSnapshot'], [a.tempSnapshots]),
         describeExportTasks(s),
@@ -146,10 +150,10 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
       ];
     case StageFunction.RECONCILE:
       return [
-        // Finding orphans means listing: read-only, this account and region.
+        // Finding orphans means listing: read-only, this account and region. The listings carry each
+        // resource's tags, so no ListTagsForResource is needed.
         allow('ListClustersAndSnapshots', ['rds:DescribeDBClusters', 'rds:DescribeDBClusterSnapshots'], [a.anyCluster, a.anySnapshot]),
         describeExportTasks(s),
-        allow('ReadTemporaryResourceTags', ['rds:ListTagsForResource'], [a.tempClusters, a.tempSnapshots]),
         allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters]),
         allow('DeleteTemporarySnapshots', ['rds:DeleteDBClusterSnapshot'], [a.tempSnapshots]),
       ];
@@ -160,13 +164,16 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
   }
 }
 
-/** Which topics each stage publishes to (per the engine's contract). */
+/**
+ * Which topics each stage publishes to: every stage but cleanup moves runs on through the pipeline topic;
+ * only cleanup (a run's end) and the reconciler (an alert whose delivery was never confirmed) send alerts.
+ */
 export const STAGE_PUBLISHES: Readonly<Record<StageFunction, { readonly pipeline: boolean; readonly alerts: boolean }>> = {
-  start: { pipeline: true, alerts: true },
-  snapshot: { pipeline: true, alerts: true },
-  export: { pipeline: true, alerts: true },
-  'export-finished': { pipeline: true, alerts: true },
-  copy: { pipeline: true, alerts: true },
+  start: { pipeline: true, alerts: false },
+  snapshot: { pipeline: true, alerts: false },
+  export: { pipeline: true, alerts: false },
+  'export-finished': { pipeline: true, alerts: false },
+  copy: { pipeline: true, alerts: false },
   cleanup: { pipeline: false, alerts: true },
   reconcile: { pipeline: true, alerts: true },
 };

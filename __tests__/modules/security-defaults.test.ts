@@ -297,7 +297,9 @@ describe('Stage permissions', () => {
   it('restores and exports only snapshots of the configured clusters or temporary ones', () => {
     const start = stagePolicy(tf, 'start').Statement;
     const snapshots = resourcesOf(bySid(start, 'ExportSourceSnapshots'));
-    expect(snapshots.map((r) => r.replace(/^.*:cluster-snapshot:/, '')).sort()).toEqual(
+    expect(snapshots.map((r) => r.replace(/^.*:cluster-snapshot:/, '')).sort()).toEqual(['me3-serverless-*', 'orders-provisioned-*', 'rds:me3-serverless-*', 'rds:orders-provisioned-*'].sort());
+    const exports = resourcesOf(bySid(stagePolicy(tf, 'export').Statement, 'StartExports'));
+    expect(exports.map((r) => r.replace(/^.*:cluster-snapshot:/, '')).sort()).toEqual(
       ['aurora-export-tmp-*', 'me3-serverless-*', 'orders-provisioned-*', 'rds:me3-serverless-*', 'rds:orders-provisioned-*'].sort(),
     );
     const restore = resourcesOf(bySid(start, 'RestoreToTemporaryCluster'));
