@@ -302,6 +302,8 @@ describe('Handler: copy', () => {
       await handler(snsEvent({ kind: 'copy-plan', runId: 'no-such-run' }));
       await handler(snsEvent({ kind: 'copy-plan', runId: 'run-done' }));
       await handler(snsEvent({ kind: 'copy-batch', runId: 'run-done', batch: 0 }));
+      await world.store.createRun(copyingRun('run-odd-batch', SMALL_EXPORT));
+      await handler(snsEvent({ kind: 'copy-batch', runId: 'run-odd-batch', batch: 10 ** 6 }));
       expect(world.publisher.sent).toEqual([]);
       expect(await world.batches.list('run-done')).toEqual([]);
     });

@@ -33,10 +33,12 @@ export const RECORD_BYTES_PER_OBJECT = 80;
 export const DEFAULT_MAX_RECORD_BYTES = 300 * 1024;
 /** Digits in a batch id; a run may have up to a million batches. */
 export const BATCH_ID_DIGITS = 6;
+/** Highest batch index a batch id can hold. */
+export const MAX_BATCH_INDEX = 10 ** BATCH_ID_DIGITS - 1;
 
 /** Formats a batch sequence number as its id. */
 export function batchId(index: number): string {
-  if (!Number.isInteger(index) || index < 0 || index >= 10 ** BATCH_ID_DIGITS) throw new Error(`batch index ${index} out of range`);
+  if (!Number.isInteger(index) || index < 0 || index > MAX_BATCH_INDEX) throw new Error(`batch index ${index} out of range`);
   return String(index).padStart(BATCH_ID_DIGITS, '0');
 }
 

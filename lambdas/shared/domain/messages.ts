@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { StageFunction } from './run';
+import { MAX_BATCH_INDEX } from '../copy/batching';
 
 const runId = z.string().min(1).max(128);
 
@@ -20,8 +21,8 @@ export const advanceMessageSchema = z.object({ kind: z.literal('advance'), runId
 export const cleanupMessageSchema = z.object({ kind: z.literal('cleanup'), runId });
 /** Plan the copy of the run's export (list it, split it in batches, fan them out). Target: copy. */
 export const copyPlanMessageSchema = z.object({ kind: z.literal('copy-plan'), runId });
-/** Copy one batch of a run. Target: copy. Extra fields belong to the copier. */
-export const copyBatchMessageSchema = z.looseObject({ kind: z.literal('copy-batch'), runId, batch: z.number().int().nonnegative() });
+/** Copy one batch of a run (a batch index the planner can have made). Target: copy. Extra fields belong to the copier. */
+export const copyBatchMessageSchema = z.looseObject({ kind: z.literal('copy-batch'), runId, batch: z.number().int().nonnegative().max(MAX_BATCH_INDEX) });
 
 /** Any pipeline-topic message. */
 export const pipelineMessageSchema = z.discriminatedUnion('kind', [
