@@ -40,12 +40,31 @@ export const KEY_ADMIN_ACTIONS = [
   'kms:UpdateKeyDescription',
 ] as const;
 
+/** What CloudWatch Logs does with the key of an encrypted log group (as its documentation lists them). */
+export const LOGS_KEY_ACTIONS = [
+  'kms:Decrypt',
+  'kms:DescribeKey',
+  'kms:Encrypt',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+] as const;
+
+/** The encryption context key CloudWatch Logs sets to the ARN of the log group it encrypts for. */
+export const LOGS_ENCRYPTION_CONTEXT_KEY = 'kms:EncryptionContext:aws:logs:arn';
+
+/** ARN pattern of the pipeline's log groups: `/aws/lambda/<namePrefix>-*` in this account and region. */
+export function pipelineLogGroupArnPattern(aws: AwsContext, namePrefix: string): string {
+  return aws.arn('logs', `log-group:/aws/lambda/${namePrefix}-*`);
+}
+
 /** What encrypting through S3, SNS, SQS or DynamoDB needs. */
 export const KEY_DATA_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'] as const;
 
 /**
  * The customer-managed key of the pipeline: it encrypts the export (RDS requires a customer-managed key),
- * the export bucket, the run table, the topics and the dead-letter queues. Rotation is on; the key policy
+ * the export bucket, the run table, the topics, the dead-letter queues and the functions' log groups. Rotation is on; the key policy
  * names each kind of user with only the actions it needs.
  */
 export class PipelineKey extends Construct {
@@ -57,7 +76,7 @@ export class PipelineKey extends Construct {
     super(scope, id);
     this.props = props;
     this.key = new KmsKey(this, 'key', {
-      description: `${props.namePrefix}: Aurora snapshot exports, run table, topics and queues`,
+      description: `${props.namePrefix}: Aurora snapshot exports, run table, topics, queues and logs`,
       enableKeyRotation: true,
       deletionWindowInDays: 30,
       policy: policyJson(this.baseStatements()),
@@ -98,6 +117,16 @@ export class PipelineKey extends Construct {
         Principal: { Service: 'export.rds.amazonaws.com' },
         Action: [...KEY_DATA_ACTIONS, 'kms:DescribeKey'],
         Resource: '*',
+      },
+      {
+        // CloudWatch Logs encrypts the stage functions' log groups, and only those: the encryption context
+        // it sends names the log group, which must be one of this pipeline's in this account and region.
+        Sid: 'CloudWatchLogsEncryptsPipelineLogs',
+        Effect: 'Allow',
+        Principal: { Service: `logs.${aws.region}.amazonaws.com` },
+        Action: [...LOGS_KEY_ACTIONS],
+        Resource: '*',
+        Condition: { ArnLike: { [LOGS_ENCRYPTION_CONTEXT_KEY]: pipelineLogGroupArnPattern(aws, this.props.namePrefix) } },
       },
       {
         // RDS event notifications, CloudWatch alarm actions and SNS itself publish to the encrypted topics.

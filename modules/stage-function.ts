@@ -24,7 +24,7 @@ export interface StageFunctionProps {
   readonly settingsJson: string;
   /** The stage's own statements (RDS, S3, table, topics...); logs and the dead-letter queue are added here. */
   readonly statements: readonly Statement[];
-  /** Key the dead-letter queue is encrypted with. */
+  /** Key the dead-letter queue and the log group are encrypted with (its policy must admit CloudWatch Logs). */
   readonly kmsKeyArn: string;
   readonly logRetentionDays: number;
   /** @default 512 */
@@ -44,7 +44,7 @@ const DLQ_RETENTION_SECONDS = 14 * 24 * 3600;
 
 /**
  * One stage of the pipeline: a Node.js 22 Lambda with its own role (exactly the stage's statements, its log
- * group, its dead-letter queue), its own log group with retention, SNS subscriptions whose filter policies let
+ * group, its dead-letter queue), its own encrypted log group with retention, SNS subscriptions whose filter policies let
  * through only this stage's events, and failed async invocations parked in an encrypted dead-letter queue.
  */
 export class StageFunction extends Construct {
@@ -59,8 +59,9 @@ export class StageFunction extends Construct {
     const name = `${props.namePrefix}-${props.stage}`;
     this.functionName = name;
 
-    // The name Lambda logs to by default: created here first, so it has a retention and nothing else makes it.
-    this.logGroup = new CloudwatchLogGroup(this, 'logs', { name: `/aws/lambda/${name}`, retentionInDays: props.logRetentionDays });
+    // The name Lambda logs to by default: created here first, so it has a retention, is encrypted with the
+    // pipeline key, and nothing else makes it.
+    this.logGroup = new CloudwatchLogGroup(this, 'logs', { name: `/aws/lambda/${name}`, retentionInDays: props.logRetentionDays, kmsKeyId: props.kmsKeyArn });
     this.deadLetterQueue = new SqsQueue(this, 'dlq', {
       name: `${name}-dlq`,
       kmsMasterKeyId: props.kmsKeyArn,

@@ -9,6 +9,7 @@ import { StageFunction } from '../../lambdas/shared/domain/run';
 import { runtimeSettingsSchema } from '../../lambdas/shared/settings';
 import { RunTableLayout, PipelineMetrics } from '../../lambdas/shared/table-layout';
 import { STAGES } from '../../modules/export-pipeline';
+import { evaluatePolicy, resolveTokens, type PolicyDocumentJson } from '../support/iam-eval';
 import { actionsOf, exampleConfig, only, resources, resourcesOf, stagePolicy, synthStack } from './stack-helper';
 
 Testing.setupJest();
@@ -51,6 +52,49 @@ describe('Construct: PipelineKey', () => {
     const grant = bySid(statements, 'ExportStartersGrantToRds');
     expect(actionsOf(grant)).toEqual(['kms:CreateGrant']);
     expect(grant.Condition).toEqual({ Bool: { 'kms:GrantIsForAWSResource': true } });
+  });
+});
+
+describe('Construct: PipelineKey, for CloudWatch Logs', () => {
+  const keyStatements = () => statementsOf(only(tf, 'aws_kms_key').policy as string);
+  // The key policy with partition, region and account as Terraform will read them for one deployment.
+  const resolved = (): PolicyDocumentJson =>
+    JSON.parse(
+      resolveTokens(only(tf, 'aws_kms_key').policy as string, (t) =>
+        t.endsWith('.partition') ? 'aws' : t.startsWith('data.aws_region.') ? 'eu-west-1' : t.endsWith('.account_id') ? '123456789012' : t.includes('aws_iam_role.') ? `arn:aws:iam::123456789012:role/${t}` : undefined,
+      ).text,
+    );
+  const logsRequest = (action: string, logGroup: string) => ({
+    action,
+    resource: 'arn:aws:kms:eu-west-1:123456789012:key/k',
+    principal: { type: 'Service' as const, id: 'logs.eu-west-1.amazonaws.com' },
+    context: { 'kms:EncryptionContext:aws:logs:arn': logGroup },
+  });
+
+  it('lets CloudWatch Logs of this region use the key, only for the log groups of this pipeline in this account', () => {
+    const s = bySid(keyStatements(), 'CloudWatchLogsEncryptsPipelineLogs');
+    expect(s.Principal).toEqual({ Service: expect.stringMatching(/^logs\.\$\{data\.aws_region\..+\.name\}\.amazonaws\.com$/) });
+    expect(s.Condition).toEqual({
+      ArnLike: {
+        'kms:EncryptionContext:aws:logs:arn': expect.stringMatching(
+          /^arn:\$\{data\.aws_partition\..+\}:logs:\$\{data\.aws_region\..+\}:\$\{data\.aws_caller_identity\..+\}:log-group:\/aws\/lambda\/aurora-export-\*$/,
+        ),
+      },
+    });
+    expect(actionsOf(s)).not.toContain('kms:CreateGrant');
+    expect(actionsOf(s).every((a) => /^kms:[A-Za-z]+$/.test(a))).toBe(true);
+  });
+
+  it('admits CloudWatch Logs for every log group of the stack and refuses it for any other', () => {
+    const policy = resolved();
+    for (const group of Object.values(resources(tf, 'aws_cloudwatch_log_group'))) {
+      const arn = `arn:aws:logs:eu-west-1:123456789012:log-group:${group.name as string}`;
+      for (const action of ['kms:Encrypt', 'kms:GenerateDataKey', 'kms:Decrypt']) expect(evaluatePolicy(policy, logsRequest(action, arn)).decision).toBe('allow');
+    }
+    for (const other of ['arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/other-app', 'arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/aurora-export-start', 'arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/aurora-export-start']) {
+      expect(evaluatePolicy(policy, logsRequest('kms:Decrypt', other)).decision).toBe('implicit-deny');
+    }
+    expect(evaluatePolicy(policy, { ...logsRequest('kms:Decrypt', 'arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/aurora-export-start'), principal: { type: 'Service', id: 'logs.us-east-1.amazonaws.com' } }).decision).toBe('implicit-deny');
   });
 });
 
@@ -205,10 +249,13 @@ describe('Construct: StageFunction', () => {
     }
   });
 
-  it('gives each function a log group with the configured retention, and logs only there', () => {
+  it('gives each function a log group with the configured retention, encrypted with the pipeline key, and logs only there', () => {
     const groups = Object.values(resources(tf, 'aws_cloudwatch_log_group'));
     expect(groups).toHaveLength(STAGES.length);
-    for (const g of groups) expect(g.retention_in_days).toBe(30);
+    for (const g of groups) {
+      expect(g.retention_in_days).toBe(30);
+      expect(g.kms_key_id).toMatch(/^\$\{aws_kms_key\.pipeline_key_[0-9A-F]+\.arn\}$/);
+    }
     for (const stage of STAGES) {
       const logs = bySid(stagePolicy(tf, stage).Statement, 'WriteOwnLogs');
       expect(actionsOf(logs)).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
