@@ -35,6 +35,11 @@ export const sourceClusterSchema = z
       .array(z.string().min(1))
       .default([])
       .describe('Databases, schemas or tables to export (StartExportTask `ExportOnly`); empty exports everything.'),
+    snapshotKmsKeyArn: kmsKeyArn
+      .optional()
+      .describe(
+        "The customer-managed KMS key the cluster (and so its snapshots) is encrypted with, when it is not the AWS-managed `aws/rds` key: the start function may then create grants on it, through RDS only, to restore its snapshots.",
+      ),
   })
   .strict();
 

@@ -103,6 +103,7 @@ export class ExportPipeline extends Construct {
       aws,
       tempResourcePrefix: tempResourcePrefixOf(namePrefix),
       sourceClusterIds: config.sourceClusters.map((c) => c.identifier),
+      sourceSnapshotKmsKeyArns: config.sourceClusters.flatMap((c) => (c.snapshotKmsKeyArn ? [c.snapshotKmsKeyArn] : [])),
       exportRoleArn: this.exportRole.roleArn,
       kmsKeyArn,
       exportBucketArn: this.bucket.bucketArn,

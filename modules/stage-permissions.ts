@@ -17,6 +17,8 @@ export interface StagePermissionScope {
   readonly tempResourcePrefix: string;
   /** Identifiers of the configured source clusters. */
   readonly sourceClusterIds: readonly string[];
+  /** Customer-managed keys the source clusters' snapshots are encrypted with (none for `aws/rds`). */
+  readonly sourceSnapshotKmsKeyArns?: readonly string[];
   readonly exportRoleArn: string;
   /** The pipeline key: exports are encrypted with it. */
   readonly kmsKeyArn: string;
@@ -53,6 +55,20 @@ function passExportRole(s: StagePermissionScope): Statement[] {
       StringEquals: { 'iam:PassedToService': ['rds.amazonaws.com', 'export.rds.amazonaws.com'] },
     }),
     allow('LetRdsUseExportKey', ['kms:CreateGrant', 'kms:DescribeKey'], [s.kmsKeyArn]),
+  ];
+}
+
+/**
+ * Restoring a snapshot encrypted with a customer-managed key needs grants on that key (the AWS-managed
+ * `aws/rds` key needs none); only RDS, in this region, may use them.
+ */
+function restoreWithSourceKeys(s: StagePermissionScope): Statement[] {
+  const keys = [...new Set(s.sourceSnapshotKmsKeyArns ?? [])].sort();
+  if (keys.length === 0) return [];
+  return [
+    allow('RestoreFromSourceKeysThroughRds', ['kms:CreateGrant', 'kms:DescribeKey'], keys, {
+      StringEquals: { 'kms:ViaService': `rds.${s.aws.region}.amazonaws.com` },
+    }),
   ];
 }
 
@@ -114,6 +130,7 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
         // The direct path only: a temporary snapshot is exported by the export stage.
         allow('ExportSourceSnapshots', ['rds:StartExportTask'], [...a.sourceSnapshots]),
         ...passExportRole(s),
+        ...restoreWithSourceKeys(s),
       ];
     case StageFunction.SNAPSHOT:
       return [

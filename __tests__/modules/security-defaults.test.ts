@@ -310,6 +310,19 @@ describe('Stage permissions', () => {
   const tempCluster = /:cluster:aurora-export-tmp-\*$/;
   const tempSnapshot = /:cluster-snapshot:aurora-export-tmp-\*$/;
 
+  it('lets only start use a source cluster\'s customer-managed key, through RDS in this region, when one is configured', () => {
+    const sourceKey = 'arn:aws:kms:eu-west-1:123456789012:key/2c3d4e5f-6a7b-4c8d-9e0f-112233445566';
+    const { tf: withKey } = synthStack(
+      exampleConfig((c) => ({ ...c, sourceClusters: [{ identifier: 'me3-serverless', snapshotKmsKeyArn: sourceKey }, { identifier: 'orders-provisioned' }] })),
+    );
+    const grant = bySid(stagePolicy(withKey, 'start').Statement, 'RestoreFromSourceKeysThroughRds');
+    expect(resourcesOf(grant)).toEqual([sourceKey]);
+    expect(actionsOf(grant).sort()).toEqual(['kms:CreateGrant', 'kms:DescribeKey']);
+    expect(grant.Condition).toEqual({ StringEquals: { 'kms:ViaService': expect.stringMatching(/^rds\.\$\{data\.aws_region\..+\.name\}\.amazonaws\.com$/) } });
+    for (const stage of STAGES.filter((x) => x !== 'start')) expect(JSON.stringify(stagePolicy(withKey, stage))).not.toContain(sourceKey);
+    expect(JSON.stringify(stagePolicy(tf, 'start'))).not.toContain('RestoreFromSourceKeysThroughRds');
+  });
+
   it('passes the export role only, and only to RDS', () => {
     for (const stage of [StageFunction.START, StageFunction.EXPORT]) {
       const pass = bySid(stagePolicy(tf, stage).Statement, 'PassExportRoleToRds');
