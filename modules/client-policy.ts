@@ -103,7 +103,7 @@ function oneOrMany(values: readonly string[]): string | readonly string[] {
 
 /** The S3 actions our copy role needs on destination objects (CopyObject and UploadPartCopy). */
 export function copyObjectActions(aclMode: PipelineConfig['destination']['aclMode']): string[] {
-  const actions = ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'];
+  const actions = ['s3:PutObject', 's3:AbortMultipartUpload'];
   if (aclMode === 'bucket-owner-full-control') actions.push('s3:PutObjectAcl');
   return actions;
 }

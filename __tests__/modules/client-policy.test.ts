@@ -59,7 +59,7 @@ describe('Function: clientPolicyStatements', () => {
     it('grants the copy role write actions on the access point objects under each cluster prefix only', () => {
       const s = only(result.accessPointPolicy?.Statement);
       expect(s.Principal).toEqual({ AWS: COPY_ROLE });
-      expect(s.Action).toEqual(['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts']);
+      expect(s.Action).toEqual(['s3:PutObject', 's3:AbortMultipartUpload']);
       expect(s.Resource).toEqual([`${AP}/object/me3/me3-serverless/*`, `${AP}/object/me3/orders-provisioned/*`]);
       expect(s.Condition).toBeUndefined();
     });

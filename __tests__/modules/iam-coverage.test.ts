@@ -32,13 +32,7 @@ const DEADLINES = { restoring: 120, snapshotting: 120, waitingForExportSlot: 720
  * Actions a stage's policy grants that no recorded call makes, each with the reason it stays. A reason must
  * name the documented path that uses the action; an entry whose action is no longer granted fails the test.
  */
-const JUSTIFIED_UNUSED: Readonly<Partial<Record<StageFunction, Readonly<Record<string, string>>>>> = {
-  [StageFunction.COPY]: {
-    's3:ListMultipartUploadParts':
-      'no SDK call of the copy stage lists parts; it is part of the destination write actions the client is asked to grant ' +
-      '(client-policy statements and the preflight guidance share that list), so role and client statements stay the same list',
-  },
-};
+const JUSTIFIED_UNUSED: Readonly<Partial<Record<StageFunction, Readonly<Record<string, string>>>>> = {};
 
 /**
  * Resources a statement names that no recorded call touches, by the ending of their ARN (a configured source

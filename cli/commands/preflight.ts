@@ -259,7 +259,7 @@ async function probeDestination(input: PreflightInput, principal: string): Promi
       if (uploadId) await s3.send(new AbortMultipartUploadCommand({ ...common, UploadId: uploadId })).catch(() => undefined);
       kms = isKmsError(e)
         ? { check: kmsCheck, status: 'fail', detail: `single writes work but a multipart write failed: ${errText(e)} (multipart needs kms:Decrypt)`, fix: kmsFix }
-        : { check: kmsCheck, status: 'fail', detail: `a multipart write failed: ${errText(e)}`, fix: `the client allows s3:AbortMultipartUpload and s3:ListMultipartUploadParts too (\`pipeline client-policy\`)` };
+        : { check: kmsCheck, status: 'fail', detail: `a multipart write failed: ${errText(e)}`, fix: `the client allows s3:AbortMultipartUpload too (\`pipeline client-policy\`)` };
     }
   }
 
