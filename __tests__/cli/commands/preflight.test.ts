@@ -301,7 +301,7 @@ describe('Command: preflight', () => {
       const { code, lines } = await preflight(['--as-self']);
       expect(code).toBe(1);
       expect(lineOf(lines, 'destination write')).toMatch(/^✗ destination write: PutObject to .* as .*operator\/alice failed: AccessDenied/);
-      expect(fixAfter(lines, 'destination write')).toMatch(/access point and bucket policy statements from `pipeline client-policy` \(s3:PutObject, s3:AbortMultipartUpload for );
+      expect(fixAfter(lines, 'destination write')).toMatch(/access point and bucket policy statements from `pipeline client-policy` \(s3:PutObject, s3:AbortMultipartUpload for /);
       expect(lineOf(lines, 'client KMS key')).toMatch(/^- client KMS key: not reached/);
     });
 
