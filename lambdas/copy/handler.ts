@@ -19,11 +19,11 @@ import { parsePipelineMessage, type PipelinePublisher } from '../shared/domain/m
 import { RunStore, defaultDocumentClient } from '../shared/adapters/run-store';
 import { SnsPipelinePublisher } from '../shared/adapters/sns';
 import { createCopyS3Client, S3CopyCallError, S3ObjectCopier } from '../shared/adapters/s3-copy';
-import { listPrefix, putDestinationObject, readText } from '../shared/adapters/s3-copy-source';
+import { DestinationTextWriter, listPrefix, putDestinationObject, readText } from '../shared/adapters/s3-copy-source';
 import { BatchStatus, CopyBatchStore, type StoredBatch } from '../shared/adapters/copy-batch-store';
 import { planBatches } from '../shared/copy/batching';
 import { classifyExportKey, destinationKey, destinationPrefix, exportTaskPrefix, manifestKey, successMarkerKey } from '../shared/copy/layout';
-import { buildManifest, parseExportTablesInfo, type ExportTableInfo, type ManifestObject } from '../shared/copy/manifest';
+import { ManifestText, parseExportTablesInfo, type ExportTableInfo } from '../shared/copy/manifest';
 import { classifyCopyError, type CopyCallContext, type PermanentCopyFailure } from '../shared/copy/permanent-errors';
 import { mapWithConcurrency } from '../shared/copy/concurrency';
 import { finishStage } from '../shared/finish-stage';
@@ -134,13 +134,12 @@ class CopyStage {
     } else {
       this.deps.logger.info('copy already planned; re-sending unfinished batches', { reason, batchesTotal: run.copy.batchesTotal });
     }
-    const batches = await this.deps.batches.list(runId);
-    const pending = batches.filter((b) => b.status !== BatchStatus.DONE);
+    const pending = await this.deps.batches.pendingIndexes(runId);
     if (pending.length === 0) {
       await this.finalizeIfComplete(runId, `plan:${reason}`);
       return;
     }
-    await mapWithConcurrency(pending, 16, (b) => this.deps.publisher.publish(StageFunction.COPY, { kind: 'copy-batch', runId, batch: b.index }));
+    await mapWithConcurrency(pending, 16, (batch) => this.deps.publisher.publish(StageFunction.COPY, { kind: 'copy-batch', runId, batch }));
     this.deps.logger.info('copy batches sent', { batches: pending.length });
   }
 
@@ -266,76 +265,82 @@ class CopyStage {
     await this.guard(run, () => this.finalize(run));
   }
 
-  /** Writes the manifest, then `_SUCCESS`, then moves the run on. Refuses to mark a partial delivery. */
+  /**
+   * Writes the manifest, then `_SUCCESS`, then moves the run on. Refuses to mark a partial delivery. The
+   * batches are read one at a time and the manifest is streamed to the destination, so memory stays flat
+   * however many objects the export has; nothing is visible at the manifest's key unless every object is in.
+   */
   private async finalize(run: Run): Promise<void> {
-    const batches = await this.deps.batches.list(run.runId);
-    const objects: ManifestObject[] = [];
-    const tablesInfoKeys: string[] = [];
-    const missing: string[] = [];
-    let prefix = run.destinationPrefix ?? '';
-    for (const b of batches) {
-      prefix = b.destinationPrefix;
-      b.keys.forEach((key, i) => {
-        const etag = b.done.get(i);
-        if (etag === undefined) {
-          missing.push(key);
-          return;
-        }
-        const kind = classifyExportKey(key);
-        if (kind.kind === 'tables-info') tablesInfoKeys.push(b.sourcePrefix + key);
-        objects.push({ key: destinationKey(b.destinationPrefix, key), size: b.sizes[i] as number, etag, ...(kind.kind === 'data' ? { table: `${kind.db}.${kind.table}` } : {}) });
-      });
-    }
-    const expected = run.copy?.objects ?? objects.length;
-    if (missing.length > 0 || objects.length !== expected || batches.length !== (run.copy?.batchesTotal ?? batches.length)) {
-      throw new Error(
-        `copy of run ${run.runId} is not complete (${objects.length} of ${expected} objects recorded, ${missing.length} missing, e.g. ${missing.slice(0, 3).join(', ')}); ` +
-          `_SUCCESS is not written`,
-      );
-    }
-    const exportTables: ExportTableInfo[] = [];
-    for (const key of tablesInfoKeys.sort()) {
-      const text = await this.s3Call({ action: 's3:GetObject', side: 'source', key }, () => readText(this.deps.s3, { bucket: this.s.exportBucket, key, expectedOwner: this.s.accountId }));
-      exportTables.push(...parseExportTablesInfo(text));
-    }
-    const manifest = buildManifest({
+    const prefix = run.destinationPrefix ?? '';
+    const key = manifestKey(prefix);
+    const manifest = new ManifestText({
       runId: run.runId,
       cluster: run.sourceClusterId,
       snapshotArn: run.sourceSnapshotArn,
       exportTaskId: run.exportTaskId ?? '',
       destination: this.destination,
       prefix,
-      objects,
-      exportTables,
       completedAt: new Date(),
     });
-    const write = (key: string, body: string, contentType: string) =>
-      this.s3Call({ action: 's3:PutObject', side: 'destination', key }, () =>
-        putDestinationObject(this.deps.s3, {
-          bucket: this.destination,
-          key,
-          body,
-          contentType,
-          expectedOwner: this.s.destination.expectedOwnerAccountId,
-          kmsKeyArn: this.s.destination.kmsKeyArn,
-          bucketOwnerFullControl: this.s.destination.aclMode === 'bucket-owner-full-control',
-        }),
-      );
-    await write(manifestKey(prefix), JSON.stringify(manifest), 'application/json');
-    await write(successMarkerKey(prefix), '', 'text/plain');
+    const writer = new DestinationTextWriter(this.deps.s3, { ...this.destinationTarget(), key, contentType: 'application/json' });
+    const write = (text: string) => this.s3Call({ action: 's3:PutObject', side: 'destination', key }, () => writer.write(text));
     try {
-      await finishStage({ store: this.deps.store, publisher: this.deps.publisher }, run.runId, RunStage.COPYING, {
-        type: 'CopySucceeded',
-        objects: manifest.totals.objects,
-        bytes: manifest.totals.bytes,
-        destinationPrefix: prefix,
-        manifestKey: manifestKey(prefix),
-      });
-      this.deps.logger.info('copy finished', { objects: manifest.totals.objects, bytes: manifest.totals.bytes, destinationPrefix: prefix });
+      await write(manifest.start());
+      const tablesInfoKeys: string[] = [];
+      const missing: string[] = [];
+      let missingCount = 0;
+      let batchesRead = 0;
+      for await (const b of this.deps.batches.each(run.runId)) {
+        batchesRead++;
+        for (const [i, relativeKey] of b.keys.entries()) {
+          const etag = b.done.get(i);
+          if (etag === undefined) {
+            if (missingCount++ < 3) missing.push(relativeKey);
+            continue;
+          }
+          const kind = classifyExportKey(relativeKey);
+          if (kind.kind === 'tables-info') tablesInfoKeys.push(b.sourcePrefix + relativeKey);
+          const table = kind.kind === 'data' ? { table: `${kind.db}.${kind.table}` } : {};
+          await write(manifest.add({ key: destinationKey(b.destinationPrefix, relativeKey), size: b.sizes[i] as number, etag, ...table }));
+        }
+      }
+      const recorded = manifest.totals.objects;
+      const expected = run.copy?.objects ?? recorded;
+      if (missingCount > 0 || recorded !== expected || batchesRead !== (run.copy?.batchesTotal ?? batchesRead)) {
+        throw new Error(
+          `copy of run ${run.runId} is not complete (${recorded} of ${expected} objects recorded, ${missingCount} missing, e.g. ${missing.join(', ')}); ` +
+            `_SUCCESS is not written`,
+        );
+      }
+      const exportTables: ExportTableInfo[] = [];
+      for (const infoKey of tablesInfoKeys.sort()) {
+        const text = await this.s3Call({ action: 's3:GetObject', side: 'source', key: infoKey }, () => readText(this.deps.s3, { bucket: this.s.exportBucket, key: infoKey, expectedOwner: this.s.accountId }));
+        exportTables.push(...parseExportTablesInfo(text));
+      }
+      await write(manifest.finish(exportTables));
+      await this.s3Call({ action: 's3:PutObject', side: 'destination', key }, () => writer.end());
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    const successKey = successMarkerKey(prefix);
+    await this.s3Call({ action: 's3:PutObject', side: 'destination', key: successKey }, () =>
+      putDestinationObject(this.deps.s3, { ...this.destinationTarget(), key: successKey, body: '', contentType: 'text/plain' }),
+    );
+    const { objects, bytes } = manifest.totals;
+    try {
+      await finishStage({ store: this.deps.store, publisher: this.deps.publisher }, run.runId, RunStage.COPYING, { type: 'CopySucceeded', objects, bytes, destinationPrefix: prefix, manifestKey: key });
+      this.deps.logger.info('copy finished', { objects, bytes, destinationPrefix: prefix });
     } catch (e) {
       if (!(e instanceof StaleTransition)) throw e;
       this.deps.logger.info('run already moved on', { error: e.message });
     }
+  }
+
+  /** Where and how our own objects are written at the destination (the key and content type aside). */
+  private destinationTarget() {
+    const d = this.s.destination;
+    return { bucket: this.destination, expectedOwner: d.expectedOwnerAccountId, kmsKeyArn: d.kmsKeyArn, bucketOwnerFullControl: d.aclMode === 'bucket-owner-full-control' };
   }
 
   /** Runs an S3 call, turning a failure into an {@link S3CopyCallError} that says which action and side failed. */

@@ -179,6 +179,27 @@ describe('Handler: copy', () => {
       expect(world.publisher.takeBatches()).toEqual([first]);
     });
 
+    it('lists the manifest\'s objects in key order across batches, the export\'s own files in _export/ among the databases', async () => {
+      seedExport(
+        s3rver,
+        'exports/ordered/task-1',
+        ['zeta', 'analytics', 'Audit'].map((db) => ({ key: `${db}/public.t/1/part-0.gz.parquet`, body: db })),
+        [{ target: 'analytics.public.t', status: 'COMPLETE' }],
+      );
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 2 } });
+      await world.store.createRun(copyingRun('run-ordered', 'exports/ordered/task-1'));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-ordered' }));
+      await drain(world);
+      const keys = (await readJson<Manifest>('lake/orders/2024-03-07/run-ordered/_manifest.json')).objects.map((o) => o.key.slice('lake/orders/2024-03-07/run-ordered/'.length));
+      expect(keys).toEqual([
+        'Audit/public.t/1/part-0.gz.parquet',
+        '_export/export_info_task-1.json',
+        '_export/export_tables_info_task-1_from_1_to_2.json',
+        'analytics/public.t/1/part-0.gz.parquet',
+        'zeta/public.t/1/part-0.gz.parquet',
+      ]);
+    });
+
     it('delivers an empty export as a manifest without objects and _SUCCESS', async () => {
       const world = await copyWorld(dynalite, s3);
       await world.store.createRun(copyingRun('run-empty', 'exports/nothing-here/task-1'));

@@ -145,47 +145,71 @@ export class CopyBatchStore {
 
   /** One batch with its progress, read consistently. */
   async get(runId: string, index: number): Promise<StoredBatch | undefined> {
-    return (await this.query(runId, `${L.batchSortKeyPrefix}${batchId(index)}`))[0];
+    for await (const batch of this.batchesFrom(runId, `${L.batchSortKeyPrefix}${batchId(index)}`)) return batch;
+    return undefined;
   }
 
-  /** Every batch of a run with its progress, in order, read consistently page by page. */
+  /** Every batch of a run with its progress, in order. Holds them all: for small runs and tests; prefer {@link each}. */
   async list(runId: string): Promise<StoredBatch[]> {
-    return this.query(runId, L.batchSortKeyPrefix);
+    const batches: StoredBatch[] = [];
+    for await (const batch of this.each(runId)) batches.push(batch);
+    return batches;
   }
 
-  private async query(runId: string, prefix: string): Promise<StoredBatch[]> {
-    const batches: StoredBatch[] = [];
-    let current: { item: Record<string, NativeAttributeValue>; progress: Record<string, NativeAttributeValue>[] } | undefined;
-    const close = () => {
-      if (current) batches.push(toBatch(current.item, current.progress));
-      current = undefined;
-    };
+  /**
+   * Every batch of a run with its progress, in order, read consistently page by page: one batch at a time is
+   * in memory, whatever the size of the export.
+   */
+  each(runId: string): AsyncGenerator<StoredBatch> {
+    return this.batchesFrom(runId, L.batchSortKeyPrefix);
+  }
+
+  /**
+   * Indexes of the run's batches not yet done. Reads only sort keys and statuses, so finding the unfinished
+   * batches of a large export costs neither their object lists nor their progress in memory.
+   */
+  async pendingIndexes(runId: string): Promise<number[]> {
+    const pending: number[] = [];
+    for await (const item of this.items(runId, L.batchSortKeyPrefix, { projection: true })) {
+      const sk = String(item[L.sortKey]);
+      if (!sk.includes(PROGRESS) && item.status !== BatchStatus.DONE) pending.push(Number(sk.slice(L.batchSortKeyPrefix.length)));
+    }
+    return pending;
+  }
+
+  /** Items of the run whose sort key starts with `prefix`, page by page; `projection` keeps only sort key and status. */
+  private async *items(runId: string, prefix: string, options: { projection?: boolean } = {}): AsyncGenerator<Record<string, NativeAttributeValue>> {
     let start: Record<string, NativeAttributeValue> | undefined;
     do {
       const out = await this.client.send(
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
-          ExpressionAttributeNames: { '#pk': L.partitionKey, '#sk': L.sortKey },
+          ExpressionAttributeNames: { '#pk': L.partitionKey, '#sk': L.sortKey, ...(options.projection ? { '#status': 'status' } : {}) },
           ExpressionAttributeValues: { ':pk': runId, ':prefix': prefix },
+          ...(options.projection ? { ProjectionExpression: '#sk, #status' } : {}),
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
       );
-      // Sort keys order each batch item right before its progress items (`BATCH#000001` < `BATCH#000001#P#...`).
-      for (const item of out.Items ?? []) {
-        const sk = String(item[L.sortKey]);
-        if (sk.includes(PROGRESS)) {
-          if (current && sk.startsWith(`${String(current.item[L.sortKey])}${PROGRESS}`)) current.progress.push(item);
-        } else {
-          close();
-          current = { item, progress: [] };
-        }
-      }
+      yield* out.Items ?? [];
       start = out.LastEvaluatedKey;
     } while (start);
-    close();
-    return batches;
+  }
+
+  private async *batchesFrom(runId: string, prefix: string): AsyncGenerator<StoredBatch> {
+    let current: { item: Record<string, NativeAttributeValue>; progress: Record<string, NativeAttributeValue>[] } | undefined;
+    // Sort keys order each batch item right before its progress items (`BATCH#000001` < `BATCH#000001#P#...`).
+    for await (const item of this.items(runId, prefix)) {
+      const sk = String(item[L.sortKey]);
+      if (sk.includes(PROGRESS)) {
+        if (current && sk.startsWith(`${String(current.item[L.sortKey])}${PROGRESS}`)) current.progress.push(item);
+        continue;
+      }
+      if (current) yield toBatch(current.item, current.progress);
+      current = { item, progress: [] };
+    }
+    if (current) yield toBatch(current.item, current.progress);
   }
 
   /** Records copied objects (index and destination ETag) of a batch as one new progress item. */

@@ -6,6 +6,8 @@
  * bigger than the byte budget travels alone.
  */
 
+import { destinationKey } from './layout';
+
 /** An object to copy, its key relative to the export task prefix. */
 export interface PlannedObject {
   readonly key: string;
@@ -42,12 +44,16 @@ export function batchId(index: number): string {
   return String(index).padStart(BATCH_ID_DIGITS, '0');
 }
 
-/** Groups objects (sorted by key first, so the plan is deterministic) into batches within the limits. */
+/**
+ * Groups objects into batches within the limits, in the order of their keys at the destination (the export's
+ * own files move to `_export/`), so the plan is deterministic and the manifest can list the batches' objects
+ * in key order as it reads them.
+ */
 export function planBatches(objects: readonly PlannedObject[], limits: BatchLimits): CopyBatch[] {
   const maxObjects = Math.max(1, Math.floor(limits.maxObjects));
   const maxBytes = Math.max(1, limits.maxBytes);
   const maxRecordBytes = limits.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  const sorted = [...objects].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const sorted = objects.map((o) => ({ o, at: destinationKey('', o.key) })).sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)).map((x) => x.o);
   const batches: CopyBatch[] = [];
   let current: PlannedObject[] = [];
   let bytes = 0;

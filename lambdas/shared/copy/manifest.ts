@@ -54,41 +54,78 @@ export interface Manifest {
   readonly exportTables: readonly ExportTableInfo[];
 }
 
+/** What the manifest says about the delivery besides its objects and the export's per-table status. */
+export type ManifestHeader = Omit<ManifestInput, 'objects' | 'exportTables'>;
+
 /**
- * Builds the manifest: objects sorted by key, per-table totals joined with the export's per-table status.
- * A table the export reported but that has no file (an empty or skipped table) still appears.
+ * The manifest as JSON text produced piece by piece, so that a delivery of any size is described without
+ * holding its object list in memory: {@link start} opens it, {@link add} appends one object (callers add
+ * them in key order), {@link finish} closes it with the totals, the per-table totals and the export's
+ * per-table status. Concatenated, the pieces are one {@link Manifest}.
  */
-export function buildManifest(input: ManifestInput): Manifest {
-  const objects = [...input.objects].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const tables = new Map<string, { objects: number; bytes: number; exportStatus?: string }>();
-  for (const info of input.exportTables) {
-    if (typeof info.target === 'string') tables.set(info.target, { objects: 0, bytes: 0, exportStatus: info.status });
+export class ManifestText {
+  private objectCount = 0;
+  private byteCount = 0;
+  private readonly perTable = new Map<string, { objects: number; bytes: number }>();
+
+  constructor(private readonly header: ManifestHeader) {}
+
+  /** Objects and bytes added so far. */
+  get totals(): Manifest['totals'] {
+    return { objects: this.objectCount, bytes: this.byteCount };
   }
-  let bytes = 0;
-  for (const o of objects) {
-    bytes += o.size;
-    if (!o.table) continue;
-    const t = tables.get(o.table) ?? { objects: 0, bytes: 0 };
-    t.objects += 1;
-    t.bytes += o.size;
-    tables.set(o.table, t);
+
+  /** The opening of the manifest, up to the start of its object list. */
+  start(): string {
+    const h = this.header;
+    const head = {
+      version: 1,
+      runId: h.runId,
+      cluster: h.cluster,
+      ...(h.snapshotArn ? { snapshotArn: h.snapshotArn } : {}),
+      exportTaskId: h.exportTaskId,
+      destination: h.destination,
+      prefix: h.prefix,
+      completedAt: h.completedAt.toISOString(),
+    };
+    return `${JSON.stringify(head).slice(0, -1)},"objects":[`;
   }
-  return {
-    version: 1,
-    runId: input.runId,
-    cluster: input.cluster,
-    ...(input.snapshotArn ? { snapshotArn: input.snapshotArn } : {}),
-    exportTaskId: input.exportTaskId,
-    destination: input.destination,
-    prefix: input.prefix,
-    completedAt: input.completedAt.toISOString(),
-    totals: { objects: objects.length, bytes },
-    tables: [...tables.entries()]
+
+  /** One object of the list, counted in the totals. */
+  add(o: ManifestObject): string {
+    this.byteCount += o.size;
+    if (o.table) {
+      const t = this.perTable.get(o.table) ?? { objects: 0, bytes: 0 };
+      t.objects += 1;
+      t.bytes += o.size;
+      this.perTable.set(o.table, t);
+    }
+    return `${this.objectCount++ === 0 ? '' : ','}${JSON.stringify(o)}`;
+  }
+
+  /**
+   * The end of the manifest: totals, and every table, joined with the export's status; a table the export
+   * reported but that has no file (an empty or skipped table) still appears.
+   */
+  finish(exportTables: readonly ExportTableInfo[]): string {
+    const tables = new Map<string, { objects: number; bytes: number; exportStatus?: string }>();
+    for (const info of exportTables) {
+      if (typeof info.target === 'string') tables.set(info.target, { objects: 0, bytes: 0, exportStatus: info.status });
+    }
+    for (const [table, t] of this.perTable) tables.set(table, { ...tables.get(table), ...t });
+    const rows = [...tables.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([table, t]) => ({ table, objects: t.objects, bytes: t.bytes, ...(t.exportStatus ? { exportStatus: t.exportStatus } : {}) })),
-    objects,
-    exportTables: input.exportTables,
-  };
+      .map(([table, t]) => ({ table, objects: t.objects, bytes: t.bytes, ...(t.exportStatus ? { exportStatus: t.exportStatus } : {}) }));
+    return `],${JSON.stringify({ totals: this.totals, tables: rows, exportTables }).slice(1)}`;
+  }
+}
+
+/** Builds the whole manifest of a small delivery in memory: objects sorted by key (see {@link ManifestText}). */
+export function buildManifest(input: ManifestInput): Manifest {
+  const { objects, exportTables, ...header } = input;
+  const text = new ManifestText(header);
+  const sorted = [...objects].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return JSON.parse(text.start() + sorted.map((o) => text.add(o)).join('') + text.finish(exportTables)) as Manifest;
 }
 
 /** Reads the `perTableStatus` entries of an `export_tables_info_*.json` file; anything else yields none. */

@@ -36,6 +36,12 @@ describe('Function: planBatches', () => {
     expect(batches.map((b) => b.objects.length)).toEqual([10, 10, 10, 10, 10]);
   });
 
+  it('orders objects as they are named at the destination, where the export\'s own files sit in _export/', () => {
+    const keys = ['zeta/s.t/1.parquet', 'export_info_x.json', 'analytics/s.t/1.parquet', 'Audit/s.t/1.parquet'];
+    const batches = planBatches(keys.map((key) => ({ key, size: 1 })), { maxObjects: 2, maxBytes: 1e9 });
+    expect(batches.flatMap((b) => b.objects.map((o) => o.key))).toEqual(['Audit/s.t/1.parquet', 'export_info_x.json', 'analytics/s.t/1.parquet', 'zeta/s.t/1.parquet']);
+  });
+
   it('plans nothing for an empty export', () => {
     expect(planBatches([], { maxObjects: 10, maxBytes: 10 })).toEqual([]);
   });
