@@ -11,14 +11,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  UploadPartCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
-import { putDestinationObject } from '../shared/adapters/s3-copy-source';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { DestinationTextWriter, putDestinationObject, type DestinationObjectTarget } from '../shared/adapters/s3-copy-source';
 import { destinationPrefix } from '../shared/copy/layout';
 import { classifyCopyError, PermanentCopyReason, type CopyCallContext, type PermanentCopyFailure } from '../shared/copy/permanent-errors';
 import { PipelineError } from '../shared/errors';
@@ -110,9 +104,10 @@ export async function runProbe(deps: ProbeDeps, options: ProbeOptions = {}): Pro
   const principal = await deps.principal();
   const base = { bucket, key, principal, expectedBucketOwner: d.expectedOwnerAccountId, aclMode: d.aclMode, ...(d.kmsKeyArn ? { kmsKeyArn: d.kmsKeyArn } : {}) };
   const body = `Write probe from ${s.namePrefix} (${now.toISOString()}). The copy role cannot delete it; expire ${PROBE_FOLDER}/ with a lifecycle rule.\n`;
-  const write = {
+  const write: DestinationObjectTarget = {
     bucket,
     key,
+    contentType: 'text/plain',
     expectedOwner: d.expectedOwnerAccountId,
     kmsKeyArn: d.kmsKeyArn,
     bucketOwnerFullControl: d.aclMode === 'bucket-owner-full-control',
@@ -120,7 +115,7 @@ export async function runProbe(deps: ProbeDeps, options: ProbeOptions = {}): Pro
 
   let step: ProbeResult['step'] = 'put';
   try {
-    await putDestinationObject(deps.s3, { ...write, body, contentType: 'text/plain' });
+    await putDestinationObject(deps.s3, { ...write, body });
     if (d.kmsKeyArn) {
       step = 'multipart';
       await multipartWrite(deps.s3, write, body);
@@ -163,27 +158,14 @@ function callContext(s: RuntimeSettings, bucket: string, key: string, principal:
   };
 }
 
-/** A one-part multipart upload with the same write options; aborted when it fails. */
-async function multipartWrite(
-  s3: S3Client,
-  w: { bucket: string; key: string; expectedOwner: string; kmsKeyArn?: string; bucketOwnerFullControl: boolean },
-  body: string,
-): Promise<void> {
-  const common = { Bucket: w.bucket, Key: w.key, ExpectedBucketOwner: w.expectedOwner };
-  const created = await s3.send(
-    new CreateMultipartUploadCommand({
-      ...common,
-      ContentType: 'text/plain',
-      ...(w.kmsKeyArn ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: w.kmsKeyArn } : {}),
-      ...(w.bucketOwnerFullControl ? { ACL: 'bucket-owner-full-control' as const } : {}),
-    }),
-  );
-  const uploadId = created.UploadId;
+/** A one-part multipart upload with the same write options, as a large manifest is written; aborted when it fails. */
+async function multipartWrite(s3: S3Client, target: DestinationObjectTarget, body: string): Promise<void> {
+  const writer = new DestinationTextWriter(s3, target, 1);
   try {
-    const part = await s3.send(new UploadPartCommand({ ...common, UploadId: uploadId, PartNumber: 1, Body: Buffer.from(body, 'utf8'), ContentLength: Buffer.byteLength(body, 'utf8') }));
-    await s3.send(new CompleteMultipartUploadCommand({ ...common, UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }));
+    await writer.write(body);
+    await writer.end();
   } catch (e) {
-    await s3.send(new AbortMultipartUploadCommand({ ...common, UploadId: uploadId })).catch(() => undefined);
+    await writer.abort();
     throw e;
   }
 }
