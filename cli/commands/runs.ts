@@ -2,7 +2,7 @@
  * `runs list|show|start|retry|cancel`: read the run table through the engine's run store, and act by
  * publishing pipeline-topic messages that the stage functions handle exactly as they handle their own.
  */
-import { DescribeDBClusterSnapshotsCommand } from '@aws-sdk/client-rds';
+import { RdsGateway } from '../../lambdas/shared/adapters/rds';
 import type { RunStore } from '../../lambdas/shared/adapters/run-store';
 import { pipelineMessageSchema, type PipelineMessage } from '../../lambdas/shared/domain/messages';
 import { isTerminal, RunStage, StageFunction, type Run } from '../../lambdas/shared/domain/run';
@@ -233,21 +233,23 @@ export const runsShowCommand: Command = {
   },
 };
 
-/** Resolves a snapshot (ARN, id, or the cluster's newest automated one) to its ARN, asking RDS. */
+/**
+ * Resolves a snapshot (ARN, id, or the cluster's newest available automated one) to its ARN, asking RDS the
+ * way the start function does, so that `--wait` follows the run the start function will make: a snapshot
+ * still being created is refused here rather than waited on.
+ */
 async function resolveSnapshotArn(ctx: CliContext, clusterId: string, snapshot: string | undefined): Promise<string> {
   if (snapshot?.startsWith('arn:')) return snapshot;
+  const rds = new RdsGateway(ctx.aws.rds());
   try {
-    const out = await ctx.aws
-      .rds()
-      .send(new DescribeDBClusterSnapshotsCommand(snapshot ? { DBClusterSnapshotIdentifier: snapshot } : { DBClusterIdentifier: clusterId, SnapshotType: 'automated' }));
-    const newest = (out.DBClusterSnapshots ?? [])
-      .filter((s) => s.DBClusterSnapshotArn)
-      .sort((a, b) => (b.SnapshotCreateTime?.getTime() ?? 0) - (a.SnapshotCreateTime?.getTime() ?? 0))[0];
-    if (!newest) throw new CliError(snapshot ? `No cluster snapshot ${snapshot} in ${ctx.aws.region}` : `Cluster ${clusterId} has no automated snapshot yet in ${ctx.aws.region}`);
-    return newest.DBClusterSnapshotArn as string;
+    const found = snapshot ? await rds.describeClusterSnapshot(snapshot) : await rds.newestAutomatedSnapshot(clusterId);
+    if (!found?.DBClusterSnapshotArn) {
+      throw new CliError(snapshot ? `No cluster snapshot ${snapshot} in ${ctx.aws.region}` : `Cluster ${clusterId} has no available automated snapshot yet in ${ctx.aws.region}`);
+    }
+    if (found.Status !== 'available') throw new CliError(`Snapshot ${snapshot} is ${found.Status ?? 'not available'}; the start function exports only available snapshots`);
+    return found.DBClusterSnapshotArn;
   } catch (e) {
     if (e instanceof CliError) throw e;
-    if ((e as { name?: string }).name === 'DBClusterSnapshotNotFoundFault') throw new CliError(`No cluster snapshot ${snapshot} in ${ctx.aws.region}`);
     throw toCliError(e);
   }
 }

@@ -357,11 +357,31 @@ describe('Command: runs start', () => {
     expect(published()).toEqual([]);
   });
 
+  it('with --wait, resolves the newest available automated snapshot, not one still being created', async () => {
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({
+      DBClusterSnapshots: [
+        { DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-26-03-10'), SnapshotCreateTime: new Date('2026-11-26T03:10:00Z'), Status: 'available' },
+        { DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-27-03-10'), SnapshotCreateTime: new Date('2026-11-27T03:10:00Z'), Status: 'creating' },
+      ],
+    });
+    onSleep = async () => void (await store().createRun(makeRun('orders-n', { ago: 0, stage: 'SUCCEEDED' })));
+    await cli(['runs', 'start', '--cluster', 'orders-provisioned', '--wait', '--json']);
+    expect(published()[0].body).toEqual({ kind: 'start', clusterId: 'orders-provisioned', snapshotArn: snapshotArn('rds:orders-provisioned-2026-11-26-03-10') });
+  });
+
+  it('with --wait, refuses a named snapshot that is not available instead of waiting for a run that never comes', async () => {
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [{ DBClusterSnapshotArn: snapshotArn('rds:manual-1'), Status: 'creating' }] });
+    const { code, err } = await cli(['runs', 'start', '--cluster', 'orders-provisioned', '--snapshot', 'manual-1', '--wait']);
+    expect(code).not.toBe(0);
+    expect(err).toContain('Snapshot manual-1 is creating');
+    expect(published()).toEqual([]);
+  });
+
   it('resolves the newest automated snapshot and follows the new run with --wait', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({
       DBClusterSnapshots: [
-        { DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-26-03-10'), SnapshotCreateTime: new Date('2026-11-26T03:10:00Z') },
-        { DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-27-03-10'), SnapshotCreateTime: new Date('2026-11-27T03:10:00Z') },
+        { DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-26-03-10'), SnapshotCreateTime: new Date('2026-11-26T03:10:00Z'), Status: 'available' },
+        { DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-27-03-10'), SnapshotCreateTime: new Date('2026-11-27T03:10:00Z'), Status: 'available' },
       ],
     });
     let step = 0;
