@@ -14,10 +14,11 @@ import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps 
 /**
  * Deletes the temporary cluster (never with a final snapshot) without describing it first, which this stage
  * is not allowed to do; a cluster already deleting, or busy in another state, is left to the cleanup.
- * Returns what it removed, for the run's `cleanedUp`.
+ * Returns what it removed, for the run's `cleanedUp`; a cluster the run already records as removed (a run
+ * waiting for an export slot comes back on every reconciler pass) is not asked for again.
  */
 async function dropTempCluster(d: StageDeps, run: Run): Promise<string[]> {
-  if (!run.tempClusterId) return [];
+  if (!run.tempClusterId || run.cleanedUp?.includes(`cluster:${run.tempClusterId}`)) return [];
   try {
     const result = await d.rds.deleteCluster(run.tempClusterId, { describeFirst: false });
     d.logger.info('temporary cluster no longer needed', { tempClusterId: run.tempClusterId, result });

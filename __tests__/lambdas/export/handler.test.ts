@@ -61,6 +61,18 @@ describe('Handler: export', () => {
     expect(rds.commandCalls(DeleteDBClusterCommand)).toHaveLength(0);
   });
 
+  it('deletes the temporary cluster of a waiting restore-path run once, not on every retry for a slot', async () => {
+    await seedRun(env.deps.store, RunStage.SNAPSHOTTING);
+    rds.on(StartExportTaskCommand).rejects(awsError('ExportTaskLimitReachedFault', 'limit of 5 concurrent export tasks reached'));
+    const handler = makeHandler(env.deps);
+    await handler(event0075());
+    await handler(pipelineEvent('export', { kind: 'advance', runId: FIXTURE_RUN_ID }));
+    await handler(pipelineEvent('export', { kind: 'advance', runId: FIXTURE_RUN_ID }));
+    expect(rds.commandCalls(DeleteDBClusterCommand)).toHaveLength(1);
+    expect(rds.commandCalls(StartExportTaskCommand)).toHaveLength(3);
+    expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ stage: 'WAITING_FOR_EXPORT_SLOT', cleanedUp: [`cluster:${TEMP}`] });
+  });
+
   it('keeps waiting while there is still no slot', async () => {
     await seedRun(env.deps.store, RunStage.WAITING_FOR_EXPORT_SLOT, { path: ExportPath.DIRECT, extra: { exportAttempt: 2, exportSourceArn: 'arn:source' } });
     rds.on(StartExportTaskCommand).rejects(awsError('ExportTaskLimitReachedFault', 'limit of 5 concurrent export tasks reached'));
