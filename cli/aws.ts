@@ -11,7 +11,8 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { STSClient } from '@aws-sdk/client-sts';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { defaultDocumentClient } from '../lambdas/shared/adapters/run-store';
 
 /** Static credentials, e.g. from STS AssumeRole. */
 export interface StaticCredentials {
@@ -56,7 +57,7 @@ export function defaultClients(region: string, env: NodeJS.ProcessEnv = process.
     sts: memo(() => new STSClient({ region })),
     sns: memo(() => new SNSClient({ region })),
     lambda: memo(() => new LambdaClient({ region })),
-    dynamo: memo(() => DynamoDBDocumentClient.from(new DynamoDBClient({ region }), { marshallOptions: { removeUndefinedValues: true } })),
+    dynamo: memo(() => defaultDocumentClient(new DynamoDBClient({ region }))),
     s3: (r = region, credentials) => {
       const key = `${r}|${credentials?.accessKeyId ?? ''}`;
       let c = s3s.get(key);

@@ -1,12 +1,9 @@
 /**
- * Reading runs for the operator: the engine's run store for single runs and runs of a snapshot, one thin
- * query of our own for "runs in a stage updated since", and the pure views (rows, stage timeline) the
- * commands print.
+ * Reading runs for the operator through the engine's run store, and the pure views (rows, stage timeline)
+ * the commands print.
  */
-import { QueryCommand, type NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
 import { RunStore } from '../lambdas/shared/adapters/run-store';
 import { RunStage, TERMINAL_STAGES, type Run } from '../lambdas/shared/domain/run';
-import { RunTableLayout } from '../lambdas/shared/table-layout';
 import type { CliContext } from './context';
 import { RunNotFound, toCliError, UsageError } from './errors';
 import { requireStack } from './stack';
@@ -39,34 +36,9 @@ export async function mustGetRun(ctx: CliContext, store: RunStore, runId: string
   return run;
 }
 
-/**
- * Runs of one stage whose last update is at or after `since`, newest first. The store's `listByStage`
- * only bounds from above (what the reconciler needs); listing needs the lower bound, so this reads the
- * same `byStage` index directly.
- */
+/** Runs of one stage whose last update is at or after `since` (every run of the stage without it). */
 export async function listStageSince(store: RunStore, stage: RunStage, since: Date | undefined): Promise<Run[]> {
-  const idx = RunTableLayout.byStageIndex;
-  const runs: Run[] = [];
-  let start: Record<string, NativeAttributeValue> | undefined;
-  do {
-    const out = await store.client.send(
-      new QueryCommand({
-        TableName: store.tableName,
-        IndexName: idx.name,
-        KeyConditionExpression: since ? '#k = :k AND #s >= :s' : '#k = :k',
-        ExpressionAttributeNames: since ? { '#k': idx.partitionKey, '#s': idx.sortKey } : { '#k': idx.partitionKey },
-        ExpressionAttributeValues: since ? { ':k': stage, ':s': since.toISOString() } : { ':k': stage },
-        ScanIndexForward: false,
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of out.Items ?? []) {
-      const { [RunTableLayout.partitionKey]: _pk, [RunTableLayout.sortKey]: _sk, ...run } = item;
-      runs.push(run as unknown as Run);
-    }
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return runs;
+  return store.listByStage(stage, since ? { updatedAfter: new Date(since.getTime() - 1) } : {});
 }
 
 const ALL_STAGES = Object.values(RunStage);
