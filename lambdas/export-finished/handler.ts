@@ -23,7 +23,7 @@ async function finishExport(d: StageDeps, runId: string): Promise<void> {
     return;
   }
   if (status !== 'COMPLETE') return void d.logger.info('export task still running; waiting for its end', { status });
-  const { files, tables } = await readExportTablesInfo(d.s3, d.settings.exportBucket, run.exportS3Prefix);
+  const { files, tables } = await readExportTablesInfo(d.s3, { bucket: d.settings.exportBucket, prefix: run.exportS3Prefix, expectedOwner: d.settings.accountId });
   const bad = tables.filter((t) => t.status.toUpperCase() !== 'COMPLETE');
   const problems: string[] = [];
   if (files.length === 0) problems.push(`no export_tables_info_*.json under s3://${d.settings.exportBucket}/${run.exportS3Prefix}/`);

@@ -77,6 +77,24 @@ describe('Handler: export-finished', () => {
     expect(after?.error?.message).not.toContain('orders.public.t0025');
   });
 
+  it('reads the status files naming our account as the export bucket owner on every call', async () => {
+    await setUp();
+    await writeTablesInfo(s3, run, [{ target: 'orders.public.orders', status: 'COMPLETE' }]);
+    const owners: Array<[string, unknown]> = [];
+    deps.s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        owners.push([String(context.commandName), (args.input as { ExpectedBucketOwner?: unknown }).ExpectedBucketOwner]);
+        return next(args);
+      },
+      { step: 'initialize', name: 'record-expected-owner' },
+    );
+    await makeHandler(deps)(advance());
+    expect(owners).toEqual([
+      ['ListObjectsV2Command', deps.settings.accountId],
+      ['GetObjectCommand', deps.settings.accountId],
+    ]);
+  });
+
   it('only warns about failed tables when configured to', async () => {
     await setUp('warn');
     await writeTablesInfo(s3, run, [{ target: 'orders.public.audit', status: 'FAILED' }]);

@@ -1,7 +1,8 @@
 /**
  * Reading what RDS wrote next to an export: the per-table status files `export_tables_info_*.json`.
  */
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { listPrefix, readText } from './s3-copy-source';
 import { z } from 'zod';
 
 const tableStatusSchema = z.looseObject({
@@ -20,21 +21,17 @@ export interface ExportTableStatus {
   readonly reason?: string;
 }
 
-/** Reads every `export_tables_info_*.json` directly under `prefix` and returns their tables. */
-export async function readExportTablesInfo(s3: S3Client, bucket: string, prefix: string): Promise<{ files: string[]; tables: ExportTableStatus[] }> {
-  const base = prefix.endsWith('/') ? prefix : `${prefix}/`;
-  const files: string[] = [];
-  let token: string | undefined;
-  do {
-    const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${base}export_tables_info_`, ContinuationToken: token }));
-    for (const o of out.Contents ?? []) if (o.Key && /\/export_tables_info_[^/]*\.json$/.test(o.Key)) files.push(o.Key);
-    token = out.IsTruncated ? out.NextContinuationToken : undefined;
-  } while (token);
+/**
+ * Reads every `export_tables_info_*.json` directly under `prefix` in our export bucket and returns their
+ * tables. Every call names `expectedOwner` (our account) as the bucket's owner.
+ */
+export async function readExportTablesInfo(s3: S3Client, params: { bucket: string; prefix: string; expectedOwner: string }): Promise<{ files: string[]; tables: ExportTableStatus[] }> {
+  const base = params.prefix.endsWith('/') ? params.prefix : `${params.prefix}/`;
+  const listed = await listPrefix(s3, { bucket: params.bucket, prefix: `${base}export_tables_info_`, expectedOwner: params.expectedOwner });
+  const files = listed.map((o) => o.key).filter((key) => /\/export_tables_info_[^/]*\.json$/.test(key)).sort();
   const tables: ExportTableStatus[] = [];
-  for (const key of files.sort()) {
-    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    const text = (await out.Body?.transformToString()) ?? '';
-    const info = tablesInfoSchema.parse(JSON.parse(text));
+  for (const key of files) {
+    const info = tablesInfoSchema.parse(JSON.parse(await readText(s3, { bucket: params.bucket, key, expectedOwner: params.expectedOwner })));
     for (const t of info.perTableStatus) {
       const reason = t.failureCause ?? t.errorMessage ?? t.warningMessage;
       tables.push({ target: t.target, status: t.status, ...(reason ? { reason } : {}) });
