@@ -15,7 +15,8 @@ import type { Context, SNSEvent } from 'aws-lambda';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { RunStage, StageFunction, type Run } from '../shared/domain/run';
-import { parsePipelineMessage, type PipelinePublisher } from '../shared/domain/messages';
+import type { PipelinePublisher } from '../shared/domain/messages';
+import { forEachRecord } from '../shared/records';
 import { RunStore, defaultDocumentClient } from '../shared/adapters/run-store';
 import { SnsPipelinePublisher } from '../shared/adapters/sns';
 import { createCopyS3Client, S3CopyCallError, S3ObjectCopier } from '../shared/adapters/s3-copy';
@@ -66,18 +67,16 @@ export function makeHandler(deps: CopyDeps): CopyHandler {
   const probe = makeProbeHandler(deps);
   const handle = async (event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<void | ProbeResult> => {
     if (!isSnsEvent(event)) return probe(event);
-    for (const record of (event as SNSEvent).Records) {
-      const body = record.Sns?.Message ?? '';
-      const message = parsePipelineMessage(body);
-      if (!message || !('runId' in message) || !['copy-plan', 'copy-batch', 'advance'].includes(message.kind)) {
-        deps.logger.warn('ignoring a message that is not for the copy stage', { body: body.slice(0, 500) });
-        continue;
+    await forEachRecord(event as SNSEvent, deps.logger, async (record) => {
+      const message = record.type === 'pipeline' && record.target === StageFunction.COPY ? record.message : undefined;
+      if (message?.kind !== 'copy-plan' && message?.kind !== 'copy-batch' && message?.kind !== 'advance') {
+        return void deps.logger.warn('ignoring a message that is not for the copy stage', { kind: message?.kind, type: record.type });
       }
       await withRunId(deps.logger, message.runId, async () => {
         if (message.kind === 'copy-batch') await copy.work(message.runId, message.batch, context);
         else await copy.plan(message.runId, message.kind === 'advance' ? 'advance' : 'plan');
       });
-    }
+    });
     return undefined;
   };
   return handle as CopyHandler;

@@ -1,7 +1,7 @@
 /**
- * What every stage function is built from, and the loop that feeds it SNS records: parse each record,
- * skip bad input with a log line, let a lost race (StaleTransition) end quietly, and rethrow genuine
- * failures after the other records are done so Lambda's retries and the dead-letter queue mean something.
+ * What every stage function is built from: its dependencies, built once per container from the settings
+ * and the SDK's standard configuration, and the common shape of a stage woken by RDS events and `advance`
+ * messages. The record loop itself is in ./records.
  */
 import { RDSClient } from '@aws-sdk/client-rds';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -13,12 +13,14 @@ import { RunStore, defaultDocumentClient } from './adapters/run-store';
 import { RdsGateway } from './adapters/rds';
 import { SnsAlertPublisher, SnsPipelinePublisher } from './adapters/sns';
 import type { AlertPublisher, PipelinePublisher } from './domain/messages';
-import { parseSnsRecord, type InboundRecord, type RdsEvent } from './domain/rds-event';
+import type { RdsEvent } from './domain/rds-event';
 import { runIdFromTempId } from './domain/naming';
 import type { StageFunction } from './domain/run';
 import { createLogger, type Logger } from './logger';
 import { Metrics } from './metrics';
-import { StaleTransition, errorMessage, errorName } from './errors';
+import { forEachRecord, forRun } from './records';
+
+export { forEachRecord, forRun } from './records';
 
 /** Everything a stage function talks to. Tests build it with emulator-backed clients and fakes. */
 export interface StageDeps {
@@ -64,56 +66,6 @@ export function defaultStageDeps(service: string, env: NodeJS.ProcessEnv = proce
 /** A run store configured from the settings. */
 export function storeFor(settings: RuntimeSettings, client: RunStore['client'], now?: () => Date): RunStore {
   return new RunStore({ tableName: settings.tableName, client, deadlinesMinutes: settings.stageDeadlinesMinutes, retentionDays: settings.runRetentionDays, now });
-}
-
-const LOGGED = new WeakSet<object>();
-
-/**
- * Runs `fn` for one run with its id on every log line; a lost race is logged as such and a failure is
- * logged (with the run id) before it propagates.
- */
-export async function forRun<T>(logger: Logger, runId: string, fn: () => Promise<T>): Promise<T | undefined> {
-  logger.appendKeys({ runId });
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof StaleTransition) {
-      logger.info('run already moved on; nothing to do', { detail: e.message });
-      return undefined;
-    }
-    logger.error('run step failed', { error: errorName(e), message: errorMessage(e) });
-    if (e && typeof e === 'object') LOGGED.add(e);
-    throw e;
-  } finally {
-    logger.removeKeys(['runId']);
-  }
-}
-
-/**
- * Feeds every record of an SNS event to `handle`. Ignorable input is logged and skipped; a
- * StaleTransition (another delivery got there first) is logged and ends that record; any other error
- * is logged and, once every record had its turn, the first one is thrown.
- */
-export async function forEachRecord(event: SNSEvent, logger: Logger, handle: (record: Exclude<InboundRecord, { type: 'ignored' }>) => Promise<void>): Promise<void> {
-  const failures: unknown[] = [];
-  for (const raw of event?.Records ?? []) {
-    const record = parseSnsRecord(raw);
-    if (record.type === 'ignored') {
-      logger.warn('ignoring input', { reason: record.reason, body: record.body });
-      continue;
-    }
-    try {
-      await handle(record);
-    } catch (e) {
-      if (e instanceof StaleTransition) {
-        logger.info('run already moved on; nothing to do', { detail: e.message });
-        continue;
-      }
-      if (!LOGGED.has(e as object)) logger.error('record failed', { error: errorName(e), message: errorMessage(e) });
-      failures.push(e);
-    }
-  }
-  if (failures.length > 0) throw failures[0];
 }
 
 /** What a stage woken by RDS events about a run's resources (and by the reconciler) is made of. */

@@ -313,6 +313,29 @@ describe('Handler: copy', () => {
     });
   });
 
+  describe('Several records', () => {
+    it('handles every record of an event and throws the failure of one only after the others are done', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
+      await world.store.createRun(copyingRun('run-first', SMALL_EXPORT));
+      await world.store.createRun(copyingRun('run-second', SMALL_EXPORT));
+      const client = s3rver.client();
+      let lists = 0;
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'ListObjectsV2Command' && lists++ === 0) throw Object.assign(new Error('socket hang up'), { name: 'ECONNRESET' });
+          return next(args);
+        },
+        { step: 'initialize', name: 'fail-first-listing' },
+      );
+      const [first] = snsEvent({ kind: 'copy-plan', runId: 'run-first' }).Records;
+      const [second] = snsEvent({ kind: 'copy-plan', runId: 'run-second' }).Records;
+      await expect(world.handler(client)({ Records: [first, second] })).rejects.toThrow('socket hang up');
+      client.destroy();
+      expect(world.publisher.takeBatches().map((b) => b.runId)).toEqual(['run-second', 'run-second']);
+      expect((await world.store.mustGet('run-first')).copy).toBeUndefined();
+    });
+  });
+
   describe('Bad input', () => {
     it('ignores messages that are not JSON, not for the copy stage, or for runs that are not copying', async () => {
       const world = await copyWorld(dynalite, s3);
