@@ -32,11 +32,13 @@ export const COPY_MAX_SOCKETS = 256;
 /**
  * Builds the S3 client the copy stage uses: the SDK's standard configuration (region, credentials,
  * AWS_ENDPOINT_URL) with adaptive retry, which backs off on SlowDown/503 and rate-limits the client itself,
- * and a keep-alive socket pool of {@link COPY_MAX_SOCKETS}.
+ * and a keep-alive socket pool of {@link COPY_MAX_SOCKETS}. `useArnRegion` sends requests for an access point
+ * ARN to the region the ARN names: the client's access point may live in another region than the function,
+ * and without it the SDK refuses such an ARN before any request is made.
  */
 export function createCopyS3Client(overrides: S3ClientConfig = {}): S3Client {
   const agent = { keepAlive: true, maxSockets: COPY_MAX_SOCKETS };
-  return new S3Client({ retryMode: 'adaptive', maxAttempts: 8, requestHandler: { httpsAgent: agent, httpAgent: agent }, ...overrides });
+  return new S3Client({ retryMode: 'adaptive', maxAttempts: 8, useArnRegion: true, requestHandler: { httpsAgent: agent, httpAgent: agent }, ...overrides });
 }
 
 /** How objects are written at the destination. */

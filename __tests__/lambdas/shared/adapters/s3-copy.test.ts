@@ -186,4 +186,21 @@ describe('Function: createCopyS3Client', () => {
     expect(strategy.constructor.name).toBe('AdaptiveRetryStrategy');
     client.destroy();
   });
+
+  it('sends requests for an access point in another region to that region', async () => {
+    const client = createCopyS3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    expect(client.config.useArnRegion).toBe(true);
+    const hosts: string[] = [];
+    client.middlewareStack.add(
+      () => async (args) => {
+        hosts.push((args.request as { hostname: string }).hostname);
+        throw Object.assign(new Error('request stopped before it left'), { name: 'Stopped' });
+      },
+      { step: 'finalizeRequest', name: 'captureHost' },
+    );
+    const otherRegion = 'arn:aws:s3:us-east-1:210987654321:accesspoint/lake';
+    await expect(client.send(new CopyObjectCommand({ Bucket: otherRegion, Key: 'k', CopySource: 'exports/k' }))).rejects.toThrow('request stopped before it left');
+    expect(hosts).toEqual(['lake-210987654321.s3-accesspoint.us-east-1.amazonaws.com']);
+    client.destroy();
+  });
 });
