@@ -204,6 +204,22 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     await expectDelivered(sim, runs[0]);
   });
 
+  it('waits for a snapshot still being created when a run is cancelled, with nothing in a dead-letter queue', async () => {
+    sim = await start({
+      onStep: (step) => {
+        if (step.type === 'stage' && step.run.stage === RunStage.SNAPSHOTTING) sim.publish(StageFunction.CLEANUP, { kind: 'cancel', runId: step.run.runId });
+      },
+    });
+    sim.announceSnapshot('me3-serverless', 'serverless');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.CANCELLED);
+    expect(sim.deadLetters).toEqual([]);
+    expect(sim.rds.calls.filter((c) => c.command === 'DeleteDBClusterSnapshot').map((c) => c.result)).toEqual(['InvalidDBClusterSnapshotStateFault', 'ok']);
+    const temp = runs[0].tempClusterId as string;
+    expect([...(runs[0].cleanedUp ?? [])].sort()).toEqual([`cluster-snapshot:${temp}`, `cluster:${temp}`]);
+    expect(runs[0].cleanupWaitingFor).toBeUndefined();
+  });
+
   it('fails the run and names the table when a table fails to export', async () => {
     sim = await start({ tables: [{ db: 'orders', table: 'public.orders', files: 2 }, { db: 'orders', table: 'public.audit', files: 1, status: 'FAILED' }] });
     sim.announceSnapshot('orders-provisioned', 'provisioned');

@@ -3,12 +3,17 @@
  * (the reconciler). Cancels a still-running export of a failed run, deletes the temporary snapshot and
  * cluster (missing counts as done), finishes the run, and reports it: metric and alert (the reconciler
  * sends again an alert whose delivery was never confirmed). Safe to run again.
+ *
+ * A resource that cannot be deleted yet (a snapshot still being created, or held by an export being
+ * cancelled) is a wait, not a failure: the cleanup records what it removed and what it waits for, and
+ * returns; the reconciler sends it again while the run stays CLEANING_UP, and reports the run once the
+ * stage's deadline has passed. Only genuine AWS failures are thrown (and retried by Lambda).
  */
 import type { SNSEvent } from 'aws-lambda';
 import { RunOutcome, RunStage, StageFunction, isTerminal, type Run } from '../shared/domain/run';
 import { exportTaskIdFor, tempResourceId } from '../shared/domain/naming';
 import { isAwsError } from '../shared/adapters/rds';
-import { CleanupNotFinished, errorMessage } from '../shared/errors';
+import { errorMessage } from '../shared/errors';
 import { PipelineMetrics } from '../shared/table-layout';
 import { alertOwed, sendRunAlert } from '../shared/run-alert';
 import { defaultStageDeps, forEachRecord, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime';
@@ -19,7 +24,13 @@ import { defaultStageDeps, forEachRecord, forRun, memoDeps, type DepsSource, typ
  * that the run is known to have created (the cluster once RESTORING was entered, the snapshot once
  * SNAPSHOTTING was) counts as removed by the run: the export stage or an earlier cleanup delivery deleted it.
  */
-async function deleteTemporaryResources(d: StageDeps, run: Run): Promise<string[]> {
+/** What one cleanup pass did: resources removed now, and resources that cannot be deleted yet (with why). */
+interface CleanupPass {
+  readonly cleaned: string[];
+  readonly pending: string[];
+}
+
+async function deleteTemporaryResources(d: StageDeps, run: Run): Promise<CleanupPass> {
   const s = d.settings;
   const cleaned: string[] = [];
   const pending: string[] = [];
@@ -46,13 +57,24 @@ async function deleteTemporaryResources(d: StageDeps, run: Run): Promise<string[
     if (!isAwsError(e, 'InvalidDBClusterStateFault')) throw e;
     pending.push(`cluster:${tempId} (${errorMessage(e)})`);
   }
-  if (pending.length) throw new CleanupNotFinished(run.runId, pending);
-  return cleaned;
+  return { cleaned, pending };
 }
 
-/** Finishes a CLEANING_UP run and reports its end. */
+/**
+ * Records on the run what this pass removed and what the cleanup still waits for, so that nothing done
+ * is forgotten by the time the run ends (a cancelled export task is no longer running on the next pass).
+ */
+async function recordWait(d: StageDeps, run: Run, pass: CleanupPass): Promise<void> {
+  const cleanedUp = [...new Set([...(run.cleanedUp ?? []), ...pass.cleaned])];
+  await d.store.update(run.runId, { set: { cleanedUp, cleanupWaitingFor: pass.pending }, ifStage: RunStage.CLEANING_UP });
+  d.logger.info('cleanup waits for resources that cannot be deleted yet; the reconciler sends it again', { waitingFor: pass.pending, cleanedUp });
+}
+
+/** Finishes a CLEANING_UP run and reports its end, or records what it did when it must wait. */
 async function cleanUp(d: StageDeps, run: Run): Promise<void> {
-  const cleaned = await deleteTemporaryResources(d, run);
+  const pass = await deleteTemporaryResources(d, run);
+  if (pass.pending.length > 0) return recordWait(d, run, pass);
+  const cleaned = pass.cleaned;
   const done = await d.store.apply(run.runId, RunStage.CLEANING_UP, { type: 'CleanupDone', cleanedUp: cleaned });
   d.logger.info(`run ${done.stage}`, { stage: done.stage, cleanedUp: done.cleanedUp, error: done.error });
   if (done.stage === RunStage.SUCCEEDED) d.metrics.count(PipelineMetrics.runSucceeded, 1, { runId: done.runId });

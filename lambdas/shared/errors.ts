@@ -84,18 +84,6 @@ export class ExportTablesFailed extends PipelineError {
   }
 }
 
-/** Temporary resources cannot be deleted yet (still creating); the cleanup is retried. */
-export class CleanupNotFinished extends PipelineError {
-  public override readonly name = 'CleanupNotFinished';
-  constructor(
-    public readonly runId: string,
-    public readonly pending: readonly string[],
-    options?: { cause?: unknown },
-  ) {
-    super(`cleanup of run ${runId} must wait for ${pending.join(', ')}; it will be retried`, options);
-  }
-}
-
 /** The name of an error, whatever was thrown (SDK errors carry theirs in `name`). */
 export function errorName(e: unknown): string {
   if (e && typeof e === 'object' && 'name' in e && typeof (e as { name: unknown }).name === 'string') return (e as { name: string }).name;

@@ -90,11 +90,41 @@ describe('Handler: cleanup', () => {
     expect(env.deps.alertsSent[0].text).toMatch(/Cleaned up: export task sim-tmp-\S+-x1 \(cancelled\)/);
   });
 
-  it('throws to be retried while the temporary snapshot is still being created, and keeps the run CLEANING_UP', async () => {
+  it('waits without failing while the temporary snapshot is still being created, and keeps the run CLEANING_UP', async () => {
     await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED' } });
     rds.on(DeleteDBClusterSnapshotCommand).rejects(awsError('InvalidDBClusterSnapshotStateFault', 'snapshot is creating'));
-    await expect(makeHandler(env.deps)(cleanup())).rejects.toThrow('must wait for cluster-snapshot');
-    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('CLEANING_UP');
+    await expect(makeHandler(env.deps)(cleanup())).resolves.toBeUndefined();
+    const waiting = await env.deps.store.get(FIXTURE_RUN_ID);
+    expect(waiting?.stage).toBe('CLEANING_UP');
+    expect(waiting).toMatchObject({ cleanedUp: [`cluster:${TEMP}`], cleanupWaitingFor: [`cluster-snapshot:${TEMP} (snapshot is creating)`] });
+    expect(env.deps.alertsSent).toEqual([]);
+    expect(env.deps.metricLines).toEqual([]);
+  });
+
+  it('finishes on a later pass once the snapshot can go, and reports what every pass removed', async () => {
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED' } });
+    rds.on(DescribeExportTasksCommand).resolves({ ExportTasks: [{ Status: 'IN_PROGRESS' }] });
+    rds.on(CancelExportTaskCommand).resolves({});
+    rds.on(DeleteDBClusterSnapshotCommand).rejects(awsError('InvalidDBClusterSnapshotStateFault', 'snapshot is in use by an export task'));
+    const handler = makeHandler(env.deps);
+    await handler(cleanup());
+    rds.on(DescribeExportTasksCommand).resolves({ ExportTasks: [{ Status: 'CANCELED' }] });
+    rds.on(DescribeDBClustersCommand).rejects(awsError('DBClusterNotFoundFault', 'not found'));
+    rds.on(DeleteDBClusterSnapshotCommand).resolves({});
+    await handler(cleanup());
+    const done = await env.deps.store.get(FIXTURE_RUN_ID);
+    expect(done?.stage).toBe('FAILED');
+    expect(done?.cleanupWaitingFor).toBeUndefined();
+    expect(done?.cleanedUp).toEqual([`export-task:${TEMP}-x1 (cancelled)`, `cluster:${TEMP}`, `cluster-snapshot:${TEMP}`]);
+    expect(rds.commandCalls(CancelExportTaskCommand)).toHaveLength(1);
+    expect(env.deps.alertsSent).toHaveLength(1);
+  });
+
+  it('still throws a genuine AWS failure so that Lambda retries it', async () => {
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED' } });
+    rds.on(DeleteDBClusterSnapshotCommand).rejects(awsError('InternalFailure', 'RDS is having a moment', 'server'));
+    await expect(makeHandler(env.deps)(cleanup())).rejects.toThrow('RDS is having a moment');
+    expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ stage: 'CLEANING_UP' });
   });
 
   it('cancels a live run on an operator cancel, then cleans it up', async () => {

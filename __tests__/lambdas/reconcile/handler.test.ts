@@ -89,6 +89,24 @@ describe('Handler: reconcile', () => {
     expect(env.deps.sent).toEqual([{ target: 'copy', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
   });
 
+  it('sends a waiting cleanup again once it has been idle, and reports it once past the cleanup deadline', async () => {
+    const waiting = { outcome: 'FAILED' as const, updatedAt: '2026-05-15T09:14:00.000Z', deadline: '2026-05-15T10:00:00.000Z', cleanupWaitingFor: ['cluster-snapshot:x (creating)'] };
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: waiting });
+    const handler = makeHandler(env.deps);
+    await handler();
+    expect(env.deps.sent).toEqual([]);
+    env.deps.setNow(new Date('2026-05-15T09:30:00.000Z'));
+    await handler();
+    expect(env.deps.sent).toEqual([{ target: 'cleanup', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
+    expect(env.deps.metricLines).toEqual([]);
+    env.deps.setNow(new Date('2026-05-15T10:05:00.000Z'));
+    const late = await handler();
+    expect(late.pastDeadline).toEqual([FIXTURE_RUN_ID]);
+    expect(env.deps.metricLines).toEqual([expect.objectContaining({ RunPastDeadline: 1 })]);
+    expect(env.deps.sent).toHaveLength(2);
+    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('CLEANING_UP');
+  });
+
   it('deletes tagged temporary resources past the grace period whose run is finished or unknown, and keeps the others', async () => {
     await seedRun(env.deps.store, RunStage.EXPORTING, { runId: 'live-run' });
     const old = new Date('2026-05-15T07:00:00.000Z');

@@ -128,6 +128,12 @@ export interface Run {
    * created nothing is finished; absent while nothing was removed yet.
    */
   readonly cleanedUp?: readonly string[];
+  /**
+   * Only while `CLEANING_UP`: temporary resources the cleanup could not delete yet, each with the reason (a
+   * snapshot still being created, or held by an export being cancelled). The reconciler sends the cleanup
+   * again until they are gone.
+   */
+  readonly cleanupWaitingFor?: readonly string[];
   /** When the alert of the finished run was published; until then the reconciler sends it again. */
   readonly alertSentAt?: string;
   /** How many times the reconciler sent the alert again (capped, so a broken table never floods the topic). */

@@ -165,8 +165,8 @@ export const TRANSITIONS: readonly TransitionRow[] = [
     to: S.CLEANING_UP,
     apply: (r, e) => ({ outcome: RunOutcome.CANCELLED, error: { stage: r.stage, kind: 'Cancelled', message: e.reason ?? 'cancelled by an operator' } }),
   }),
-  // A finished run always has its `cleanedUp`, empty when there was nothing to delete.
-  row({ from: [S.CLEANING_UP], event: 'CleanupDone', to: (r) => r.outcome ?? S.FAILED, apply: (r, e) => ({ cleanedUp: withCleanedUp(r, e.cleanedUp) }) }),
+  // A finished run always has its `cleanedUp`, empty when there was nothing to delete, and waits for nothing.
+  row({ from: [S.CLEANING_UP], event: 'CleanupDone', to: (r) => r.outcome ?? S.FAILED, apply: (r, e) => ({ cleanedUp: withCleanedUp(r, e.cleanedUp), cleanupWaitingFor: undefined }) }),
 ];
 
 /** Deadline minutes of a stage, or undefined for stages without one (PENDING is short-lived; terminal ones end). */
