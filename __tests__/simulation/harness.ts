@@ -88,6 +88,8 @@ export interface DeliveryFaults {
   readonly replayStaleEvents?: boolean;
   /** Make the first run-store write of every transition type fail after the stage's AWS call. */
   readonly crashBeforeEachWrite?: boolean;
+  /** Make the first run-store write of these transition types only fail after the stage's AWS call. */
+  readonly crashBeforeFirstWriteOf?: readonly RunEvent['type'][];
   /** Make the first alert publish fail: a crash between a run's final write and its alert. */
   readonly crashBeforeFirstAlert?: boolean;
 }
@@ -380,7 +382,8 @@ export class Simulation {
     const apply = store.apply.bind(store);
     const wrapped = Object.create(store) as RunStore;
     wrapped.apply = async (runId: string, expected, event: RunEvent) => {
-      if (this.options.crashBeforeEachWrite && !this.crashed.has(event.type)) {
+      const crashes = this.options.crashBeforeEachWrite || this.options.crashBeforeFirstWriteOf?.includes(event.type);
+      if (crashes && !this.crashed.has(event.type)) {
         this.crashed.add(event.type);
         const e = new Error(`simulated crash before recording ${event.type}`);
         e.name = 'SimulatedCrash';

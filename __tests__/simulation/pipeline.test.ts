@@ -220,6 +220,25 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     expect(runs[0].cleanupWaitingFor).toBeUndefined();
   });
 
+  it('adopts the export task of a delivery that crashed before recording it and whose retry found no free slot, and starts no other', async () => {
+    sim = await start({
+      crashBeforeFirstWriteOf: ['ExportStarted'],
+      onStep: (step) => {
+        if (step.type === 'failed-invocation' && step.target === StageFunction.START && step.error.startsWith('SimulatedCrash')) {
+          sim.rds.failNext('StartExportTask', awsError('ExportTaskLimitReachedFault', 'You have reached the limit of 5 concurrent export tasks.'));
+        }
+      },
+    });
+    sim.announceSnapshot('orders-provisioned', 'provisioned');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.SUCCEEDED);
+    expect(sim.crashed.has('ExportStarted')).toBe(true);
+    expect(runs[0]).toMatchObject({ exportAttempt: 2, stageEnteredAt: { WAITING_FOR_EXPORT_SLOT: expect.any(String) } });
+    expect(runs[0].exportTaskId).toMatch(/-x1$/);
+    expect(sim.rds.successfulCalls('StartExportTask').map((c) => c.input.ExportTaskIdentifier)).toEqual([runs[0].exportTaskId]);
+    await expectDelivered(sim, runs[0]);
+  });
+
   it('fails the run and names the table when a table fails to export', async () => {
     sim = await start({ tables: [{ db: 'orders', table: 'public.orders', files: 2 }, { db: 'orders', table: 'public.audit', files: 1, status: 'FAILED' }] });
     sim.announceSnapshot('orders-provisioned', 'provisioned');

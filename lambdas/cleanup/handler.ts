@@ -1,8 +1,9 @@
 /**
  * Cleanup stage: woken by `cleanup` (a stage finished, well or badly), `cancel` (an operator) or `advance`
- * (the reconciler). Cancels a still-running export of a failed run, deletes the temporary snapshot and
- * cluster (missing counts as done), finishes the run, and reports it: metric and alert (the reconciler
- * sends again an alert whose delivery was never confirmed). Safe to run again.
+ * (the reconciler). Cancels every export task of the run still running (each attempt's, recorded or not),
+ * deletes the temporary snapshot and cluster (missing counts as done), finishes the run, and reports it:
+ * metric and alert (the reconciler sends again an alert whose delivery was never confirmed). Safe to run
+ * again.
  *
  * A resource that cannot be deleted yet (a snapshot still being created, or held by an export being
  * cancelled) is a wait, not a failure: the cleanup records what it removed and what it waits for, and
@@ -11,7 +12,8 @@
  */
 import type { SNSEvent } from 'aws-lambda';
 import { RunOutcome, RunStage, StageFunction, isTerminal, type Run } from '../shared/domain/run';
-import { exportTaskIdFor, tempResourceId } from '../shared/domain/naming';
+import { tempResourceId } from '../shared/domain/naming';
+import { RUNNING_EXPORT_STATES, exportTaskIdsOf } from '../shared/export-attempts';
 import { isAwsError } from '../shared/adapters/rds';
 import { errorMessage } from '../shared/errors';
 import { PipelineMetrics } from '../shared/table-layout';
@@ -34,10 +36,12 @@ async function deleteTemporaryResources(d: StageDeps, run: Run): Promise<Cleanup
   const s = d.settings;
   const cleaned: string[] = [];
   const pending: string[] = [];
-  if (run.outcome !== RunOutcome.SUCCEEDED) {
-    const taskId = run.exportTaskId ?? exportTaskIdFor(s.tempResourcePrefix, run.runId, run.exportAttempt);
+  // Every attempt's task, not only the recorded one: a delivery may have started one and crashed before
+  // recording it. The task of a succeeded run has completed; any other of its attempts' tasks is surplus.
+  const taskIds = exportTaskIdsOf(s.tempResourcePrefix, run).filter((id) => run.outcome !== RunOutcome.SUCCEEDED || id !== run.exportTaskId);
+  for (const taskId of taskIds) {
     const task = await d.rds.describeExportTask(taskId);
-    if (task && ['STARTING', 'IN_PROGRESS'].includes((task.Status ?? '').toUpperCase())) {
+    if (task && RUNNING_EXPORT_STATES.includes((task.Status ?? '').toUpperCase())) {
       await d.rds.cancelExportTask(taskId);
       cleaned.push(`export-task:${taskId} (cancelled)`);
     }

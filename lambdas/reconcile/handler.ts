@@ -1,8 +1,9 @@
 /**
  * Reconcile (scheduled): RDS events are best effort, so this looks at the real resources behind every open
  * run. It fails runs past their stage deadline (cleanup follows), re-sends `advance` to the stage whose
- * wake-up event is overdue, retries runs waiting for an export slot, and deletes tagged temporary
- * resources older than the grace period whose run is finished or unknown. It also starts the newest
+ * wake-up event is overdue, retries runs waiting for an export slot (after adopting a task an earlier
+ * attempt started without recording it), and deletes tagged temporary resources older than the grace
+ * period whose run is finished or unknown. It also starts the newest
  * automated snapshot of a configured cluster when no run exists for it (its RDS-EVENT-0169 was lost), and
  * sends again the alert of a run finished in the last hours whose delivery was never confirmed.
  */
@@ -10,6 +11,7 @@ import type { DBCluster, DBClusterSnapshot, Tag } from '@aws-sdk/client-rds';
 import { OPEN_STAGES, RunStage, StageFunction, TERMINAL_STAGES, isTerminal, type Run } from '../shared/domain/run';
 import { TagKeys, runIdFromTempId } from '../shared/domain/naming';
 import { finishStage } from '../shared/finish-stage';
+import { ENDED_EXPORT_STATES, adoptEarlierExport } from '../shared/export-attempts';
 import { errorMessage, errorName } from '../shared/errors';
 import { PipelineMetrics } from '../shared/table-layout';
 import { alertOwed, redeliverRunAlert } from '../shared/run-alert';
@@ -19,6 +21,8 @@ import { defaultStageDeps, forRun, memoDeps, type DepsSource, type StageDeps } f
 export interface ReconcileReport {
   readonly pastDeadline: string[];
   readonly advanced: { runId: string; target: StageFunction }[];
+  /** Runs waiting for an export slot found to have an export task after all, which they now record. */
+  readonly adoptedExports: { runId: string; exportTaskId: string }[];
   readonly failed: string[];
   readonly orphansDeleted: string[];
   /** Snapshots whose RDS-EVENT-0169 never started a run. */
@@ -41,7 +45,7 @@ export interface ReconcileDeps extends StageDeps {
 const BROKEN_CLUSTER = ['failed', 'inaccessible-encryption-credentials', 'incompatible-restore', 'incompatible-parameters', 'incompatible-network'];
 
 /** Where an idle run's work is, judged from the real resource: advance a stage, fail the run, or wait. */
-async function nextStep(d: ReconcileDeps, run: Run, stalled: boolean): Promise<{ advance?: StageFunction; fail?: string }> {
+async function nextStep(d: ReconcileDeps, run: Run, stalled: boolean): Promise<{ advance?: StageFunction; fail?: string; adopted?: string }> {
   switch (run.stage) {
     case RunStage.PENDING:
       return stalled ? { advance: StageFunction.START } : {};
@@ -57,14 +61,19 @@ async function nextStep(d: ReconcileDeps, run: Run, stalled: boolean): Promise<{
       if (s.Status === 'failed') return { fail: `temporary snapshot ${run.tempSnapshotId} failed` };
       return s.Status === 'available' ? { advance: StageFunction.EXPORT } : {};
     }
-    case RunStage.WAITING_FOR_EXPORT_SLOT:
-      return { advance: StageFunction.EXPORT };
+    case RunStage.WAITING_FOR_EXPORT_SLOT: {
+      // A task an earlier attempt started is adopted rather than left running beside the next attempt's.
+      const earlier = await adoptEarlierExport(d, run);
+      if (earlier.kind === 'too-early') return {};
+      if (earlier.kind === 'none') return { advance: StageFunction.EXPORT };
+      return { adopted: earlier.exportTaskId, ...(ENDED_EXPORT_STATES.includes(earlier.status) ? { advance: StageFunction.EXPORT_FINISHED } : {}) };
+    }
     case RunStage.EXPORTING: {
       const t = run.exportTaskId ? await d.rds.describeExportTask(run.exportTaskId) : undefined;
       // A task that was just started may not be listed yet; only one missing for a while is lost.
       if (!t) return stalled ? { fail: `export task ${run.exportTaskId} does not exist` } : {};
       const status = t.Status?.toUpperCase() ?? '';
-      return ['COMPLETE', 'FAILED', 'CANCELED', 'CANCELLED'].includes(status) ? { advance: StageFunction.EXPORT_FINISHED } : {};
+      return ENDED_EXPORT_STATES.includes(status) ? { advance: StageFunction.EXPORT_FINISHED } : {};
     }
     case RunStage.COPYING:
       return stalled ? { advance: StageFunction.COPY } : {};
@@ -93,6 +102,7 @@ async function reconcileRun(d: ReconcileDeps, run: Run, report: ReconcileReport)
   }
   const stalled = now.getTime() - Date.parse(run.updatedAt) >= stallMs;
   const step = await nextStep(d, run, stalled);
+  if (step.adopted) report.adoptedExports.push({ runId: run.runId, exportTaskId: step.adopted });
   if (step.fail) {
     d.logger.warn('run cannot go on; failing it', { reason: step.fail });
     await finishStage(d, run.runId, run.stage, { type: 'Failed', stage: run.stage, kind: 'ResourceLost', message: step.fail });
@@ -183,9 +193,13 @@ export function makeHandler(source: DepsSource<ReconcileDeps>) {
   const deps = memoDeps(source);
   return async (_event?: unknown): Promise<ReconcileReport> => {
     const d = deps();
-    const report: ReconcileReport = { pastDeadline: [], advanced: [], failed: [], orphansDeleted: [], started: [], alertsResent: [], errors: [] };
+    const report: ReconcileReport = { pastDeadline: [], advanced: [], adoptedExports: [], failed: [], orphansDeleted: [], started: [], alertsResent: [], errors: [] };
+    // A run this pass moved into a later stage (an adopted export) shows up again there: it is handled once.
+    const seen = new Set<string>();
     for (const stage of OPEN_STAGES) {
       for (const run of await d.store.listByStage(stage)) {
+        if (seen.has(run.runId)) continue;
+        seen.add(run.runId);
         try {
           await forRun(d.logger, run.runId, () => reconcileRun(d, run, report));
         } catch (e) {

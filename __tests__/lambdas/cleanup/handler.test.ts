@@ -90,6 +90,28 @@ describe('Handler: cleanup', () => {
     expect(env.deps.alertsSent[0].text).toMatch(/Cleaned up: export task sim-tmp-\S+-x1 \(cancelled\)/);
   });
 
+  it('cancels the running task of every export attempt, the ones never recorded on the run included', async () => {
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED', exportAttempt: 3, exportTaskId: undefined, exportS3Prefix: undefined } });
+    rds.on(DescribeExportTasksCommand, { ExportTaskIdentifier: `${TEMP}-x1` }).resolves({ ExportTasks: [{ Status: 'IN_PROGRESS' }] });
+    rds.on(DescribeExportTasksCommand, { ExportTaskIdentifier: `${TEMP}-x2` }).rejects(awsError('ExportTaskNotFoundFault', 'not found'));
+    rds.on(DescribeExportTasksCommand, { ExportTaskIdentifier: `${TEMP}-x3` }).resolves({ ExportTasks: [{ Status: 'STARTING' }] });
+    rds.on(CancelExportTaskCommand).resolves({});
+    await makeHandler(env.deps)(cleanup());
+    expect(rds.commandCalls(CancelExportTaskCommand).map((c) => c.args[0].input.ExportTaskIdentifier)).toEqual([`${TEMP}-x1`, `${TEMP}-x3`]);
+    expect(env.deps.alertsSent[0].text).toContain(`export task ${TEMP}-x1 (cancelled)`);
+    expect(env.deps.alertsSent[0].text).toContain(`export task ${TEMP}-x3 (cancelled)`);
+  });
+
+  it('cancels a surplus task of a succeeded run, but does not look up its own task or attempts found unused', async () => {
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'SUCCEEDED', exportAttempt: 4, exportAttemptsChecked: 2, exportTaskId: `${TEMP}-x3` } });
+    rds.on(DescribeExportTasksCommand, { ExportTaskIdentifier: `${TEMP}-x4` }).resolves({ ExportTasks: [{ Status: 'IN_PROGRESS' }] });
+    rds.on(CancelExportTaskCommand).resolves({});
+    await makeHandler(env.deps)(cleanup());
+    expect(rds.commandCalls(DescribeExportTasksCommand).map((c) => c.args[0].input.ExportTaskIdentifier)).toEqual([`${TEMP}-x4`]);
+    expect(rds.commandCalls(CancelExportTaskCommand).map((c) => c.args[0].input.ExportTaskIdentifier)).toEqual([`${TEMP}-x4`]);
+    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('SUCCEEDED');
+  });
+
   it('waits without failing while the temporary snapshot is still being created, and keeps the run CLEANING_UP', async () => {
     await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED' } });
     rds.on(DeleteDBClusterSnapshotCommand).rejects(awsError('InvalidDBClusterSnapshotStateFault', 'snapshot is creating'));

@@ -72,6 +72,56 @@ describe('Handler: reconcile', () => {
     expect(env.deps.sent).toEqual([{ target: 'export', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
   });
 
+  describe('runs waiting for an export slot after earlier attempts', () => {
+    const waitingAt = (exportAttempt: number, updatedAt = '2026-05-15T09:11:00.000Z') => ({ path: ExportPath.DIRECT, extra: { exportAttempt, exportSourceArn: 'arn:source', updatedAt } });
+    const taskOf = (attempt: number) => `${TEMP}-x${attempt}`;
+    const notFound = () => Object.assign(new Error('not found'), { name: 'ExportTaskNotFoundFault' });
+
+    it('adopts the task an earlier attempt started without recording it, instead of starting another', async () => {
+      await seedRun(env.deps.store, RunStage.WAITING_FOR_EXPORT_SLOT, waitingAt(2));
+      rds.on(DescribeExportTasksCommand, { ExportTaskIdentifier: taskOf(1) }).resolves({ ExportTasks: [{ ExportTaskIdentifier: taskOf(1), SourceArn: 'arn:source', Status: 'IN_PROGRESS' }] });
+      const report = await makeHandler(env.deps)();
+      expect(report.adoptedExports).toEqual([{ runId: FIXTURE_RUN_ID, exportTaskId: taskOf(1) }]);
+      expect(env.deps.sent).toEqual([]);
+      expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ stage: 'EXPORTING', exportTaskId: taskOf(1), exportS3Prefix: `exports/${FIXTURE_RUN_ID}/${taskOf(1)}`, exportAttempt: 2 });
+    });
+
+    it('hands an adopted task that has already ended to export-finished', async () => {
+      await seedRun(env.deps.store, RunStage.WAITING_FOR_EXPORT_SLOT, waitingAt(2));
+      rds.on(DescribeExportTasksCommand, { ExportTaskIdentifier: taskOf(1) }).resolves({ ExportTasks: [{ ExportTaskIdentifier: taskOf(1), Status: 'COMPLETE' }] });
+      await makeHandler(env.deps)();
+      expect(env.deps.sent).toEqual([{ target: 'export-finished', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
+      expect((await env.deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('EXPORTING');
+    });
+
+    it('looks each earlier attempt up once, records it as unused, and retries the slot', async () => {
+      await seedRun(env.deps.store, RunStage.WAITING_FOR_EXPORT_SLOT, waitingAt(3));
+      rds.on(DescribeExportTasksCommand).rejects(notFound());
+      const handler = makeHandler(env.deps);
+      await handler();
+      expect(rds.commandCalls(DescribeExportTasksCommand).map((c) => c.args[0].input.ExportTaskIdentifier)).toEqual([taskOf(1), taskOf(2)]);
+      expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ stage: 'WAITING_FOR_EXPORT_SLOT', exportAttemptsChecked: 2 });
+      env.deps.setNow(new Date('2026-05-15T09:30:00.000Z'));
+      await handler();
+      expect(rds.commandCalls(DescribeExportTasksCommand)).toHaveLength(2);
+      expect(env.deps.sent).toEqual([
+        { target: 'export', message: { kind: 'advance', runId: FIXTURE_RUN_ID } },
+        { target: 'export', message: { kind: 'advance', runId: FIXTURE_RUN_ID } },
+      ]);
+    });
+
+    it('does not trust a lookup right after the refusal, when a task just started may not be listed yet', async () => {
+      await seedRun(env.deps.store, RunStage.WAITING_FOR_EXPORT_SLOT, waitingAt(2, '2026-05-15T09:14:30.000Z'));
+      rds.on(DescribeExportTasksCommand).rejects(notFound());
+      await makeHandler(env.deps)();
+      expect(rds.commandCalls(DescribeExportTasksCommand)).toHaveLength(0);
+      expect(env.deps.sent).toEqual([]);
+      env.deps.setNow(new Date('2026-05-15T09:30:00.000Z'));
+      await makeHandler(env.deps)();
+      expect(env.deps.sent).toEqual([{ target: 'export', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
+    });
+  });
+
   it('fails a snapshotting run whose snapshot failed', async () => {
     await seedRun(env.deps.store, RunStage.SNAPSHOTTING);
     rds.on(DescribeDBClusterSnapshotsCommand, { DBClusterSnapshotIdentifier: TEMP }).resolves({ DBClusterSnapshots: [{ DBClusterSnapshotIdentifier: TEMP, Status: 'failed' }] });

@@ -108,6 +108,11 @@ export interface Run {
   readonly exportTaskId?: string;
   /** Export attempt counter: bumped each time the export could not start for lack of a slot. */
   readonly exportAttempt: number;
+  /**
+   * Export attempts, from the first up to this one, whose task id the reconciler looked up and found unused
+   * (a delivery can start a task and crash before recording it): none of them has a task to adopt or cancel.
+   */
+  readonly exportAttemptsChecked?: number;
   /** Key prefix of the export in the export bucket: `<exportPrefix>/<runId>/<exportTaskId>`. */
   readonly exportS3Prefix?: string;
   /** Table-level problems tolerated under `tableFailurePolicy: warn`. */

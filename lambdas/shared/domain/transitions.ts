@@ -118,7 +118,8 @@ export const TRANSITIONS: readonly TransitionRow[] = [
     from: EXPORTABLE_FROM,
     event: 'ExportSlotUnavailable',
     to: S.WAITING_FOR_EXPORT_SLOT,
-    // The rejected task id was never created, but a new attempt gets a new id anyway: ids are never reused.
+    // A new attempt gets a new id (ids are never reused). The refused id may still name a task, started by a
+    // delivery that crashed before recording it: the reconciler looks it up before the next attempt starts.
     apply: (r, e) => ({ exportAttempt: r.exportAttempt + 1, exportSourceArn: e.exportSourceArn, path: e.path ?? r.path }),
   }),
   row({ from: [S.EXPORTING], event: 'ExportCompleted', to: S.COPYING, apply: (_r, e) => (e.warnings?.length ? { warnings: e.warnings } : {}) }),
