@@ -1,3 +1,4 @@
+import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
 import { Simulation, type SimulationOptions } from './harness';
 import { startDynalite, type DynaliteHandle } from '../support/dynalite';
 import { startS3rver, type S3rverHandle } from '../support/s3rver';
@@ -237,6 +238,54 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     expect(runs[0].exportTaskId).toMatch(/-x1$/);
     expect(sim.rds.successfulCalls('StartExportTask').map((c) => c.input.ExportTaskIdentifier)).toEqual([runs[0].exportTaskId]);
     await expectDelivered(sim, runs[0]);
+  });
+
+  it('fails a retry fast while an earlier attempt\'s partial delivery sits at its prefix, and delivers there once the client removed it and the operator reuses the prefix', async () => {
+    let denying = true;
+    let copies = 0;
+    sim = await start({
+      copyS3: (s3) => {
+        s3.middlewareStack.add(
+          (next, context) => async (args) => {
+            if (context.commandName === 'CopyObjectCommand' && denying && ++copies > 3) {
+              const e = awsError('AccessDenied', 'Access Denied') as Error & { $metadata: object };
+              e.$metadata = { httpStatusCode: 403 };
+              throw e;
+            }
+            return next(args);
+          },
+          { step: 'initialize', name: 'denyAfterThreeCopies' },
+        );
+        return s3;
+      },
+    });
+    sim.announceSnapshot('orders-provisioned', 'provisioned');
+    const [first] = await sim.runUntilSettled();
+    expect(first).toMatchObject({ stage: 'FAILED', error: { stage: 'COPYING' } });
+    const prefix = first.destinationPrefix as string;
+    expect(prefix).not.toContain(first.runId);
+    const partial = await sim.keys(sim.destinationBucket, `${prefix}/`);
+    expect(partial).toHaveLength(3);
+
+    const exportsBefore = sim.rds.successfulCalls('StartExportTask').length;
+    sim.publish(StageFunction.START, { kind: 'retry', runId: first.runId });
+    const second = (await sim.runUntilSettled()).find((r) => r.attempt === 2) as Run;
+    expect(second).toMatchObject({ stage: 'FAILED', error: { stage: 'PENDING', kind: 'PartialDeliveryPresent' } });
+    expect(second.error?.message).toContain(`${prefix}/`);
+    expect(second.error?.message).toContain(first.runId);
+    expect(sim.rds.successfulCalls('StartExportTask')).toHaveLength(exportsBefore);
+    expect(await sim.keys(sim.destinationBucket, `${prefix}/`)).toEqual(partial);
+
+    denying = false;
+    await sim.s3.send(new DeleteObjectsCommand({ Bucket: sim.destinationBucket, Delete: { Objects: partial.map((Key) => ({ Key })) } }));
+    sim.publish(StageFunction.START, { kind: 'retry', runId: second.runId, reuseDestination: true });
+    const runs = await sim.runUntilSettled();
+    const third = runs.find((r) => r.attempt === 3) as Run;
+    expect(third).toMatchObject({ stage: 'SUCCEEDED', destinationPrefix: prefix, reuseDestination: true });
+    await expectDelivered(sim, third);
+    await sim.settleResources();
+    expect(sim.rds.leftovers(sim.settings.tempResourcePrefix)).toEqual([]);
+    expect(sim.deadLetters).toEqual([]);
   });
 
   it('fails the run and names the table when a table fails to export', async () => {

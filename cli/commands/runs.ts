@@ -306,8 +306,14 @@ export const runsStartCommand: Command = {
 export const runsRetryCommand: Command = {
   name: 'runs retry',
   summary: 'Start a new attempt for the snapshot of a FAILED or CANCELLED run',
-  usage: '<run-id> [--wait]',
-  options: { ...WAIT_OPTIONS },
+  usage: '<run-id> [--reuse-destination] [--wait]',
+  options: {
+    'reuse-destination': {
+      type: 'boolean',
+      description: "Deliver under an earlier attempt's destination prefix: only once the client deleted the partial delivery there",
+    },
+    ...WAIT_OPTIONS,
+  },
   positionals: ['run-id'],
   async run(ctx, flags, [runId]) {
     const store = runStoreFor(ctx);
@@ -319,7 +325,7 @@ export const runsRetryCommand: Command = {
     const before = await reading(ctx, store, () => store.findBySnapshot(run.sourceSnapshotArn));
     const newer = before.filter((r) => r.attempt > run.attempt).at(-1);
     if (newer) throw new InvalidRunState(`Snapshot ${run.sourceSnapshotId} already has a later attempt: run ${newer.runId} (${stageLabel(newer)})`);
-    const message: PipelineMessage = { kind: 'retry', runId };
+    const message: PipelineMessage = { kind: 'retry', runId, ...(flags['reuse-destination'] ? { reuseDestination: true } : {}) };
     await publish(ctx, StageFunction.START, message);
     if (!flags.wait) {
       if (ctx.json) printJson(ctx.io, { published: { target: StageFunction.START, message } });

@@ -23,7 +23,8 @@ import { createCopyS3Client, S3CopyCallError, S3ObjectCopier } from '../shared/a
 import { DestinationTextWriter, listPrefix, putDestinationObject, readText } from '../shared/adapters/s3-copy-source';
 import { BatchStatus, CopyBatchStore, type StoredBatch } from '../shared/adapters/copy-batch-store';
 import { planBatches } from '../shared/copy/batching';
-import { classifyExportKey, destinationKey, destinationPrefix, exportTaskPrefix, manifestKey, successMarkerKey } from '../shared/copy/layout';
+import { classifyExportKey, destinationKey, exportTaskPrefix, manifestKey, successMarkerKey } from '../shared/copy/layout';
+import { destinationOf, destinationRefusal, runDestinationPrefix } from '../shared/destination';
 import { ManifestText, parseExportTablesInfo, type ExportTableInfo } from '../shared/copy/manifest';
 import { classifyCopyError, type CopyCallContext, type PermanentCopyFailure } from '../shared/copy/permanent-errors';
 import { mapWithConcurrency } from '../shared/copy/concurrency';
@@ -90,7 +91,7 @@ class CopyStage {
 
   constructor(private readonly deps: CopyDeps) {
     this.s = deps.settings;
-    this.destination = this.s.destination.accessPointArn ?? (this.s.destination.bucket as string);
+    this.destination = destinationOf(this.s);
     this.copier = new S3ObjectCopier({
       client: deps.s3,
       sourceBucket: this.s.exportBucket,
@@ -143,22 +144,14 @@ class CopyStage {
   }
 
   private async recordPlan(run: Run): Promise<boolean> {
-    const prefix = destinationPrefix(this.s.destination.keyPrefixTemplate, {
-      cluster: run.sourceClusterId,
-      snapshotTime: new Date(run.sourceSnapshotCreatedAt ?? run.createdAt),
-      runId: run.runId,
-    });
-    const holder = await this.deps.batches.claimDestination(this.destination, prefix, run.runId, run.sourceSnapshotArn);
-    if (holder) {
-      await this.fail(run.runId, {
-        kind: 'DestinationTaken',
-        message:
-          `the destination prefix ${prefix} of ${this.destination} already holds the delivery of run ${holder.runId} ` +
-          `(snapshot ${holder.sourceSnapshotArn}); a run never writes over another run's delivery. Add {runId} to ` +
-          `destination.keyPrefixTemplate to keep both, or remove the other delivery first.`,
-      });
+    const prefix = runDestinationPrefix(this.s, run);
+    const status = await this.deps.batches.claimDestination(this.destination, prefix, run);
+    const refusal = destinationRefusal(status, this.destination, prefix, run);
+    if (refusal) {
+      await this.fail(run.runId, { kind: refusal.name, message: refusal.message });
       return false;
     }
+    if (status.kind === 'reusable') this.deps.logger.info('delivering under the prefix of an earlier attempt of this snapshot', { destinationPrefix: prefix, earlierRunId: status.runId, reuseDestination: run.reuseDestination ?? false });
     const sourcePrefix = this.sourcePrefix(run);
     const listed = await this.s3Call({ action: 's3:ListBucket', side: 'source' }, () =>
       listPrefix(this.deps.s3, { bucket: this.s.exportBucket, prefix: sourcePrefix, expectedOwner: this.s.accountId }),
@@ -221,6 +214,9 @@ class CopyStage {
       const run = await this.deps.store.get(batch.runId);
       if (run?.stage !== RunStage.COPYING) stopped = 'run';
     };
+    // In flight until what this worker copied is recorded: a worker killed in between leaves the mark, and
+    // its run then counts as having written at the destination (see CopyBatchStore.mayHaveWritten).
+    await this.deps.batches.startCopying(batch.runId, batch.index);
     try {
       await mapWithConcurrency(todo, this.s.copy.concurrency, async (i) => {
         if (stopped) return;
@@ -238,7 +234,9 @@ class CopyStage {
         }
       });
     } finally {
-      await flush().catch((e) => this.deps.logger.error('could not record copy progress', { error: errorMessage(e) }));
+      await flush()
+        .then(() => this.deps.batches.stopCopying(batch.runId, batch.index))
+        .catch((e) => this.deps.logger.error('could not record copy progress', { error: errorMessage(e) }));
     }
     if (stopped === 'run') {
       this.deps.logger.info('run left COPYING; batch abandoned', { batch: batch.index });

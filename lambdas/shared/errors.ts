@@ -62,6 +62,44 @@ export class DestinationAccessDenied extends PipelineError {
   }
 }
 
+/** A run of another snapshot delivers under the same destination prefix; a run never writes over it. */
+export class DestinationTaken extends PipelineError {
+  public override readonly name = 'DestinationTaken';
+  constructor(
+    public readonly destination: string,
+    public readonly prefix: string,
+    public readonly holderRunId: string,
+    public readonly holderSnapshotArn: string,
+  ) {
+    super(
+      `the destination prefix ${prefix} of ${destination} already holds the delivery of run ${holderRunId} ` +
+        `(snapshot ${holderSnapshotArn}); a run never writes over another run's delivery. Add {runId} to ` +
+        `destination.keyPrefixTemplate to keep both, or remove the other delivery first.`,
+    );
+  }
+}
+
+/**
+ * An earlier attempt of the same snapshot copied objects under the destination prefix before it failed, and
+ * our copy role cannot delete them: a retry would deliver beside them. The message names both ways out.
+ */
+export class PartialDeliveryPresent extends PipelineError {
+  public override readonly name = 'PartialDeliveryPresent';
+  constructor(
+    public readonly destination: string,
+    public readonly prefix: string,
+    public readonly earlierRunId: string,
+    public readonly runId: string,
+  ) {
+    super(
+      `the destination prefix ${prefix}/ of ${destination} holds objects that run ${earlierRunId}, an earlier attempt ` +
+        `of this snapshot, copied before it failed; run ${runId} will not deliver beside them. Either the client deletes ` +
+        `every object under ${prefix}/, then retry with: runs retry ${runId} --reuse-destination; or add {runId} to ` +
+        `destination.keyPrefixTemplate and redeploy, so that each attempt delivers under its own prefix, then retry with: runs retry ${runId}`,
+    );
+  }
+}
+
 /** Tables an {@link ExportTablesFailed} message names; the rest are counted. */
 export const MAX_TABLES_NAMED = 25;
 /** Characters of one table's failure reason that the message keeps. */

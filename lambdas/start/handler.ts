@@ -13,6 +13,8 @@ import { isAwsError, isExportUnsupported } from '../shared/adapters/rds';
 import { errorMessage, errorName, isPermanentAwsError } from '../shared/errors';
 import { finishStage } from '../shared/finish-stage';
 import { startRunExport } from '../shared/export-start';
+import { destinationOf, destinationRefusal, runDestinationPrefix } from '../shared/destination';
+import { CopyBatchStore } from '../shared/adapters/copy-batch-store';
 import { defaultStageDeps, forEachRecord, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime';
 
 /** The configured source cluster of that id, if any. */
@@ -50,8 +52,26 @@ async function restore(d: StageDeps, run: Run, snapshot: DBClusterSnapshot): Pro
   await finishStage(d, run.runId, RunStage.PENDING, { type: 'RestoreStarted', tempClusterId: tempId, tempSnapshotId: tempId });
 }
 
+/**
+ * A retry first makes sure it may deliver where it will: an earlier attempt's partial delivery (or another
+ * snapshot's delivery) under the same destination prefix fails it now, before anything is restored or
+ * exported, with the error that says what to do. Returns true when the run was failed.
+ */
+async function refusedDestination(d: StageDeps, run: Run): Promise<boolean> {
+  if (run.attempt <= 1) return false;
+  const destination = destinationOf(d.settings);
+  const prefix = runDestinationPrefix(d.settings, run);
+  const batches = new CopyBatchStore({ tableName: d.settings.tableName, client: d.store.client, now: d.now });
+  const refusal = destinationRefusal(await batches.destinationStatus(destination, prefix, run), destination, prefix, run);
+  if (!refusal) return false;
+  d.logger.warn('the retry cannot deliver under its destination prefix; failing it before any work', { kind: refusal.name, destinationPrefix: prefix });
+  await finishStage(d, run.runId, RunStage.PENDING, { type: 'Failed', stage: RunStage.PENDING, kind: refusal.name, message: refusal.message });
+  return true;
+}
+
 /** Does the start work of a PENDING run: direct export, or restore (directly, or as the `auto` fallback). */
 async function proceed(d: StageDeps, run: Run, snapshot: DBClusterSnapshot, cluster: SourceClusterConfig): Promise<void> {
+  if (await refusedDestination(d, run)) return;
   if (run.path === ExportPath.DIRECT) {
     const fallback = cluster.exportMode === ExportMode.AUTO;
     const moved = await startRunExport(d, run, run.sourceSnapshotArn, ExportPath.DIRECT, { onUnsupported: (e) => fallback && isExportUnsupported(e) });
@@ -68,8 +88,11 @@ function pathFor(cluster: SourceClusterConfig, snapshot: DBClusterSnapshot): Exp
   return snapshot.EngineMode === 'serverless' ? ExportPath.RESTORE : ExportPath.DIRECT;
 }
 
-/** Records (or finds) the run of `snapshot`'s given attempt and, while it is PENDING, does the start work. */
-async function startSnapshot(d: StageDeps, snapshot: DBClusterSnapshot, attempt = 1): Promise<void> {
+/**
+ * Records (or finds) the run of `snapshot`'s given attempt and, while it is PENDING, does the start work.
+ * `reuseDestination` is recorded on a new run (see {@link Run.reuseDestination}).
+ */
+async function startSnapshot(d: StageDeps, snapshot: DBClusterSnapshot, attempt = 1, reuseDestination = false): Promise<void> {
   const cluster = configuredCluster(d, snapshot.DBClusterIdentifier);
   const snapshotId = snapshot.DBClusterSnapshotIdentifier;
   if (!cluster || !snapshotId || !snapshot.DBClusterSnapshotArn) {
@@ -87,6 +110,7 @@ async function startSnapshot(d: StageDeps, snapshot: DBClusterSnapshot, attempt 
     sourceSnapshotId: snapshotId,
     sourceSnapshotArn: snapshot.DBClusterSnapshotArn,
     sourceSnapshotCreatedAt: snapshot.SnapshotCreateTime?.toISOString(),
+    reuseDestination,
     path: pathFor(cluster, snapshot),
     now: d.now(),
     pendingDeadlineMinutes: d.settings.stageDeadlinesMinutes.restoring,
@@ -118,8 +142,8 @@ async function findSnapshot(d: StageDeps, idOrArn: string): Promise<DBClusterSna
   }
 }
 
-/** A new attempt for the snapshot of a finished run. */
-async function retry(d: StageDeps, runId: string): Promise<void> {
+/** A new attempt for the snapshot of a finished run; `reuseDestination` as the operator asked for it. */
+async function retry(d: StageDeps, runId: string, reuseDestination = false): Promise<void> {
   const old = await d.store.get(runId);
   if (!old) return void d.logger.warn('retry of an unknown run ignored', { runId });
   const runs = await d.store.findBySnapshot(old.sourceSnapshotArn);
@@ -131,7 +155,7 @@ async function retry(d: StageDeps, runId: string): Promise<void> {
   }
   if (fresh.stage === RunStage.SUCCEEDED) return void d.logger.info('the snapshot was exported already; retry ignored', { runId, latest: fresh.runId });
   const snapshot = await findSnapshot(d, old.sourceSnapshotArn);
-  if (snapshot) await startSnapshot(d, snapshot, fresh.attempt + 1);
+  if (snapshot) await startSnapshot(d, snapshot, fresh.attempt + 1, reuseDestination);
 }
 
 /** Does the start work again for a run still PENDING (its earlier delivery crashed or was lost). */
@@ -175,7 +199,7 @@ export function makeHandler(source: DepsSource<StageDeps>) {
           return startSnapshot(d, snapshot);
         }
         case 'retry':
-          return retry(d, m.runId);
+          return retry(d, m.runId, m.reuseDestination === true);
         case 'advance':
           return advance(d, m.runId);
         default:

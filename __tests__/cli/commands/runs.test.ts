@@ -239,6 +239,13 @@ describe('Command: runs retry', () => {
     expect(out).toContain('attempt 2');
   });
 
+  it('asks for delivery under the earlier attempt\'s prefix with --reuse-destination', async () => {
+    await seed(makeRun('orders-f', { stage: 'FAILED' }));
+    const { code } = await cli(['runs', 'retry', 'orders-f', '--reuse-destination']);
+    expect(code).toBe(0);
+    expect(published()).toEqual([{ topic: TOPIC, target: 'start', body: { kind: 'retry', runId: 'orders-f', reuseDestination: true } }]);
+  });
+
   it('refuses a run that succeeded, and one that is still running', async () => {
     await seed(makeRun('orders-s', { stage: 'SUCCEEDED' }), makeRun('orders-r', { sourceSnapshotId: 'rds:orders-provisioned-2026-11-26-03-10' }));
     const s = await cli(['runs', 'retry', 'orders-s']);

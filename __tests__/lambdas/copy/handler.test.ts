@@ -313,6 +313,63 @@ describe('Handler: copy', () => {
     });
   });
 
+  describe('A retry at the prefix of an earlier attempt of the same snapshot', () => {
+    const SNAPSHOT = { sourceSnapshotId: 'rds:orders-2024-03-07-03-00', sourceSnapshotArn: 'arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:rds:orders-2024-03-07-03-00' };
+    const sharedPrefix = { destination: { keyPrefixTemplate: 'lake/{cluster}/{dt}' } };
+
+    /** The first attempt plans its copy, copies `batches` of its batches, then fails. */
+    async function failedFirstAttempt(world: CopyWorld, runId: string, batches: number): Promise<void> {
+      await world.store.createRun(copyingRun(runId, SMALL_EXPORT, SNAPSHOT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId }));
+      const planned = world.publisher.takeBatches();
+      for (const b of planned.slice(0, batches)) await world.handler()(snsEvent(b));
+      await world.store.apply(runId, 'COPYING', { type: 'CopyFailed', kind: 'AccessDenied', message: 'denied' });
+    }
+
+    it('fails fast instead of delivering beside what the earlier attempt copied, naming the prefix, the run and both ways out', async () => {
+      const world = await copyWorld(dynalite, s3, { ...sharedPrefix, copy: { batchMaxObjects: 4 } });
+      await failedFirstAttempt(world, 'run-p1', 1);
+      await world.store.createRun(copyingRun('run-p2', SMALL_EXPORT, { ...SNAPSHOT, attempt: 2 }));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-p2' }));
+      const second = await world.store.mustGet('run-p2');
+      expect(second).toMatchObject({ stage: 'CLEANING_UP', outcome: 'FAILED', error: { kind: 'PartialDeliveryPresent' } });
+      expect(second.error?.message).toContain('lake/orders/dt=2024-03-07/');
+      expect(second.error?.message).toContain('run-p1');
+      expect(second.error?.message).toContain('runs retry run-p2 --reuse-destination');
+      expect(second.error?.message).toContain('add {runId} to destination.keyPrefixTemplate');
+      expect(world.publisher.takeBatches()).toEqual([]);
+      expect(await world.batches.list('run-p2')).toEqual([]);
+    });
+
+    it('takes the prefix over from an earlier attempt that copied nothing there', async () => {
+      const world = await copyWorld(dynalite, s3, { ...sharedPrefix, copy: { batchMaxObjects: 4 } });
+      await failedFirstAttempt(world, 'run-n1', 0);
+      await world.store.createRun(copyingRun('run-n2', SMALL_EXPORT, { ...SNAPSHOT, attempt: 2 }));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-n2' }));
+      await drain(world);
+      expect(await world.store.mustGet('run-n2')).toMatchObject({ stage: 'CLEANING_UP', outcome: 'SUCCEEDED', destinationPrefix: 'lake/orders/dt=2024-03-07' });
+    });
+
+    it('counts a worker killed before it recorded its copies as having written', async () => {
+      const world = await copyWorld(dynalite, s3, { ...sharedPrefix, copy: { batchMaxObjects: 4 } });
+      await failedFirstAttempt(world, 'run-k1', 0);
+      await world.batches.startCopying('run-k1', 0);
+      await world.store.createRun(copyingRun('run-k2', SMALL_EXPORT, { ...SNAPSHOT, attempt: 2 }));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-k2' }));
+      expect((await world.store.mustGet('run-k2')).error?.kind).toBe('PartialDeliveryPresent');
+    });
+
+    it('delivers there once the operator retried with reuseDestination, after the client removed the partial objects', async () => {
+      const world = await copyWorld(dynalite, s3, { ...sharedPrefix, copy: { batchMaxObjects: 4 } });
+      await failedFirstAttempt(world, 'run-r1', 1);
+      await world.store.createRun(copyingRun('run-r2', SMALL_EXPORT, { ...SNAPSHOT, attempt: 2, reuseDestination: true }));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-r2' }));
+      await drain(world);
+      expect(await world.store.mustGet('run-r2')).toMatchObject({ stage: 'CLEANING_UP', outcome: 'SUCCEEDED' });
+      expect(await world.batches.destinationStatus(DEST_BUCKET, 'lake/orders/dt=2024-03-07', { runId: 'run-r2', sourceSnapshotArn: SNAPSHOT.sourceSnapshotArn })).toEqual({ kind: 'free' });
+    });
+  });
+
   describe('Several records', () => {
     it('handles every record of an event and throws the failure of one only after the others are done', async () => {
       const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });

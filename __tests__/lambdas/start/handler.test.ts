@@ -4,6 +4,9 @@ import { runIdFor } from '../../../lambdas/shared/domain/naming';
 import { useStageDeps } from '../../support/stage-deps';
 import { loadEvent, pipelineEvent, rdsEventWith } from '../../support/events';
 import { awsError } from '../../support/fake-rds';
+import type { Run } from '../../../lambdas/shared/domain/run';
+import { CopyBatchStore } from '../../../lambdas/shared/adapters/copy-batch-store';
+import { destinationOf, runDestinationPrefix } from '../../../lambdas/shared/destination';
 
 const SNAP_ID = 'rds:orders-provisioned-2026-05-15-09-10';
 const SNAP_ARN = `arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:${SNAP_ID}`;
@@ -155,6 +158,33 @@ describe('Handler: start', () => {
     await handler(pipelineEvent('start', { kind: 'retry', runId: RUN_ID }));
     expect(await env.deps.store.get(runIdFor(SNAP_ID, 2))).toMatchObject({ attempt: 2, stage: 'EXPORTING' });
     expect(rds.commandCalls(StartExportTaskCommand)[1].args[0].input.ExportTaskIdentifier).toBe(`sim-tmp-${runIdFor(SNAP_ID, 2)}-x1`);
+  });
+
+  it('fails a retry at once, before any export, when an earlier attempt left a partial delivery at its prefix; a retry that may reuse it goes on', async () => {
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
+    const handler = makeHandler(env.deps);
+    await handler(loadEvent('rds-event-0169-automated-snapshot.json'));
+    const first = (await env.deps.store.get(RUN_ID)) as Run;
+    const batches = new CopyBatchStore({ tableName: env.deps.settings.tableName, client: env.deps.store.client });
+    const prefix = runDestinationPrefix(env.deps.settings, first);
+    expect(prefix).toBe('lake/orders-provisioned/2026-05-15');
+    await batches.claimDestination(destinationOf(env.deps.settings), prefix, first);
+    await batches.recordCopied(RUN_ID, 0, [{ index: 0, etag: '"e0"' }]);
+    await env.deps.store.apply(RUN_ID, 'EXPORTING', { type: 'Failed', stage: 'COPYING', kind: 'AccessDenied', message: 'denied' });
+    await env.deps.store.apply(RUN_ID, 'CLEANING_UP', { type: 'CleanupDone', cleanedUp: [] });
+
+    await handler(pipelineEvent('start', { kind: 'retry', runId: RUN_ID }));
+    const second = await env.deps.store.get(runIdFor(SNAP_ID, 2));
+    expect(second).toMatchObject({ attempt: 2, stage: 'CLEANING_UP', outcome: 'FAILED', error: { stage: 'PENDING', kind: 'PartialDeliveryPresent' } });
+    expect(second?.error?.message).toContain(`${prefix}/`);
+    expect(second?.error?.message).toContain(RUN_ID);
+    expect(second?.error?.message).toContain(`runs retry ${runIdFor(SNAP_ID, 2)} --reuse-destination`);
+    expect(second?.error?.message).toContain('{runId}');
+    expect(rds.commandCalls(StartExportTaskCommand)).toHaveLength(1);
+
+    await env.deps.store.apply(runIdFor(SNAP_ID, 2), 'CLEANING_UP', { type: 'CleanupDone', cleanedUp: [] });
+    await handler(pipelineEvent('start', { kind: 'retry', runId: runIdFor(SNAP_ID, 2), reuseDestination: true }));
+    expect(await env.deps.store.get(runIdFor(SNAP_ID, 3))).toMatchObject({ attempt: 3, stage: 'EXPORTING', reuseDestination: true });
   });
 
   it('refuses to retry a run that is still live', async () => {

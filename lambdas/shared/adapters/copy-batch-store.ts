@@ -10,7 +10,10 @@
  *   `copy` in one update, on the condition that the id is not in the set yet: counted once, however often
  *   it is retried;
  * - finalization is claimed with a conditional write on `copyFinalizeClaim`, so of two workers that finish
- *   the last batches together exactly one finalizes.
+ *   the last batches together exactly one finalizes;
+ * - a worker adds one to its batch's `inFlight` counter before it copies and takes it off once what it copied
+ *   is recorded, so a batch left above zero names a worker killed in between, whose copies may have landed
+ *   unrecorded: with the progress items, that tells whether a run wrote anything at its destination.
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand, type NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
@@ -48,6 +51,33 @@ export interface StoredBatch {
   readonly done: ReadonlyMap<number, string>;
 }
 
+/** Who holds a destination prefix: the run that claimed it, and the snapshot that run exports. */
+export interface DestinationHolder {
+  readonly runId: string;
+  readonly sourceSnapshotArn: string;
+}
+
+/**
+ * Whether a run may deliver under a destination prefix:
+ * - `free`: nobody claimed it, or the run itself did;
+ * - `taken`: a run of another snapshot holds it;
+ * - `partial`: an earlier run of the same snapshot holds it and wrote objects there (or may have);
+ * - `reusable`: an earlier run of the same snapshot holds it and wrote nothing, or the run may reuse it anyway.
+ */
+export type DestinationStatus =
+  | { readonly kind: 'free' }
+  | ({ readonly kind: 'taken' } & DestinationHolder)
+  | ({ readonly kind: 'partial' } & DestinationHolder)
+  | ({ readonly kind: 'reusable' } & DestinationHolder);
+
+/** The run asking for a destination prefix. */
+export interface DestinationClaimant {
+  readonly runId: string;
+  readonly sourceSnapshotArn: string;
+  /** The operator confirmed that an earlier attempt's partial delivery there was removed. */
+  readonly reuseDestination?: boolean;
+}
+
 /** Result of counting a batch as done on the run. */
 export interface MarkDoneResult {
   /** False when the batch had already been counted (a retry or a duplicate delivery). */
@@ -66,6 +96,8 @@ export interface CopyBatchStoreOptions {
 }
 
 const runKey = (runId: string) => ({ [L.partitionKey]: runId, [L.sortKey]: L.runSortKey });
+/** The claim of a delivery prefix: one item per destination and prefix, beside the runs. */
+const destinationKey = (destination: string, prefix: string) => ({ [L.partitionKey]: `DESTINATION#${destination}/${prefix}`, [L.sortKey]: 'CLAIM' });
 const batchKey = (runId: string, index: number) => ({ [L.partitionKey]: runId, [L.sortKey]: `${L.batchSortKeyPrefix}${batchId(index)}` });
 /** Marker between a batch's sort key and the suffix of its progress items. */
 const PROGRESS = '#P#';
@@ -177,7 +209,7 @@ export class CopyBatchStore {
     return pending;
   }
 
-  /** Items of the run whose sort key starts with `prefix`, page by page; `projection` keeps only sort key and status. */
+  /** Items of the run whose sort key starts with `prefix`, page by page; `projection` keeps only sort key, status and in-flight count. */
   private async *items(runId: string, prefix: string, options: { projection?: boolean } = {}): AsyncGenerator<Record<string, NativeAttributeValue>> {
     let start: Record<string, NativeAttributeValue> | undefined;
     do {
@@ -185,9 +217,9 @@ export class CopyBatchStore {
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
-          ExpressionAttributeNames: { '#pk': L.partitionKey, '#sk': L.sortKey, ...(options.projection ? { '#status': 'status' } : {}) },
+          ExpressionAttributeNames: { '#pk': L.partitionKey, '#sk': L.sortKey, ...(options.projection ? { '#status': 'status', '#inFlight': 'inFlight' } : {}) },
           ExpressionAttributeValues: { ':pk': runId, ':prefix': prefix },
-          ...(options.projection ? { ProjectionExpression: '#sk, #status' } : {}),
+          ...(options.projection ? { ProjectionExpression: '#sk, #status, #inFlight' } : {}),
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
@@ -329,28 +361,96 @@ export class CopyBatchStore {
   }
 
   /**
-   * Reserves a delivery prefix for one source snapshot, so that no other run writes over it: a run of the
-   * same snapshot (a retry) may take it again, a run of another snapshot may not. Returns the run id that
-   * holds it when that is another snapshot's run, `undefined` when the prefix is ours.
+   * Whether `claimant` may deliver under `prefix` of `destination` (see {@link DestinationStatus}), without
+   * claiming it. The copy role cannot list or delete at the destination, so what an earlier run wrote there
+   * is read from its own records: objects counted or recorded as copied, a manifest, or a batch a worker was
+   * killed in the middle of.
    */
-  async claimDestination(destination: string, prefix: string, runId: string, sourceSnapshotArn: string): Promise<{ runId: string; sourceSnapshotArn: string } | undefined> {
-    const key = { [L.partitionKey]: `DESTINATION#${destination}/${prefix}`, [L.sortKey]: 'CLAIM' };
-    try {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...key, claimRunId: runId, claimSnapshotArn: sourceSnapshotArn, claimedAt: this.now().toISOString() },
-          ConditionExpression: 'attribute_not_exists(#pk) OR #snapshot = :snapshot',
-          ExpressionAttributeNames: { '#pk': L.partitionKey, '#snapshot': 'claimSnapshotArn' },
-          ExpressionAttributeValues: { ':snapshot': sourceSnapshotArn },
-        }),
-      );
-      return undefined;
-    } catch (e) {
-      if (!isConditionFailure(e)) throw e;
+  async destinationStatus(destination: string, prefix: string, claimant: DestinationClaimant): Promise<DestinationStatus> {
+    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: destinationKey(destination, prefix), ConsistentRead: true }));
+    if (!out.Item || out.Item.claimRunId === claimant.runId) return { kind: 'free' };
+    const holder = { runId: String(out.Item.claimRunId), sourceSnapshotArn: String(out.Item.claimSnapshotArn) };
+    if (holder.sourceSnapshotArn !== claimant.sourceSnapshotArn) return { kind: 'taken', ...holder };
+    if (claimant.reuseDestination || !(await this.mayHaveWritten(holder.runId))) return { kind: 'reusable', ...holder };
+    return { kind: 'partial', ...holder };
+  }
+
+  /**
+   * Reserves a delivery prefix for one run, so that no other run writes over it or beside it. The prefix is
+   * claimed when it is free; an earlier run of the same snapshot (a retry's predecessor) gives it up when it
+   * wrote nothing there, or when the claimant may reuse it; otherwise the answer says who holds it. Of two
+   * claimants of one prefix exactly one wins. Returns the status the prefix had (`free` or `reusable` when
+   * the claimant now holds it).
+   */
+  async claimDestination(destination: string, prefix: string, claimant: DestinationClaimant): Promise<DestinationStatus> {
+    const key = destinationKey(destination, prefix);
+    for (;;) {
+      const status = await this.destinationStatus(destination, prefix, claimant);
+      if (status.kind === 'taken' || status.kind === 'partial') return status;
+      const heldBy = status.kind === 'reusable' ? status.runId : undefined;
+      try {
+        await this.client.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: {
+              ...key,
+              claimRunId: claimant.runId,
+              claimSnapshotArn: claimant.sourceSnapshotArn,
+              claimedAt: this.now().toISOString(),
+              ...(heldBy ? { takenOverFrom: heldBy } : {}),
+            },
+            // Claimed only in the state just read: free (or ours), or still held by the run we take over from.
+            ConditionExpression: heldBy ? '#run = :held' : 'attribute_not_exists(#pk) OR #run = :me',
+            ExpressionAttributeNames: heldBy ? { '#run': 'claimRunId' } : { '#pk': L.partitionKey, '#run': 'claimRunId' },
+            ExpressionAttributeValues: heldBy ? { ':held': heldBy } : { ':me': claimant.runId },
+          }),
+        );
+        return status;
+      } catch (e) {
+        if (!isConditionFailure(e)) throw e;
+      }
     }
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
-    return { runId: String(out.Item?.claimRunId), sourceSnapshotArn: String(out.Item?.claimSnapshotArn) };
+  }
+
+  /**
+   * True when the run wrote, or may have written, objects at its destination: it counted or recorded a
+   * copied object, wrote a manifest, left a batch in flight (a worker killed before recording its copies),
+   * or is unknown (its records expired) or still copying.
+   */
+  async mayHaveWritten(runId: string): Promise<boolean> {
+    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: runKey(runId), ConsistentRead: true }));
+    const run = out.Item;
+    if (!run) return true;
+    if (run.stage === 'COPYING') return true;
+    const copy = (run.copy ?? {}) as { objectsCopied?: number; batchesDone?: number; manifestKey?: string };
+    if ((copy.objectsCopied ?? 0) > 0 || (copy.batchesDone ?? 0) > 0 || copy.manifestKey) return true;
+    for await (const item of this.items(runId, L.batchSortKeyPrefix, { projection: true })) {
+      if (String(item[L.sortKey]).includes(PROGRESS) || item.status === BatchStatus.DONE || Number(item.inFlight ?? 0) > 0) return true;
+    }
+    return false;
+  }
+
+  /** A worker is about to copy objects of the batch (see the module notes). */
+  async startCopying(runId: string, index: number): Promise<void> {
+    await this.addInFlight(runId, index, 1);
+  }
+
+  /** The worker's copies of the batch are recorded (or it copied none). */
+  async stopCopying(runId: string, index: number): Promise<void> {
+    await this.addInFlight(runId, index, -1);
+  }
+
+  private async addInFlight(runId: string, index: number, delta: number): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: batchKey(runId, index),
+        UpdateExpression: 'ADD #inFlight :delta',
+        ConditionExpression: 'attribute_exists(#sk)',
+        ExpressionAttributeNames: { '#inFlight': 'inFlight', '#sk': L.sortKey },
+        ExpressionAttributeValues: { ':delta': delta },
+      }),
+    );
   }
 
   private async readRunCopy(runId: string): Promise<{ stage: string; doneIds: Set<string>; batchesTotal: number } | undefined> {

@@ -11,8 +11,12 @@ const runId = z.string().min(1).max(128);
 
 /** Start (or continue) the run of a cluster's snapshot: the newest automated one unless `snapshotArn` names one (ARN or id). */
 export const startMessageSchema = z.object({ kind: z.literal('start'), clusterId: z.string().min(1), snapshotArn: z.string().min(1).optional() });
-/** Start a new attempt for the snapshot of a finished (FAILED or CANCELLED) run. Target: start. */
-export const retryMessageSchema = z.object({ kind: z.literal('retry'), runId });
+/**
+ * Start a new attempt for the snapshot of a finished (FAILED or CANCELLED) run. Target: start.
+ * `reuseDestination`: the client removed the partial delivery an earlier attempt left under the destination
+ * prefix, so the new attempt may deliver there.
+ */
+export const retryMessageSchema = z.object({ kind: z.literal('retry'), runId, reuseDestination: z.boolean().optional() });
 /** Cancel a live run: it goes to CLEANING_UP with outcome CANCELLED. Target: cleanup. */
 export const cancelMessageSchema = z.object({ kind: z.literal('cancel'), runId });
 /** Do the work of the run's current stage again, because its wake-up event is overdue. Sent by the reconciler to any stage. */

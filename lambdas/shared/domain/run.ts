@@ -128,6 +128,11 @@ export interface Run {
   /** Key prefix the run's objects were delivered under at the destination. */
   readonly destinationPrefix?: string;
   /**
+   * The operator retried with `--reuse-destination`: the client removed what an earlier attempt of the
+   * snapshot left under the destination prefix, so this run may deliver there.
+   */
+  readonly reuseDestination?: boolean;
+  /**
    * Temporary resources the run removed, e.g. `cluster:<id>`: the cluster the export stage deleted, and
    * what the cleanup deleted or found already gone after the run had made it. Empty once a run that
    * created nothing is finished; absent while nothing was removed yet.
@@ -153,7 +158,7 @@ export function isTerminal(stage: RunStage): boolean {
 }
 
 /** What a new run is made from. */
-export interface NewRunInput extends Pick<Run, 'runId' | 'attempt' | 'sourceClusterId' | 'sourceSnapshotId' | 'sourceSnapshotArn' | 'sourceSnapshotCreatedAt'> {
+export interface NewRunInput extends Pick<Run, 'runId' | 'attempt' | 'sourceClusterId' | 'sourceSnapshotId' | 'sourceSnapshotArn' | 'sourceSnapshotCreatedAt' | 'reuseDestination'> {
   /** The path the configuration and the snapshot suggest; the start stage may still fall back to restore. */
   readonly path: ExportPath;
   readonly now: Date;
@@ -171,6 +176,7 @@ export function newRun(input: NewRunInput): Run {
     sourceSnapshotId: input.sourceSnapshotId,
     sourceSnapshotArn: input.sourceSnapshotArn,
     ...(input.sourceSnapshotCreatedAt ? { sourceSnapshotCreatedAt: input.sourceSnapshotCreatedAt } : {}),
+    ...(input.reuseDestination ? { reuseDestination: true } : {}),
     path: input.path,
     stage: RunStage.PENDING,
     exportAttempt: 1,
