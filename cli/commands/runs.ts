@@ -192,6 +192,7 @@ export const runsShowCommand: Command = {
         ['cluster', run.tempClusterId ?? 'none (direct path)'],
         ['snapshot', run.tempSnapshotId ?? 'none (direct path)'],
         ['cleaned up', run.cleanedUp ? (run.cleanedUp.length ? run.cleanedUp.join(', ') : 'nothing to clean') : isTerminal(run.stage) ? '-' : 'not yet'],
+        ['waiting for', run.cleanupWaitingFor?.length ? run.cleanupWaitingFor.join('; ') : undefined],
       ]),
     );
     ctx.io.out('');

@@ -209,6 +209,25 @@ describe('Command: runs show', () => {
     expect(out).toContain('DestinationAccessDenied in COPYING: access point policy denies s3:PutObject');
   });
 
+  it('shows what a cleanup still waits for, and nothing of the kind once it has finished', async () => {
+    await seed(
+      makeRun('me3-w', {
+        ago: 30,
+        stage: 'CLEANING_UP',
+        tempClusterId: 'aurora-export-tmp-me3-w',
+        tempSnapshotId: 'aurora-export-tmp-me3-w',
+        cleanedUp: ['cluster:aurora-export-tmp-me3-w'],
+        cleanupWaitingFor: ['snapshot:aurora-export-tmp-me3-w (held by export aurora-export-tmp-me3-w-x1 being cancelled)'],
+      }),
+    );
+    const waiting = await cli(['runs', 'show', 'me3-w']);
+    expect(waiting.out).toMatch(/waiting for\s+snapshot:aurora-export-tmp-me3-w \(held by export aurora-export-tmp-me3-w-x1 being cancelled\)/);
+    await seed(makeRun('me3-f', { ago: 30, stage: 'SUCCEEDED', cleanedUp: ['cluster:aurora-export-tmp-me3-f'] }));
+    const finished = await cli(['runs', 'show', 'me3-f']);
+    expect(finished.code).toBe(0);
+    expect(finished.out).not.toContain('waiting for');
+  });
+
   it('counts the current stage of a live run up to now', async () => {
     await seed(makeRun('orders-live', { ago: 45 }));
     const { out } = await cli(['runs', 'show', 'orders-live']);
