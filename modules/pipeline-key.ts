@@ -59,6 +59,14 @@ export function pipelineLogGroupArnPattern(aws: AwsContext, namePrefix: string):
   return aws.arn('logs', `log-group:/aws/lambda/${namePrefix}-*`);
 }
 
+/** The encryption context key SNS sets to the ARN of the topic a message is encrypted for. */
+export const SNS_ENCRYPTION_CONTEXT_KEY = 'kms:EncryptionContext:aws:sns:topicArn';
+
+/** ARN pattern of the pipeline's topics: `<namePrefix>-*` in this account and region. */
+export function pipelineTopicArnPattern(aws: AwsContext, namePrefix: string): string {
+  return aws.arn('sns', `${namePrefix}-*`);
+}
+
 /** What encrypting through S3, SNS, SQS or DynamoDB needs. */
 export const KEY_DATA_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'] as const;
 
@@ -129,12 +137,14 @@ export class PipelineKey extends Construct {
         Condition: { ArnLike: { [LOGS_ENCRYPTION_CONTEXT_KEY]: pipelineLogGroupArnPattern(aws, this.props.namePrefix) } },
       },
       {
-        // RDS event notifications, CloudWatch alarm actions and SNS itself publish to the encrypted topics.
+        // RDS event notifications and CloudWatch alarm actions publish to the encrypted topics, and only to
+        // this pipeline's: SNS names the topic in the encryption context of every data key it asks for.
         Sid: 'ServicesPublishToEncryptedTopics',
         Effect: 'Allow',
-        Principal: { Service: ['events.rds.amazonaws.com', 'cloudwatch.amazonaws.com', 'sns.amazonaws.com'] },
+        Principal: { Service: ['events.rds.amazonaws.com', 'cloudwatch.amazonaws.com'] },
         Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
         Resource: '*',
+        Condition: { ArnLike: { [SNS_ENCRYPTION_CONTEXT_KEY]: pipelineTopicArnPattern(aws, this.props.namePrefix) } },
       },
     ];
   }

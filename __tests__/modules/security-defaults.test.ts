@@ -98,6 +98,39 @@ describe('Construct: PipelineKey, for CloudWatch Logs', () => {
   });
 });
 
+describe('Construct: PipelineKey, for services publishing to the encrypted topics', () => {
+  const resolved = (): PolicyDocumentJson =>
+    JSON.parse(
+      resolveTokens(only(tf, 'aws_kms_key').policy as string, (t) =>
+        t.endsWith('.partition') ? 'aws' : t.startsWith('data.aws_region.') ? 'eu-west-1' : t.endsWith('.account_id') ? '123456789012' : t.includes('aws_iam_role.') ? `arn:aws:iam::123456789012:role/${t}` : undefined,
+      ).text,
+    );
+  const publishRequest = (service: string, topicArn: string) => ({
+    action: 'kms:GenerateDataKey',
+    resource: 'arn:aws:kms:eu-west-1:123456789012:key/k',
+    principal: { type: 'Service' as const, id: service },
+    context: { 'kms:EncryptionContext:aws:sns:topicArn': topicArn },
+  });
+
+  it('lets RDS events and CloudWatch alarms encrypt for every topic of the stack, and for no other topic', () => {
+    const policy = resolved();
+    for (const topic of Object.values(resources(tf, 'aws_sns_topic'))) {
+      const arn = `arn:aws:sns:eu-west-1:123456789012:${topic.name as string}`;
+      for (const service of ['events.rds.amazonaws.com', 'cloudwatch.amazonaws.com']) {
+        expect(evaluatePolicy(policy, publishRequest(service, arn)).decision).toBe('allow');
+      }
+    }
+    for (const other of ['arn:aws:sns:eu-west-1:123456789012:other-app-events', 'arn:aws:sns:eu-west-1:111122223333:aurora-export-rds-events', 'arn:aws:sns:us-east-1:123456789012:aurora-export-rds-events']) {
+      expect(evaluatePolicy(policy, publishRequest('events.rds.amazonaws.com', other)).decision).toBe('implicit-deny');
+    }
+  });
+
+  it('gives the SNS service principal itself no use of the key', () => {
+    const policy = resolved();
+    expect(evaluatePolicy(policy, publishRequest('sns.amazonaws.com', 'arn:aws:sns:eu-west-1:123456789012:aurora-export-alerts')).decision).toBe('implicit-deny');
+  });
+});
+
 describe('Construct: ExportBucket', () => {
   it('blocks every kind of public access', () => {
     expect(json).toHaveResourceWithProperties(S3BucketPublicAccessBlock, {
