@@ -6,7 +6,7 @@ import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy';
 import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block';
 import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration';
 import type { AwsContext } from './aws-context';
-import { allow, policyJson, type Statement } from './iam';
+import { policyJson } from './iam';
 
 /** Props of {@link ExportBucket}. */
 export interface ExportBucketProps {
@@ -90,21 +90,5 @@ export class ExportBucket extends Construct {
       // A bucket policy put before the public access block could be judged public and refused.
       dependsOn: [publicAccess],
     });
-  }
-
-  /** ARN of the objects under the export prefix. */
-  public get exportObjectsArn(): string {
-    return `${this.bucketArn}/${this.exportPrefix}/*`;
-  }
-
-  /** Statements that let a role list and read the exports (and decrypt them). */
-  public grantReadExports(sidPrefix: string, kmsKeyArn: string): Statement[] {
-    return [
-      allow(`${sidPrefix}ListExports`, ['s3:ListBucket'], [this.bucketArn], {
-        StringLike: { 's3:prefix': [this.exportPrefix, `${this.exportPrefix}/*`] },
-      }),
-      allow(`${sidPrefix}ReadExports`, ['s3:GetObject'], [this.exportObjectsArn]),
-      allow(`${sidPrefix}DecryptExports`, ['kms:Decrypt'], [kmsKeyArn]),
-    ];
   }
 }
