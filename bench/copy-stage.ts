@@ -9,6 +9,7 @@ import { CopyBatchStore } from '../lambdas/shared/adapters/copy-batch-store';
 import { RunStore, defaultDocumentClient } from '../lambdas/shared/adapters/run-store';
 import { createCopyS3Client } from '../lambdas/shared/adapters/s3-copy';
 import type { PipelineMessage, PipelinePublisher } from '../lambdas/shared/domain/messages';
+import { StageFunction } from '../lambdas/shared/domain/run';
 import { silentLogger } from '../lambdas/shared/logger';
 import type { RuntimeSettings } from '../lambdas/shared/settings';
 
@@ -31,7 +32,40 @@ export interface CopyStage {
 }
 
 /** An SNS event carrying one pipeline message, as the pipeline topic delivers it. */
-export const sns = (message: PipelineMessage) => ({ Records: [{ Sns: { Message: JSON.stringify(message) } }] }) as unknown as SNSEvent;
+export const sns = (message: PipelineMessage) =>
+  ({ Records: [{ Sns: { Message: JSON.stringify(message), MessageAttributes: { target: { Type: 'String', Value: StageFunction.COPY } } } }] }) as unknown as SNSEvent;
+
+/** Settings of the benchmark's deployment: one cluster, bucket to bucket, a prefix per run. */
+export function benchSettings(o: {
+  readonly tableName: string;
+  readonly sourceBucket: string;
+  readonly destinationBucket: string;
+  readonly concurrency: number;
+  readonly batchMaxObjects: number;
+}): RuntimeSettings {
+  return {
+    namePrefix: 'bench',
+    tempResourcePrefix: 'bench-tmp-',
+    managedByTag: 'bench',
+    accountId: '123456789012',
+    tableName: o.tableName,
+    exportBucket: o.sourceBucket,
+    exportPrefix: 'exports',
+    exportKmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000',
+    exportRoleArn: 'arn:aws:iam::123456789012:role/bench-export',
+    pipelineTopicArn: 'arn:aws:sns:us-east-1:123456789012:bench-pipeline',
+    alertTopicArns: [],
+    notifyOnSuccess: false,
+    sourceClusters: [{ identifier: 'shop', exportMode: 'auto', exportOnly: [] }],
+    restore: { vpcSecurityGroupIds: [] },
+    destination: { bucket: o.destinationBucket, expectedOwnerAccountId: '210987654321', keyPrefixTemplate: 'lake/{cluster}/{dt}/{runId}', aclMode: 'none' },
+    tableFailurePolicy: 'fail',
+    copy: { concurrency: o.concurrency, partSizeMiB: 128, batchMaxObjects: o.batchMaxObjects, batchMaxGiB: 50 },
+    stageDeadlinesMinutes: { restoring: 120, snapshotting: 120, waitingForExportSlot: 720, exporting: 720, copying: 240, cleaningUp: 60 },
+    orphanGraceMinutes: 240,
+    runRetentionDays: 1,
+  };
+}
 
 /** Builds the copy stage against the emulators. */
 export function buildCopyStage(setup: CopyStageSetup, publisher: PipelinePublisher): CopyStage {

@@ -46,7 +46,7 @@ import type { PipelineMessage, PipelinePublisher } from '../lambdas/shared/domai
 import type { Run, StageFunction } from '../lambdas/shared/domain/run';
 import type { RuntimeSettings } from '../lambdas/shared/settings';
 import { createRunTable } from '../__tests__/support/dynalite';
-import { buildCopyStage, sns, type CopyStageSetup } from './copy-stage';
+import { benchSettings, buildCopyStage, sns, type CopyStageSetup } from './copy-stage';
 import { processTreeCpuSeconds, startMemoryEmulator, startS3rverEmulator, type Emulator } from './emulators';
 
 // Keep the figures readable: the SDK's Node.js 22 notice is silenced with its documented switch, before any
@@ -128,31 +128,6 @@ async function measure(work: () => Promise<void>): Promise<{ seconds: number; pe
   const used = process.cpuUsage(cpu);
   peak = Math.max(peak, process.memoryUsage().rss);
   return { seconds: Number(process.hrtime.bigint() - start) / 1e9, peakRssMiB: peak / MiB, cpuSeconds: (used.user + used.system) / 1e6 };
-}
-
-function settings(tableName: string): RuntimeSettings {
-  return {
-    namePrefix: 'bench',
-    tempResourcePrefix: 'bench-tmp-',
-    managedByTag: 'bench',
-    accountId: '123456789012',
-    tableName,
-    exportBucket: SOURCE,
-    exportPrefix: 'exports',
-    exportKmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000',
-    exportRoleArn: 'arn:aws:iam::123456789012:role/bench-export',
-    pipelineTopicArn: 'arn:aws:sns:us-east-1:123456789012:bench-pipeline',
-    alertTopicArns: [],
-    notifyOnSuccess: false,
-    sourceClusters: [{ identifier: 'shop', exportMode: 'auto', exportOnly: [] }],
-    restore: { vpcSecurityGroupIds: [] },
-    destination: { bucket: DEST, expectedOwnerAccountId: '210987654321', keyPrefixTemplate: 'lake/{cluster}/{dt}/{runId}', aclMode: 'none' },
-    tableFailurePolicy: 'fail',
-    copy: { concurrency: CONCURRENCY, partSizeMiB: 128, batchMaxObjects: BATCH_MAX_OBJECTS, batchMaxGiB: 50 },
-    stageDeadlinesMinutes: { restoring: 120, snapshotting: 120, waitingForExportSlot: 720, exporting: 720, copying: 240, cleaningUp: 60 },
-    orphanGraceMinutes: 240,
-    runRetentionDays: 1,
-  };
 }
 
 /** Stands in for the pipeline topic: hands every copy-batch message to a worker at once. */
@@ -458,7 +433,7 @@ async function main(): Promise<void> {
     const dynamo = new DynamoDBClient({ region: 'us-east-1', endpoint: dynalite.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     await createRunTable(dynamo, tableName);
     dynamo.destroy();
-    const tables: Tables = { cfg: settings(tableName), dynamoEndpoint: dynalite.endpoint, dynamoCpu: () => processTreeCpuSeconds(dynalite.pid) };
+    const tables: Tables = { cfg: benchSettings({ tableName, sourceBucket: SOURCE, destinationBucket: DEST, concurrency: CONCURRENCY, batchMaxObjects: BATCH_MAX_OBJECTS }), dynamoEndpoint: dynalite.endpoint, dynamoCpu: () => processTreeCpuSeconds(dynalite.pid) };
     const version = cliVersion();
     console.log(`copy benchmark: ${CORES} cores; copy stage at ${CONCURRENCY} objects in flight per worker, batches of ≤ ${BATCH_MAX_OBJECTS} objects`);
     console.log(version ? `CLI: ${version}` : 'aws CLI not found: no comparison (install awscli to get the ratio)');

@@ -3,10 +3,11 @@
  * (and its workers) spent: the figure that tells whether the server or the client set the pace.
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes, createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { S3RVER_CREDENTIALS, startS3rver } from '../__tests__/support/s3rver';
 
 /** Content of seeded objects: random bytes of a size (one body shared by every key), or a text. */
 export type SeedBody = { readonly size: number } | { readonly text: string };
@@ -95,41 +96,19 @@ async function stopChild(child: ChildProcess): Promise<void> {
  */
 export async function startS3rverEmulator(buckets: readonly string[], options: { workers: number }): Promise<Emulator> {
   const root = scratchRoot();
-  const directory = mkdtempSync(join(root, 's3rver-bench-'));
-  const child = fork(join(__dirname, '..', '__tests__', 'support', 's3rver-child.js'), [], {
-    execArgv: ['--openssl-legacy-provider'],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m) => resolve((m as { port: number }).port));
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`s3rver exited early with code ${code}`)));
-    child.send({ directory, buckets, workers: options.workers });
-  });
+  const s3rver = await startS3rver(buckets, { workers: options.workers, root });
   return {
     name: 's3rver',
     description: `s3rver ${options.workers} process(es), silent, store in ${root}`,
-    endpoint: `http://127.0.0.1:${port}`,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    endpoint: s3rver.endpoint,
+    credentials: S3RVER_CREDENTIALS,
     uploadPartCopy: false,
     seed: async (bucket, keys, body, contentType) => {
       const bytes = 'text' in body ? Buffer.from(body.text, 'utf8') : randomBytes(body.size);
-      const md5 = createHash('md5').update(bytes).digest('hex');
-      const metadata = JSON.stringify({ 'content-type': contentType });
-      for (const key of keys) {
-        const parts = key.split('/');
-        const base = join(directory, bucket, ...parts.slice(0, -1), `${parts[parts.length - 1]}._S3rver_`);
-        mkdirSync(dirname(base), { recursive: true });
-        writeFileSync(`${base}object`, bytes);
-        writeFileSync(`${base}object.md5`, md5);
-        writeFileSync(`${base}metadata.json`, metadata);
-      }
+      s3rver.seed(bucket, keys.map((key) => ({ key, body: bytes, contentType })));
     },
-    cpuSeconds: () => processTreeCpuSeconds(child.pid as number),
-    stop: async () => {
-      await stopChild(child);
-      rmSync(directory, { recursive: true, force: true });
-    },
+    cpuSeconds: () => processTreeCpuSeconds(s3rver.pid),
+    stop: () => s3rver.stop(),
   };
 }
 

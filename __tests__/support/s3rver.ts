@@ -9,6 +9,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 export interface S3rverHandle {
   readonly endpoint: string;
   readonly port: number;
+  /** Process id of the emulator (its workers are its children). */
+  readonly pid: number;
   /** A client configured for the emulator (path style, checksums only when required). */
   client(overrides?: ConstructorParameters<typeof S3Client>[0]): S3Client;
   /**
@@ -30,8 +32,8 @@ export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3R
  * provider. Running it apart keeps that flag out of the test process and keeps the emulator's work off
  * the event loop of the code under test.
  */
-export async function startS3rver(buckets: readonly string[], options: { workers?: number } = {}): Promise<S3rverHandle> {
-  const directory = mkdtempSync(join(tmpdir(), 's3rver-'));
+export async function startS3rver(buckets: readonly string[], options: { workers?: number; root?: string } = {}): Promise<S3rverHandle> {
+  const directory = mkdtempSync(join(options.root ?? tmpdir(), 's3rver-'));
   const child: ChildProcess = fork(join(__dirname, 's3rver-child.js'), [], {
     execArgv: ['--openssl-legacy-provider'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
@@ -46,6 +48,7 @@ export async function startS3rver(buckets: readonly string[], options: { workers
   return {
     endpoint,
     port,
+    pid: child.pid as number,
     client: (overrides = {}) =>
       new S3Client({
         region: 'us-east-1',
