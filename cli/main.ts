@@ -131,8 +131,20 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => {
+/**
+ * Runs the CLI as this process: the exit code is the command's; a reader that closes the output early
+ * (`pipeline runs list | head`) ends the process quietly instead of with a stack trace.
+ */
+export function runAsProcess(argv: readonly string[] = process.argv.slice(2)): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+      process.exit(process.exitCode ?? 0);
+    });
+  }
+  void main([...argv]).then((code) => {
     process.exitCode = code;
   });
 }
+
+if (require.main === module) runAsProcess();

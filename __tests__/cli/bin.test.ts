@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -10,6 +10,16 @@ describe('Bin: pipeline', () => {
     const { stdout } = await run(process.execPath, [join(root, 'bin', 'pipeline.js'), 'help'], { cwd: root, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
     expect(stdout).toContain('Usage: pipeline <command> [flags]');
     expect(stdout).toMatch(/runs list\s+List runs/);
+  });
+
+  it('ends quietly when its reader closes the output early', async () => {
+    const child = spawn(process.execPath, [join(root, 'bin', 'pipeline.js'), 'help'], { cwd: root, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).not.toMatch(/EPIPE|Error/);
+    expect(code).toBe(0);
   });
 
   it('exits with the command exit code', async () => {
