@@ -170,26 +170,24 @@ export const TRANSITIONS: readonly TransitionRow[] = [
   row({ from: [S.CLEANING_UP], event: 'CleanupDone', to: (r) => r.outcome ?? S.FAILED, apply: (r, e) => ({ cleanedUp: withCleanedUp(r, e.cleanedUp), cleanupWaitingFor: undefined }) }),
 ];
 
-/** Deadline minutes of a stage, or undefined for stages without one (PENDING is short-lived; terminal ones end). */
+/**
+ * Which deadline applies in each stage. PENDING shares the restoring deadline (it only lasts until the
+ * restore or export call); terminal stages have none.
+ */
+const DEADLINE_OF_STAGE: Readonly<Partial<Record<RunStage, keyof TransitionContext['deadlinesMinutes']>>> = {
+  [S.PENDING]: 'restoring',
+  [S.RESTORING]: 'restoring',
+  [S.SNAPSHOTTING]: 'snapshotting',
+  [S.WAITING_FOR_EXPORT_SLOT]: 'waitingForExportSlot',
+  [S.EXPORTING]: 'exporting',
+  [S.COPYING]: 'copying',
+  [S.CLEANING_UP]: 'cleaningUp',
+};
+
+/** Deadline minutes of a stage, or undefined for stages without one. */
 export function stageDeadlineMinutes(stage: RunStage, d: TransitionContext['deadlinesMinutes']): number | undefined {
-  switch (stage) {
-    case S.RESTORING:
-      return d.restoring;
-    case S.SNAPSHOTTING:
-      return d.snapshotting;
-    case S.WAITING_FOR_EXPORT_SLOT:
-      return d.waitingForExportSlot;
-    case S.EXPORTING:
-      return d.exporting;
-    case S.COPYING:
-      return d.copying;
-    case S.CLEANING_UP:
-      return d.cleaningUp;
-    case S.PENDING:
-      return d.restoring;
-    default:
-      return undefined;
-  }
+  const key = DEADLINE_OF_STAGE[stage];
+  return key === undefined ? undefined : d[key];
 }
 
 /** Finds the row that allows `event` from `stage`, if any. */
