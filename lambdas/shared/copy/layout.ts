@@ -7,6 +7,8 @@
  * own JSON files go to `_export/`, a name data-lake readers skip.
  */
 
+import { exportS3PrefixFor } from '../domain/naming';
+
 /** Values the destination key template can use. */
 export interface DestinationPrefixValues {
   /** Source cluster identifier. */
@@ -55,7 +57,7 @@ export function destinationPrefix(template: string, values: DestinationPrefixVal
 
 /** Prefix of one export task's output in the export bucket: `<exportPrefix>/<runId>/<exportTaskId>/`. */
 export function exportTaskPrefix(exportPrefix: string, runId: string, exportTaskId: string): string {
-  return [exportPrefix, runId, exportTaskId].map((p) => p.replace(/^\/+|\/+$/g, '')).filter(Boolean).join('/') + '/';
+  return `${exportS3PrefixFor(exportPrefix, runId, exportTaskId)}/`;
 }
 
 /** What an exported object is, from its key relative to the export task prefix. */
