@@ -126,75 +126,34 @@ export function clientPolicyStatements(input: ClientPolicyInput): ClientPolicySt
   const partition = partitionOf(destination.accessPointArn ?? destination.kmsKeyArn);
   const notes: string[] = [];
 
+  /** A policy of one statement granting our copy role `action` on `resources`. */
+  const grant = (sid: string, action: readonly string[], resources: readonly string[], condition?: PolicyStatement['Condition']): PolicyDocument => ({
+    Version: '2012-10-17',
+    Statement: [{ Sid: sid, Effect: 'Allow', Principal: principal, Action: [...action], Resource: oneOrMany(resources), ...(condition ? { Condition: condition } : {}) }],
+  });
+  const ap = destination.accessPointArn;
+  const bucket = ap ? (input.destinationBucketName ?? BUCKET_PLACEHOLDER) : (destination.bucket as string);
+  const bucketObjects = prefixes.map((p) => `arn:${partition}:s3:::${bucket}/${p}`);
+
   let accessPointPolicy: PolicyDocument | undefined;
   let bucketPolicy: PolicyDocument;
-  if (destination.accessPointArn) {
-    const ap = destination.accessPointArn;
-    const bucket = input.destinationBucketName ?? BUCKET_PLACEHOLDER;
-    if (!input.destinationBucketName) {
-      notes.push(`Replace ${BUCKET_PLACEHOLDER} with the name of the bucket behind ${ap}.`);
-    }
-    accessPointPolicy = {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Sid: 'AuroraExportCopyWrite',
-          Effect: 'Allow',
-          Principal: principal,
-          Action: actions,
-          Resource: oneOrMany(prefixes.map((p) => `${ap}/object/${p}`)),
-        },
-      ],
-    };
-    bucketPolicy = {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Sid: 'AuroraExportCopyThroughAccessPoint',
-          Effect: 'Allow',
-          Principal: principal,
-          Action: actions,
-          Resource: oneOrMany(prefixes.map((p) => `arn:${partition}:s3:::${bucket}/${p}`)),
-          Condition: { StringEquals: { 's3:DataAccessPointArn': ap } },
-        },
-      ],
-    };
+  if (ap) {
+    if (!input.destinationBucketName) notes.push(`Replace ${BUCKET_PLACEHOLDER} with the name of the bucket behind ${ap}.`);
+    accessPointPolicy = grant('AuroraExportCopyWrite', actions, prefixes.map((p) => `${ap}/object/${p}`));
+    bucketPolicy = grant('AuroraExportCopyThroughAccessPoint', actions, bucketObjects, { StringEquals: { 's3:DataAccessPointArn': ap } });
     notes.push(
       'The bucket statement only admits requests made through the access point. A bucket that already delegates ' +
         `access control to its access points (s3:DataAccessPointAccount = ${destination.expectedOwnerAccountId}) needs no bucket statement.`,
     );
   } else {
-    const bucket = destination.bucket as string;
-    bucketPolicy = {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Sid: 'AuroraExportCopyWrite',
-          Effect: 'Allow',
-          Principal: principal,
-          Action: actions,
-          Resource: oneOrMany(prefixes.map((p) => `arn:${partition}:s3:::${bucket}/${p}`)),
-        },
-      ],
-    };
+    bucketPolicy = grant('AuroraExportCopyWrite', actions, bucketObjects);
   }
 
   let kmsKeyPolicy: PolicyDocument | undefined;
   if (destination.kmsKeyArn) {
     const s3Region = regionOf(destination.accessPointArn) ?? regionOf(destination.kmsKeyArn) ?? input.config.region;
-    kmsKeyPolicy = {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Sid: 'AuroraExportCopyEncrypt',
-          Effect: 'Allow',
-          Principal: principal,
-          Action: [...CLIENT_KMS_ACTIONS],
-          Resource: '*',
-          Condition: { StringEquals: { 'kms:ViaService': `s3.${s3Region}.amazonaws.com` } },
-        },
-      ],
-    };
+    // In a key policy, Resource "*" means the key the policy is attached to.
+    kmsKeyPolicy = grant('AuroraExportCopyEncrypt', CLIENT_KMS_ACTIONS, ['*'], { StringEquals: { 'kms:ViaService': `s3.${s3Region}.amazonaws.com` } });
     notes.push('In a key policy, Resource "*" means the key the policy is attached to.');
   }
   if (destination.aclMode === 'bucket-owner-full-control') {
