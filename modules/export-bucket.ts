@@ -31,6 +31,8 @@ export class ExportBucket extends Construct {
   public readonly bucketName: string;
   public readonly bucketArn: string;
   public readonly exportPrefix: string;
+  /** Every object under the export prefix: what the export role writes and the stages read. */
+  public readonly exportObjectsArn: string;
 
   constructor(scope: Construct, id: string, props: ExportBucketProps) {
     super(scope, id);
@@ -42,6 +44,7 @@ export class ExportBucket extends Construct {
     });
     this.bucketName = this.bucket.bucket;
     this.bucketArn = this.bucket.arn;
+    this.exportObjectsArn = `${this.bucketArn}/${props.exportPrefix}/*`;
 
     const publicAccess = new S3BucketPublicAccessBlock(this, 'public-access', {
       bucket: this.bucket.id,

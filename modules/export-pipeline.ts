@@ -82,7 +82,7 @@ export class ExportPipeline extends Construct {
       namePrefix,
       aws,
       bucketArn: this.bucket.bucketArn,
-      exportPrefix,
+      exportObjectsArn: this.bucket.exportObjectsArn,
       kmsKeyArn,
     });
 
@@ -108,6 +108,7 @@ export class ExportPipeline extends Construct {
       kmsKeyArn,
       exportBucketArn: this.bucket.bucketArn,
       exportPrefix,
+      exportObjectsArn: this.bucket.exportObjectsArn,
       dbSubnetGroupName: config.restore.dbSubnetGroupName,
       destination: config.destination,
     };

@@ -9,7 +9,8 @@ export interface ExportRoleProps {
   readonly namePrefix: string;
   readonly aws: AwsContext;
   readonly bucketArn: string;
-  readonly exportPrefix: string;
+  /** Objects the export may write: ExportBucket.exportObjectsArn. */
+  readonly exportObjectsArn: string;
   readonly kmsKeyArn: string;
 }
 
@@ -33,7 +34,6 @@ export class ExportRole extends Construct {
       }),
     });
     this.roleArn = this.role.arn;
-    const objects = `${props.bucketArn}/${props.exportPrefix}/*`;
     new IamRolePolicy(this, 'policy', {
       name: 'write-exports',
       role: this.role.name,
@@ -41,7 +41,7 @@ export class ExportRole extends Construct {
       // prefix; the object wildcards are RDS's own list (it may tag or read back what it wrote).
       policy: policyJson([
         allow('ListAndLocateBucket', ['s3:GetBucketLocation', 's3:ListBucket'], [props.bucketArn]),
-        allow('WriteExports', ['s3:DeleteObject*', 's3:GetObject*', 's3:PutObject*'], [objects]),
+        allow('WriteExports', ['s3:DeleteObject*', 's3:GetObject*', 's3:PutObject*'], [props.exportObjectsArn]),
         allow('EncryptExports', ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey'], [props.kmsKeyArn]),
       ]),
     });

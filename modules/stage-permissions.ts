@@ -24,6 +24,8 @@ export interface StagePermissionScope {
   readonly kmsKeyArn: string;
   readonly exportBucketArn: string;
   readonly exportPrefix: string;
+  /** ExportBucket.exportObjectsArn. */
+  readonly exportObjectsArn: string;
   /** DB subnet group temporary clusters are restored into. @default any (the source cluster's) */
   readonly dbSubnetGroupName?: string;
   readonly destination: DestinationConfig;
@@ -81,7 +83,7 @@ function readExports(s: StagePermissionScope): Statement[] {
     allow('ListExports', ['s3:ListBucket'], [s.exportBucketArn], {
       StringLike: { 's3:prefix': [s.exportPrefix, `${s.exportPrefix}/*`] },
     }),
-    allow('ReadExports', ['s3:GetObject'], [`${s.exportBucketArn}/${s.exportPrefix}/*`]),
+    allow('ReadExports', ['s3:GetObject'], [s.exportObjectsArn]),
     allow('DecryptExports', ['kms:Decrypt'], [s.kmsKeyArn]),
   ];
 }
