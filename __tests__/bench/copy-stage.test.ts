@@ -4,6 +4,7 @@ import type { Run, StageFunction } from '../../lambdas/shared/domain/run';
 import { benchSettings, buildCopyStage, sns, type CopyStage } from '../../bench/copy-stage';
 import { startMemoryS3, type MemoryS3Handle } from '../../bench/memory-s3';
 import { startDynalite, type DynaliteHandle } from '../support/dynalite';
+import { emulatorS3Client } from '../support/s3rver';
 
 /** The benchmark's copy stage must be the real one, delivering a whole export, or its figures mean nothing. */
 describe('Benchmark: copy stage', () => {
@@ -25,14 +26,7 @@ describe('Benchmark: copy stage', () => {
     s3 = await startMemoryS3([SOURCE, DEST]);
     dynalite = await startDynalite();
     const tableName = await dynalite.createRunTable();
-    client = new S3Client({
-      region: 'us-east-1',
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    client = emulatorS3Client(s3.endpoint, { accessKeyId: 'bench', secretAccessKey: 'bench' });
     const settings = benchSettings({ tableName, sourceBucket: SOURCE, destinationBucket: DEST, concurrency: 4, batchMaxObjects: 10 });
     stage = buildCopyStage({ s3Endpoint: s3.endpoint, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' }, dynamoEndpoint: dynalite.endpoint, settings }, publisher);
   });

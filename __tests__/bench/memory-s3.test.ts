@@ -20,6 +20,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { S3ObjectCopier } from '../../lambdas/shared/adapters/s3-copy';
 import { decodeAwsChunked, startMemoryS3, type MemoryS3Handle } from '../../bench/memory-s3';
+import { emulatorS3Client } from '../support/s3rver';
 
 const MiB = 1024 ** 2;
 const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
@@ -29,14 +30,7 @@ describe('Class: MemoryS3', () => {
   let client: S3Client;
   beforeAll(async () => {
     s3 = await startMemoryS3(['src', 'dst']);
-    client = new S3Client({
-      region: 'us-east-1',
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    client = emulatorS3Client(s3.endpoint, { accessKeyId: 'bench', secretAccessKey: 'bench' });
   });
   afterAll(async () => {
     client.destroy();

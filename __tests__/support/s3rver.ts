@@ -21,6 +21,26 @@ export interface S3rverHandle {
   stop(): Promise<void>;
 }
 
+/**
+ * An S3 client for a local emulator: path-style addressing, checksums only when required (emulators do not
+ * implement the SDK's default CRC checksums).
+ */
+export function emulatorS3Client(
+  endpoint: string,
+  credentials: { readonly accessKeyId: string; readonly secretAccessKey: string },
+  overrides: ConstructorParameters<typeof S3Client>[0] = {},
+): S3Client {
+  return new S3Client({
+    region: 'us-east-1',
+    endpoint,
+    forcePathStyle: true,
+    credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...overrides,
+  });
+}
+
 /** Credentials s3rver accepts (its defaults). */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
@@ -49,16 +69,7 @@ export async function startS3rver(buckets: readonly string[], options: { workers
     endpoint,
     port,
     pid: child.pid as number,
-    client: (overrides = {}) =>
-      new S3Client({
-        region: 'us-east-1',
-        endpoint,
-        forcePathStyle: true,
-        credentials: S3RVER_CREDENTIALS,
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-        ...overrides,
-      }),
+    client: (overrides = {}) => emulatorS3Client(endpoint, S3RVER_CREDENTIALS, overrides),
     seed: (bucket, objects) => {
       for (const o of objects) {
         const parts = o.key.split('/');
