@@ -3,6 +3,8 @@
  * Results go to stdout; progress and errors go to stderr, so `--json` output stays parseable.
  */
 
+import { formatBytes as formatByteSize } from '../lambdas/shared/domain/report';
+
 /** Where the CLI writes. */
 export interface Io {
   /** A line of the command's result (stdout). */
@@ -45,17 +47,9 @@ export function formatTime(iso: string | undefined): string | undefined {
   return `${d.toISOString().slice(0, 19).replace('T', ' ')}Z`;
 }
 
-/** Bytes as `512 B`, `1.5 KiB`, `3.2 GiB`. */
+/** Bytes as `512 B`, `1.5 KiB`, `3.2 GiB`; nothing for an unknown size. */
 export function formatBytes(bytes: number | undefined): string | undefined {
-  if (bytes === undefined) return undefined;
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+  return bytes === undefined ? undefined : formatByteSize(bytes);
 }
 
 /** Prints a value as pretty JSON on stdout. */

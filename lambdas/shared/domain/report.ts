@@ -18,7 +18,8 @@ function human(seconds: number): string {
   return m < 60 ? `${m}m${seconds % 60 ? ` ${seconds % 60}s` : ''}` : `${Math.floor(m / 60)}h ${m % 60}m`;
 }
 
-function bytes(n: number): string {
+/** Bytes as `512 B`, `1.5 KiB`, `3.2 GiB`: the one spelling of sizes in alerts and the operator CLI. */
+export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;
   let u = 0;
@@ -48,7 +49,7 @@ export function alertFor(pipeline: string, run: Run): { subject: string; text: s
   if (run.stage !== RunStage.SUCCEEDED && run.error) {
     lines.push(`Stage: ${run.error.stage}`, `Error: ${run.error.kind}: ${run.error.message}`);
   }
-  if (run.copy) lines.push(`Objects: ${run.copy.objectsCopied ?? run.copy.objects}`, `Bytes: ${bytes(run.copy.bytesCopied ?? run.copy.bytes)} (${run.copy.bytesCopied ?? run.copy.bytes})`);
+  if (run.copy) lines.push(`Objects: ${run.copy.objectsCopied ?? run.copy.objects}`, `Bytes: ${formatBytes(run.copy.bytesCopied ?? run.copy.bytes)} (${run.copy.bytesCopied ?? run.copy.bytes})`);
   if (run.destinationPrefix) lines.push(`Destination prefix: ${run.destinationPrefix}`);
   if (run.warnings?.length) lines.push(`Warnings: ${run.warnings.join('; ')}`);
   lines.push(`Cleaned up: ${run.cleanedUp?.length ? run.cleanedUp.map(describeRemoved).join(', ') : 'nothing left to delete'}`);
