@@ -17,7 +17,8 @@ export interface ManifestObject {
 /** One entry of the export's `export_tables_info_*.json` `perTableStatus`, kept as the export wrote it. */
 export type ExportTableInfo = Readonly<Record<string, unknown>> & { readonly target?: string; readonly status?: string };
 
-export interface ManifestInput {
+/** What the manifest says about the delivery before its object list. */
+export interface ManifestHeader {
   readonly runId: string;
   readonly cluster: string;
   readonly snapshotArn?: string;
@@ -25,9 +26,13 @@ export interface ManifestInput {
   /** Bucket or access point ARN the delivery went to. */
   readonly destination: string;
   readonly prefix: string;
+  readonly completedAt: Date;
+}
+
+/** Everything a whole manifest is built from. */
+export interface ManifestInput extends ManifestHeader {
   readonly objects: readonly ManifestObject[];
   readonly exportTables: readonly ExportTableInfo[];
-  readonly completedAt: Date;
 }
 
 /** Per-table totals of the manifest. */
@@ -39,23 +44,15 @@ export interface ManifestTable {
   readonly exportStatus?: string;
 }
 
-export interface Manifest {
+/** `_manifest.json` as written to the destination. */
+export interface Manifest extends Omit<ManifestHeader, 'completedAt'> {
   readonly version: 1;
-  readonly runId: string;
-  readonly cluster: string;
-  readonly snapshotArn?: string;
-  readonly exportTaskId: string;
-  readonly destination: string;
-  readonly prefix: string;
   readonly completedAt: string;
   readonly totals: { readonly objects: number; readonly bytes: number };
   readonly tables: readonly ManifestTable[];
   readonly objects: readonly ManifestObject[];
   readonly exportTables: readonly ExportTableInfo[];
 }
-
-/** What the manifest says about the delivery besides its objects and the export's per-table status. */
-export type ManifestHeader = Omit<ManifestInput, 'objects' | 'exportTables'>;
 
 /**
  * The manifest as JSON text produced piece by piece, so that a delivery of any size is described without
