@@ -53,7 +53,15 @@ describe('main', () => {
     const { status, stderr, stdout } = synth(['--config', bad]);
     expect(status).toBe(1);
     expect(stdout).not.toContain('cdk.tf.json');
-    for (const path of ['namePrefix', 'region', 'sourceClusters', 'exportRetentionDays', 'destination.expectedOwnerAccountId', 'destination.accessPointArn', '(root)']) {
+    for (const path of [
+      'namePrefix',
+      'region',
+      'sourceClusters',
+      'exportRetentionDays',
+      'destination.expectedOwnerAccountId',
+      'destination.accessPointArn',
+      '(root)',
+    ]) {
       expect(stderr).toContain(`  - ${path}: `);
     }
     expect(stderr).toMatch(/Invalid configuration in .+config\.json \(\d+ problems\)/);
@@ -77,7 +85,10 @@ describe('main', () => {
     expect(first.status).toBe(0);
     expect(second.status).toBe(0);
     const stack = (out: string) => join(out, 'stacks', 'pipeline');
-    const list = (out: string) => filesUnder(stack(out)).map((f) => relative(stack(out), f)).sort();
+    const list = (out: string) =>
+      filesUnder(stack(out))
+        .map((f) => relative(stack(out), f))
+        .sort();
     expect(list(first.outdir)).toEqual(list(second.outdir));
     const files = list(first.outdir);
     expect(files).toContain('cdk.tf.json');

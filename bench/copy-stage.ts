@@ -33,7 +33,16 @@ export interface CopyStage {
 
 /** An SNS event carrying one pipeline message, as the pipeline topic delivers it. */
 export const sns = (message: PipelineMessage) =>
-  ({ Records: [{ Sns: { Message: JSON.stringify(message), MessageAttributes: { target: { Type: 'String', Value: StageFunction.COPY } } } }] }) as unknown as SNSEvent;
+  ({
+    Records: [
+      {
+        Sns: {
+          Message: JSON.stringify(message),
+          MessageAttributes: { target: { Type: 'String', Value: StageFunction.COPY } },
+        },
+      },
+    ],
+  }) as unknown as SNSEvent;
 
 /** Settings of the benchmark's deployment: one cluster, bucket to bucket, a prefix per run. */
 export function benchSettings(o: {
@@ -58,10 +67,22 @@ export function benchSettings(o: {
     notifyOnSuccess: false,
     sourceClusters: [{ identifier: 'shop', exportMode: 'auto', exportOnly: [] }],
     restore: { vpcSecurityGroupIds: [] },
-    destination: { bucket: o.destinationBucket, expectedOwnerAccountId: '210987654321', keyPrefixTemplate: 'lake/{cluster}/{dt}/{runId}', aclMode: 'none' },
+    destination: {
+      bucket: o.destinationBucket,
+      expectedOwnerAccountId: '210987654321',
+      keyPrefixTemplate: 'lake/{cluster}/{dt}/{runId}',
+      aclMode: 'none',
+    },
     tableFailurePolicy: 'fail',
     copy: { concurrency: o.concurrency, partSizeMiB: 128, batchMaxObjects: o.batchMaxObjects, batchMaxGiB: 50 },
-    stageDeadlinesMinutes: { restoring: 120, snapshotting: 120, waitingForExportSlot: 720, exporting: 720, copying: 240, cleaningUp: 60 },
+    stageDeadlinesMinutes: {
+      restoring: 120,
+      snapshotting: 120,
+      waitingForExportSlot: 720,
+      exporting: 720,
+      copying: 240,
+      cleaningUp: 60,
+    },
     orphanGraceMinutes: 240,
     runRetentionDays: 1,
   };
@@ -69,10 +90,19 @@ export function benchSettings(o: {
 
 /** Builds the copy stage against the emulators. */
 export function buildCopyStage(setup: CopyStageSetup, publisher: PipelinePublisher): CopyStage {
-  const dynamo = new DynamoDBClient({ region: 'us-east-1', endpoint: setup.dynamoEndpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const dynamo = new DynamoDBClient({
+    region: 'us-east-1',
+    endpoint: setup.dynamoEndpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   const documentClient = defaultDocumentClient(dynamo);
   const cfg = setup.settings;
-  const store = new RunStore({ tableName: cfg.tableName, client: documentClient, deadlinesMinutes: cfg.stageDeadlinesMinutes, retentionDays: 1 });
+  const store = new RunStore({
+    tableName: cfg.tableName,
+    client: documentClient,
+    deadlinesMinutes: cfg.stageDeadlinesMinutes,
+    retentionDays: 1,
+  });
   const batches = new CopyBatchStore({ tableName: cfg.tableName, client: documentClient });
   const s3 = createCopyS3Client({
     region: 'us-east-1',
@@ -83,7 +113,15 @@ export function buildCopyStage(setup: CopyStageSetup, publisher: PipelinePublish
     responseChecksumValidation: 'WHEN_REQUIRED',
     ...(setup.maxSockets ? { requestHandler: { httpAgent: { maxSockets: setup.maxSockets } } } : {}),
   });
-  const handler = makeHandler({ settings: cfg, store, batches, s3, publisher, logger: silentLogger(), principal: async () => 'bench' });
+  const handler = makeHandler({
+    settings: cfg,
+    store,
+    batches,
+    s3,
+    publisher,
+    logger: silentLogger(),
+    principal: async () => 'bench',
+  });
   return {
     handler,
     store,

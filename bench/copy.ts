@@ -69,7 +69,9 @@ const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 0);
 const MAX_SOCKETS = process.env.BENCH_MAX_SOCKETS ? Number(process.env.BENCH_MAX_SOCKETS) : undefined;
 const MODES = (process.env.BENCH_MODES ?? 'loop,threads').split(',').map((m) => m.trim()) as Array<'loop' | 'threads'>;
 const BATCH_MAX_OBJECTS = 1000;
-const THREADS = Number(process.env.BENCH_WORKER_THREADS ?? Math.ceil((Math.max(SMALL, MEDIUM, LARGE) + 1) / BATCH_MAX_OBJECTS));
+const THREADS = Number(
+  process.env.BENCH_WORKER_THREADS ?? Math.ceil((Math.max(SMALL, MEDIUM, LARGE) + 1) / BATCH_MAX_OBJECTS),
+);
 const CORES = cpus().length;
 const SOURCE = 'bench-export';
 const DEST = 'bench-lake';
@@ -102,20 +104,38 @@ interface Row {
  * (TypeScript through tsx, the SDK's lazily loaded modules), a cost a bundled Lambda pays once per container,
  * not per batch. The CLI's start-up, which it pays on every run, is printed on its own.
  */
-const WARM_UP: Phase = { id: 'warm-up', name: 'warm-up', prefix: 'exports/run-warm-up/task', objects: 50, objectBytes: KiB };
+const WARM_UP: Phase = {
+  id: 'warm-up',
+  name: 'warm-up',
+  prefix: 'exports/run-warm-up/task',
+  objects: 50,
+  objectBytes: KiB,
+};
 
 const TABLES = ['public.orders', 'public.customers', 'public.items', 'public.events'];
 const dataKeys = (phase: Phase) =>
-  Array.from({ length: phase.objects }, (_, i) => `${phase.prefix}/shop/${TABLES[i % TABLES.length]}/1/part-${String(i).padStart(5, '0')}-0b6d.gz.parquet`);
+  Array.from(
+    { length: phase.objects },
+    (_, i) => `${phase.prefix}/shop/${TABLES[i % TABLES.length]}/1/part-${String(i).padStart(5, '0')}-0b6d.gz.parquet`,
+  );
 
 async function seed(emulator: Emulator, phase: Phase): Promise<void> {
   await emulator.seed(SOURCE, dataKeys(phase), { size: phase.objectBytes }, 'application/octet-stream');
-  const info = JSON.stringify({ perTableStatus: TABLES.map((t) => ({ target: `shop.${t}`, status: 'COMPLETE', sizeGB: 0 })) });
-  await emulator.seed(SOURCE, [`${phase.prefix}/export_tables_info_task_from_1_to_4.json`], { text: info }, 'application/json');
+  const info = JSON.stringify({
+    perTableStatus: TABLES.map((t) => ({ target: `shop.${t}`, status: 'COMPLETE', sizeGB: 0 })),
+  });
+  await emulator.seed(
+    SOURCE,
+    [`${phase.prefix}/export_tables_info_task_from_1_to_4.json`],
+    { text: info },
+    'application/json',
+  );
 }
 
 /** Samples RSS while `work` runs; returns its duration, the peak and the process's CPU time. */
-async function measure(work: () => Promise<void>): Promise<{ seconds: number; peakRssMiB: number; cpuSeconds: number }> {
+async function measure(
+  work: () => Promise<void>,
+): Promise<{ seconds: number; peakRssMiB: number; cpuSeconds: number }> {
   let peak = process.memoryUsage().rss;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
   const cpu = process.cpuUsage();
@@ -127,7 +147,11 @@ async function measure(work: () => Promise<void>): Promise<{ seconds: number; pe
   }
   const used = process.cpuUsage(cpu);
   peak = Math.max(peak, process.memoryUsage().rss);
-  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, peakRssMiB: peak / MiB, cpuSeconds: (used.user + used.system) / 1e6 };
+  return {
+    seconds: Number(process.hrtime.bigint() - start) / 1e9,
+    peakRssMiB: peak / MiB,
+    cpuSeconds: (used.user + used.system) / 1e6,
+  };
 }
 
 /** Stands in for the pipeline topic: hands every copy-batch message to a worker at once. */
@@ -168,7 +192,7 @@ class WorkerPool {
         this.pump();
       });
       worker.on('error', (e) => {
-        for (const [id, job] of this.running) if (job.worker === worker) (this.running.delete(id), job.reject(e));
+        for (const [id, job] of this.running) if (job.worker === worker) this.running.delete(id), job.reject(e);
       });
       this.workers.push(worker);
       this.idle.push(worker);
@@ -209,7 +233,11 @@ async function startDynaliteProcess(): Promise<{ endpoint: string; pid: number; 
       probe.close(() => resolve(free));
     });
   });
-  const child = spawn(process.execPath, [require.resolve('dynalite/cli.js'), '--port', String(port), '--host', '127.0.0.1', '--createTableMs', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [require.resolve('dynalite/cli.js'), '--port', String(port), '--host', '127.0.0.1', '--createTableMs', '0'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   await new Promise<void>((resolve, reject) => {
     child.stdout?.once('data', () => resolve());
     child.once('exit', (code) => reject(new Error(`dynalite exited with ${code}`)));
@@ -225,11 +253,25 @@ interface Tables {
 }
 
 /** Delivers each phase through the copy stage on one emulator, all batches on this event loop or one thread each. */
-async function runCopyStage(emulator: Emulator, tables: Tables, phases: readonly Phase[], mode: 'loop' | 'threads'): Promise<{ client: string; rows: Row[]; inFlight: string }> {
-  const setup: CopyStageSetup = { s3Endpoint: emulator.endpoint, credentials: emulator.credentials, dynamoEndpoint: tables.dynamoEndpoint, settings: tables.cfg, maxSockets: MAX_SOCKETS };
+async function runCopyStage(
+  emulator: Emulator,
+  tables: Tables,
+  phases: readonly Phase[],
+  mode: 'loop' | 'threads',
+): Promise<{ client: string; rows: Row[]; inFlight: string }> {
+  const setup: CopyStageSetup = {
+    s3Endpoint: emulator.endpoint,
+    credentials: emulator.credentials,
+    dynamoEndpoint: tables.dynamoEndpoint,
+    settings: tables.cfg,
+    maxSockets: MAX_SOCKETS,
+  };
   const fanOut = new FanOut();
   const planner = buildCopyStage(setup, fanOut);
-  const pool = mode === 'threads' ? new WorkerPool(THREADS, setup, (m) => void fanOut.publish('copy' as StageFunction, m)) : undefined;
+  const pool =
+    mode === 'threads'
+      ? new WorkerPool(THREADS, setup, (m) => void fanOut.publish('copy' as StageFunction, m))
+      : undefined;
   fanOut.deliver = pool ? (message) => pool.run(message) : (message) => planner.handler(sns(message));
   const client = pool ? `copy, ${pool.size} threads` : 'copy, 1 loop';
   const rows: Row[] = [];
@@ -261,7 +303,12 @@ async function runCopyStage(emulator: Emulator, tables: Tables, phases: readonly
     });
     const done = await planner.store.mustGet(runId);
     if (done.outcome !== 'SUCCEEDED') throw new Error(`run ${runId} did not succeed: ${JSON.stringify(done.error)}`);
-    return { m, s3Cpu: emulator.cpuSeconds() - s3Before, dynamoCpu: tables.dynamoCpu() - dynamoBefore, batches: done.copy?.batchesTotal ?? 0 };
+    return {
+      m,
+      s3Cpu: emulator.cpuSeconds() - s3Before,
+      dynamoCpu: tables.dynamoCpu() - dynamoBefore,
+      batches: done.copy?.batchesTotal ?? 0,
+    };
   };
   try {
     // One warm-up delivery per worker: the pool hands each to the worker idle the longest, so every one warms.
@@ -269,14 +316,24 @@ async function runCopyStage(emulator: Emulator, tables: Tables, phases: readonly
     for (const phase of phases) {
       const r = await deliver(phase, `${emulator.name}-${mode}-${phase.id}`);
       batchCounts.push(r.batches);
-      rows.push({ client, phase, seconds: r.m.seconds, clientCpu: r.m.cpuSeconds, s3Cpu: r.s3Cpu, dynamoCpu: r.dynamoCpu, peakRssMiB: r.m.peakRssMiB });
+      rows.push({
+        client,
+        phase,
+        seconds: r.m.seconds,
+        clientCpu: r.m.cpuSeconds,
+        s3Cpu: r.s3Cpu,
+        dynamoCpu: r.dynamoCpu,
+        peakRssMiB: r.m.peakRssMiB,
+      });
     }
   } finally {
     await pool?.close();
     planner.destroy();
   }
   const most = Math.max(...batchCounts);
-  const where = pool ? `each on its own warm worker thread (${pool.size}), as Lambda runs a container per copy-batch message` : 'all on one event loop';
+  const where = pool
+    ? `each on its own warm worker thread (${pool.size}), as Lambda runs a container per copy-batch message`
+    : 'all on one event loop';
   return { client, rows, inFlight: `${client}: up to ${most} batch(es) × ${CONCURRENCY} objects in flight, ${where}` };
 }
 
@@ -289,20 +346,29 @@ function cliVersion(): string | undefined {
  * Runs the CLI under `sh -c '…; times'`, whose second line is the CPU time of the shell's children: the CLI's
  * own CPU, which no Node API reports for another process.
  */
-function runCli(emulator: Emulator, configFile: string, args: string[], okStatuses: readonly number[] = [0]): { seconds: number; cpuSeconds: number } {
+function runCli(
+  emulator: Emulator,
+  configFile: string,
+  args: string[],
+  okStatuses: readonly number[] = [0],
+): { seconds: number; cpuSeconds: number } {
   const start = process.hrtime.bigint();
-  const out = spawnSync('sh', ['-c', '"$@"; status=$?; times; exit $status', 'sh', 'aws', ...args, '--endpoint-url', emulator.endpoint], {
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: emulator.credentials.secretAccessKey,
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_CONFIG_FILE: configFile,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_PAGER: '',
+  const out = spawnSync(
+    'sh',
+    ['-c', '"$@"; status=$?; times; exit $status', 'sh', 'aws', ...args, '--endpoint-url', emulator.endpoint],
+    {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: emulator.credentials.secretAccessKey,
+        AWS_DEFAULT_REGION: 'us-east-1',
+        AWS_CONFIG_FILE: configFile,
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_PAGER: '',
+      },
     },
-  });
+  );
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (!okStatuses.includes(out.status ?? -1)) throw new Error(`aws ${args.join(' ')} failed: ${out.stderr}`);
   const children = out.stdout.trim().split('\n').pop() ?? '';
@@ -321,13 +387,28 @@ function cliConfig(folder: string, concurrency: number): string {
 function runCliPhases(emulator: Emulator, configFile: string, concurrency: number, phases: readonly Phase[]): Row[] {
   return phases.map((phase) => {
     const before = emulator.cpuSeconds();
-    const r = runCli(emulator, configFile, ['s3', 'cp', '--recursive', '--only-show-errors', `s3://${SOURCE}/${phase.prefix}/`, `s3://${cliBucket(concurrency)}/${phase.prefix}/`]);
-    return { client: `aws s3 cp ×${concurrency}`, phase, seconds: r.seconds, clientCpu: r.cpuSeconds, s3Cpu: emulator.cpuSeconds() - before };
+    const r = runCli(emulator, configFile, [
+      's3',
+      'cp',
+      '--recursive',
+      '--only-show-errors',
+      `s3://${SOURCE}/${phase.prefix}/`,
+      `s3://${cliBucket(concurrency)}/${phase.prefix}/`,
+    ]);
+    return {
+      client: `aws s3 cp ×${concurrency}`,
+      phase,
+      seconds: r.seconds,
+      clientCpu: r.cpuSeconds,
+      s3Cpu: emulator.cpuSeconds() - before,
+    };
   });
 }
 
-const num = (n: number | undefined, width: number, digits = 1) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits)).padStart(width);
-const objectsPerSecond = (rows: readonly Row[]) => rows.reduce((s, r) => s + r.phase.objects, 0) / rows.reduce((s, r) => s + r.seconds, 0);
+const num = (n: number | undefined, width: number, digits = 1) =>
+  (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits)).padStart(width);
+const objectsPerSecond = (rows: readonly Row[]) =>
+  rows.reduce((s, r) => s + r.phase.objects, 0) / rows.reduce((s, r) => s + r.seconds, 0);
 
 function printRow(r: Row): void {
   const mib = (r.phase.objects * r.phase.objectBytes) / MiB;
@@ -342,7 +423,9 @@ function printTotal(client: string, rows: readonly Row[]): void {
   const objects = rows.reduce((s, r) => s + r.phase.objects, 0);
   const seconds = rows.reduce((s, r) => s + r.seconds, 0);
   const mib = rows.reduce((s, r) => s + (r.phase.objects * r.phase.objectBytes) / MiB, 0);
-  console.log(`${client.padEnd(15)} ${'all'.padEnd(13)} ${String(objects).padStart(6)} ${num(mib, 6, 0)} ${num(seconds, 7, 2)} ${num(objects / seconds, 9)} ${num(mib / seconds, 7)}`);
+  console.log(
+    `${client.padEnd(15)} ${'all'.padEnd(13)} ${String(objects).padStart(6)} ${num(mib, 6, 0)} ${num(seconds, 7, 2)} ${num(objects / seconds, 9)} ${num(mib / seconds, 7)}`,
+  );
 }
 
 /** The ratio of objects/s, copy stage over CLI: on the small objects (the objects/s figure) and over the phases both ran. */
@@ -354,7 +437,9 @@ function ratios(ours: readonly Row[], cli: readonly Row[]): { perPhase: string; 
       return `${o.phase.name} ${(c.seconds / o.seconds).toFixed(2)}×`;
     })
     .join(', ');
-  const small = (cli.find((c) => c.phase.id === 'small')?.seconds ?? Number.NaN) / (ours.find((o) => o.phase.id === 'small')?.seconds ?? Number.NaN);
+  const small =
+    (cli.find((c) => c.phase.id === 'small')?.seconds ?? Number.NaN) /
+    (ours.find((o) => o.phase.id === 'small')?.seconds ?? Number.NaN);
   return { perPhase, small, all: objectsPerSecond(shared) / objectsPerSecond(cli) };
 }
 
@@ -366,9 +451,17 @@ interface Ratio {
   readonly all: number;
 }
 
-async function benchEmulator(name: string, tables: Tables, phases: readonly Phase[], cli: { version?: string; folder: string }): Promise<Ratio[]> {
+async function benchEmulator(
+  name: string,
+  tables: Tables,
+  phases: readonly Phase[],
+  cli: { version?: string; folder: string },
+): Promise<Ratio[]> {
   const buckets = [SOURCE, DEST, ...CLI_CONCURRENCY.map(cliBucket)];
-  const emulator = name === 's3rver' ? await startS3rverEmulator(buckets, { workers: S3RVER_PROCESSES }) : await startMemoryEmulator(buckets, { latencyMs: LATENCY_MS });
+  const emulator =
+    name === 's3rver'
+      ? await startS3rverEmulator(buckets, { workers: S3RVER_PROCESSES })
+      : await startMemoryEmulator(buckets, { latencyMs: LATENCY_MS });
   const out: Ratio[] = [];
   try {
     for (const phase of [WARM_UP, ...phases]) await seed(emulator, phase);
@@ -377,13 +470,27 @@ async function benchEmulator(name: string, tables: Tables, phases: readonly Phas
     const ours = [];
     for (const mode of MODES) ours.push(await runCopyStage(emulator, tables, phases, mode));
     const cliPhases = emulator.uploadPartCopy ? phases : phases.filter((p) => p.objectBytes <= 8 * MiB);
-    const cliRuns = cli.version ? CLI_CONCURRENCY.map((c) => ({ concurrency: c, rows: runCliPhases(emulator, cliConfig(cli.folder, c), c, cliPhases) })) : [];
-    const startup = cliRuns.length > 0 ? runCli(emulator, cliConfig(cli.folder, 10), ['s3', 'ls', `s3://${SOURCE}/nothing-here/`], [0, 1]) : undefined;
+    const cliRuns = cli.version
+      ? CLI_CONCURRENCY.map((c) => ({
+          concurrency: c,
+          rows: runCliPhases(emulator, cliConfig(cli.folder, c), c, cliPhases),
+        }))
+      : [];
+    const startup =
+      cliRuns.length > 0
+        ? runCli(emulator, cliConfig(cli.folder, 10), ['s3', 'ls', `s3://${SOURCE}/nothing-here/`], [0, 1])
+        : undefined;
 
     for (const o of ours) console.log(o.inFlight);
-    console.log(`after an untimed warm-up delivery per worker${MAX_SOCKETS ? `; copy client maxSockets ${MAX_SOCKETS}` : ''}. aws s3 cp ×N: s3.max_concurrent_requests = N, one process`);
-    console.log('client          phase         objects    MiB seconds objects/s   MiB/s peak RSS  client   S3 CPU  dynamo  S3 CPU  bench CPU');
-    console.log('                                                                      MiB (ours)   CPU s        s   CPU s  ms/obj % of cores');
+    console.log(
+      `after an untimed warm-up delivery per worker${MAX_SOCKETS ? `; copy client maxSockets ${MAX_SOCKETS}` : ''}. aws s3 cp ×N: s3.max_concurrent_requests = N, one process`,
+    );
+    console.log(
+      'client          phase         objects    MiB seconds objects/s   MiB/s peak RSS  client   S3 CPU  dynamo  S3 CPU  bench CPU',
+    );
+    console.log(
+      '                                                                      MiB (ours)   CPU s        s   CPU s  ms/obj % of cores',
+    );
     for (const o of ours) {
       o.rows.forEach(printRow);
       printTotal(o.client, o.rows);
@@ -393,14 +500,27 @@ async function benchEmulator(name: string, tables: Tables, phases: readonly Phas
       printTotal(`aws s3 cp ×${run.concurrency}`, run.rows);
     }
     if (!emulator.uploadPartCopy && cliPhases.length < phases.length) {
-      console.log(`(no aws s3 cp row above 8 MiB: the CLI copies such objects with UploadPartCopy, which ${emulator.name} does not implement)`);
+      console.log(
+        `(no aws s3 cp row above 8 MiB: the CLI copies such objects with UploadPartCopy, which ${emulator.name} does not implement)`,
+      );
     }
-    if (startup) console.log(`aws CLI start-up, included in each of its times above: ${startup.seconds.toFixed(2)} s (an \`aws s3 ls\` of an empty prefix, which exits with 1)`);
+    if (startup)
+      console.log(
+        `aws CLI start-up, included in each of its times above: ${startup.seconds.toFixed(2)} s (an \`aws s3 ls\` of an empty prefix, which exits with 1)`,
+      );
     for (const o of ours) {
       for (const run of cliRuns) {
         const r = ratios(o.rows, run.rows);
-        out.push({ emulator: emulator.name, client: o.client, cliConcurrency: run.concurrency, small: r.small, all: r.all });
-        console.log(`ratio ${o.client} / aws s3 cp ×${run.concurrency}, objects/s: ${r.perPhase}; all ${r.all.toFixed(2)}×`);
+        out.push({
+          emulator: emulator.name,
+          client: o.client,
+          cliConcurrency: run.concurrency,
+          small: r.small,
+          all: r.all,
+        });
+        console.log(
+          `ratio ${o.client} / aws s3 cp ×${run.concurrency}, objects/s: ${r.perPhase}; all ${r.all.toFixed(2)}×`,
+        );
       }
     }
     const small = ours[0]?.rows.find((r) => r.phase.id === 'small');
@@ -410,7 +530,9 @@ async function benchEmulator(name: string, tables: Tables, phases: readonly Phas
       console.log(
         `${emulator.name} did ${(share * 100).toFixed(0)}% of the CPU work of the small-object copy by ${small.client} ` +
           `(${((small.s3Cpu * 1000) / small.phase.objects).toFixed(2)} ms per object, the client ${((small.clientCpu * 1000) / small.phase.objects).toFixed(2)} ms): ` +
-          (share > 1 / 3 ? `on ${CORES} shared cores the emulator sets the pace here, not the clients.` : 'the clients set the pace here.'),
+          (share > 1 / 3
+            ? `on ${CORES} shared cores the emulator sets the pace here, not the clients.`
+            : 'the clients set the pace here.'),
       );
     }
   } finally {
@@ -424,18 +546,52 @@ async function main(): Promise<void> {
   const folder = mkdtempSync(join(tmpdir(), 'bench-cli-'));
   try {
     const phases: Phase[] = [
-      { id: 'small', name: `${SMALL} × 64 KiB`, prefix: 'exports/run-small/task', objects: SMALL, objectBytes: 64 * KiB },
-      { id: 'medium', name: `${MEDIUM} × 4 MiB`, prefix: 'exports/run-medium/task', objects: MEDIUM, objectBytes: 4 * MiB },
-      { id: 'large', name: `${LARGE} × 64 MiB`, prefix: 'exports/run-large/task', objects: LARGE, objectBytes: 64 * MiB },
+      {
+        id: 'small',
+        name: `${SMALL} × 64 KiB`,
+        prefix: 'exports/run-small/task',
+        objects: SMALL,
+        objectBytes: 64 * KiB,
+      },
+      {
+        id: 'medium',
+        name: `${MEDIUM} × 4 MiB`,
+        prefix: 'exports/run-medium/task',
+        objects: MEDIUM,
+        objectBytes: 4 * MiB,
+      },
+      {
+        id: 'large',
+        name: `${LARGE} × 64 MiB`,
+        prefix: 'exports/run-large/task',
+        objects: LARGE,
+        objectBytes: 64 * MiB,
+      },
     ].filter((p) => p.objects > 0);
 
     const tableName = 'bench-runs';
-    const dynamo = new DynamoDBClient({ region: 'us-east-1', endpoint: dynalite.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const dynamo = new DynamoDBClient({
+      region: 'us-east-1',
+      endpoint: dynalite.endpoint,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     await createRunTable(dynamo, tableName);
     dynamo.destroy();
-    const tables: Tables = { cfg: benchSettings({ tableName, sourceBucket: SOURCE, destinationBucket: DEST, concurrency: CONCURRENCY, batchMaxObjects: BATCH_MAX_OBJECTS }), dynamoEndpoint: dynalite.endpoint, dynamoCpu: () => processTreeCpuSeconds(dynalite.pid) };
+    const tables: Tables = {
+      cfg: benchSettings({
+        tableName,
+        sourceBucket: SOURCE,
+        destinationBucket: DEST,
+        concurrency: CONCURRENCY,
+        batchMaxObjects: BATCH_MAX_OBJECTS,
+      }),
+      dynamoEndpoint: dynalite.endpoint,
+      dynamoCpu: () => processTreeCpuSeconds(dynalite.pid),
+    };
     const version = cliVersion();
-    console.log(`copy benchmark: ${CORES} cores; copy stage at ${CONCURRENCY} objects in flight per worker, batches of ≤ ${BATCH_MAX_OBJECTS} objects`);
+    console.log(
+      `copy benchmark: ${CORES} cores; copy stage at ${CONCURRENCY} objects in flight per worker, batches of ≤ ${BATCH_MAX_OBJECTS} objects`,
+    );
     console.log(version ? `CLI: ${version}` : 'aws CLI not found: no comparison (install awscli to get the ratio)');
 
     const all: Ratio[] = [];
@@ -455,7 +611,9 @@ async function main(): Promise<void> {
         }
       }
       // The target is judged where the server is not the bottleneck: on s3rver, both clients wait on the emulator.
-      console.log('The ≥ 2× target is judged on the memory emulator, where the server is not the bottleneck; on s3rver both clients wait on the emulator.');
+      console.log(
+        'The ≥ 2× target is judged on the memory emulator, where the server is not the bottleneck; on s3rver both clients wait on the emulator.',
+      );
       console.log('Small objects measure objects/s; "all" also counts the CLI start-up once per phase.');
     }
   } finally {

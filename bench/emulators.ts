@@ -105,7 +105,10 @@ export async function startS3rverEmulator(buckets: readonly string[], options: {
     uploadPartCopy: false,
     seed: async (bucket, keys, body, contentType) => {
       const bytes = 'text' in body ? Buffer.from(body.text, 'utf8') : randomBytes(body.size);
-      s3rver.seed(bucket, keys.map((key) => ({ key, body: bytes, contentType })));
+      s3rver.seed(
+        bucket,
+        keys.map((key) => ({ key, body: bytes, contentType })),
+      );
     },
     cpuSeconds: () => processTreeCpuSeconds(s3rver.pid),
     stop: () => s3rver.stop(),
@@ -113,8 +116,14 @@ export async function startS3rverEmulator(buckets: readonly string[], options: {
 }
 
 /** The in-memory emulator (bench/memory-s3.ts) in its own process. */
-export async function startMemoryEmulator(buckets: readonly string[], options: { latencyMs: number }): Promise<Emulator> {
-  const child = fork(join(__dirname, 'memory-s3-child.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+export async function startMemoryEmulator(
+  buckets: readonly string[],
+  options: { latencyMs: number },
+): Promise<Emulator> {
+  const child = fork(join(__dirname, 'memory-s3-child.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     const onMessage = (m: unknown) => {
       if (typeof (m as { port?: number }).port === 'number') {

@@ -29,7 +29,12 @@ process.on('message', (message: { buckets?: string[]; latencyMs?: number; seed?:
     }
     if (message.seed && handle) {
       const s = message.seed;
-      handle.store.seed(s.bucket, s.keys, s.text !== undefined ? Buffer.from(s.text, 'utf8') : randomBytes(s.size ?? 0), s.contentType);
+      handle.store.seed(
+        s.bucket,
+        s.keys,
+        s.text !== undefined ? Buffer.from(s.text, 'utf8') : randomBytes(s.size ?? 0),
+        s.contentType,
+      );
       process.send?.({ seeded: s.id });
     }
   })();

@@ -65,7 +65,17 @@ export interface MemoryS3Handle {
 }
 
 /** Headers S3 stores with an object and returns on GET and HEAD (besides `x-amz-meta-*`). */
-const STORED_HEADERS = ['content-type', 'cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires', 'x-amz-server-side-encryption', 'x-amz-server-side-encryption-aws-kms-key-id', 'x-amz-storage-class'];
+const STORED_HEADERS = [
+  'content-type',
+  'cache-control',
+  'content-disposition',
+  'content-encoding',
+  'content-language',
+  'expires',
+  'x-amz-server-side-encryption',
+  'x-amz-server-side-encryption-aws-kms-key-id',
+  'x-amz-storage-class',
+];
 const MIN_PART_BYTES = 5 * 1024 * 1024;
 const MAX_KEYS = 1000;
 
@@ -81,8 +91,13 @@ class S3Error extends Error {
   }
 }
 
-const xml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] as string);
-const unxml = (s: string) => s.replace(/&(quot|amp|lt|gt|apos|#34);/g, (_, e: string) => ({ quot: '"', amp: '&', lt: '<', gt: '>', apos: "'", '#34': '"' })[e] as string);
+const xml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] as string);
+const unxml = (s: string) =>
+  s.replace(
+    /&(quot|amp|lt|gt|apos|#34);/g,
+    (_, e: string) => ({ quot: '"', amp: '&', lt: '<', gt: '>', apos: "'", '#34': '"' })[e] as string,
+  );
 const XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n';
 const NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"';
 const md5 = (b: Buffer) => createHash('md5').update(b).digest();
@@ -97,7 +112,8 @@ export function decodeAwsChunked(raw: Buffer): Buffer {
     const eol = raw.indexOf('\r\n', at);
     if (eol < 0) throw new S3Error(400, 'IncompleteBody', 'aws-chunked body ends inside a chunk header');
     const size = parseInt(raw.subarray(at, eol).toString('latin1').split(';')[0] as string, 16);
-    if (!Number.isFinite(size)) throw new S3Error(400, 'InvalidRequest', 'aws-chunked body has a malformed chunk header');
+    if (!Number.isFinite(size))
+      throw new S3Error(400, 'InvalidRequest', 'aws-chunked body has a malformed chunk header');
     if (size === 0) return Buffer.concat(chunks);
     chunks.push(raw.subarray(eol + 2, eol + 2 + size));
     at = eol + 2 + size + 2;
@@ -121,7 +137,8 @@ export class MemoryS3 {
     const b = this.bucket(bucket);
     const etag = quoted(md5(body).toString('hex'));
     const now = new Date();
-    for (const key of keys) this.put(b, key, { body, etag, lastModified: now, headers: { 'content-type': contentType } });
+    for (const key of keys)
+      this.put(b, key, { body, etag, lastModified: now, headers: { 'content-type': contentType } });
   }
 
   /** Number of objects and bytes held in a bucket (bytes shared by copies count once per object). */
@@ -169,8 +186,15 @@ export class MemoryS3 {
 
   private fail(req: IncomingMessage, res: ServerResponse, e: unknown): void {
     const error = e instanceof S3Error ? e : new S3Error(500, 'InternalError', (e as Error)?.message ?? String(e));
-    const body = req.method === 'HEAD' ? '' : `${XML_HEAD}<Error><Code>${error.code}</Code><Message>${xml(error.message)}</Message><Resource>${xml(req.url ?? '')}</Resource><RequestId>${randomUUID()}</RequestId></Error>`;
-    res.writeHead(error.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'x-amz-request-id': randomUUID() });
+    const body =
+      req.method === 'HEAD'
+        ? ''
+        : `${XML_HEAD}<Error><Code>${error.code}</Code><Message>${xml(error.message)}</Message><Resource>${xml(req.url ?? '')}</Resource><RequestId>${randomUUID()}</RequestId></Error>`;
+    res.writeHead(error.status, {
+      'content-type': 'application/xml',
+      'content-length': Buffer.byteLength(body),
+      'x-amz-request-id': randomUUID(),
+    });
     res.end(body);
   }
 
@@ -189,7 +213,9 @@ export class MemoryS3 {
     if (!key) {
       if (method === 'PUT' && query.size === 0) return this.createBucketCall(bucket, res);
       if (method === 'HEAD') return void (this.bucket(bucket), this.reply(res, 200, ''));
-      if (method === 'GET' && query.has('location')) return void (this.bucket(bucket), this.reply(res, 200, `${XML_HEAD}<LocationConstraint ${NS}></LocationConstraint>`));
+      if (method === 'GET' && query.has('location'))
+        return void (this.bucket(bucket),
+        this.reply(res, 200, `${XML_HEAD}<LocationConstraint ${NS}></LocationConstraint>`));
       if (method === 'GET' && query.get('list-type') === '2') return this.listV2(bucket, query, res);
       throw new S3Error(501, 'NotImplemented', `${method} ${path}?${query} is not implemented`);
     }
@@ -198,12 +224,16 @@ export class MemoryS3 {
       case 'PUT':
         if (query.has('uploadId')) return this.uploadPart(bucket, key, query, req, body, copySource, res);
         if (query.size > 0) break;
-        return copySource ? this.copyObject(bucket, key, req, copySource, res) : this.putObject(bucket, key, req, body, res);
+        return copySource
+          ? this.copyObject(bucket, key, req, copySource, res)
+          : this.putObject(bucket, key, req, body, res);
       case 'HEAD':
         if (query.size > 0) break;
         return this.getObject(bucket, key, req, res, false);
       case 'GET':
-        if (query.has('tagging')) return void (this.object(bucket, key), this.reply(res, 200, `${XML_HEAD}<Tagging ${NS}><TagSet></TagSet></Tagging>`));
+        if (query.has('tagging'))
+          return void (this.object(bucket, key),
+          this.reply(res, 200, `${XML_HEAD}<Tagging ${NS}><TagSet></TagSet></Tagging>`));
         if ([...query.keys()].some((k) => !k.startsWith('response-'))) break;
         return this.getObject(bucket, key, req, res, true);
       case 'POST':
@@ -218,9 +248,19 @@ export class MemoryS3 {
     throw new S3Error(501, 'NotImplemented', `${method} ${path}?${query} is not implemented`);
   }
 
-  private reply(res: ServerResponse, status: number, body: string | Buffer, headers: Record<string, string | number> = {}): void {
+  private reply(
+    res: ServerResponse,
+    status: number,
+    body: string | Buffer,
+    headers: Record<string, string | number> = {},
+  ): void {
     const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-    res.writeHead(status, { 'x-amz-request-id': randomUUID(), ...(length > 0 && typeof body === 'string' ? { 'content-type': 'application/xml' } : {}), 'content-length': length, ...headers });
+    res.writeHead(status, {
+      'x-amz-request-id': randomUUID(),
+      ...(length > 0 && typeof body === 'string' ? { 'content-type': 'application/xml' } : {}),
+      'content-length': length,
+      ...headers,
+    });
     res.end(body);
   }
 
@@ -248,7 +288,9 @@ export class MemoryS3 {
   }
 
   private payload(req: IncomingMessage, body: Buffer): Buffer {
-    const chunked = String(req.headers['content-encoding'] ?? '').includes('aws-chunked') || String(req.headers['x-amz-content-sha256'] ?? '').startsWith('STREAMING-');
+    const chunked =
+      String(req.headers['content-encoding'] ?? '').includes('aws-chunked') ||
+      String(req.headers['x-amz-content-sha256'] ?? '').startsWith('STREAMING-');
     return chunked ? decodeAwsChunked(body) : body;
   }
 
@@ -257,28 +299,45 @@ export class MemoryS3 {
     const body = this.payload(req, raw);
     const digest = md5(body);
     const sent = req.headers['content-md5'];
-    if (typeof sent === 'string' && sent !== digest.toString('base64')) throw new S3Error(400, 'BadDigest', 'The Content-MD5 you specified did not match what we received.');
-    const o: StoredObject = { body, etag: quoted(digest.toString('hex')), lastModified: new Date(), headers: this.storedHeaders(req) };
+    if (typeof sent === 'string' && sent !== digest.toString('base64'))
+      throw new S3Error(400, 'BadDigest', 'The Content-MD5 you specified did not match what we received.');
+    const o: StoredObject = {
+      body,
+      etag: quoted(digest.toString('hex')),
+      lastModified: new Date(),
+      headers: this.storedHeaders(req),
+    };
     this.put(b, key, o);
     this.reply(res, 200, '', { etag: o.etag, ...this.sseHeaders(o.headers) });
   }
 
   private sseHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const name of ['x-amz-server-side-encryption', 'x-amz-server-side-encryption-aws-kms-key-id']) if (headers[name]) out[name] = headers[name] as string;
+    for (const name of ['x-amz-server-side-encryption', 'x-amz-server-side-encryption-aws-kms-key-id'])
+      if (headers[name]) out[name] = headers[name] as string;
     return out;
   }
 
   private getObject(bucket: string, key: string, req: IncomingMessage, res: ServerResponse, withBody: boolean): void {
     const o = this.object(bucket, key);
     const size = o.body.length;
-    const headers: Record<string, string | number> = { ...o.headers, etag: o.etag, 'last-modified': o.lastModified.toUTCString(), 'accept-ranges': 'bytes' };
-    const range = withBody && typeof req.headers.range === 'string' ? /^bytes=(\d*)-(\d*)$/.exec(req.headers.range) : null;
+    const headers: Record<string, string | number> = {
+      ...o.headers,
+      etag: o.etag,
+      'last-modified': o.lastModified.toUTCString(),
+      'accept-ranges': 'bytes',
+    };
+    const range =
+      withBody && typeof req.headers.range === 'string' ? /^bytes=(\d*)-(\d*)$/.exec(req.headers.range) : null;
     if (range && (range[1] || range[2])) {
       const first = range[1] ? Number(range[1]) : Math.max(0, size - Number(range[2]));
       const last = range[1] && range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
-      if (first >= size || first > last) throw new S3Error(416, 'InvalidRange', 'The requested range is not satisfiable');
-      return this.replyBytes(res, 206, o.body.subarray(first, last + 1), { ...headers, 'content-range': `bytes ${first}-${last}/${size}` });
+      if (first >= size || first > last)
+        throw new S3Error(416, 'InvalidRange', 'The requested range is not satisfiable');
+      return this.replyBytes(res, 206, o.body.subarray(first, last + 1), {
+        ...headers,
+        'content-range': `bytes ${first}-${last}/${size}`,
+      });
     }
     if (!withBody) {
       res.writeHead(200, { 'x-amz-request-id': randomUUID(), ...headers, 'content-length': size });
@@ -288,7 +347,12 @@ export class MemoryS3 {
     this.replyBytes(res, 200, o.body, headers);
   }
 
-  private replyBytes(res: ServerResponse, status: number, body: Buffer, headers: Record<string, string | number>): void {
+  private replyBytes(
+    res: ServerResponse,
+    status: number,
+    body: Buffer,
+    headers: Record<string, string | number>,
+  ): void {
     res.writeHead(status, { 'x-amz-request-id': randomUUID(), ...headers, 'content-length': body.length });
     res.end(body);
   }
@@ -298,12 +362,14 @@ export class MemoryS3 {
     const raw = header.replace(/^\//, '').split('?')[0] as string;
     const decoded = decodeURIComponent(raw);
     const slash = decoded.indexOf('/');
-    if (slash <= 0 || slash === decoded.length - 1) throw new S3Error(400, 'InvalidArgument', `Copy Source must mention the source bucket and key: ${header}`);
+    if (slash <= 0 || slash === decoded.length - 1)
+      throw new S3Error(400, 'InvalidArgument', `Copy Source must mention the source bucket and key: ${header}`);
     const bucket = decoded.slice(0, slash);
     const key = decoded.slice(slash + 1);
     const object = this.object(bucket, key);
     const ifMatch = req.headers['x-amz-copy-source-if-match'];
-    if (typeof ifMatch === 'string' && unquoted(ifMatch) !== unquoted(object.etag)) throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+    if (typeof ifMatch === 'string' && unquoted(ifMatch) !== unquoted(object.etag))
+      throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
     return { bucket, key, object };
   }
 
@@ -312,32 +378,62 @@ export class MemoryS3 {
     const src = this.source(req, header);
     const replace = String(req.headers['x-amz-metadata-directive'] ?? 'COPY').toUpperCase() === 'REPLACE';
     if (src.bucket === bucket && src.key === key && !replace) {
-      throw new S3Error(400, 'InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.");
+      throw new S3Error(
+        400,
+        'InvalidRequest',
+        "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+      );
     }
     const sse = this.sseHeaders(this.storedHeaders(req));
-    const headers = replace ? this.storedHeaders(req) : { ...Object.fromEntries(Object.entries(src.object.headers).filter(([n]) => !n.startsWith('x-amz-server-side-encryption'))), ...sse };
+    const headers = replace
+      ? this.storedHeaders(req)
+      : {
+          ...Object.fromEntries(
+            Object.entries(src.object.headers).filter(([n]) => !n.startsWith('x-amz-server-side-encryption')),
+          ),
+          ...sse,
+        };
     const o: StoredObject = { body: src.object.body, etag: src.object.etag, lastModified: new Date(), headers };
     this.put(b, key, o);
-    this.reply(res, 200, `${XML_HEAD}<CopyObjectResult ${NS}><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>${xml(o.etag)}</ETag></CopyObjectResult>`, this.sseHeaders(o.headers));
+    this.reply(
+      res,
+      200,
+      `${XML_HEAD}<CopyObjectResult ${NS}><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>${xml(o.etag)}</ETag></CopyObjectResult>`,
+      this.sseHeaders(o.headers),
+    );
   }
 
   private createUpload(bucket: string, key: string, req: IncomingMessage, res: ServerResponse): void {
     this.bucket(bucket);
     const id = randomUUID();
     this.uploads.set(id, { bucket, key, headers: this.storedHeaders(req), parts: new Map() });
-    this.reply(res, 200, `${XML_HEAD}<InitiateMultipartUploadResult ${NS}><Bucket>${xml(bucket)}</Bucket><Key>${xml(key)}</Key><UploadId>${id}</UploadId></InitiateMultipartUploadResult>`);
+    this.reply(
+      res,
+      200,
+      `${XML_HEAD}<InitiateMultipartUploadResult ${NS}><Bucket>${xml(bucket)}</Bucket><Key>${xml(key)}</Key><UploadId>${id}</UploadId></InitiateMultipartUploadResult>`,
+    );
   }
 
   private upload(bucket: string, key: string, id: string): Upload {
     const u = this.uploads.get(id);
-    if (!u || u.bucket !== bucket || u.key !== key) throw new S3Error(404, 'NoSuchUpload', 'The specified upload does not exist.');
+    if (!u || u.bucket !== bucket || u.key !== key)
+      throw new S3Error(404, 'NoSuchUpload', 'The specified upload does not exist.');
     return u;
   }
 
-  private uploadPart(bucket: string, key: string, query: URLSearchParams, req: IncomingMessage, raw: Buffer, copySource: string | undefined, res: ServerResponse): void {
+  private uploadPart(
+    bucket: string,
+    key: string,
+    query: URLSearchParams,
+    req: IncomingMessage,
+    raw: Buffer,
+    copySource: string | undefined,
+    res: ServerResponse,
+  ): void {
     const u = this.upload(bucket, key, query.get('uploadId') as string);
     const partNumber = Number(query.get('partNumber'));
-    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) throw new S3Error(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
+    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000)
+      throw new S3Error(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
     if (!copySource) {
       const body = this.payload(req, raw);
       const digest = md5(body);
@@ -349,12 +445,21 @@ export class MemoryS3 {
     const range = req.headers['x-amz-copy-source-range'];
     if (typeof range === 'string') {
       const m = /^bytes=(\d+)-(\d+)$/.exec(range);
-      if (!m || Number(m[2]) >= body.length || Number(m[1]) > Number(m[2])) throw new S3Error(400, 'InvalidArgument', `The x-amz-copy-source-range value must be of the form bytes=first-last within the object: ${range}`);
+      if (!m || Number(m[2]) >= body.length || Number(m[1]) > Number(m[2]))
+        throw new S3Error(
+          400,
+          'InvalidArgument',
+          `The x-amz-copy-source-range value must be of the form bytes=first-last within the object: ${range}`,
+        );
       body = body.subarray(Number(m[1]), Number(m[2]) + 1);
     }
     const digest = md5(body);
     u.parts.set(partNumber, { body, md5: digest });
-    this.reply(res, 200, `${XML_HEAD}<CopyPartResult ${NS}><LastModified>${new Date().toISOString()}</LastModified><ETag>${xml(quoted(digest.toString('hex')))}</ETag></CopyPartResult>`);
+    this.reply(
+      res,
+      200,
+      `${XML_HEAD}<CopyPartResult ${NS}><LastModified>${new Date().toISOString()}</LastModified><ETag>${xml(quoted(digest.toString('hex')))}</ETag></CopyPartResult>`,
+    );
   }
 
   private completeUpload(bucket: string, key: string, id: string, body: Buffer, res: ServerResponse): void {
@@ -364,16 +469,33 @@ export class MemoryS3 {
       partNumber: Number(/<PartNumber>\s*(\d+)\s*<\/PartNumber>/.exec(m[1] as string)?.[1]),
       etag: unquoted(unxml(/<ETag>([\s\S]*?)<\/ETag>/.exec(m[1] as string)?.[1] ?? '').trim()),
     }));
-    if (listed.length === 0) throw new S3Error(400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema');
+    if (listed.length === 0)
+      throw new S3Error(
+        400,
+        'MalformedXML',
+        'The XML you provided was not well-formed or did not validate against our published schema',
+      );
     const chosen = listed.map((p, i) => {
-      if (i > 0 && p.partNumber <= (listed[i - 1] as { partNumber: number }).partNumber) throw new S3Error(400, 'InvalidPartOrder', 'The list of parts was not in ascending order.');
+      if (i > 0 && p.partNumber <= (listed[i - 1] as { partNumber: number }).partNumber)
+        throw new S3Error(400, 'InvalidPartOrder', 'The list of parts was not in ascending order.');
       const part = u.parts.get(p.partNumber);
-      if (!part || part.md5.toString('hex') !== p.etag) throw new S3Error(400, 'InvalidPart', `Part ${p.partNumber} could not be found or its ETag does not match.`);
-      if (i < listed.length - 1 && part.body.length < MIN_PART_BYTES) throw new S3Error(400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.');
+      if (!part || part.md5.toString('hex') !== p.etag)
+        throw new S3Error(400, 'InvalidPart', `Part ${p.partNumber} could not be found or its ETag does not match.`);
+      if (i < listed.length - 1 && part.body.length < MIN_PART_BYTES)
+        throw new S3Error(
+          400,
+          'EntityTooSmall',
+          'Your proposed upload is smaller than the minimum allowed object size.',
+        );
       return part;
     });
     const etag = quoted(`${md5(Buffer.concat(chosen.map((p) => p.md5))).toString('hex')}-${chosen.length}`);
-    this.put(this.bucket(bucket), key, { body: Buffer.concat(chosen.map((p) => p.body)), etag, lastModified: new Date(), headers: u.headers });
+    this.put(this.bucket(bucket), key, {
+      body: Buffer.concat(chosen.map((p) => p.body)),
+      etag,
+      lastModified: new Date(),
+      headers: u.headers,
+    });
     this.uploads.delete(id);
     this.reply(
       res,
@@ -402,7 +524,8 @@ export class MemoryS3 {
     const startAfter = query.get('start-after') ?? '';
     const token = query.get('continuation-token');
     const requested = query.has('max-keys') ? Number(query.get('max-keys')) : MAX_KEYS;
-    if (!Number.isInteger(requested) || requested < 0) throw new S3Error(400, 'InvalidArgument', 'max-keys must be a non-negative integer');
+    if (!Number.isInteger(requested) || requested < 0)
+      throw new S3Error(400, 'InvalidArgument', 'max-keys must be a non-negative integer');
     const maxKeys = Math.min(requested, MAX_KEYS);
     let after = startAfter;
     if (token !== null) {
@@ -443,7 +566,9 @@ export class MemoryS3 {
         continue;
       }
       const o = b.objects.get(k) as StoredObject;
-      contents.push(`<Contents><Key>${enc(k)}</Key><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>${xml(o.etag)}</ETag><Size>${o.body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`);
+      contents.push(
+        `<Contents><Key>${enc(k)}</Key><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>${xml(o.etag)}</ETag><Size>${o.body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`,
+      );
       last = k;
     }
     const body =
@@ -453,7 +578,9 @@ export class MemoryS3 {
       (token !== null ? `<ContinuationToken>${xml(token)}</ContinuationToken>` : '') +
       (url ? '<EncodingType>url</EncodingType>' : '') +
       `<KeyCount>${contents.length + common.length}</KeyCount><MaxKeys>${maxKeys}</MaxKeys><IsTruncated>${truncated}</IsTruncated>` +
-      (truncated ? `<NextContinuationToken>${Buffer.from(last, 'utf8').toString('base64url')}</NextContinuationToken>` : '') +
+      (truncated
+        ? `<NextContinuationToken>${Buffer.from(last, 'utf8').toString('base64url')}</NextContinuationToken>`
+        : '') +
       contents.join('') +
       common.map((p) => `<CommonPrefixes><Prefix>${enc(p)}</Prefix></CommonPrefixes>`).join('') +
       '</ListBucketResult>';
@@ -462,10 +589,16 @@ export class MemoryS3 {
 }
 
 /** Starts a server on 127.0.0.1 (port 0 unless given) with the given buckets. */
-export async function startMemoryS3(buckets: readonly string[], options: MemoryS3Options & { port?: number } = {}): Promise<MemoryS3Handle> {
+export async function startMemoryS3(
+  buckets: readonly string[],
+  options: MemoryS3Options & { port?: number } = {},
+): Promise<MemoryS3Handle> {
   const store = new MemoryS3(options);
   for (const b of buckets) store.createBucket(b);
-  const server: Server = createServer({ keepAliveTimeout: 60_000, headersTimeout: 65_000, requestTimeout: 0 }, (req, res) => store.handle(req, res));
+  const server: Server = createServer(
+    { keepAliveTimeout: 60_000, headersTimeout: 65_000, requestTimeout: 0 },
+    (req, res) => store.handle(req, res),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());

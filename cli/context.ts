@@ -40,7 +40,9 @@ export interface Command {
   readonly summary: string;
   /** Usage line after the command name, e.g. `<run-id> [--wait]`. */
   readonly usage: string;
-  readonly options: Readonly<Record<string, { readonly type: 'string' | 'boolean'; readonly multiple?: boolean; readonly description: string }>>;
+  readonly options: Readonly<
+    Record<string, { readonly type: 'string' | 'boolean'; readonly multiple?: boolean; readonly description: string }>
+  >;
   /** Names of the positional arguments it requires. */
   readonly positionals?: readonly string[];
   run(ctx: CliContext, flags: FlagValues, positionals: readonly string[]): Promise<number>;

@@ -27,7 +27,10 @@ export class StackNotFound extends CliError {
 /** No run with this id in the run table. */
 export class RunNotFound extends CliError {
   public override name = 'RunNotFound';
-  constructor(public readonly runId: string, tableName: string) {
+  constructor(
+    public readonly runId: string,
+    tableName: string,
+  ) {
     super(`No run ${runId} in table ${tableName}. List recent runs with: npm run pipeline -- runs list`);
   }
 }
@@ -47,7 +50,13 @@ const CREDENTIALS_FIX =
   'AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, or run where an IAM role is attached.';
 
 /** Names of SDK errors that mean "your credentials are missing or no longer valid". */
-const EXPIRED = new Set(['ExpiredToken', 'ExpiredTokenException', 'InvalidClientTokenId', 'UnrecognizedClientException', 'TokenRefreshRequired']);
+const EXPIRED = new Set([
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'InvalidClientTokenId',
+  'UnrecognizedClientException',
+  'TokenRefreshRequired',
+]);
 
 /**
  * Turns any thrown value into a CliError with a one-line, actionable message; CliErrors pass through.
@@ -59,7 +68,10 @@ export function toCliError(error: unknown, where?: { tableName?: string; region?
   const name = e?.name ?? '';
   if (name === 'CredentialsProviderError') return new CredentialsMissing(CREDENTIALS_FIX, { cause: error });
   if (EXPIRED.has(name)) {
-    return new CredentialsMissing(`AWS rejected the credentials (${name}): refresh them (e.g. \`aws sso login\`) and retry.`, { cause: error });
+    return new CredentialsMissing(
+      `AWS rejected the credentials (${name}): refresh them (e.g. \`aws sso login\`) and retry.`,
+      { cause: error },
+    );
   }
   if (name === 'ResourceNotFoundException' && where?.tableName) {
     return new StackNotFound(

@@ -36,14 +36,21 @@ export interface MainDeps {
 }
 
 function parseOptions(options: Command['options']) {
-  return Object.fromEntries(Object.entries(options).map(([k, v]) => [k, { type: v.type, ...(v.multiple ? { multiple: true } : {}) }]));
+  return Object.fromEntries(
+    Object.entries(options).map(([k, v]) => [k, { type: v.type, ...(v.multiple ? { multiple: true } : {}) }]),
+  );
 }
 
 /** Picks the command from the words before the flags; flags of every command are known to the first pass. */
 function findCommand(argv: readonly string[]): { command?: Command; words: string[] } {
   const all: Command['options'] = { ...GLOBAL_OPTIONS };
   for (const c of commands) Object.assign(all, c.options);
-  const { positionals } = parseArgs({ args: [...argv], options: parseOptions(all), strict: false, allowPositionals: true });
+  const { positionals } = parseArgs({
+    args: [...argv],
+    options: parseOptions(all),
+    strict: false,
+    allowPositionals: true,
+  });
   const byLength = [...commands].sort((a, b) => b.name.split(' ').length - a.name.split(' ').length);
   const command = byLength.find((c) => c.name.split(' ').every((w, i) => positionals[i] === w));
   return { command, words: positionals };
@@ -69,7 +76,9 @@ function commandHelp(c: Command): string[] {
     `Usage: pipeline ${c.name} ${c.usage}`.trimEnd(),
     '',
     c.summary,
-    ...(Object.keys(c.options).length ? ['', 'Flags:', ...Object.entries(c.options).map(([k, v]) => `  --${k.padEnd(14)}  ${v.description}`)] : []),
+    ...(Object.keys(c.options).length
+      ? ['', 'Flags:', ...Object.entries(c.options).map(([k, v]) => `  --${k.padEnd(14)}  ${v.description}`)]
+      : []),
   ];
 }
 
@@ -89,7 +98,12 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
     }
     let parsed: ReturnType<typeof parseArgs>;
     try {
-      parsed = parseArgs({ args: [...argv], options: parseOptions({ ...GLOBAL_OPTIONS, ...command.options }), strict: true, allowPositionals: true });
+      parsed = parseArgs({
+        args: [...argv],
+        options: parseOptions({ ...GLOBAL_OPTIONS, ...command.options }),
+        strict: true,
+        allowPositionals: true,
+      });
     } catch (e) {
       throw new UsageError(`${(e as Error).message}. Usage: pipeline ${command.name} ${command.usage}`);
     }
@@ -101,8 +115,17 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
     }
     const args = parsed.positionals.slice(command.name.split(' ').length);
     const wanted = command.positionals ?? [];
-    if (args.length < wanted.length) throw new UsageError(`Missing ${wanted.slice(args.length).map((p) => `<${p}>`).join(' ')}. Usage: pipeline ${command.name} ${command.usage}`);
-    if (args.length > wanted.length) throw new UsageError(`Unexpected argument "${args[wanted.length]}". Usage: pipeline ${command.name} ${command.usage}`);
+    if (args.length < wanted.length)
+      throw new UsageError(
+        `Missing ${wanted
+          .slice(args.length)
+          .map((p) => `<${p}>`)
+          .join(' ')}. Usage: pipeline ${command.name} ${command.usage}`,
+      );
+    if (args.length > wanted.length)
+      throw new UsageError(
+        `Unexpected argument "${args[wanted.length]}". Usage: pipeline ${command.name} ${command.usage}`,
+      );
 
     const configPath = configPathFrom(argv, env);
     const config = loadConfig(configPath);
@@ -116,9 +139,19 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
       config,
       configPath,
       env,
-      stack: () => (located ??= locateStack({ config, env, outputsFile: flags.outputs as string | undefined, stackDir: flags['stack-dir'] as string | undefined })),
+      stack: () =>
+        (located ??= locateStack({
+          config,
+          env,
+          outputsFile: flags.outputs as string | undefined,
+          stackDir: flags['stack-dir'] as string | undefined,
+        })),
       aws,
-      publisher: () => (publisher ??= new SnsPipelinePublisher(requireStack(ctx.stack(), ['pipelineTopicArn']).pipelineTopicArn, aws.sns())),
+      publisher: () =>
+        (publisher ??= new SnsPipelinePublisher(
+          requireStack(ctx.stack(), ['pipelineTopicArn']).pipelineTopicArn,
+          aws.sns(),
+        )),
       now: deps.now ?? (() => new Date()),
       sleep: deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
     };

@@ -48,7 +48,10 @@ const LIVE_STAGES = ALL_STAGES.filter((s) => !TERMINAL_STAGES.includes(s));
 export function parseStatuses(value: string | undefined): RunStage[] {
   if (!value) return [...ALL_STAGES];
   const stages = new Set<RunStage>();
-  for (const raw of value.split(',').map((v) => v.trim().toUpperCase().replace(/-/g, '_')).filter(Boolean)) {
+  for (const raw of value
+    .split(',')
+    .map((v) => v.trim().toUpperCase().replace(/-/g, '_'))
+    .filter(Boolean)) {
     if (raw === 'ACTIVE' || raw === 'LIVE') LIVE_STAGES.forEach((s) => stages.add(s));
     else if (raw === 'FINISHED' || raw === 'TERMINAL') TERMINAL_STAGES.forEach((s) => stages.add(s));
     else if ((ALL_STAGES as string[]).includes(raw)) stages.add(raw as RunStage);
@@ -68,7 +71,9 @@ export function parseSince(value: string | undefined, now: Date, fallback = '7d'
   }
   const d = new Date(v);
   if (/^\d{4}-\d{2}-\d{2}/.test(v) && !Number.isNaN(d.getTime())) return d;
-  throw new UsageError(`Cannot read --since "${v}": use a duration such as 12h or 7d, a date such as 2026-11-01, or all`);
+  throw new UsageError(
+    `Cannot read --since "${v}": use a duration such as 12h or 7d, a date such as 2026-11-01, or all`,
+  );
 }
 
 /** Filters of `runs list`. */

@@ -27,16 +27,20 @@ export type StackField = keyof StackInfo;
  * For each field: the environment variable that overrides it, and the Terraform output names it is read from
  * (first present wins).
  */
-export const STACK_FIELDS: Readonly<Record<StackField, { readonly env: string; readonly outputs: readonly string[] }>> = {
-  tableName: { env: 'PIPELINE_TABLE_NAME', outputs: ['run_table_name', 'table_name'] },
-  pipelineTopicArn: { env: 'PIPELINE_TOPIC_ARN', outputs: ['pipeline_topic_arn'] },
-  alertsTopicArn: { env: 'PIPELINE_ALERTS_TOPIC_ARN', outputs: ['alerts_topic_arn'] },
-  exportBucket: { env: 'PIPELINE_EXPORT_BUCKET', outputs: ['export_bucket_name', 'export_bucket'] },
-  exportKmsKeyArn: { env: 'PIPELINE_EXPORT_KMS_KEY_ARN', outputs: ['export_kms_key_arn', 'kms_key_arn', 'pipeline_key_arn'] },
-  exportRoleArn: { env: 'PIPELINE_EXPORT_ROLE_ARN', outputs: ['export_role_arn'] },
-  copyRoleArn: { env: 'PIPELINE_COPY_ROLE_ARN', outputs: ['copy_role_arn', 'copy_function_role_arn'] },
-  copyFunctionArn: { env: 'PIPELINE_COPY_FUNCTION_ARN', outputs: ['function_arns.copy', 'copy_function_arn'] },
-};
+export const STACK_FIELDS: Readonly<Record<StackField, { readonly env: string; readonly outputs: readonly string[] }>> =
+  {
+    tableName: { env: 'PIPELINE_TABLE_NAME', outputs: ['run_table_name', 'table_name'] },
+    pipelineTopicArn: { env: 'PIPELINE_TOPIC_ARN', outputs: ['pipeline_topic_arn'] },
+    alertsTopicArn: { env: 'PIPELINE_ALERTS_TOPIC_ARN', outputs: ['alerts_topic_arn'] },
+    exportBucket: { env: 'PIPELINE_EXPORT_BUCKET', outputs: ['export_bucket_name', 'export_bucket'] },
+    exportKmsKeyArn: {
+      env: 'PIPELINE_EXPORT_KMS_KEY_ARN',
+      outputs: ['export_kms_key_arn', 'kms_key_arn', 'pipeline_key_arn'],
+    },
+    exportRoleArn: { env: 'PIPELINE_EXPORT_ROLE_ARN', outputs: ['export_role_arn'] },
+    copyRoleArn: { env: 'PIPELINE_COPY_ROLE_ARN', outputs: ['copy_role_arn', 'copy_function_role_arn'] },
+    copyFunctionArn: { env: 'PIPELINE_COPY_FUNCTION_ARN', outputs: ['function_arns.copy', 'copy_function_arn'] },
+  };
 
 /** Id of the cdktf stack (`cdktf.out/stacks/<id>`); equals modules/pipeline-stack STACK_ID (a test keeps them equal). */
 export const STACK_NAME = 'pipeline';
@@ -70,7 +74,8 @@ export function flattenOutputs(json: unknown): Record<string, string> {
     const value = v !== null && typeof v === 'object' && 'value' in (v as object) ? (v as { value: unknown }).value : v;
     if (typeof value === 'string') out[name] = value;
     else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      for (const [k, inner] of Object.entries(value as Record<string, unknown>)) if (typeof inner === 'string') out[`${name}.${k}`] = inner;
+      for (const [k, inner] of Object.entries(value as Record<string, unknown>))
+        if (typeof inner === 'string') out[`${name}.${k}`] = inner;
     }
   }
   return out;
@@ -86,7 +91,12 @@ function fromOutputs(outputs: Record<string, string>): StackInfo {
 }
 
 function defaultTerraformOutput(dir: string): string {
-  return execFileSync('terraform', ['output', '-json'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  return execFileSync('terraform', ['output', '-json'], {
+    cwd: dir,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 120_000,
+  });
 }
 
 function readOutputsFile(file: string): Record<string, string> {
@@ -94,17 +104,25 @@ function readOutputsFile(file: string): Record<string, string> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new StackNotFound(`Cannot read outputs file ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)}): write it with \`terraform output -json > ${file}\`.`);
+    throw new StackNotFound(
+      `Cannot read outputs file ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)}): write it with \`terraform output -json > ${file}\`.`,
+    );
   }
   try {
     return flattenOutputs(JSON.parse(text));
   } catch (e) {
-    throw new StackNotFound(`Outputs file ${file} is not JSON (${(e as Error).message}): write it with \`terraform output -json > ${file}\`.`);
+    throw new StackNotFound(
+      `Outputs file ${file} is not JSON (${(e as Error).message}): write it with \`terraform output -json > ${file}\`.`,
+    );
   }
 }
 
 /** Reads the Terraform outputs of the synthesized stack; undefined when there is nothing deployed to read. */
-function readStackOutputs(config: PipelineConfig, dir: string, run: (dir: string) => string): { outputs: Record<string, string>; source: string } | undefined {
+function readStackOutputs(
+  config: PipelineConfig,
+  dir: string,
+  run: (dir: string) => string,
+): { outputs: Record<string, string>; source: string } | undefined {
   if (!existsSync(dir)) return undefined;
   if (config.backend.type === 'local') {
     const path = isAbsolute(config.backend.path) ? config.backend.path : join(dir, config.backend.path);
@@ -116,7 +134,9 @@ function readStackOutputs(config: PipelineConfig, dir: string, run: (dir: string
   try {
     return { outputs: flattenOutputs(JSON.parse(run(dir))), source: `terraform output -json in ${dir}` };
   } catch (e) {
-    throw new StackNotFound(`\`terraform output -json\` failed in ${dir}: ${(e as Error).message.split('\n')[0]}. Run \`terraform init\` there, or pass --outputs <file>.`);
+    throw new StackNotFound(
+      `\`terraform output -json\` failed in ${dir}: ${(e as Error).message.split('\n')[0]}. Run \`terraform init\` there, or pass --outputs <file>.`,
+    );
   }
 }
 
@@ -132,7 +152,9 @@ export function locateStack(options: LocateOptions): LocatedStack {
     base = fromOutputs(readOutputsFile(options.outputsFile));
     source = `outputs file ${options.outputsFile}`;
   } else {
-    const dir = resolve(options.stackDir ?? env.PIPELINE_STACK_DIR ?? join(__dirname, '..', 'cdktf.out', 'stacks', STACK_NAME));
+    const dir = resolve(
+      options.stackDir ?? env.PIPELINE_STACK_DIR ?? join(__dirname, '..', 'cdktf.out', 'stacks', STACK_NAME),
+    );
     const found = readStackOutputs(options.config, dir, options.terraformOutput ?? defaultTerraformOutput);
     if (found) {
       base = fromOutputs(found.outputs);
@@ -149,7 +171,10 @@ export function locateStack(options: LocateOptions): LocatedStack {
 }
 
 /** Returns the stack with the given fields present, or throws StackNotFound saying how to provide them. */
-export function requireStack<F extends StackField>(stack: LocatedStack, fields: readonly F[]): StackInfo & Required<Pick<StackInfo, F>> {
+export function requireStack<F extends StackField>(
+  stack: LocatedStack,
+  fields: readonly F[],
+): StackInfo & Required<Pick<StackInfo, F>> {
   const missing = fields.filter((f) => !stack.info[f]);
   if (missing.length === 0) return stack.info as StackInfo & Required<Pick<StackInfo, F>>;
   const how = missing.map((f) => `${STACK_FIELDS[f].outputs[0]} (or env ${STACK_FIELDS[f].env})`).join(', ');

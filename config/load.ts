@@ -33,7 +33,8 @@ export function configPathFrom(argv: readonly string[], env: NodeJS.ProcessEnv):
   if (flag >= 0) {
     const arg = argv[flag];
     const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[flag + 1];
-    if (!value) throw new ConfigError('(command line)', [{ path: '--config', value: undefined, expected: 'a file path' }]);
+    if (!value)
+      throw new ConfigError('(command line)', [{ path: '--config', value: undefined, expected: 'a file path' }]);
     return resolve(value);
   }
   return env.PIPELINE_CONFIG ? resolve(env.PIPELINE_CONFIG) : DEFAULT_CONFIG_PATH;
@@ -59,8 +60,16 @@ export function parseConfig(input: unknown, file = '(inline)'): PipelineConfig {
   const result = configSchema.safeParse(input);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => ({
-    path: issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(root)',
-    value: issue.code === 'unrecognized_keys' ? Object.fromEntries(issue.keys.map((k) => [k, valueAt(input, [...issue.path, k])])) : valueAt(input, issue.path),
+    path: issue.path.length
+      ? issue.path
+          .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+          .join('.')
+          .replace(/\.\[/g, '[')
+      : '(root)',
+    value:
+      issue.code === 'unrecognized_keys'
+        ? Object.fromEntries(issue.keys.map((k) => [k, valueAt(input, [...issue.path, k])]))
+        : valueAt(input, issue.path),
     expected: describeIssue(issue),
   }));
   throw new ConfigError(file, problems);
@@ -72,13 +81,17 @@ export function loadConfig(file: string): PipelineConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigError(file, [{ path: '(file)', value: file, expected: `a readable file (${(e as NodeJS.ErrnoException).code ?? String(e)})` }]);
+    throw new ConfigError(file, [
+      { path: '(file)', value: file, expected: `a readable file (${(e as NodeJS.ErrnoException).code ?? String(e)})` },
+    ]);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(file, [{ path: '(file)', value: undefined, expected: `valid JSON (${(e as Error).message})` }]);
+    throw new ConfigError(file, [
+      { path: '(file)', value: undefined, expected: `valid JSON (${(e as Error).message})` },
+    ]);
   }
   return parseConfig(json, file);
 }

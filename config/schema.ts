@@ -12,11 +12,19 @@ const identifier = z
 
 const accountId = z.string().regex(/^\d{12}$/, 'a 12-digit AWS account id');
 const region = z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/, 'an AWS region such as eu-west-1');
-const kmsKeyArn = z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, 'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)');
+const kmsKeyArn = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/,
+    'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)',
+  );
 const snsTopicArn = z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'an SNS topic ARN');
 const accessPointArn = z
   .string()
-  .regex(/^arn:aws[a-z-]*:s3:[a-z0-9-]+:\d{12}:accesspoint\/[a-z0-9-]{3,50}$/, 'an S3 access point ARN (arn:aws:s3:<region>:<account>:accesspoint/<name>)');
+  .regex(
+    /^arn:aws[a-z-]*:s3:[a-z0-9-]+:\d{12}:accesspoint\/[a-z0-9-]{3,50}$/,
+    'an S3 access point ARN (arn:aws:s3:<region>:<account>:accesspoint/<name>)',
+  );
 const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name');
 const positiveInt = z.number().int().positive();
 
@@ -26,11 +34,15 @@ export type ExportMode = (typeof ExportMode)[keyof typeof ExportMode];
 
 export const sourceClusterSchema = z
   .object({
-    identifier: identifier.max(63).describe('DB cluster identifier of the Aurora cluster whose automated snapshots are exported.'),
+    identifier: identifier
+      .max(63)
+      .describe('DB cluster identifier of the Aurora cluster whose automated snapshots are exported.'),
     exportMode: z
       .enum([ExportMode.AUTO, ExportMode.DIRECT, ExportMode.RESTORE])
       .default(ExportMode.AUTO)
-      .describe('`auto`: export directly when the snapshot allows it, else restore first; `direct`: always export directly; `restore`: always restore to a temporary provisioned cluster first.'),
+      .describe(
+        '`auto`: export directly when the snapshot allows it, else restore first; `direct`: always export directly; `restore`: always restore to a temporary provisioned cluster first.',
+      ),
     exportOnly: z
       .array(z.string().min(1))
       .default([])
@@ -38,14 +50,19 @@ export const sourceClusterSchema = z
     snapshotKmsKeyArn: kmsKeyArn
       .optional()
       .describe(
-        "The customer-managed KMS key the cluster (and so its snapshots) is encrypted with, when it is not the AWS-managed `aws/rds` key: the start function may then create grants on it, through RDS only, to restore its snapshots.",
+        'The customer-managed KMS key the cluster (and so its snapshots) is encrypted with, when it is not the AWS-managed `aws/rds` key: the start function may then create grants on it, through RDS only, to restore its snapshots.',
       ),
   })
   .strict();
 
 export const backendSchema = z
   .discriminatedUnion('type', [
-    z.object({ type: z.literal('local'), path: z.string().min(1).default('terraform.tfstate').describe('State file path.') }).strict(),
+    z
+      .object({
+        type: z.literal('local'),
+        path: z.string().min(1).default('terraform.tfstate').describe('State file path.'),
+      })
+      .strict(),
     z
       .object({
         type: z.literal('s3'),
@@ -53,7 +70,11 @@ export const backendSchema = z
         key: z.string().min(1).describe('State object key.'),
         region: region.describe('Region of the state bucket.'),
         useLockfile: z.boolean().default(true).describe('Use S3 native state locking.'),
-        dynamodbTable: z.string().min(3).optional().describe('Legacy DynamoDB lock table, when S3 locking is not used.'),
+        dynamodbTable: z
+          .string()
+          .min(3)
+          .optional()
+          .describe('Legacy DynamoDB lock table, when S3 locking is not used.'),
         encrypt: z.boolean().default(true).describe('Encrypt the state object.'),
       })
       .strict(),
@@ -62,19 +83,27 @@ export const backendSchema = z
 
 export const destinationSchema = z
   .object({
-    accessPointArn: accessPointArn.optional().describe("The client's S3 access point; copies go through it. One of accessPointArn or bucket is required."),
+    accessPointArn: accessPointArn
+      .optional()
+      .describe("The client's S3 access point; copies go through it. One of accessPointArn or bucket is required."),
     bucket: bucketName.optional().describe("The client's bucket, when no access point is used."),
-    expectedOwnerAccountId: accountId.describe("Account that owns the client's bucket; every call sends it as ExpectedBucketOwner."),
+    expectedOwnerAccountId: accountId.describe(
+      "Account that owns the client's bucket; every call sends it as ExpectedBucketOwner.",
+    ),
     keyPrefixTemplate: z
       .string()
       .min(1)
       .default('exports/{cluster}/{date}')
-      .describe('Destination key prefix. Placeholders: {cluster}, {date} (yyyy-mm-dd), {dt} (Hive-style dt=yyyy-mm-dd), {runId}.'),
+      .describe(
+        'Destination key prefix. Placeholders: {cluster}, {date} (yyyy-mm-dd), {dt} (Hive-style dt=yyyy-mm-dd), {runId}.',
+      ),
     kmsKeyArn: kmsKeyArn.optional().describe("The client's KMS key: copies are written with SSE-KMS under it."),
     aclMode: z
       .enum(['none', 'bucket-owner-full-control'])
       .default('none')
-      .describe('`bucket-owner-full-control` only for client buckets that still use ACLs; `none` for bucket-owner-enforced buckets.'),
+      .describe(
+        '`bucket-owner-full-control` only for client buckets that still use ACLs; `none` for bucket-owner-enforced buckets.',
+      ),
   })
   .strict()
   .superRefine((d, ctx) => {
@@ -84,12 +113,22 @@ export const destinationSchema = z
     if (d.accessPointArn && d.bucket) {
       ctx.addIssue({ code: 'custom', message: 'set only one of accessPointArn and bucket', path: ['bucket'] });
     }
-    const unknown = [...d.keyPrefixTemplate.matchAll(/\{([^}]*)\}/g)].map((m) => m[1]).filter((p) => !['cluster', 'date', 'dt', 'runId'].includes(p));
+    const unknown = [...d.keyPrefixTemplate.matchAll(/\{([^}]*)\}/g)]
+      .map((m) => m[1])
+      .filter((p) => !['cluster', 'date', 'dt', 'runId'].includes(p));
     if (unknown.length > 0) {
-      ctx.addIssue({ code: 'custom', message: `unknown placeholder(s) ${unknown.map((u) => `{${u}}`).join(', ')}; use {cluster}, {date}, {dt}, {runId}`, path: ['keyPrefixTemplate'] });
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown placeholder(s) ${unknown.map((u) => `{${u}}`).join(', ')}; use {cluster}, {date}, {dt}, {runId}`,
+        path: ['keyPrefixTemplate'],
+      });
     }
     if (d.accessPointArn && d.accessPointArn.split(':')[4] !== d.expectedOwnerAccountId) {
-      ctx.addIssue({ code: 'custom', message: "the access point's account must equal expectedOwnerAccountId", path: ['expectedOwnerAccountId'] });
+      ctx.addIssue({
+        code: 'custom',
+        message: "the access point's account must equal expectedOwnerAccountId",
+        path: ['expectedOwnerAccountId'],
+      });
     }
   });
 
@@ -97,13 +136,22 @@ export const stageDeadlinesSchema = z
   .object({
     restoring: positiveInt.default(120).describe('Minutes a temporary cluster may take to become available.'),
     snapshotting: positiveInt.default(120).describe('Minutes the manual snapshot of the temporary cluster may take.'),
-    waitingForExportSlot: positiveInt.default(720).describe('Minutes a run may wait for a free export slot (5 per account).'),
+    waitingForExportSlot: positiveInt
+      .default(720)
+      .describe('Minutes a run may wait for a free export slot (5 per account).'),
     exporting: positiveInt.default(720).describe('Minutes an export task may take.'),
     copying: positiveInt.default(240).describe('Minutes the copy to the destination may take.'),
     cleaningUp: positiveInt.default(60).describe('Minutes the cleanup may take before it is retried and reported.'),
   })
   .strict()
-  .default({ restoring: 120, snapshotting: 120, waitingForExportSlot: 720, exporting: 720, copying: 240, cleaningUp: 60 });
+  .default({
+    restoring: 120,
+    snapshotting: 120,
+    waitingForExportSlot: 720,
+    exporting: 720,
+    copying: 240,
+    cleaningUp: 60,
+  });
 
 export const configSchema = z
   .object({
@@ -112,27 +160,53 @@ export const configSchema = z
       .regex(/^[a-z][a-z0-9-]*[a-z0-9]$/, 'lowercase letters, digits and hyphens, starting with a letter')
       .max(20)
       .refine((v) => !v.includes('--'), 'must not contain a double hyphen')
-      .describe('Prefix of every resource name, and (with `-tmp-`) of every temporary cluster, snapshot and export task.'),
+      .describe(
+        'Prefix of every resource name, and (with `-tmp-`) of every temporary cluster, snapshot and export task.',
+      ),
     region: region.describe('Region of the source clusters; the export bucket is created there.'),
-    tags: z.record(z.string(), z.string()).default({}).describe('Tags applied to every resource (provider default_tags).'),
+    tags: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe('Tags applied to every resource (provider default_tags).'),
     backend: backendSchema.describe('Terraform backend: `local` (default) or `s3`.'),
     sourceClusters: z.array(sourceClusterSchema).min(1).describe('Aurora clusters to export.'),
-    exportRetentionDays: positiveInt.max(3650).default(7).describe('Days an export stays in our bucket before it expires.'),
+    exportRetentionDays: positiveInt
+      .max(3650)
+      .default(7)
+      .describe('Days an export stays in our bucket before it expires.'),
     restore: z
       .object({
-        dbSubnetGroupName: z.string().min(1).optional().describe('DB subnet group for temporary clusters (default: the source cluster\'s).'),
-        vpcSecurityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'a security group id (sg-...)')).default([]).describe('Security groups for temporary clusters (default: the VPC default).'),
-        engineVersion: z.string().min(1).optional().describe('Engine version of temporary clusters (default: the snapshot\'s).'),
+        dbSubnetGroupName: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("DB subnet group for temporary clusters (default: the source cluster's)."),
+        vpcSecurityGroupIds: z
+          .array(z.string().regex(/^sg-[0-9a-f]+$/, 'a security group id (sg-...)'))
+          .default([])
+          .describe('Security groups for temporary clusters (default: the VPC default).'),
+        engineVersion: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("Engine version of temporary clusters (default: the snapshot's)."),
       })
       .strict()
       .default({ vpcSecurityGroupIds: [] })
       .describe('How temporary clusters are restored.'),
     destination: destinationSchema.describe("The client's data lake."),
-    tableFailurePolicy: z.enum(['fail', 'warn']).default('fail').describe('What a failed or skipped table in the export does to the run.'),
+    tableFailurePolicy: z
+      .enum(['fail', 'warn'])
+      .default('fail')
+      .describe('What a failed or skipped table in the export does to the run.'),
     copy: z
       .object({
         concurrency: positiveInt.max(256).default(16).describe('Objects copied at once by one worker.'),
-        partSizeMiB: positiveInt.min(5).max(5120).default(128).describe('Part size for objects above 5 GiB (UploadPartCopy).'),
+        partSizeMiB: positiveInt
+          .min(5)
+          .max(5120)
+          .default(128)
+          .describe('Part size for objects above 5 GiB (UploadPartCopy).'),
         batchMaxObjects: positiveInt.default(1000).describe('Most objects in one copy batch.'),
         batchMaxGiB: z.number().positive().default(50).describe('Most bytes (GiB) in one copy batch.'),
       })
@@ -141,17 +215,27 @@ export const configSchema = z
     notifications: z
       .object({
         emails: z.array(z.email()).default([]).describe('Addresses subscribed to the alerts topic.'),
-        topicArn: snsTopicArn.optional().describe('An existing SNS topic to send alerts to, in addition to the created one.'),
+        topicArn: snsTopicArn
+          .optional()
+          .describe('An existing SNS topic to send alerts to, in addition to the created one.'),
         notifyOnSuccess: z.boolean().default(true).describe('Send a short message when a run succeeds.'),
       })
       .strict()
       .default({ emails: [], notifyOnSuccess: true }),
     reconcilerPeriodMinutes: positiveInt.max(1440).default(15).describe('How often the reconciler looks at open runs.'),
-    stageDeadlinesMinutes: stageDeadlinesSchema.describe('Per-stage deadlines; a run past one fails and is cleaned up.'),
-    orphanGraceMinutes: positiveInt.default(240).describe('Age after which a tagged temporary resource with no live run is deleted.'),
+    stageDeadlinesMinutes: stageDeadlinesSchema.describe(
+      'Per-stage deadlines; a run past one fails and is cleaned up.',
+    ),
+    orphanGraceMinutes: positiveInt
+      .default(240)
+      .describe('Age after which a tagged temporary resource with no live run is deleted.'),
     runRetentionDays: positiveInt.default(90).describe('Days a finished run stays in the run table (DynamoDB TTL).'),
     logRetentionDays: z
-      .union([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653].map((n) => z.literal(n)) as unknown as [z.ZodLiteral<number>, z.ZodLiteral<number>, ...z.ZodLiteral<number>[]])
+      .union(
+        [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653].map(
+          (n) => z.literal(n),
+        ) as unknown as [z.ZodLiteral<number>, z.ZodLiteral<number>, ...z.ZodLiteral<number>[]],
+      )
       .default(30)
       .describe('CloudWatch Logs retention of every function.'),
     lambda: z
@@ -167,7 +251,11 @@ export const configSchema = z
     const seen = new Set<string>();
     c.sourceClusters.forEach((s, i) => {
       if (seen.has(s.identifier.toLowerCase())) {
-        ctx.addIssue({ code: 'custom', message: `cluster ${s.identifier} is listed twice`, path: ['sourceClusters', i, 'identifier'] });
+        ctx.addIssue({
+          code: 'custom',
+          message: `cluster ${s.identifier} is listed twice`,
+          path: ['sourceClusters', i, 'identifier'],
+        });
       }
       seen.add(s.identifier.toLowerCase());
     });

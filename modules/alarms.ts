@@ -8,7 +8,11 @@ export interface AlarmsProps {
   /** Topics every alarm notifies. */
   readonly alertTopicArns: readonly string[];
   /** Per stage: function name and dead-letter queue name. */
-  readonly functions: readonly { readonly stage: string; readonly functionName: string; readonly deadLetterQueueName: string }[];
+  readonly functions: readonly {
+    readonly stage: string;
+    readonly functionName: string;
+    readonly deadLetterQueueName: string;
+  }[];
 }
 
 /**

@@ -127,9 +127,23 @@ export function clientPolicyStatements(input: ClientPolicyInput): ClientPolicySt
   const notes: string[] = [];
 
   /** A policy of one statement granting our copy role `action` on `resources`. */
-  const grant = (sid: string, action: readonly string[], resources: readonly string[], condition?: PolicyStatement['Condition']): PolicyDocument => ({
+  const grant = (
+    sid: string,
+    action: readonly string[],
+    resources: readonly string[],
+    condition?: PolicyStatement['Condition'],
+  ): PolicyDocument => ({
     Version: '2012-10-17',
-    Statement: [{ Sid: sid, Effect: 'Allow', Principal: principal, Action: [...action], Resource: oneOrMany(resources), ...(condition ? { Condition: condition } : {}) }],
+    Statement: [
+      {
+        Sid: sid,
+        Effect: 'Allow',
+        Principal: principal,
+        Action: [...action],
+        Resource: oneOrMany(resources),
+        ...(condition ? { Condition: condition } : {}),
+      },
+    ],
   });
   const ap = destination.accessPointArn;
   const bucket = ap ? (input.destinationBucketName ?? BUCKET_PLACEHOLDER) : (destination.bucket as string);
@@ -138,9 +152,16 @@ export function clientPolicyStatements(input: ClientPolicyInput): ClientPolicySt
   let accessPointPolicy: PolicyDocument | undefined;
   let bucketPolicy: PolicyDocument;
   if (ap) {
-    if (!input.destinationBucketName) notes.push(`Replace ${BUCKET_PLACEHOLDER} with the name of the bucket behind ${ap}.`);
-    accessPointPolicy = grant('AuroraExportCopyWrite', actions, prefixes.map((p) => `${ap}/object/${p}`));
-    bucketPolicy = grant('AuroraExportCopyThroughAccessPoint', actions, bucketObjects, { StringEquals: { 's3:DataAccessPointArn': ap } });
+    if (!input.destinationBucketName)
+      notes.push(`Replace ${BUCKET_PLACEHOLDER} with the name of the bucket behind ${ap}.`);
+    accessPointPolicy = grant(
+      'AuroraExportCopyWrite',
+      actions,
+      prefixes.map((p) => `${ap}/object/${p}`),
+    );
+    bucketPolicy = grant('AuroraExportCopyThroughAccessPoint', actions, bucketObjects, {
+      StringEquals: { 's3:DataAccessPointArn': ap },
+    });
     notes.push(
       'The bucket statement only admits requests made through the access point. A bucket that already delegates ' +
         `access control to its access points (s3:DataAccessPointAccount = ${destination.expectedOwnerAccountId}) needs no bucket statement.`,
@@ -153,12 +174,22 @@ export function clientPolicyStatements(input: ClientPolicyInput): ClientPolicySt
   if (destination.kmsKeyArn) {
     const s3Region = regionOf(destination.accessPointArn) ?? regionOf(destination.kmsKeyArn) ?? input.config.region;
     // In a key policy, Resource "*" means the key the policy is attached to.
-    kmsKeyPolicy = grant('AuroraExportCopyEncrypt', CLIENT_KMS_ACTIONS, ['*'], { StringEquals: { 'kms:ViaService': `s3.${s3Region}.amazonaws.com` } });
+    kmsKeyPolicy = grant('AuroraExportCopyEncrypt', CLIENT_KMS_ACTIONS, ['*'], {
+      StringEquals: { 'kms:ViaService': `s3.${s3Region}.amazonaws.com` },
+    });
     notes.push('In a key policy, Resource "*" means the key the policy is attached to.');
   }
   if (destination.aclMode === 'bucket-owner-full-control') {
-    notes.push('s3:PutObjectAcl is included because aclMode is bucket-owner-full-control; with bucket-owner-enforced ownership set aclMode to none.');
+    notes.push(
+      's3:PutObjectAcl is included because aclMode is bucket-owner-full-control; with bucket-owner-enforced ownership set aclMode to none.',
+    );
   }
 
-  return { ...(accessPointPolicy ? { accessPointPolicy } : {}), bucketPolicy, ...(kmsKeyPolicy ? { kmsKeyPolicy } : {}), objectPrefixes: prefixes, notes };
+  return {
+    ...(accessPointPolicy ? { accessPointPolicy } : {}),
+    bucketPolicy,
+    ...(kmsKeyPolicy ? { kmsKeyPolicy } : {}),
+    objectPrefixes: prefixes,
+    notes,
+  };
 }

@@ -103,7 +103,9 @@ export class ExportPipeline extends Construct {
       aws,
       tempResourcePrefix: tempResourcePrefixOf(namePrefix),
       sourceClusterIds: config.sourceClusters.map((c) => c.identifier),
-      sourceSnapshotKmsKeyArns: config.sourceClusters.flatMap((c) => (c.snapshotKmsKeyArn ? [c.snapshotKmsKeyArn] : [])),
+      sourceSnapshotKmsKeyArns: config.sourceClusters.flatMap((c) =>
+        c.snapshotKmsKeyArn ? [c.snapshotKmsKeyArn] : [],
+      ),
       exportRoleArn: this.exportRole.roleArn,
       kmsKeyArn,
       exportBucketArn: this.bucket.bucketArn,
@@ -134,7 +136,10 @@ export class ExportPipeline extends Construct {
           logRetentionDays: config.logRetentionDays,
           memoryMiB: config.lambda.memoryMiB,
           timeoutSeconds: config.lambda.timeoutSeconds,
-          rdsEvents: STAGE_RDS_EVENTS[stage].length > 0 ? { topicArn: this.topics.rdsEvents.arn, eventIds: STAGE_RDS_EVENTS[stage] } : undefined,
+          rdsEvents:
+            STAGE_RDS_EVENTS[stage].length > 0
+              ? { topicArn: this.topics.rdsEvents.arn, eventIds: STAGE_RDS_EVENTS[stage] }
+              : undefined,
           pipelineTopicArn: this.topics.pipeline.arn,
         }),
       );
@@ -172,7 +177,8 @@ export class ExportPipeline extends Construct {
  * grant); folds them into one statement so each role's policy says plainly what it may do with the key.
  */
 function mergeKeyStatements(statements: readonly Statement[], kmsKeyArn: string): Statement[] {
-  const onKey = (s: Statement) => s.Effect === 'Allow' && !s.Condition && [s.Resource ?? []].flat().join() === kmsKeyArn;
+  const onKey = (s: Statement) =>
+    s.Effect === 'Allow' && !s.Condition && [s.Resource ?? []].flat().join() === kmsKeyArn;
   const actions = new Set(statements.filter(onKey).flatMap((s) => [s.Action].flat()));
   const rest = statements.filter((s) => !onKey(s));
   return actions.size > 0 ? [...rest, allow('UsePipelineKey', [...actions].sort(), [kmsKeyArn])] : rest;

@@ -42,7 +42,11 @@ export class ExportRole extends Construct {
       policy: policyJson([
         allow('ListAndLocateBucket', ['s3:GetBucketLocation', 's3:ListBucket'], [props.bucketArn]),
         allow('WriteExports', ['s3:DeleteObject*', 's3:GetObject*', 's3:PutObject*'], [props.exportObjectsArn]),
-        allow('EncryptExports', ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey'], [props.kmsKeyArn]),
+        allow(
+          'EncryptExports',
+          ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey'],
+          [props.kmsKeyArn],
+        ),
       ]),
     });
   }

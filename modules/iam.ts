@@ -36,15 +36,37 @@ function sortedUnique(values: string | readonly string[]): string | string[] {
 }
 
 function normalize(s: Statement): Statement {
-  return { ...s, Action: sortedUnique(s.Action), ...(s.Resource === undefined ? {} : { Resource: sortedUnique(s.Resource) }) };
+  return {
+    ...s,
+    Action: sortedUnique(s.Action),
+    ...(s.Resource === undefined ? {} : { Resource: sortedUnique(s.Resource) }),
+  };
 }
 
 /** A statement allowing `actions` on `resources` (an identity policy statement: no principal). */
-export function allow(sid: string, actions: readonly string[], resources: readonly string[], condition?: Condition): Statement {
-  return { Sid: sid, Effect: 'Allow', Action: actions, Resource: resources, ...(condition ? { Condition: condition } : {}) };
+export function allow(
+  sid: string,
+  actions: readonly string[],
+  resources: readonly string[],
+  condition?: Condition,
+): Statement {
+  return {
+    Sid: sid,
+    Effect: 'Allow',
+    Action: actions,
+    Resource: resources,
+    ...(condition ? { Condition: condition } : {}),
+  };
 }
 
 /** The trust policy of a role assumed by an AWS service. */
 export function serviceTrustPolicy(service: string, condition?: Condition): string {
-  return policyJson([{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole', ...(condition ? { Condition: condition } : {}) }]);
+  return policyJson([
+    {
+      Effect: 'Allow',
+      Principal: { Service: service },
+      Action: 'sts:AssumeRole',
+      ...(condition ? { Condition: condition } : {}),
+    },
+  ]);
 }

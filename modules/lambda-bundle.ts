@@ -86,7 +86,9 @@ export function deterministicZip(files: Readonly<Record<string, Uint8Array>>): U
 export function bundleLambdas(entries: readonly BundleEntry[], options: BundleOptions = {}): Map<string, LambdaZip> {
   const missing = entries.filter((e) => !existsSync(resolve(REPO_ROOT, e.entry)));
   if (missing.length > 0) {
-    throw new Error(`Cannot bundle the Lambda functions: missing handler file(s) ${missing.map((e) => `${e.entry} (${e.name})`).join(', ')}`);
+    throw new Error(
+      `Cannot bundle the Lambda functions: missing handler file(s) ${missing.map((e) => `${e.entry} (${e.name})`).join(', ')}`,
+    );
   }
   const names = new Set<string>();
   for (const e of entries) {

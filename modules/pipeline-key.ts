@@ -68,7 +68,14 @@ export function pipelineTopicArnPattern(aws: AwsContext, namePrefix: string): st
 }
 
 /** What encrypting through S3, SNS, SQS or DynamoDB needs. */
-export const KEY_DATA_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'] as const;
+export const KEY_DATA_ACTIONS = [
+  'kms:Decrypt',
+  'kms:Encrypt',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+] as const;
 
 /**
  * The customer-managed key of the pipeline: it encrypts the export (RDS requires a customer-managed key),
@@ -134,7 +141,9 @@ export class PipelineKey extends Construct {
         Principal: { Service: `logs.${aws.region}.amazonaws.com` },
         Action: [...LOGS_KEY_ACTIONS],
         Resource: '*',
-        Condition: { ArnLike: { [LOGS_ENCRYPTION_CONTEXT_KEY]: pipelineLogGroupArnPattern(aws, this.props.namePrefix) } },
+        Condition: {
+          ArnLike: { [LOGS_ENCRYPTION_CONTEXT_KEY]: pipelineLogGroupArnPattern(aws, this.props.namePrefix) },
+        },
       },
       {
         // RDS event notifications and CloudWatch alarm actions publish to the encrypted topics, and only to

@@ -32,7 +32,20 @@ export interface PipelineStackProps {
 }
 
 /** Services the pipeline's resources belong to, pointed at the loopback endpoint in offline mode. */
-const OFFLINE_SERVICES = ['cloudwatch', 'cloudwatchlogs', 'dynamodb', 'eventbridge', 'iam', 'kms', 'lambda', 'rds', 's3', 'sns', 'sqs', 'sts'] as const;
+const OFFLINE_SERVICES = [
+  'cloudwatch',
+  'cloudwatchlogs',
+  'dynamodb',
+  'eventbridge',
+  'iam',
+  'kms',
+  'lambda',
+  'rds',
+  's3',
+  'sns',
+  'sqs',
+  'sts',
+] as const;
 
 function offlineProvider(endpoint: string): Partial<AwsProviderConfig> {
   return {
@@ -62,7 +75,13 @@ export class PipelineStack extends TerraformStack {
     });
     if (config.backend.type === 's3') {
       const b = config.backend;
-      const backend = new S3Backend(this, { bucket: b.bucket, key: b.key, region: b.region, encrypt: b.encrypt, dynamodbTable: b.dynamodbTable });
+      const backend = new S3Backend(this, {
+        bucket: b.bucket,
+        key: b.key,
+        region: b.region,
+        encrypt: b.encrypt,
+        dynamodbTable: b.dynamodbTable,
+      });
       // S3 native locking (Terraform ≥ 1.10) is not among cdktf's typed backend options.
       if (b.useLockfile) backend.addOverride('use_lockfile', true);
     } else {
@@ -70,14 +89,20 @@ export class PipelineStack extends TerraformStack {
     }
 
     const aws = new AwsContext(this, 'aws-context', props.offline ? { accountId: props.offline.accountId } : {});
-    const code = props.code ?? bundleLambdas(STAGES.map((stage) => ({ name: stage, entry: handlerEntry(stage) })), props.bundle);
+    const code =
+      props.code ??
+      bundleLambdas(
+        STAGES.map((stage) => ({ name: stage, entry: handlerEntry(stage) })),
+        props.bundle,
+      );
     this.pipeline = new ExportPipeline(this, 'pipeline', { config, aws, code });
     this.outputs(config);
   }
 
   private outputs(config: PipelineConfig): void {
     const p = this.pipeline;
-    const out = (id: string, value: unknown, description: string) => new TerraformOutput(this, id, { value, description });
+    const out = (id: string, value: unknown, description: string) =>
+      new TerraformOutput(this, id, { value, description });
     const byStage = <T>(f: (stage: (typeof STAGES)[number]) => T) => Object.fromEntries(STAGES.map((s) => [s, f(s)]));
     const copyRoleArn = p.functions.get('copy')!.role.arn;
 
@@ -88,12 +113,28 @@ export class PipelineStack extends TerraformStack {
     out('run_table_name', p.table.tableName, 'DynamoDB table of export runs');
     out('run_table_arn', p.table.tableArn, 'ARN of the run table');
     out('rds_events_topic_arn', p.topics.rdsEvents.arn, 'Topic RDS event subscriptions publish to');
-    out('pipeline_topic_arn', p.topics.pipeline.arn, 'Internal topic; publish {target, kind, ...} here to move work along');
+    out(
+      'pipeline_topic_arn',
+      p.topics.pipeline.arn,
+      'Internal topic; publish {target, kind, ...} here to move work along',
+    );
     out('alerts_topic_arn', p.topics.alerts.arn, 'Topic of alarms and run failure/success messages');
     out('export_role_arn', p.exportRole.roleArn, 'Role RDS assumes to write exports');
-    out('function_arns', byStage((s) => p.functions.get(s)!.function.arn), 'Stage function ARNs by stage');
-    out('function_role_arns', byStage((s) => p.functions.get(s)!.role.arn), 'Stage function role ARNs by stage');
-    out('dead_letter_queue_arns', byStage((s) => p.functions.get(s)!.deadLetterQueue.arn), 'Dead-letter queue ARNs by stage');
+    out(
+      'function_arns',
+      byStage((s) => p.functions.get(s)!.function.arn),
+      'Stage function ARNs by stage',
+    );
+    out(
+      'function_role_arns',
+      byStage((s) => p.functions.get(s)!.role.arn),
+      'Stage function role ARNs by stage',
+    );
+    out(
+      'dead_letter_queue_arns',
+      byStage((s) => p.functions.get(s)!.deadLetterQueue.arn),
+      'Dead-letter queue ARNs by stage',
+    );
     out('copy_role_arn', copyRoleArn, 'Role the client grants write access to on their access point, bucket and key');
     out(
       'destination',

@@ -79,19 +79,29 @@ export class PipelineTopics extends Construct {
           Principal: { Service: 'cloudwatch.amazonaws.com' },
           Action: 'sns:Publish',
           Resource: this.alerts.arn,
-          Condition: { StringEquals: { 'aws:SourceAccount': aws.accountId }, ArnLike: { 'aws:SourceArn': aws.arn('cloudwatch', 'alarm:*') } },
+          Condition: {
+            StringEquals: { 'aws:SourceAccount': aws.accountId },
+            ArnLike: { 'aws:SourceArn': aws.arn('cloudwatch', 'alarm:*') },
+          },
         },
         denyInsecurePublish(this.alerts.arn),
       ]),
     });
     (props.alertEmails ?? []).forEach((email) => {
-      new SnsTopicSubscription(this, `alert-email-${email}`, { topicArn: this.alerts.arn, protocol: 'email', endpoint: email });
+      new SnsTopicSubscription(this, `alert-email-${email}`, {
+        topicArn: this.alerts.arn,
+        protocol: 'email',
+        endpoint: email,
+      });
     });
     this.alertTopicArns = [this.alerts.arn, ...(props.extraAlertTopicArn ? [props.extraAlertTopicArn] : [])];
   }
 
   /** Publishing to the pipeline topic and/or the alert topics; the KMS side is granted by the caller. */
-  public grantPublish(sid: string, targets: { readonly pipeline: boolean; readonly alerts: boolean }): Statement | undefined {
+  public grantPublish(
+    sid: string,
+    targets: { readonly pipeline: boolean; readonly alerts: boolean },
+  ): Statement | undefined {
     const arns = [...(targets.pipeline ? [this.pipeline.arn] : []), ...(targets.alerts ? this.alertTopicArns : [])];
     return arns.length > 0 ? allow(sid, ['sns:Publish'], arns) : undefined;
   }

@@ -15,7 +15,12 @@ export interface RunTableProps {
  * (conditional put), move it on (conditional update), query the indexes. No batch or transactional calls,
  * no deletes (TTL expires items), no scans, no table management.
  */
-export const RUN_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'] as const;
+export const RUN_TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:Query',
+  'dynamodb:UpdateItem',
+] as const;
 
 /**
  * The run table, laid out by `lambdas/shared/table-layout.ts`: one partition per run, the two sparse indexes

@@ -57,7 +57,10 @@ export function buildRuntimeSettings(config: PipelineConfig, deployed: DeployedR
     orphanGraceMinutes: config.orphanGraceMinutes,
     runRetentionDays: config.runRetentionDays,
   };
-  const checkable = { ...settings, accountId: Token.isUnresolved(settings.accountId) ? '000000000000' : settings.accountId };
+  const checkable = {
+    ...settings,
+    accountId: Token.isUnresolved(settings.accountId) ? '000000000000' : settings.accountId,
+  };
   const result = runtimeSettingsSchema.safeParse(checkable);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n');

@@ -61,7 +61,11 @@ export class StageFunction extends Construct {
 
     // The name Lambda logs to by default: created here first, so it has a retention, is encrypted with the
     // pipeline key, and nothing else makes it.
-    this.logGroup = new CloudwatchLogGroup(this, 'logs', { name: `/aws/lambda/${name}`, retentionInDays: props.logRetentionDays, kmsKeyId: props.kmsKeyArn });
+    this.logGroup = new CloudwatchLogGroup(this, 'logs', {
+      name: `/aws/lambda/${name}`,
+      retentionInDays: props.logRetentionDays,
+      kmsKeyId: props.kmsKeyArn,
+    });
     this.deadLetterQueue = new SqsQueue(this, 'dlq', {
       name: `${name}-dlq`,
       kmsMasterKeyId: props.kmsKeyArn,
@@ -83,7 +87,11 @@ export class StageFunction extends Construct {
       ]),
     });
 
-    const asset = new TerraformAsset(this, 'code', { path: props.code.zipPath, type: AssetType.FILE, assetHash: props.code.sha256Hex });
+    const asset = new TerraformAsset(this, 'code', {
+      path: props.code.zipPath,
+      type: AssetType.FILE,
+      assetHash: props.code.sha256Hex,
+    });
     this.function = new LambdaFunction(this, 'function', {
       functionName: name,
       description: `Aurora export pipeline: ${props.stage} stage`,
@@ -118,7 +126,12 @@ export class StageFunction extends Construct {
   }
 
   /** An SNS subscription with its filter policy, and the permission for SNS to invoke the function. */
-  private subscribe(id: string, topicArn: string, scope: 'MessageBody' | 'MessageAttributes', filter: Record<string, unknown>): void {
+  private subscribe(
+    id: string,
+    topicArn: string,
+    scope: 'MessageBody' | 'MessageAttributes',
+    filter: Record<string, unknown>,
+  ): void {
     const permission = new LambdaPermission(this, `${id}-invoke`, {
       statementId: `sns-${id}`,
       action: 'lambda:InvokeFunction',

@@ -43,7 +43,10 @@ function rdsArns(s: StagePermissionScope) {
   return {
     sourceClusters: ids.map((id) => s.aws.rds(`cluster:${id}`)),
     /** Automated snapshots are `rds:<cluster>-<timestamp>`; a manual start may name `<cluster>-...` snapshots. */
-    sourceSnapshots: ids.flatMap((id) => [s.aws.rds(`cluster-snapshot:rds:${id}-*`), s.aws.rds(`cluster-snapshot:${id}-*`)]),
+    sourceSnapshots: ids.flatMap((id) => [
+      s.aws.rds(`cluster-snapshot:rds:${id}-*`),
+      s.aws.rds(`cluster-snapshot:${id}-*`),
+    ]),
     tempClusters: s.aws.rds(`cluster:${s.tempResourcePrefix}*`),
     tempSnapshots: s.aws.rds(`cluster-snapshot:${s.tempResourcePrefix}*`),
     anyCluster: s.aws.rds('cluster:*'),
@@ -75,7 +78,9 @@ function restoreWithSourceKeys(s: StagePermissionScope): Statement[] {
 }
 
 function describeExportTasks(s: StagePermissionScope): Statement {
-  return allow('DescribeExportTasks', ['rds:DescribeExportTasks'], ['*'], { StringEquals: { 'aws:RequestedRegion': s.aws.region } });
+  return allow('DescribeExportTasks', ['rds:DescribeExportTasks'], ['*'], {
+    StringEquals: { 'aws:RequestedRegion': s.aws.region },
+  });
 }
 
 function readExports(s: StagePermissionScope): Statement[] {
@@ -89,10 +94,14 @@ function readExports(s: StagePermissionScope): Statement[] {
 }
 
 /** ARNs of the destination objects our copies may write. */
-export function destinationObjectArns(s: Pick<StagePermissionScope, 'aws' | 'destination' | 'sourceClusterIds'>): string[] {
+export function destinationObjectArns(
+  s: Pick<StagePermissionScope, 'aws' | 'destination' | 'sourceClusterIds'>,
+): string[] {
   const prefixes = destinationObjectPrefixes(s.destination.keyPrefixTemplate, s.sourceClusterIds);
   return prefixes.map((p) =>
-    s.destination.accessPointArn ? `${s.destination.accessPointArn}/object/${p}` : s.aws.s3(s.destination.bucket as string, p),
+    s.destination.accessPointArn
+      ? `${s.destination.accessPointArn}/object/${p}`
+      : s.aws.s3(s.destination.bucket as string, p),
   );
 }
 
@@ -165,13 +174,19 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
         allow('DeleteTemporarySnapshots', ['rds:DeleteDBClusterSnapshot'], [a.tempSnapshots]),
         describeExportTasks(s),
         // CancelExportTask has no resource type: "*" is the only resource IAM accepts for it.
-        allow('CancelExportTasks', ['rds:CancelExportTask'], ['*'], { StringEquals: { 'aws:RequestedRegion': s.aws.region } }),
+        allow('CancelExportTasks', ['rds:CancelExportTask'], ['*'], {
+          StringEquals: { 'aws:RequestedRegion': s.aws.region },
+        }),
       ];
     case StageFunction.RECONCILE:
       return [
         // Finding orphans means listing: read-only, this account and region. The listings carry each
         // resource's tags, so no ListTagsForResource is needed.
-        allow('ListClustersAndSnapshots', ['rds:DescribeDBClusters', 'rds:DescribeDBClusterSnapshots'], [a.anyCluster, a.anySnapshot]),
+        allow(
+          'ListClustersAndSnapshots',
+          ['rds:DescribeDBClusters', 'rds:DescribeDBClusterSnapshots'],
+          [a.anyCluster, a.anySnapshot],
+        ),
         describeExportTasks(s),
         allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters]),
         allow('DeleteTemporarySnapshots', ['rds:DeleteDBClusterSnapshot'], [a.tempSnapshots]),
@@ -187,7 +202,9 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
  * Which topics each stage publishes to: every stage but cleanup moves runs on through the pipeline topic;
  * only cleanup (a run's end) and the reconciler (an alert whose delivery was never confirmed) send alerts.
  */
-export const STAGE_PUBLISHES: Readonly<Record<StageFunction, { readonly pipeline: boolean; readonly alerts: boolean }>> = {
+export const STAGE_PUBLISHES: Readonly<
+  Record<StageFunction, { readonly pipeline: boolean; readonly alerts: boolean }>
+> = {
   start: { pipeline: true, alerts: false },
   snapshot: { pipeline: true, alerts: false },
   export: { pipeline: true, alerts: false },
@@ -205,7 +222,14 @@ export const STAGE_RDS_EVENTS: Readonly<Record<StageFunction, readonly string[]>
   start: ['RDS-EVENT-0169'],
   snapshot: ['RDS-EVENT-0170'],
   export: ['RDS-EVENT-0075'],
-  'export-finished': ['RDS-EVENT-0164', 'RDS-EVENT-0162', 'RDS-EVENT-0163', 'RDS-EVENT-0236', 'RDS-EVENT-0234', 'RDS-EVENT-0235'],
+  'export-finished': [
+    'RDS-EVENT-0164',
+    'RDS-EVENT-0162',
+    'RDS-EVENT-0163',
+    'RDS-EVENT-0236',
+    'RDS-EVENT-0234',
+    'RDS-EVENT-0235',
+  ],
   copy: [],
   cleanup: [],
   reconcile: [],

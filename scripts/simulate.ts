@@ -29,7 +29,9 @@ function stamp(): string {
 function narrate(step: SimulationStep): void {
   switch (step.type) {
     case 'stage':
-      console.log(`${stamp()} run ${step.run.runId}: ${step.from} → ${step.run.stage}${step.run.error ? `  (${step.run.error.kind}: ${step.run.error.message})` : ''}`);
+      console.log(
+        `${stamp()} run ${step.run.runId}: ${step.from} → ${step.run.stage}${step.run.error ? `  (${step.run.error.kind}: ${step.run.error.message})` : ''}`,
+      );
       break;
     case 'deliver':
       if (step.attempt === 1) console.log(`${stamp()}   ${step.what.padEnd(60)} → ${step.target}`);
@@ -38,7 +40,10 @@ function narrate(step: SimulationStep): void {
       console.log(`${stamp()}   ${step.target} failed and will be retried by Lambda: ${step.error}`);
       break;
     case 'reconcile':
-      if (step.advanced || step.failed || step.orphans) console.log(`${stamp()}   reconciler: advanced ${step.advanced}, failed ${step.failed}, orphans deleted ${step.orphans}`);
+      if (step.advanced || step.failed || step.orphans)
+        console.log(
+          `${stamp()}   reconciler: advanced ${step.advanced}, failed ${step.failed}, orphans deleted ${step.orphans}`,
+        );
       break;
     case 'tick':
       break;
@@ -52,16 +57,28 @@ async function main(): Promise<void> {
   try {
     const cluster = direct ? 'orders-provisioned' : 'me3-serverless';
     const snap = sim.announceSnapshot(cluster, direct ? 'provisioned' : 'serverless');
-    console.log(`${stamp()} RDS finished automated snapshot ${snap.id} of ${cluster} (${direct ? 'provisioned' : 'Aurora Serverless v1'})`);
+    console.log(
+      `${stamp()} RDS finished automated snapshot ${snap.id} of ${cluster} (${direct ? 'provisioned' : 'Aurora Serverless v1'})`,
+    );
     const [run] = await sim.runUntilSettled();
     await sim.settleResources();
     console.log('');
     if (!run) throw new Error('no run was recorded');
-    console.log(`Run ${run.runId} ended ${run.stage} after ${((Date.now() - started) / 1000).toFixed(1)}s (simulated time ${Math.round((sim.now().getTime() - (simStart as Date).getTime()) / 60_000)} min).`);
-    console.log(`Path: ${run.path}; export task ${run.exportTaskId}; export prefix s3://${sim.settings.exportBucket}/${run.exportS3Prefix}/`);
-    console.log(`Stages: ${stageDurations(run).map((d) => `${d.stage} ${d.seconds / 60} min`).join(', ')}`);
+    console.log(
+      `Run ${run.runId} ended ${run.stage} after ${((Date.now() - started) / 1000).toFixed(1)}s (simulated time ${Math.round((sim.now().getTime() - (simStart as Date).getTime()) / 60_000)} min).`,
+    );
+    console.log(
+      `Path: ${run.path}; export task ${run.exportTaskId}; export prefix s3://${sim.settings.exportBucket}/${run.exportS3Prefix}/`,
+    );
+    console.log(
+      `Stages: ${stageDurations(run)
+        .map((d) => `${d.stage} ${d.seconds / 60} min`)
+        .join(', ')}`,
+    );
     const delivered = await sim.keys(sim.destinationBucket, `${run.destinationPrefix ?? ''}/`);
-    console.log(`Delivered ${delivered.length} objects to s3://${sim.destinationBucket}/${run.destinationPrefix}/ (${run.copy?.bytesCopied ?? 0} bytes copied):`);
+    console.log(
+      `Delivered ${delivered.length} objects to s3://${sim.destinationBucket}/${run.destinationPrefix}/ (${run.copy?.bytesCopied ?? 0} bytes copied):`,
+    );
     for (const key of delivered) console.log(`  ${key}`);
     const left = sim.rds.leftovers(sim.settings.tempResourcePrefix);
     console.log(`Temporary resources left: ${left.length ? left.join(', ') : 'none'}`);

@@ -27,8 +27,22 @@ describe('Benchmark: copy stage', () => {
     dynalite = await startDynalite();
     const tableName = await dynalite.createRunTable();
     client = emulatorS3Client(s3.endpoint, { accessKeyId: 'bench', secretAccessKey: 'bench' });
-    const settings = benchSettings({ tableName, sourceBucket: SOURCE, destinationBucket: DEST, concurrency: 4, batchMaxObjects: 10 });
-    stage = buildCopyStage({ s3Endpoint: s3.endpoint, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' }, dynamoEndpoint: dynalite.endpoint, settings }, publisher);
+    const settings = benchSettings({
+      tableName,
+      sourceBucket: SOURCE,
+      destinationBucket: DEST,
+      concurrency: 4,
+      batchMaxObjects: 10,
+    });
+    stage = buildCopyStage(
+      {
+        s3Endpoint: s3.endpoint,
+        credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+        dynamoEndpoint: dynalite.endpoint,
+        settings,
+      },
+      publisher,
+    );
   });
 
   afterAll(async () => {
@@ -39,10 +53,18 @@ describe('Benchmark: copy stage', () => {
   });
 
   it('delivers every object of a multi-batch export through the pipeline messages, then _SUCCESS', async () => {
-    const keys = Array.from({ length: 25 }, (_, i) => `${PREFIX}/shop/public.t${i % 2}/1/part-${String(i).padStart(5, '0')}.gz.parquet`);
-    for (const key of keys) await client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: `object ${key}` }));
-    const info = JSON.stringify({ perTableStatus: [0, 1].map((t) => ({ target: `shop.public.t${t}`, status: 'COMPLETE', sizeGB: 0 })) });
-    await client.send(new PutObjectCommand({ Bucket: SOURCE, Key: `${PREFIX}/export_tables_info_task_from_1_to_2.json`, Body: info }));
+    const keys = Array.from(
+      { length: 25 },
+      (_, i) => `${PREFIX}/shop/public.t${i % 2}/1/part-${String(i).padStart(5, '0')}.gz.parquet`,
+    );
+    for (const key of keys)
+      await client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: `object ${key}` }));
+    const info = JSON.stringify({
+      perTableStatus: [0, 1].map((t) => ({ target: `shop.public.t${t}`, status: 'COMPLETE', sizeGB: 0 })),
+    });
+    await client.send(
+      new PutObjectCommand({ Bucket: SOURCE, Key: `${PREFIX}/export_tables_info_task_from_1_to_2.json`, Body: info }),
+    );
     const now = new Date().toISOString();
     const run: Run = {
       runId: 'run-smoke',

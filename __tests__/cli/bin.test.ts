@@ -7,13 +7,19 @@ const root = join(__dirname, '..', '..');
 
 describe('Bin: pipeline', () => {
   it('runs the TypeScript CLI from the package bin without a build step', async () => {
-    const { stdout } = await run(process.execPath, [join(root, 'bin', 'pipeline.js'), 'help'], { cwd: root, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+    const { stdout } = await run(process.execPath, [join(root, 'bin', 'pipeline.js'), 'help'], {
+      cwd: root,
+      env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    });
     expect(stdout).toContain('Usage: pipeline <command> [flags]');
     expect(stdout).toMatch(/runs list\s+List runs/);
   });
 
   it('ends quietly when its reader closes the output early', async () => {
-    const child = spawn(process.execPath, [join(root, 'bin', 'pipeline.js'), 'help'], { cwd: root, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+    const child = spawn(process.execPath, [join(root, 'bin', 'pipeline.js'), 'help'], {
+      cwd: root,
+      env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    });
     child.stdout.destroy();
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -23,6 +29,11 @@ describe('Bin: pipeline', () => {
   });
 
   it('exits with the command exit code', async () => {
-    await expect(run(process.execPath, [join(root, 'bin', 'pipeline.js'), 'nonsense'], { cwd: root, env: { ...process.env, NODE_NO_WARNINGS: '1' } })).rejects.toMatchObject({ code: 2 });
+    await expect(
+      run(process.execPath, [join(root, 'bin', 'pipeline.js'), 'nonsense'], {
+        cwd: root,
+        env: { ...process.env, NODE_NO_WARNINGS: '1' },
+      }),
+    ).rejects.toMatchObject({ code: 2 });
   });
 });

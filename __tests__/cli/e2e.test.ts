@@ -41,15 +41,24 @@ describe('CLI end to end on the simulated pipeline', () => {
 
     it('drives the newest automated snapshot to SUCCEEDED, printing each stage change as it happens', async () => {
       expect(started.code).toBe(0);
-      expect(cli.published).toEqual([{ target: StageFunction.START, message: { kind: 'start', clusterId: 'orders-provisioned', snapshotArn: run.sourceSnapshotArn } }]);
+      expect(cli.published).toEqual([
+        {
+          target: StageFunction.START,
+          message: { kind: 'start', clusterId: 'orders-provisioned', snapshotArn: run.sourceSnapshotArn },
+        },
+      ]);
       expect(run.stage).toBe(RunStage.SUCCEEDED);
       expect(started.stderr.every((l) => PROGRESS.test(l))).toBe(true);
       const progress = started.stderr.map((l) => l.replace(PROGRESS, ''));
       expect(progress[0]).toBe(`start published for ${run.sourceSnapshotArn}; waiting for the run to appear`);
       expect(progress[1]).toBe(`${run.runId} EXPORTING`);
       expect(progress.at(-1)).toBe(`${run.runId} SUCCEEDED`);
-      expect(started.stdout).toEqual([expect.stringMatching(new RegExp(`^${run.runId} SUCCEEDED after \\d+m \\d{2}s$`))]);
-      expect(await sim.keys(sim.destinationBucket, `${run.destinationPrefix}/_SUCCESS`)).toEqual([`${run.destinationPrefix}/_SUCCESS`]);
+      expect(started.stdout).toEqual([
+        expect.stringMatching(new RegExp(`^${run.runId} SUCCEEDED after \\d+m \\d{2}s$`)),
+      ]);
+      expect(await sim.keys(sim.destinationBucket, `${run.destinationPrefix}/_SUCCESS`)).toEqual([
+        `${run.destinationPrefix}/_SUCCESS`,
+      ]);
     });
 
     it('lists the run as a table and as JSON with its stage durations and copy counts', async () => {
@@ -57,17 +66,35 @@ describe('CLI end to end on the simulated pipeline', () => {
       expect(table.code).toBe(0);
       expect(table.stdout[0]).toMatch(/^RUN ID +CLUSTER +SNAPSHOT +PATH +STAGE +STARTED +DURATION$/);
       expect(table.stdout).toHaveLength(2);
-      expect(table.stdout[1].split(/ {2,}/)).toEqual([run.runId, 'orders-provisioned', run.sourceSnapshotId, 'direct', 'SUCCEEDED', expect.stringMatching(/^2026-05-15 /), expect.stringMatching(/^\d+m \d{2}s$/)]);
+      expect(table.stdout[1].split(/ {2,}/)).toEqual([
+        run.runId,
+        'orders-provisioned',
+        run.sourceSnapshotId,
+        'direct',
+        'SUCCEEDED',
+        expect.stringMatching(/^2026-05-15 /),
+        expect.stringMatching(/^\d+m \d{2}s$/),
+      ]);
 
-      const listed = JSON.parse((await cli.run(['runs', 'list', '--status', 'finished', '--json'])).out) as { runs: Array<Run & { durationMs: number; stages: Array<{ stage: string; durationMs?: number }> }> };
+      const listed = JSON.parse((await cli.run(['runs', 'list', '--status', 'finished', '--json'])).out) as {
+        runs: Array<Run & { durationMs: number; stages: Array<{ stage: string; durationMs?: number }> }>;
+      };
       expect(listed.runs.map((r) => [r.runId, r.stage])).toEqual([[run.runId, 'SUCCEEDED']]);
       expect(listed.runs[0].durationMs).toBeGreaterThan(0);
-      expect(listed.runs[0].stages.map((s) => s.stage)).toEqual(['PENDING', 'EXPORTING', 'COPYING', 'CLEANING_UP', 'SUCCEEDED']);
+      expect(listed.runs[0].stages.map((s) => s.stage)).toEqual([
+        'PENDING',
+        'EXPORTING',
+        'COPYING',
+        'CLEANING_UP',
+        'SUCCEEDED',
+      ]);
       expect(listed.runs[0].stages.find((s) => s.stage === 'EXPORTING')?.durationMs).toBeGreaterThan(0);
       expect(listed.runs[0].copy).toMatchObject({ objects: run.copy?.objects, objectsCopied: run.copy?.objects });
       expect(run.copy?.objects).toBeGreaterThan(0);
 
-      expect((await cli.run(['runs', 'list', '--status', 'active'])).out).toMatch(/^No runs updated since 2026-05-\d{2} \d{2}:\d{2}:\d{2}Z\.$/);
+      expect((await cli.run(['runs', 'list', '--status', 'active'])).out).toMatch(
+        /^No runs updated since 2026-05-\d{2} \d{2}:\d{2}:\d{2}Z\.$/,
+      );
     });
 
     it('shows every stage with its duration, the export task and the copy counts, as text and as JSON', async () => {
@@ -76,7 +103,9 @@ describe('CLI end to end on the simulated pipeline', () => {
       const text = shown.stdout;
       expect(text[0]).toBe(`Run ${run.runId}`);
       expect(text).toContain(`  stage     SUCCEEDED (attempt 1)`);
-      const stages = text.slice(text.indexOf('Stages') + 2, text.indexOf('Stages') + 7).map((l) => l.trim().split(/ {2,}/));
+      const stages = text
+        .slice(text.indexOf('Stages') + 2, text.indexOf('Stages') + 7)
+        .map((l) => l.trim().split(/ {2,}/));
       expect(stages.map((s) => s[0])).toEqual(['PENDING', 'EXPORTING', 'COPYING', 'CLEANING_UP', 'SUCCEEDED']);
       expect(stages.find((s) => s[0] === 'EXPORTING')?.[2]).toMatch(/^\d+m \d{2}s$/);
       expect(text).toContain(`  task      ${run.exportTaskId}`);
@@ -84,9 +113,18 @@ describe('CLI end to end on the simulated pipeline', () => {
       expect(text).toContain(`  objects      ${run.copy?.objects} of ${run.copy?.objects} copied`);
       expect(text).toContain(`  destination  ${run.destinationPrefix}`);
 
-      const json = JSON.parse((await cli.run(['runs', 'show', run.runId, '--json'])).out) as { run: Run & { stages: Array<{ stage: string; durationMs?: number }> } };
-      expect(json.run).toMatchObject({ runId: run.runId, stage: 'SUCCEEDED', exportTaskId: run.exportTaskId, copy: { objectsCopied: run.copy?.objects, bytesCopied: run.copy?.bytes } });
-      expect(json.run.stages.filter((s) => s.stage !== 'SUCCEEDED').every((s) => typeof s.durationMs === 'number')).toBe(true);
+      const json = JSON.parse((await cli.run(['runs', 'show', run.runId, '--json'])).out) as {
+        run: Run & { stages: Array<{ stage: string; durationMs?: number }> };
+      };
+      expect(json.run).toMatchObject({
+        runId: run.runId,
+        stage: 'SUCCEEDED',
+        exportTaskId: run.exportTaskId,
+        copy: { objectsCopied: run.copy?.objects, bytesCopied: run.copy?.bytes },
+      });
+      expect(
+        json.run.stages.filter((s) => s.stage !== 'SUCCEEDED').every((s) => typeof s.durationMs === 'number'),
+      ).toBe(true);
     });
   });
 
@@ -94,7 +132,9 @@ describe('CLI end to end on the simulated pipeline', () => {
     sim.rds.addSourceSnapshot('me3-serverless', 'serverless');
     const asked = await cli.run(['runs', 'start', '--cluster', 'me3-serverless']);
     expect(asked.code).toBe(0);
-    expect(asked.out).toBe('Asked the start function to export the newest automated snapshot of me3-serverless. Follow it with: npm run pipeline -- runs list --cluster me3-serverless');
+    expect(asked.out).toBe(
+      'Asked the start function to export the newest automated snapshot of me3-serverless. Follow it with: npm run pipeline -- runs list --cluster me3-serverless',
+    );
     const exporting = await advanceUntil(sim, (r) => r.stage === RunStage.EXPORTING);
     expect(exporting.path).toBe('restore');
     expect(sim.rds.runningExports()).toEqual([exporting.exportTaskId]);
@@ -102,12 +142,19 @@ describe('CLI end to end on the simulated pipeline', () => {
 
     const cancelled = await cli.run(['runs', 'cancel', exporting.runId, '--wait']);
     expect(cancelled.code).toBe(0);
-    expect(cli.published.at(-1)).toEqual({ target: StageFunction.CLEANUP, message: { kind: 'cancel', runId: exporting.runId } });
+    expect(cli.published.at(-1)).toEqual({
+      target: StageFunction.CLEANUP,
+      message: { kind: 'cancel', runId: exporting.runId },
+    });
     expect(cancelled.stdout[0]).toMatch(new RegExp(`^${exporting.runId} CANCELLED after `));
-    expect(cancelled.stderr.at(-1)?.replace(PROGRESS, '')).toBe(`${exporting.runId} CANCELLED (Cancelled: cancelled by an operator)`);
+    expect(cancelled.stderr.at(-1)?.replace(PROGRESS, '')).toBe(
+      `${exporting.runId} CANCELLED (Cancelled: cancelled by an operator)`,
+    );
     const run = (await sim.allRuns())[0];
     expect(run.stage).toBe(RunStage.CANCELLED);
-    expect(sim.rds.successfulCalls('CancelExportTask').map((c) => c.input.ExportTaskIdentifier)).toEqual([exporting.exportTaskId]);
+    expect(sim.rds.successfulCalls('CancelExportTask').map((c) => c.input.ExportTaskIdentifier)).toEqual([
+      exporting.exportTaskId,
+    ]);
     await sim.settleResources();
     expect(sim.rds.leftovers(sim.settings.tempResourcePrefix)).toEqual([]);
     expect(sim.rds.runningExports()).toEqual([]);
@@ -129,19 +176,27 @@ describe('CLI end to end on the simulated pipeline', () => {
 
     const retried = await cli.run(['runs', 'retry', failed.runId, '--wait', '--json']);
     expect(retried.code).toBe(0);
-    expect(cli.published.at(-1)).toEqual({ target: StageFunction.START, message: { kind: 'retry', runId: failed.runId } });
+    expect(cli.published.at(-1)).toEqual({
+      target: StageFunction.START,
+      message: { kind: 'retry', runId: failed.runId },
+    });
     const result = JSON.parse(retried.out) as { retriedRunId: string; run: Run };
     expect(result.retriedRunId).toBe(failed.runId);
     expect(result.run).toMatchObject({ attempt: 2, stage: 'SUCCEEDED', sourceSnapshotArn: failed.sourceSnapshotArn });
     expect(result.run.runId).not.toBe(failed.runId);
     expect(retried.stderr.map((l) => l.replace(PROGRESS, ''))).toEqual(
-      expect.arrayContaining([`retry published for ${failed.runId}; waiting for attempt 2`, `${result.run.runId} SUCCEEDED`]),
+      expect.arrayContaining([
+        `retry published for ${failed.runId}; waiting for attempt 2`,
+        `${result.run.runId} SUCCEEDED`,
+      ]),
     );
     await sim.settleResources();
     expect(sim.rds.leftovers(sim.settings.tempResourcePrefix)).toEqual([]);
 
     const listed = await cli.run(['runs', 'list', '--cluster', 'orders-provisioned']);
-    expect(listed.stdout.slice(1).map((l) => l.split(/ {2,}/)[4])).toEqual(expect.arrayContaining(['FAILED', 'SUCCEEDED']));
+    expect(listed.stdout.slice(1).map((l) => l.split(/ {2,}/)[4])).toEqual(
+      expect.arrayContaining(['FAILED', 'SUCCEEDED']),
+    );
     const again = await cli.run(['runs', 'retry', failed.runId]);
     expect(again.code).toBe(1);
     expect(again.err).toContain(`already has a later attempt: run ${result.run.runId} (SUCCEEDED)`);

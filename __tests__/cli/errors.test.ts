@@ -19,13 +19,18 @@ describe('Function: toCliError', () => {
   });
 
   it('reads a missing run table as a stack that is not deployed here', () => {
-    const e = toCliError(sdkError('ResourceNotFoundException', 'Requested resource not found'), { tableName: 'runs', region: 'eu-west-1' });
+    const e = toCliError(sdkError('ResourceNotFoundException', 'Requested resource not found'), {
+      tableName: 'runs',
+      region: 'eu-west-1',
+    });
     expect(e).toBeInstanceOf(StackNotFound);
     expect(e.message).toContain('Run table runs not found in eu-west-1');
   });
 
   it('keeps the first line of any other error with its name', () => {
-    expect(toCliError(sdkError('ThrottlingException', 'Rate exceeded\nmore')).message).toBe('ThrottlingException: Rate exceeded');
+    expect(toCliError(sdkError('ThrottlingException', 'Rate exceeded\nmore')).message).toBe(
+      'ThrottlingException: Rate exceeded',
+    );
   });
 
   it('passes CLI errors through unchanged, with their exit code', () => {

@@ -41,12 +41,19 @@ describe('Function: main', () => {
     it('explains how to provide the copy role when no stack is deployed', async () => {
       const io = captureIo();
       expect(await main(['client-policy'], { io, env })).toBe(1);
-      expect(io.stderr.join('\n')).toMatch(/copy role ARN is unknown.*--copy-role-arn arn:aws:iam::<account>:role\/aurora-export-copy/);
+      expect(io.stderr.join('\n')).toMatch(
+        /copy role ARN is unknown.*--copy-role-arn arn:aws:iam::<account>:role\/aurora-export-copy/,
+      );
     });
 
     it('prints the three documents as JSON with the copy role from the environment', async () => {
       const io = captureIo();
-      expect(await main(['client-policy', '--json', '--bucket', 'client-lake'], { io, env: { ...env, PIPELINE_COPY_ROLE_ARN: COPY_ROLE } })).toBe(0);
+      expect(
+        await main(['client-policy', '--json', '--bucket', 'client-lake'], {
+          io,
+          env: { ...env, PIPELINE_COPY_ROLE_ARN: COPY_ROLE },
+        }),
+      ).toBe(0);
       const out = JSON.parse(io.text());
       expect(Object.keys(out)).toEqual(expect.arrayContaining(['accessPointPolicy', 'bucketPolicy', 'kmsKeyPolicy']));
       expect(out.bucketPolicy.Statement[0].Resource).toContain('arn:aws:s3:::client-lake/me3/me3-serverless/*');

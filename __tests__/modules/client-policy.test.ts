@@ -26,7 +26,10 @@ function only(statements: readonly PolicyStatement[] | undefined): PolicyStateme
 
 describe('Function: destinationObjectPrefixes', () => {
   it('fills in each cluster and cuts at the first per-run placeholder', () => {
-    expect(destinationObjectPrefixes('me3/{cluster}/{dt}', ['b-cluster', 'a-cluster'])).toEqual(['me3/a-cluster/*', 'me3/b-cluster/*']);
+    expect(destinationObjectPrefixes('me3/{cluster}/{dt}', ['b-cluster', 'a-cluster'])).toEqual([
+      'me3/a-cluster/*',
+      'me3/b-cluster/*',
+    ]);
   });
 
   it('grants the whole key space when the template starts with a per-run placeholder', () => {
@@ -88,7 +91,9 @@ describe('Function: clientPolicyStatements', () => {
     });
 
     it('never grants a wildcard action', () => {
-      const all = [result.accessPointPolicy, result.bucketPolicy, result.kmsKeyPolicy].flatMap((d) => d?.Statement ?? []);
+      const all = [result.accessPointPolicy, result.bucketPolicy, result.kmsKeyPolicy].flatMap(
+        (d) => d?.Statement ?? [],
+      );
       for (const s of all) {
         for (const a of ([] as string[]).concat(s.Action as string[])) expect(a).not.toMatch(/\*/);
       }
@@ -96,24 +101,37 @@ describe('Function: clientPolicyStatements', () => {
   });
 
   it('adds s3:PutObjectAcl only when objects are written with bucket-owner-full-control', () => {
-    const acl = clientPolicyStatements({ config: configWith({ aclMode: 'bucket-owner-full-control' }), copyRoleArn: COPY_ROLE });
+    const acl = clientPolicyStatements({
+      config: configWith({ aclMode: 'bucket-owner-full-control' }),
+      copyRoleArn: COPY_ROLE,
+    });
     expect(only(acl.accessPointPolicy?.Statement).Action).toContain('s3:PutObjectAcl');
     expect(only(acl.bucketPolicy.Statement).Action).toContain('s3:PutObjectAcl');
   });
 
   it('writes only a bucket policy for a bucket destination without a key', () => {
-    const config = configWith({ bucket: 'client-lake', expectedOwnerAccountId: '210987654321', keyPrefixTemplate: 'raw/{cluster}/{date}' }, true);
+    const config = configWith(
+      { bucket: 'client-lake', expectedOwnerAccountId: '210987654321', keyPrefixTemplate: 'raw/{cluster}/{date}' },
+      true,
+    );
     const result = clientPolicyStatements({ config, copyRoleArn: COPY_ROLE });
     expect(result.accessPointPolicy).toBeUndefined();
     expect(result.kmsKeyPolicy).toBeUndefined();
     const s = only(result.bucketPolicy.Statement);
-    expect(s.Resource).toEqual(['arn:aws:s3:::client-lake/raw/me3-serverless/*', 'arn:aws:s3:::client-lake/raw/orders-provisioned/*']);
+    expect(s.Resource).toEqual([
+      'arn:aws:s3:::client-lake/raw/me3-serverless/*',
+      'arn:aws:s3:::client-lake/raw/orders-provisioned/*',
+    ]);
     expect(s.Condition).toBeUndefined();
   });
 
   it('takes the S3 region for kms:ViaService from the key when there is no access point', () => {
     const config = configWith(
-      { bucket: 'client-lake', expectedOwnerAccountId: '210987654321', kmsKeyArn: 'arn:aws:kms:us-east-2:210987654321:key/abc-123' },
+      {
+        bucket: 'client-lake',
+        expectedOwnerAccountId: '210987654321',
+        kmsKeyArn: 'arn:aws:kms:us-east-2:210987654321:key/abc-123',
+      },
       true,
     );
     const s = only(clientPolicyStatements({ config, copyRoleArn: COPY_ROLE }).kmsKeyPolicy?.Statement);

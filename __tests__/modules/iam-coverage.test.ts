@@ -17,7 +17,13 @@ import { SIM_DESTINATION_BUCKET, Simulation, type SimulationOptions } from '../s
 import { startDynalite, type DynaliteHandle } from '../support/dynalite';
 import { awsError } from '../support/fake-rds';
 import { startS3rver, type S3rverHandle } from '../support/s3rver';
-import { evaluatePolicy, allowedActions, resolveTokens, wildcardMatch, type PolicyDocumentJson } from '../support/iam-eval';
+import {
+  evaluatePolicy,
+  allowedActions,
+  resolveTokens,
+  wildcardMatch,
+  type PolicyDocumentJson,
+} from '../support/iam-eval';
 import { CallRecorder, requestsFor, type MappedRequest, type RecordedCall } from './iam-requests';
 import { exampleConfig, only, resources, synthStack, type SynthesizedStack } from './stack-helper';
 
@@ -26,7 +32,14 @@ const CLIENT_ACCOUNT = '210987654321';
 const CLIENT_ACCESS_POINT = `arn:aws:s3:${REGION}:${CLIENT_ACCOUNT}:accesspoint/sim-lake`;
 const CLIENT_KEY = `arn:aws:kms:${REGION}:${CLIENT_ACCOUNT}:key/1b2c3d4e-5f60-4718-9a0b-1c2d3e4f5a6b`;
 const MiB = 1024 ** 2;
-const DEADLINES = { restoring: 120, snapshotting: 120, waitingForExportSlot: 720, exporting: 720, copying: 240, cleaningUp: 60 };
+const DEADLINES = {
+  restoring: 120,
+  snapshotting: 120,
+  waitingForExportSlot: 720,
+  exporting: 720,
+  copying: 240,
+  cleaningUp: 60,
+};
 
 /**
  * Actions a stage's policy grants that no recorded call makes, each with the reason it stays. A reason must
@@ -38,12 +51,15 @@ const JUSTIFIED_UNUSED: Readonly<Partial<Record<StageFunction, Readonly<Record<s
  * Resources a statement names that no recorded call touches, by the ending of their ARN (a configured source
  * cluster written `{cluster}`), with the documented path that needs them.
  */
-const MANUAL_SOURCE_SNAPSHOTS = 'a manual start may name a manual snapshot of a configured cluster (`<cluster>-...`); the simulation starts from automated ones';
+const MANUAL_SOURCE_SNAPSHOTS =
+  'a manual start may name a manual snapshot of a configured cluster (`<cluster>-...`); the simulation starts from automated ones';
 const JUSTIFIED_UNUSED_RESOURCES: Readonly<Partial<Record<StageFunction, Readonly<Record<string, string>>>>> = {
   [StageFunction.START]: {
     ':cluster-snapshot:{cluster}-*': MANUAL_SOURCE_SNAPSHOTS,
-    ':cluster-pg:*': 'RDS authorizes a restore against the cluster parameter group the new cluster gets: the default one, as none is named',
-    ':og:*': 'RDS authorizes a restore against the option group the new cluster gets: the default one, as none is named',
+    ':cluster-pg:*':
+      'RDS authorizes a restore against the cluster parameter group the new cluster gets: the default one, as none is named',
+    ':og:*':
+      'RDS authorizes a restore against the option group the new cluster gets: the default one, as none is named',
   },
   [StageFunction.EXPORT]: {
     ':cluster-snapshot:{cluster}-*': MANUAL_SOURCE_SNAPSHOTS,
@@ -83,7 +99,10 @@ function shapeOf(settings: RuntimeSettings) {
     exportPrefix: settings.exportPrefix,
     sourceClusters: settings.sourceClusters.map((c) => c.identifier),
     restore: settings.restore,
-    destination: { ...settings.destination, ...(settings.destination.bucket ? { bucket: DESTINATION_BUCKET_SLOT } : {}) },
+    destination: {
+      ...settings.destination,
+      ...(settings.destination.bucket ? { bucket: DESTINATION_BUCKET_SLOT } : {}),
+    },
   };
 }
 
@@ -98,12 +117,18 @@ function stackFor(settings: RuntimeSettings): { tf: SynthesizedStack; synthesize
     destination: shapeOf(settings).destination,
   }));
   const { tf } = synthStack(config);
-  const fn = Object.values(resources(tf, 'aws_lambda_function'))[0] as { environment: { variables: Record<string, string> } };
+  const fn = Object.values(resources(tf, 'aws_lambda_function'))[0] as {
+    environment: { variables: Record<string, string> };
+  };
   return { tf, synthesized: JSON.parse(fn.environment.variables.PIPELINE_SETTINGS) as RuntimeSettings };
 }
 
 /** The stack's policies with its tokens replaced by the names and ARNs of one simulated deployment. */
-function deploymentFor(name: string, stack: { tf: SynthesizedStack; synthesized: RuntimeSettings }, settings: RuntimeSettings): Deployment {
+function deploymentFor(
+  name: string,
+  stack: { tf: SynthesizedStack; synthesized: RuntimeSettings },
+  settings: RuntimeSettings,
+): Deployment {
   const { tf, synthesized } = stack;
   // The policies are only meaningful for the simulation if both were built from the same configuration.
   expect(shapeOf(synthesized)).toEqual(shapeOf(settings));
@@ -116,8 +141,10 @@ function deploymentFor(name: string, stack: { tf: SynthesizedStack; synthesized:
     if (!inner) throw new Error(`expected a Terraform token, got ${String(token)}`);
     bound.set(inner, value);
     const [type, resourceName, attribute] = inner.split('.');
-    if (type === 'aws_s3_bucket' && attribute === 'bucket') bound.set(`${type}.${resourceName}.arn`, `arn:aws:s3:::${value}`);
-    if (type === 'aws_dynamodb_table' && attribute === 'name') bound.set(`${type}.${resourceName}.arn`, `arn:aws:dynamodb:${REGION}:${account}:table/${value}`);
+    if (type === 'aws_s3_bucket' && attribute === 'bucket')
+      bound.set(`${type}.${resourceName}.arn`, `arn:aws:s3:::${value}`);
+    if (type === 'aws_dynamodb_table' && attribute === 'name')
+      bound.set(`${type}.${resourceName}.arn`, `arn:aws:dynamodb:${REGION}:${account}:table/${value}`);
   };
   bind(synthesized.accountId, account);
   bind(synthesized.tableName, settings.tableName);
@@ -151,7 +178,9 @@ function deploymentFor(name: string, stack: { tf: SynthesizedStack; synthesized:
   const parse = (where: string, text: string): PolicyDocumentJson => {
     const { text: resolved, unresolved } = resolveTokens(text, resolve);
     if (unresolved.length > 0) throw new Error(`${where}: cannot resolve ${unresolved.join(', ')}`);
-    const named = settings.destination.bucket ? resolved.split(`arn:aws:s3:::${DESTINATION_BUCKET_SLOT}`).join(`arn:aws:s3:::${settings.destination.bucket}`) : resolved;
+    const named = settings.destination.bucket
+      ? resolved.split(`arn:aws:s3:::${DESTINATION_BUCKET_SLOT}`).join(`arn:aws:s3:::${settings.destination.bucket}`)
+      : resolved;
     return JSON.parse(named) as PolicyDocumentJson;
   };
 
@@ -167,11 +196,24 @@ function deploymentFor(name: string, stack: { tf: SynthesizedStack; synthesized:
     if (!role) throw new Error(`no role for ${stage}`);
     roleArns.set(stage, `arn:aws:iam::${account}:role/${role.name as string}`);
     // The queue the function's failed async events go to (its on-failure destination).
-    const invokeConfig = Object.values(resources(tf, 'aws_lambda_function_event_invoke_config')).find((c) => String(c.function_name).includes(`_${stage}_function_`));
+    const invokeConfig = Object.values(resources(tf, 'aws_lambda_function_event_invoke_config')).find((c) =>
+      String(c.function_name).includes(`_${stage}_function_`),
+    );
     if (!invokeConfig) throw new Error(`no async invoke config for ${stage}`);
-    deadLetterQueueArns.set(stage, resolveTokens(String((invokeConfig.destination_config as any).on_failure.destination), resolve).text);
+    deadLetterQueueArns.set(
+      stage,
+      resolveTokens(String((invokeConfig.destination_config as any).on_failure.destination), resolve).text,
+    );
   }
-  return { name, settings, tf, stagePolicies, keyPolicy: parse('key policy', only(tf, 'aws_kms_key').policy as string), roleArns, deadLetterQueueArns };
+  return {
+    name,
+    settings,
+    tf,
+    stagePolicies,
+    keyPolicy: parse('key policy', only(tf, 'aws_kms_key').policy as string),
+    roleArns,
+    deadLetterQueueArns,
+  };
 }
 
 // ---- recording the simulated pipelines ------------------------------------------------------------------------
@@ -185,7 +227,8 @@ type Handler = (event: unknown, context?: unknown) => Promise<unknown>;
  */
 function instrument(sim: Simulation, recorder: CallRecorder): Record<StageFunction, Handler> {
   const handlers = (sim as unknown as { handlers?: Record<StageFunction, Handler> }).handlers;
-  if (!handlers || STAGES.some((s) => typeof handlers[s] !== 'function')) throw new Error('the simulation keeps no handler per stage where this test wraps them');
+  if (!handlers || STAGES.some((s) => typeof handlers[s] !== 'function'))
+    throw new Error('the simulation keeps no handler per stage where this test wraps them');
   for (const stage of STAGES) {
     const handler = handlers[stage];
     handlers[stage] = (event, context) => recorder.as(stage, () => handler(event, context));
@@ -204,7 +247,8 @@ function instrument(sim: Simulation, recorder: CallRecorder): Record<StageFuncti
   };
   const alerted = sim.alerts.push.bind(sim.alerts);
   sim.alerts.push = (...alerts) => {
-    for (const _ of alerts) for (const TopicArn of sim.settings.alertTopicArns) recorder.record('sns', 'Publish', { TopicArn });
+    for (const _ of alerts)
+      for (const TopicArn of sim.settings.alertTopicArns) recorder.record('sns', 'Publish', { TopicArn });
     return alerted(...alerts);
   };
   return handlers;
@@ -215,7 +259,10 @@ function recordLambdaService(recorder: CallRecorder, d: Deployment): void {
   recorder.scenario = 'Lambda runtime logs and on-failure destination';
   for (const stage of STAGES) {
     recorder.as(stage, () => {
-      const stream = { logGroupName: `/aws/lambda/${d.settings.namePrefix}-${stage}`, logStreamName: '2026/05/15/[$LATEST]0f1e2d3c4b5a6978' };
+      const stream = {
+        logGroupName: `/aws/lambda/${d.settings.namePrefix}-${stage}`,
+        logStreamName: '2026/05/15/[$LATEST]0f1e2d3c4b5a6978',
+      };
       recorder.record('logs', 'CreateLogStream', stream);
       recorder.record('logs', 'PutLogEvents', stream);
       recorder.record('sqs', 'SendMessage', { QueueArn: d.deadLetterQueueArns.get(stage) });
@@ -242,7 +289,8 @@ async function recordMultipartCopy(recorder: CallRecorder, s: RuntimeSettings): 
         CompleteMultipartUploadCommand: { ETag: '"whole"' },
         AbortMultipartUploadCommand: {},
       };
-      if (context.commandName === 'CompleteMultipartUploadCommand' && failCompletion) throw Object.assign(new Error('We encountered an internal error'), { name: 'InternalError', $fault: 'server' });
+      if (context.commandName === 'CompleteMultipartUploadCommand' && failCompletion)
+        throw Object.assign(new Error('We encountered an internal error'), { name: 'InternalError', $fault: 'server' });
       const output = answers[String(context.commandName)];
       if (!output) throw new Error(`unexpected ${context.commandName}`);
       return { output: { ...output, $metadata: {} }, response: {} };
@@ -283,7 +331,11 @@ interface Recorded {
 }
 
 function recorded(deployment: Deployment, calls: readonly RecordedCall[]): Recorded {
-  return { deployment, calls, requests: calls.flatMap((c) => requestsFor(c, { settings: deployment.settings, region: REGION })) };
+  return {
+    deployment,
+    calls,
+    requests: calls.flatMap((c) => requestsFor(c, { settings: deployment.settings, region: REGION })),
+  };
 }
 
 /** Every (stage, action, resource) a policy does not allow, once each, with the call that needed it. */
@@ -300,10 +352,17 @@ function deniedRequests(runs: readonly Recorded[]): string[] {
       if (r.action.startsWith('kms:') && r.resource === d.settings.exportKmsKeyArn) {
         // A key policy allows a caller it names, or delegates to IAM through the account principal (whose
         // statement's conditions still apply); the identity policy was checked above.
-        const asRole = evaluatePolicy(d.keyPolicy, { ...r, principal: { type: 'AWS', id: d.roleArns.get(r.stage) as string } });
-        const asAccount = evaluatePolicy(d.keyPolicy, { ...r, principal: { type: 'AWS', id: `arn:aws:iam::${d.settings.accountId}:root` } });
+        const asRole = evaluatePolicy(d.keyPolicy, {
+          ...r,
+          principal: { type: 'AWS', id: d.roleArns.get(r.stage) as string },
+        });
+        const asAccount = evaluatePolicy(d.keyPolicy, {
+          ...r,
+          principal: { type: 'AWS', id: `arn:aws:iam::${d.settings.accountId}:root` },
+        });
         const decisions = [asRole.decision, asAccount.decision];
-        if (decisions.includes('explicit-deny') || !decisions.includes('allow')) note(r, 'not allowed by the pipeline key policy');
+        if (decisions.includes('explicit-deny') || !decisions.includes('allow'))
+          note(r, 'not allowed by the pipeline key policy');
       }
     }
   }
@@ -330,7 +389,12 @@ function unusedGrants(runs: readonly Recorded[], stages: readonly StageFunction[
     const mine = all.filter((r) => r.stage === stage);
     // A grant repeated for each configured cluster counts as used when it is used for one of them.
     const clusters = runs[0].deployment.settings.sourceClusters.map((c) => c.identifier.toLowerCase());
-    const canonical = (pattern: string) => clusters.reduce((p, c) => p.replace(new RegExp(`(?<=[:/])${c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=[-/]|$)`, 'g'), '{cluster}'), pattern);
+    const canonical = (pattern: string) =>
+      clusters.reduce(
+        (p, c) =>
+          p.replace(new RegExp(`(?<=[:/])${c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=[-/]|$)`, 'g'), '{cluster}'),
+        pattern,
+      );
     // Statements and resource entries (by position and canonical form: names differ from run to run) some call of the stage needs.
     const usedStatements = new Set<string>();
     const usedResources = new Set<string>();
@@ -360,7 +424,8 @@ function unusedGrants(runs: readonly Recorded[], stages: readonly StageFunction[
       else {
         for (const pattern of [st.Resource ?? []].flat() as string[]) {
           const excused = Object.keys(justifiedResources).some((suffix) => canonical(pattern).endsWith(suffix));
-          if (!usedResources.has(`${i}/${canonical(pattern)}`) && !excused) problems.push(`${stage}: statement ${sid} names ${pattern}, which no call needs`);
+          if (!usedResources.has(`${i}/${canonical(pattern)}`) && !excused)
+            problems.push(`${stage}: statement ${sid} names ${pattern}, which no call needs`);
         }
       }
     });
@@ -419,7 +484,8 @@ describe('IAM coverage: the calls the stage functions make against the policies 
     return result;
   }
 
-  const succeeded = async (sim: Simulation) => expect((await sim.runUntilSettled()).map((r) => r.stage)).toEqual([RunStage.SUCCEEDED]);
+  const succeeded = async (sim: Simulation) =>
+    expect((await sim.runUntilSettled()).map((r) => r.stage)).toEqual([RunStage.SUCCEEDED]);
   const documentedPaths = async (recorder: CallRecorder, deployment: Deployment) => {
     recordLambdaService(recorder, deployment);
     await recordMultipartCopy(recorder, deployment.settings);
@@ -469,12 +535,18 @@ describe('IAM coverage: the calls the stage functions make against the policies 
       await succeeded(sim);
     });
     await scenario('restore refused', shared, async (sim) => {
-      sim.rds.failNext('RestoreDBClusterFromSnapshot', awsError('InsufficientDBClusterCapacityFault', 'Not enough capacity'));
+      sim.rds.failNext(
+        'RestoreDBClusterFromSnapshot',
+        awsError('InsufficientDBClusterCapacityFault', 'Not enough capacity'),
+      );
       sim.announceSnapshot('me3-serverless', 'serverless');
       expect((await sim.runUntilSettled()).map((r) => r.stage)).toEqual([RunStage.FAILED]);
     });
     await scenario('snapshot of the temporary cluster refused', shared, async (sim) => {
-      sim.rds.failNext('CreateDBClusterSnapshot', awsError('DBClusterSnapshotQuotaExceededFault', 'Snapshot quota exceeded'));
+      sim.rds.failNext(
+        'CreateDBClusterSnapshot',
+        awsError('DBClusterSnapshotQuotaExceededFault', 'Snapshot quota exceeded'),
+      );
       sim.announceSnapshot('me3-serverless', 'serverless');
       expect((await sim.runUntilSettled()).map((r) => r.stage)).toEqual([RunStage.FAILED]);
     });
@@ -483,33 +555,65 @@ describe('IAM coverage: the calls the stage functions make against the policies 
       sim.announceSnapshot('me3-serverless', 'serverless');
       expect((await sim.runUntilSettled()).map((r) => r.stage)).toEqual([RunStage.FAILED]);
     });
-    await scenario('export past its deadline', { ...shared, settings: { stageDeadlinesMinutes: { ...DEADLINES, exporting: 1 } } }, async (sim) => {
-      sim.announceSnapshot('orders-provisioned', 'provisioned');
-      const [run] = await sim.runUntilSettled();
-      expect(run.stage).toBe(RunStage.FAILED);
-      expect(sim.rds.successfulCalls('CancelExportTask')).toHaveLength(1);
-    });
-    await scenario('alert lost in a crash, sent again by the reconciler', { ...shared, crashBeforeFirstAlert: true }, async (sim) => {
-      sim.announceSnapshot('orders-provisioned', 'provisioned');
-      await succeeded(sim);
-      for (let i = 0; i < 15; i++) await sim.tick();
-      expect(sim.alerts).toHaveLength(1);
-    });
-    await scenario('reconciler: lost events, a missed snapshot, orphans', { ...shared, loseEachOnce: true }, async (sim) => {
-      const longAgo = new Date(sim.now().getTime() - 2 * 86_400_000);
-      const tags = [
-        { Key: TagKeys.MANAGED_BY, Value: sim.settings.managedByTag },
-        { Key: TagKeys.RUN_ID, Value: 'gone-run' },
-      ];
-      const orphan = `${sim.settings.tempResourcePrefix}gone-run`;
-      const common = { status: 'available', engine: 'aurora-postgresql', engineVersion: '15.4', engineMode: 'provisioned', created: longAgo, tags, wait: 0 };
-      sim.rds.clusters.set(orphan, { ...common, id: orphan, arn: `arn:aws:rds:${REGION}:${sim.settings.accountId}:cluster:${orphan}` });
-      sim.rds.snapshots.set(orphan, { ...common, id: orphan, arn: `arn:aws:rds:${REGION}:${sim.settings.accountId}:cluster-snapshot:${orphan}`, clusterId: orphan, type: 'manual' });
-      sim.announceSnapshot('me3-serverless', 'serverless');
-      expect((await sim.runUntilSettled(200)).map((r) => r.stage)).toEqual([RunStage.SUCCEEDED]);
-      expect(sim.rds.successfulCalls('DeleteDBCluster').map((c) => c.input.DBClusterIdentifier)).toContain(orphan);
-      expect(sim.rds.successfulCalls('DeleteDBClusterSnapshot').map((c) => c.input.DBClusterSnapshotIdentifier)).toContain(orphan);
-    });
+    await scenario(
+      'export past its deadline',
+      { ...shared, settings: { stageDeadlinesMinutes: { ...DEADLINES, exporting: 1 } } },
+      async (sim) => {
+        sim.announceSnapshot('orders-provisioned', 'provisioned');
+        const [run] = await sim.runUntilSettled();
+        expect(run.stage).toBe(RunStage.FAILED);
+        expect(sim.rds.successfulCalls('CancelExportTask')).toHaveLength(1);
+      },
+    );
+    await scenario(
+      'alert lost in a crash, sent again by the reconciler',
+      { ...shared, crashBeforeFirstAlert: true },
+      async (sim) => {
+        sim.announceSnapshot('orders-provisioned', 'provisioned');
+        await succeeded(sim);
+        for (let i = 0; i < 15; i++) await sim.tick();
+        expect(sim.alerts).toHaveLength(1);
+      },
+    );
+    await scenario(
+      'reconciler: lost events, a missed snapshot, orphans',
+      { ...shared, loseEachOnce: true },
+      async (sim) => {
+        const longAgo = new Date(sim.now().getTime() - 2 * 86_400_000);
+        const tags = [
+          { Key: TagKeys.MANAGED_BY, Value: sim.settings.managedByTag },
+          { Key: TagKeys.RUN_ID, Value: 'gone-run' },
+        ];
+        const orphan = `${sim.settings.tempResourcePrefix}gone-run`;
+        const common = {
+          status: 'available',
+          engine: 'aurora-postgresql',
+          engineVersion: '15.4',
+          engineMode: 'provisioned',
+          created: longAgo,
+          tags,
+          wait: 0,
+        };
+        sim.rds.clusters.set(orphan, {
+          ...common,
+          id: orphan,
+          arn: `arn:aws:rds:${REGION}:${sim.settings.accountId}:cluster:${orphan}`,
+        });
+        sim.rds.snapshots.set(orphan, {
+          ...common,
+          id: orphan,
+          arn: `arn:aws:rds:${REGION}:${sim.settings.accountId}:cluster-snapshot:${orphan}`,
+          clusterId: orphan,
+          type: 'manual',
+        });
+        sim.announceSnapshot('me3-serverless', 'serverless');
+        expect((await sim.runUntilSettled(200)).map((r) => r.stage)).toEqual([RunStage.SUCCEEDED]);
+        expect(sim.rds.successfulCalls('DeleteDBCluster').map((c) => c.input.DBClusterIdentifier)).toContain(orphan);
+        expect(
+          sim.rds.successfulCalls('DeleteDBClusterSnapshot').map((c) => c.input.DBClusterSnapshotIdentifier),
+        ).toContain(orphan);
+      },
+    );
 
     // The client's access point in another account, the client's KMS key and ACLs: the copy stage's other
     // shape. The emulator has no access points, so the copy client reaches the bucket behind it, after the
@@ -524,7 +628,11 @@ describe('IAM coverage: the calls the stage functions make against the policies 
           recorder.attach(s3, 's3');
           s3.middlewareStack.add(
             (next: (args: any) => Promise<any>) => async (args: any) =>
-              next(args.input?.Bucket === CLIENT_ACCESS_POINT ? { ...args, input: { ...args.input, Bucket: SIM_DESTINATION_BUCKET } } : args),
+              next(
+                args.input?.Bucket === CLIENT_ACCESS_POINT
+                  ? { ...args, input: { ...args.input, Bucket: SIM_DESTINATION_BUCKET } }
+                  : args,
+              ),
             { step: 'initialize', priority: 'low', name: 'accessPointToBucketBehindIt' },
           );
           return s3;
@@ -533,8 +641,13 @@ describe('IAM coverage: the calls the stage functions make against the policies 
       async (sim, handlers) => {
         sim.announceSnapshot('orders-provisioned', 'provisioned');
         await succeeded(sim);
-        expect(await sim.keys(SIM_DESTINATION_BUCKET, 'lake/orders-provisioned/')).toContainEqual(expect.stringMatching(/\/_SUCCESS$/));
-        await expect(handlers[StageFunction.COPY]({ kind: 'probe' })).resolves.toMatchObject({ ok: true, step: 'multipart' });
+        expect(await sim.keys(SIM_DESTINATION_BUCKET, 'lake/orders-provisioned/')).toContainEqual(
+          expect.stringMatching(/\/_SUCCESS$/),
+        );
+        await expect(handlers[StageFunction.COPY]({ kind: 'probe' })).resolves.toMatchObject({
+          ok: true,
+          step: 'multipart',
+        });
       },
       documentedPaths,
       recorder,
@@ -546,17 +659,48 @@ describe('IAM coverage: the calls the stage functions make against the policies 
   });
 
   it('records calls of every stage function, through each AWS service the pipeline uses', () => {
-    const stagesOf = (runs: Recorded[]) => [...new Set(runs.flatMap((r) => r.calls).filter((c) => c.service !== 'logs' && c.service !== 'sqs').map((c) => c.stage))].sort();
+    const stagesOf = (runs: Recorded[]) =>
+      [
+        ...new Set(
+          runs
+            .flatMap((r) => r.calls)
+            .filter((c) => c.service !== 'logs' && c.service !== 'sqs')
+            .map((c) => c.stage),
+        ),
+      ].sort();
     expect(stagesOf(bucketRuns)).toEqual([...STAGES].sort());
     expect(stagesOf(accessPointRuns)).toContain(StageFunction.COPY);
     const calls = bucketRuns.flatMap((r) => r.calls);
     expect([...new Set(calls.map((c) => c.service))].sort()).toEqual(['dynamodb', 'logs', 'rds', 's3', 'sns', 'sqs']);
     expect([...new Set(calls.filter((c) => c.service === 'rds').map((c) => c.command))].sort()).toEqual(
-      ['CancelExportTask', 'CreateDBClusterSnapshot', 'DeleteDBCluster', 'DeleteDBClusterSnapshot', 'DescribeDBClusterSnapshots', 'DescribeDBClusters', 'DescribeExportTasks', 'RestoreDBClusterFromSnapshot', 'StartExportTask'].sort(),
+      [
+        'CancelExportTask',
+        'CreateDBClusterSnapshot',
+        'DeleteDBCluster',
+        'DeleteDBClusterSnapshot',
+        'DescribeDBClusterSnapshots',
+        'DescribeDBClusters',
+        'DescribeExportTasks',
+        'RestoreDBClusterFromSnapshot',
+        'StartExportTask',
+      ].sort(),
     );
-    const copyS3 = accessPointRuns.flatMap((r) => r.calls).filter((c) => c.service === 's3' && c.stage === StageFunction.COPY);
+    const copyS3 = accessPointRuns
+      .flatMap((r) => r.calls)
+      .filter((c) => c.service === 's3' && c.stage === StageFunction.COPY);
     expect([...new Set(copyS3.map((c) => c.command))].sort()).toEqual(
-      ['AbortMultipartUpload', 'CompleteMultipartUpload', 'CopyObject', 'CreateMultipartUpload', 'GetObject', 'HeadObject', 'ListObjectsV2', 'PutObject', 'UploadPart', 'UploadPartCopy'].sort(),
+      [
+        'AbortMultipartUpload',
+        'CompleteMultipartUpload',
+        'CopyObject',
+        'CreateMultipartUpload',
+        'GetObject',
+        'HeadObject',
+        'ListObjectsV2',
+        'PutObject',
+        'UploadPart',
+        'UploadPartCopy',
+      ].sort(),
     );
   });
 
@@ -579,13 +723,25 @@ describe('IAM coverage: the calls the stage functions make against the policies 
     const [run] = bucketRuns;
     const d = run.deployment;
     const start = d.stagePolicies.get(StageFunction.START) as PolicyDocumentJson;
-    const withoutExport = new Map(d.stagePolicies).set(StageFunction.START, { Statement: start.Statement.filter((s) => s.Sid !== 'ExportSourceSnapshots') });
+    const withoutExport = new Map(d.stagePolicies).set(StageFunction.START, {
+      Statement: start.Statement.filter((s) => s.Sid !== 'ExportSourceSnapshots'),
+    });
     expect(deniedRequests([{ ...run, deployment: { ...d, stagePolicies: withoutExport } }])).toContainEqual(
-      expect.stringMatching(/^start: rds:StartExportTask on arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:rds:orders-provisioned-.* implicit-deny/),
+      expect.stringMatching(
+        /^start: rds:StartExportTask on arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:rds:orders-provisioned-.* implicit-deny/,
+      ),
     );
     const cleanup = d.stagePolicies.get(StageFunction.CLEANUP) as PolicyDocumentJson;
     const extra = new Map(d.stagePolicies).set(StageFunction.CLEANUP, {
-      Statement: [...cleanup.Statement, { Sid: 'Extra', Effect: 'Allow', Action: 'rds:ModifyDBCluster', Resource: 'arn:aws:rds:eu-west-1:123456789012:cluster:sim-tmp-*' }],
+      Statement: [
+        ...cleanup.Statement,
+        {
+          Sid: 'Extra',
+          Effect: 'Allow',
+          Action: 'rds:ModifyDBCluster',
+          Resource: 'arn:aws:rds:eu-west-1:123456789012:cluster:sim-tmp-*',
+        },
+      ],
     });
     expect(unusedGrants([{ ...run, deployment: { ...d, stagePolicies: extra } }, ...bucketRuns.slice(1)])).toEqual([
       'cleanup: grants rds:ModifyDBCluster, which no call makes',
@@ -600,7 +756,10 @@ describe('The SNS adapters publish to exactly the topics the coverage test maps 
     const sns = new SNSClient({ region: REGION, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
     sns.middlewareStack.add(
       (_next: unknown, context: { commandName?: string }) => async (args: { input: object }) => {
-        sent.push({ command: String(context.commandName), topic: String((args.input as { TopicArn?: string }).TopicArn) });
+        sent.push({
+          command: String(context.commandName),
+          topic: String((args.input as { TopicArn?: string }).TopicArn),
+        });
         return { output: { MessageId: 'm', $metadata: {} }, response: {} };
       },
       { step: 'initialize', name: 'answerLocally' },

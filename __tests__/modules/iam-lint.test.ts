@@ -42,7 +42,11 @@ describe('IAM lint', () => {
     const { tf } = synthStack(
       exampleConfig((c) => ({
         ...c,
-        destination: { bucket: 'client-lake', expectedOwnerAccountId: '210987654321', aclMode: 'bucket-owner-full-control' },
+        destination: {
+          bucket: 'client-lake',
+          expectedOwnerAccountId: '210987654321',
+          aclMode: 'bucket-owner-full-control',
+        },
         restore: { vpcSecurityGroupIds: [] },
       })),
     );
@@ -54,16 +58,26 @@ describe('IAM lint', () => {
     const [name] = Object.keys(tf.resource.aws_iam_role_policy);
     tf.resource.aws_iam_role_policy[name].policy = JSON.stringify({
       Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Action: ['rds:*'], Resource: 'arn:aws:rds:eu-west-1:123456789012:cluster:x' }, { Effect: 'Allow', Action: 's3:PutObject', Resource: '*' }],
+      Statement: [
+        { Effect: 'Allow', Action: ['rds:*'], Resource: 'arn:aws:rds:eu-west-1:123456789012:cluster:x' },
+        { Effect: 'Allow', Action: 's3:PutObject', Resource: '*' },
+      ],
     });
-    expect(lint(tf)).toEqual([expect.stringContaining('allows rds:*'), expect.stringContaining('write action s3:PutObject on resource *')]);
+    expect(lint(tf)).toEqual([
+      expect.stringContaining('allows rds:*'),
+      expect.stringContaining('write action s3:PutObject on resource *'),
+    ]);
   });
 });
 
 describe('Imports of the AWS provider', () => {
   it('never come from the @cdktf/provider-aws barrel, only from deep paths', () => {
     const root = join(__dirname, '..', '..');
-    const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts', '*.js', '*.mjs', '*.cjs'], { cwd: root, encoding: 'utf8' })
+    const files = execFileSync(
+      'git',
+      ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts', '*.js', '*.mjs', '*.cjs'],
+      { cwd: root, encoding: 'utf8' },
+    )
       .split('\n')
       .filter(Boolean);
     expect(files.length).toBeGreaterThan(10);

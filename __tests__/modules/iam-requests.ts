@@ -44,16 +44,18 @@ export class CallRecorder {
   /** Records a command if a stage is running; calls made by the test harness itself are not a stage's. */
   record(service: RecordedCall['service'], command: string, input: Readonly<Record<string, unknown>>): void {
     const stage = this.current.getStore();
-    if (stage) this.calls.push({ stage, service, command: command.replace(/Command$/, ''), input, scenario: this.scenario });
+    if (stage)
+      this.calls.push({ stage, service, command: command.replace(/Command$/, ''), input, scenario: this.scenario });
   }
 
   /** Adds a recording middleware to an SDK client (first in the initialize step: it sees the caller's input). */
   attach(client: MiddlewareClient, service: RecordedCall['service']): void {
     client.middlewareStack.add(
-      (next: (args: { input: unknown }) => Promise<unknown>, context: { commandName?: string }) => async (args: { input: unknown }) => {
-        this.record(service, String(context.commandName), args.input as Record<string, unknown>);
-        return next(args);
-      },
+      (next: (args: { input: unknown }) => Promise<unknown>, context: { commandName?: string }) =>
+        async (args: { input: unknown }) => {
+          this.record(service, String(context.commandName), args.input as Record<string, unknown>);
+          return next(args);
+        },
       { step: 'initialize', priority: 'high', name: `record-${service}-calls` },
     );
   }
@@ -65,7 +67,8 @@ export interface RequestScope {
   readonly region: string;
 }
 
-const list = <T>(v: T | readonly T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? [...(v as T[])] : [v as T]);
+const list = <T>(v: T | readonly T[] | undefined): T[] =>
+  v === undefined ? [] : Array.isArray(v) ? [...(v as T[])] : [v as T];
 
 /**
  * Maps one recorded call to the IAM requests it makes. Throws for a command it does not know, so a new AWS
@@ -77,7 +80,11 @@ export function requestsFor(call: RecordedCall, scope: RequestScope): MappedRequ
   const region = scope.region;
   const via = `${call.service}:${call.command} (${call.scenario})`;
   // Every call: the region the client is configured for, over TLS, from this account.
-  const base: Record<string, ContextValue> = { 'aws:RequestedRegion': region, 'aws:SecureTransport': true, 'aws:PrincipalAccount': account };
+  const base: Record<string, ContextValue> = {
+    'aws:RequestedRegion': region,
+    'aws:SecureTransport': true,
+    'aws:PrincipalAccount': account,
+  };
   const out: MappedRequest[] = [];
   const add = (action: string, resource: string, context: Record<string, ContextValue> = {}) =>
     out.push({ stage: call.stage, via, action, resource, context: { ...base, ...context } });
@@ -85,20 +92,27 @@ export function requestsFor(call: RecordedCall, scope: RequestScope): MappedRequ
 
   /** KMS used by another service with the caller's credentials (forward access): kms:ViaService names that service. */
   const kmsVia = (service: string, action: string, keyArn: string | undefined) => {
-    if (keyArn) add(action, keyArn, { 'kms:ViaService': `${service}.${region}.amazonaws.com`, 'kms:CallerAccount': account });
+    if (keyArn)
+      add(action, keyArn, { 'kms:ViaService': `${service}.${region}.amazonaws.com`, 'kms:CallerAccount': account });
   };
 
   switch (call.service) {
     case 'rds': {
-      const rds = (type: string, id: string) => (id.startsWith('arn:') ? id : `arn:aws:rds:${region}:${account}:${type}:${id.toLowerCase()}`);
+      const rds = (type: string, id: string) =>
+        id.startsWith('arn:') ? id : `arn:aws:rds:${region}:${account}:${type}:${id.toLowerCase()}`;
       switch (call.command) {
         case 'DescribeDBClusters':
           // Without an identifier the call lists every cluster: only a grant on `cluster:*` covers it.
-          add('rds:DescribeDBClusters', input.DBClusterIdentifier ? rds('cluster', input.DBClusterIdentifier) : rds('cluster', '*'));
+          add(
+            'rds:DescribeDBClusters',
+            input.DBClusterIdentifier ? rds('cluster', input.DBClusterIdentifier) : rds('cluster', '*'),
+          );
           break;
         case 'DescribeDBClusterSnapshots':
-          if (input.DBClusterSnapshotIdentifier) add('rds:DescribeDBClusterSnapshots', rds('cluster-snapshot', input.DBClusterSnapshotIdentifier));
-          else if (input.DBClusterIdentifier) add('rds:DescribeDBClusterSnapshots', rds('cluster', input.DBClusterIdentifier));
+          if (input.DBClusterSnapshotIdentifier)
+            add('rds:DescribeDBClusterSnapshots', rds('cluster-snapshot', input.DBClusterSnapshotIdentifier));
+          else if (input.DBClusterIdentifier)
+            add('rds:DescribeDBClusterSnapshots', rds('cluster', input.DBClusterIdentifier));
           else add('rds:DescribeDBClusterSnapshots', rds('cluster-snapshot', '*'));
           break;
         case 'DescribeExportTasks':
@@ -110,10 +124,15 @@ export function requestsFor(call: RecordedCall, scope: RequestScope): MappedRequ
           add('rds:StartExportTask', rds('cluster-snapshot', input.SourceArn));
           // The export role is passed in a call to RDS; the task runs as export.rds.amazonaws.com. Which of the
           // two RDS reports as iam:PassedToService is not documented, so both must be allowed.
-          for (const service of ['rds.amazonaws.com', 'export.rds.amazonaws.com']) add('iam:PassRole', input.IamRoleArn, { 'iam:PassedToService': service });
+          for (const service of ['rds.amazonaws.com', 'export.rds.amazonaws.com'])
+            add('iam:PassRole', input.IamRoleArn, { 'iam:PassedToService': service });
           // RDS describes the key and creates a grant on it for the export with the caller's permissions.
           for (const action of ['kms:DescribeKey', 'kms:CreateGrant']) {
-            add(action, input.KmsKeyId, { 'kms:ViaService': `rds.${region}.amazonaws.com`, 'kms:CallerAccount': account, 'kms:GrantIsForAWSResource': true });
+            add(action, input.KmsKeyId, {
+              'kms:ViaService': `rds.${region}.amazonaws.com`,
+              'kms:CallerAccount': account,
+              'kms:GrantIsForAWSResource': true,
+            });
           }
           break;
         case 'RestoreDBClusterFromSnapshot': {
@@ -130,7 +149,8 @@ export function requestsFor(call: RecordedCall, scope: RequestScope): MappedRequ
         case 'CreateDBClusterSnapshot':
           add('rds:CreateDBClusterSnapshot', rds('cluster', input.DBClusterIdentifier));
           add('rds:CreateDBClusterSnapshot', rds('cluster-snapshot', input.DBClusterSnapshotIdentifier));
-          if (list(input.Tags).length > 0) add('rds:AddTagsToResource', rds('cluster-snapshot', input.DBClusterSnapshotIdentifier));
+          if (list(input.Tags).length > 0)
+            add('rds:AddTagsToResource', rds('cluster-snapshot', input.DBClusterSnapshotIdentifier));
           break;
         case 'DeleteDBCluster':
           add('rds:DeleteDBCluster', rds('cluster', input.DBClusterIdentifier));
@@ -154,15 +174,21 @@ export function requestsFor(call: RecordedCall, scope: RequestScope): MappedRequ
     case 's3': {
       const destination = s.destination.accessPointArn ?? (s.destination.bucket as string);
       const bucketArn = (b: string) => (b.startsWith('arn:') ? b : `arn:aws:s3:::${b}`);
-      const objectArn = (b: string, k: string) => (b.startsWith('arn:') ? `${b}/object/${k}` : `arn:aws:s3:::${b}/${k}`);
+      const objectArn = (b: string, k: string) =>
+        b.startsWith('arn:') ? `${b}/object/${k}` : `arn:aws:s3:::${b}/${k}`;
       // s3:ResourceAccount is the owner of the bucket (or access point) named in the request: every call
       // sends it as ExpectedBucketOwner, so a call that succeeds was made on a resource of that account.
       const owner = (b: string): Record<string, ContextValue> =>
-        b === destination ? { 's3:ResourceAccount': s.destination.expectedOwnerAccountId } : b === s.exportBucket ? { 's3:ResourceAccount': account } : {};
+        b === destination
+          ? { 's3:ResourceAccount': s.destination.expectedOwnerAccountId }
+          : b === s.exportBucket
+            ? { 's3:ResourceAccount': account }
+            : {};
       // Objects under the export prefix are written by the export with the pipeline key (and the bucket's
       // default encryption is that key); at the destination, with the client's key when one is configured.
       const readKey = (b: string) => (b === s.exportBucket ? s.exportKmsKeyArn : undefined);
-      const writeKey = (b: string, requested?: string) => requested ?? (b === destination ? s.destination.kmsKeyArn : undefined);
+      const writeKey = (b: string, requested?: string) =>
+        requested ?? (b === destination ? s.destination.kmsKeyArn : undefined);
       const write = (b: string, k: string) => {
         add('s3:PutObject', objectArn(b, k), owner(b));
         if (input.ACL) add('s3:PutObjectAcl', objectArn(b, k), owner(b));
@@ -176,7 +202,10 @@ export function requestsFor(call: RecordedCall, scope: RequestScope): MappedRequ
       const k = String(input.Key);
       switch (call.command) {
         case 'ListObjectsV2':
-          add('s3:ListBucket', bucketArn(b), { ...owner(b), ...(input.Prefix !== undefined ? { 's3:prefix': String(input.Prefix) } : {}) });
+          add('s3:ListBucket', bucketArn(b), {
+            ...owner(b),
+            ...(input.Prefix !== undefined ? { 's3:prefix': String(input.Prefix) } : {}),
+          });
           break;
         case 'GetObject':
           add('s3:GetObject', objectArn(b, k), owner(b));
@@ -241,15 +270,27 @@ export function requestsFor(call: RecordedCall, scope: RequestScope): MappedRequ
         kmsVia('dynamodb', 'kms:Decrypt', name === s.tableName ? s.exportKmsKeyArn : undefined);
       };
       const ITEM: Record<string, string> = {
-        Get: 'GetItem', GetItem: 'GetItem', Put: 'PutItem', PutItem: 'PutItem', Update: 'UpdateItem', UpdateItem: 'UpdateItem',
-        Delete: 'DeleteItem', DeleteItem: 'DeleteItem', Scan: 'Scan', ConditionCheck: 'ConditionCheckItem',
+        Get: 'GetItem',
+        GetItem: 'GetItem',
+        Put: 'PutItem',
+        PutItem: 'PutItem',
+        Update: 'UpdateItem',
+        UpdateItem: 'UpdateItem',
+        Delete: 'DeleteItem',
+        DeleteItem: 'DeleteItem',
+        Scan: 'Scan',
+        ConditionCheck: 'ConditionCheckItem',
       };
       if (ITEM[call.command]) item(ITEM[call.command], input.TableName);
       else if (call.command === 'Query') {
-        add('dynamodb:Query', input.IndexName ? `${table(input.TableName)}/index/${input.IndexName}` : table(input.TableName));
+        add(
+          'dynamodb:Query',
+          input.IndexName ? `${table(input.TableName)}/index/${input.IndexName}` : table(input.TableName),
+        );
         kmsVia('dynamodb', 'kms:Decrypt', input.TableName === s.tableName ? s.exportKmsKeyArn : undefined);
       } else if (['BatchGet', 'BatchGetItem', 'BatchWrite', 'BatchWriteItem'].includes(call.command)) {
-        for (const name of Object.keys(input.RequestItems ?? {})) item(call.command.startsWith('BatchGet') ? 'BatchGetItem' : 'BatchWriteItem', name);
+        for (const name of Object.keys(input.RequestItems ?? {}))
+          item(call.command.startsWith('BatchGet') ? 'BatchGetItem' : 'BatchWriteItem', name);
       } else if (['TransactWrite', 'TransactWriteItems', 'TransactGet', 'TransactGetItems'].includes(call.command)) {
         for (const t of list<Record<string, { TableName: string }>>(input.TransactItems)) {
           for (const [kind, op] of Object.entries(t)) item(ITEM[kind] ?? kind, op.TableName);
@@ -273,8 +314,12 @@ export function requestsFor(call: RecordedCall, scope: RequestScope): MappedRequ
       kmsVia('sqs', 'kms:Decrypt', s.exportKmsKeyArn);
       break;
     case 'logs':
-      if (!['CreateLogStream', 'PutLogEvents'].includes(call.command)) throw new Error(`no IAM mapping for CloudWatch Logs ${call.command}`);
-      add(`logs:${call.command}`, `arn:aws:logs:${region}:${account}:log-group:${input.logGroupName}:log-stream:${input.logStreamName}`);
+      if (!['CreateLogStream', 'PutLogEvents'].includes(call.command))
+        throw new Error(`no IAM mapping for CloudWatch Logs ${call.command}`);
+      add(
+        `logs:${call.command}`,
+        `arn:aws:logs:${region}:${account}:log-group:${input.logGroupName}:log-stream:${input.logStreamName}`,
+      );
       break;
     default:
       throw new Error(`no IAM mapping for service ${String(call.service)}`);

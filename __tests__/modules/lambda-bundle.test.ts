@@ -8,7 +8,9 @@ import { bundleLambdas, deterministicZip, HANDLER_FILE, REPO_ROOT } from '../../
 const FIXTURE = '__tests__/fixtures/handler.ts';
 
 /** Reads the central directory of a zip: name, DOS time/date, external attributes of each entry. */
-function centralDirectory(zip: Uint8Array): { name: string; time: number; date: number; attrs: number; madeBy: number }[] {
+function centralDirectory(
+  zip: Uint8Array,
+): { name: string; time: number; date: number; attrs: number; madeBy: number }[] {
   const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
   let eocd = zip.byteLength - 22;
   while (view.getUint32(eocd, true) !== 0x06054b50) eocd -= 1;
@@ -55,7 +57,9 @@ describe('Function: bundleLambdas', () => {
   afterAll(() => cleanup.forEach((d) => rmSync(d, { recursive: true, force: true })));
   const outDirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'bundle-test-')));
   cleanup.push(...outDirs);
-  const [first, second] = outDirs.map((outDir) => bundleLambdas([{ name: 'probe', entry: FIXTURE }], { outDir }).get('probe')!);
+  const [first, second] = outDirs.map(
+    (outDir) => bundleLambdas([{ name: 'probe', entry: FIXTURE }], { outDir }).get('probe')!,
+  );
 
   it('gives byte-identical zips and hashes for the same source', () => {
     expect(first.zipPath).not.toBe(second.zipPath);

@@ -1,7 +1,12 @@
 import { App, TerraformStack } from 'cdktf';
 import { DataAwsCallerIdentity } from '@cdktf/provider-aws/lib/data-aws-caller-identity';
 import { runtimeSettingsSchema } from '../../lambdas/shared/settings';
-import { buildRuntimeSettings, runtimeSettingsJson, RuntimeSettingsError, tempResourcePrefixOf } from '../../modules/runtime-settings';
+import {
+  buildRuntimeSettings,
+  runtimeSettingsJson,
+  RuntimeSettingsError,
+  tempResourcePrefixOf,
+} from '../../modules/runtime-settings';
 import { exampleConfig } from './stack-helper';
 
 const deployed = {
@@ -30,7 +35,9 @@ describe('Function: buildRuntimeSettings', () => {
   });
 
   it('refuses settings the handlers would reject, naming the field', () => {
-    expect(() => buildRuntimeSettings(exampleConfig(), { ...deployed, accountId: 'not-an-account' })).toThrow(RuntimeSettingsError);
+    expect(() => buildRuntimeSettings(exampleConfig(), { ...deployed, accountId: 'not-an-account' })).toThrow(
+      RuntimeSettingsError,
+    );
     expect(() => buildRuntimeSettings(exampleConfig(), { ...deployed, tableName: '' })).toThrow(/tableName/);
   });
 });
@@ -39,9 +46,14 @@ describe('Function: runtimeSettingsJson', () => {
   it('refuses settings that would not fit in Lambda environment variables', () => {
     const many = exampleConfig((c) => ({
       ...c,
-      sourceClusters: Array.from({ length: 40 }, (_, i) => ({ identifier: `cluster-${i}`, exportOnly: [`db${i}.public.table_with_a_long_name_${i}`] })),
+      sourceClusters: Array.from({ length: 40 }, (_, i) => ({
+        identifier: `cluster-${i}`,
+        exportOnly: [`db${i}.public.table_with_a_long_name_${i}`],
+      })),
     }));
     expect(() => runtimeSettingsJson(buildRuntimeSettings(many, deployed))).toThrow(/4096-byte environment limit/);
-    expect(JSON.parse(runtimeSettingsJson(buildRuntimeSettings(exampleConfig(), deployed))).namePrefix).toBe('aurora-export');
+    expect(JSON.parse(runtimeSettingsJson(buildRuntimeSettings(exampleConfig(), deployed))).namePrefix).toBe(
+      'aurora-export',
+    );
   });
 });

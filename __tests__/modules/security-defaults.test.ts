@@ -16,7 +16,8 @@ Testing.setupJest();
 
 const { json, tf } = synthStack();
 const ACCOUNT = /^\$\{data\.aws_caller_identity\.aws-context_caller_[0-9A-F]+\.account_id\}$/;
-const statementsOf = (policy: string) => (JSON.parse(policy) as { Statement: Array<Record<string, unknown>> }).Statement;
+const statementsOf = (policy: string) =>
+  (JSON.parse(policy) as { Statement: Array<Record<string, unknown>> }).Statement;
 const bySid = (statements: Array<Record<string, unknown>>, sid: string) => {
   const s = statements.find((x) => x.Sid === sid);
   if (!s) throw new Error(`no statement ${sid}`);
@@ -29,7 +30,9 @@ describe('Construct: PipelineKey', () => {
   });
 
   it('never gives the account root kms:*, only named administration actions', () => {
-    const root = statementsOf(only(tf, 'aws_kms_key').policy as string).filter((s) => JSON.stringify(s.Principal).includes(':root'));
+    const root = statementsOf(only(tf, 'aws_kms_key').policy as string).filter((s) =>
+      JSON.stringify(s.Principal).includes(':root'),
+    );
     expect(root.length).toBeGreaterThan(0);
     for (const s of root) {
       expect(actionsOf(s)).not.toContain('kms:*');
@@ -46,7 +49,9 @@ describe('Construct: PipelineKey', () => {
   it('admits export.rds.amazonaws.com, RDS events, CloudWatch alarms and the pipeline roles', () => {
     const statements = statementsOf(only(tf, 'aws_kms_key').policy as string);
     expect(bySid(statements, 'RdsExportUsesKey').Principal).toEqual({ Service: 'export.rds.amazonaws.com' });
-    expect(JSON.stringify(bySid(statements, 'ServicesPublishToEncryptedTopics').Principal)).toMatch(/events\.rds\.amazonaws\.com.*cloudwatch\.amazonaws\.com/);
+    expect(JSON.stringify(bySid(statements, 'ServicesPublishToEncryptedTopics').Principal)).toMatch(
+      /events\.rds\.amazonaws\.com.*cloudwatch\.amazonaws\.com/,
+    );
     const roles = [bySid(statements, 'PipelineRolesUseKey').Principal as { AWS: string[] }].flatMap((p) => p.AWS);
     expect(roles).toHaveLength(STAGES.length + 1);
     const grant = bySid(statements, 'ExportStartersGrantToRds');
@@ -61,7 +66,15 @@ describe('Construct: PipelineKey, for CloudWatch Logs', () => {
   const resolved = (): PolicyDocumentJson =>
     JSON.parse(
       resolveTokens(only(tf, 'aws_kms_key').policy as string, (t) =>
-        t.endsWith('.partition') ? 'aws' : t.startsWith('data.aws_region.') ? 'eu-west-1' : t.endsWith('.account_id') ? '123456789012' : t.includes('aws_iam_role.') ? `arn:aws:iam::123456789012:role/${t}` : undefined,
+        t.endsWith('.partition')
+          ? 'aws'
+          : t.startsWith('data.aws_region.')
+            ? 'eu-west-1'
+            : t.endsWith('.account_id')
+              ? '123456789012'
+              : t.includes('aws_iam_role.')
+                ? `arn:aws:iam::123456789012:role/${t}`
+                : undefined,
       ).text,
     );
   const logsRequest = (action: string, logGroup: string) => ({
@@ -73,7 +86,9 @@ describe('Construct: PipelineKey, for CloudWatch Logs', () => {
 
   it('lets CloudWatch Logs of this region use the key, only for the log groups of this pipeline in this account', () => {
     const s = bySid(keyStatements(), 'CloudWatchLogsEncryptsPipelineLogs');
-    expect(s.Principal).toEqual({ Service: expect.stringMatching(/^logs\.\$\{data\.aws_region\..+\.name\}\.amazonaws\.com$/) });
+    expect(s.Principal).toEqual({
+      Service: expect.stringMatching(/^logs\.\$\{data\.aws_region\..+\.name\}\.amazonaws\.com$/),
+    });
     expect(s.Condition).toEqual({
       ArnLike: {
         'kms:EncryptionContext:aws:logs:arn': expect.stringMatching(
@@ -89,12 +104,22 @@ describe('Construct: PipelineKey, for CloudWatch Logs', () => {
     const policy = resolved();
     for (const group of Object.values(resources(tf, 'aws_cloudwatch_log_group'))) {
       const arn = `arn:aws:logs:eu-west-1:123456789012:log-group:${group.name as string}`;
-      for (const action of ['kms:Encrypt', 'kms:GenerateDataKey', 'kms:Decrypt']) expect(evaluatePolicy(policy, logsRequest(action, arn)).decision).toBe('allow');
+      for (const action of ['kms:Encrypt', 'kms:GenerateDataKey', 'kms:Decrypt'])
+        expect(evaluatePolicy(policy, logsRequest(action, arn)).decision).toBe('allow');
     }
-    for (const other of ['arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/other-app', 'arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/aurora-export-start', 'arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/aurora-export-start']) {
+    for (const other of [
+      'arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/other-app',
+      'arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/aurora-export-start',
+      'arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/aurora-export-start',
+    ]) {
       expect(evaluatePolicy(policy, logsRequest('kms:Decrypt', other)).decision).toBe('implicit-deny');
     }
-    expect(evaluatePolicy(policy, { ...logsRequest('kms:Decrypt', 'arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/aurora-export-start'), principal: { type: 'Service', id: 'logs.us-east-1.amazonaws.com' } }).decision).toBe('implicit-deny');
+    expect(
+      evaluatePolicy(policy, {
+        ...logsRequest('kms:Decrypt', 'arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/aurora-export-start'),
+        principal: { type: 'Service', id: 'logs.us-east-1.amazonaws.com' },
+      }).decision,
+    ).toBe('implicit-deny');
   });
 });
 
@@ -102,7 +127,15 @@ describe('Construct: PipelineKey, for services publishing to the encrypted topic
   const resolved = (): PolicyDocumentJson =>
     JSON.parse(
       resolveTokens(only(tf, 'aws_kms_key').policy as string, (t) =>
-        t.endsWith('.partition') ? 'aws' : t.startsWith('data.aws_region.') ? 'eu-west-1' : t.endsWith('.account_id') ? '123456789012' : t.includes('aws_iam_role.') ? `arn:aws:iam::123456789012:role/${t}` : undefined,
+        t.endsWith('.partition')
+          ? 'aws'
+          : t.startsWith('data.aws_region.')
+            ? 'eu-west-1'
+            : t.endsWith('.account_id')
+              ? '123456789012'
+              : t.includes('aws_iam_role.')
+                ? `arn:aws:iam::123456789012:role/${t}`
+                : undefined,
       ).text,
     );
   const publishRequest = (service: string, topicArn: string) => ({
@@ -120,14 +153,23 @@ describe('Construct: PipelineKey, for services publishing to the encrypted topic
         expect(evaluatePolicy(policy, publishRequest(service, arn)).decision).toBe('allow');
       }
     }
-    for (const other of ['arn:aws:sns:eu-west-1:123456789012:other-app-events', 'arn:aws:sns:eu-west-1:111122223333:aurora-export-rds-events', 'arn:aws:sns:us-east-1:123456789012:aurora-export-rds-events']) {
+    for (const other of [
+      'arn:aws:sns:eu-west-1:123456789012:other-app-events',
+      'arn:aws:sns:eu-west-1:111122223333:aurora-export-rds-events',
+      'arn:aws:sns:us-east-1:123456789012:aurora-export-rds-events',
+    ]) {
       expect(evaluatePolicy(policy, publishRequest('events.rds.amazonaws.com', other)).decision).toBe('implicit-deny');
     }
   });
 
   it('gives the SNS service principal itself no use of the key', () => {
     const policy = resolved();
-    expect(evaluatePolicy(policy, publishRequest('sns.amazonaws.com', 'arn:aws:sns:eu-west-1:123456789012:aurora-export-alerts')).decision).toBe('implicit-deny');
+    expect(
+      evaluatePolicy(
+        policy,
+        publishRequest('sns.amazonaws.com', 'arn:aws:sns:eu-west-1:123456789012:aurora-export-alerts'),
+      ).decision,
+    ).toBe('implicit-deny');
   });
 });
 
@@ -142,7 +184,9 @@ describe('Construct: ExportBucket', () => {
   });
 
   it('enforces bucket-owner ownership (no ACLs)', () => {
-    expect(json).toHaveResourceWithProperties(S3BucketOwnershipControls, { rule: { object_ownership: 'BucketOwnerEnforced' } });
+    expect(json).toHaveResourceWithProperties(S3BucketOwnershipControls, {
+      rule: { object_ownership: 'BucketOwnerEnforced' },
+    });
   });
 
   it('encrypts by default with the pipeline key (SSE-KMS, bucket key)', () => {
@@ -154,7 +198,12 @@ describe('Construct: ExportBucket', () => {
 
   it('denies every request that is not TLS', () => {
     const [deny] = statementsOf(only(tf, 'aws_s3_bucket_policy').policy as string);
-    expect(deny).toMatchObject({ Effect: 'Deny', Principal: '*', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': false } } });
+    expect(deny).toMatchObject({
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:*',
+      Condition: { Bool: { 'aws:SecureTransport': false } },
+    });
     expect(resourcesOf(deny)).toHaveLength(2);
   });
 
@@ -202,12 +251,18 @@ describe('Construct: RunTable', () => {
 describe('Construct: PipelineTopics', () => {
   it('encrypts all three topics with the pipeline key', () => {
     const topics = Object.values(resources(tf, 'aws_sns_topic'));
-    expect(topics.map((t) => t.name).sort()).toEqual(['aurora-export-alerts', 'aurora-export-pipeline', 'aurora-export-rds-events']);
+    expect(topics.map((t) => t.name).sort()).toEqual([
+      'aurora-export-alerts',
+      'aurora-export-pipeline',
+      'aurora-export-rds-events',
+    ]);
     for (const t of topics) expect(t.kms_master_key_id).toMatch(/aws_kms_key\./);
   });
 
   it('admits RDS events only from this account', () => {
-    const policy = Object.values(resources(tf, 'aws_sns_topic_policy')).find((p) => (p.policy as string).includes('events.rds.amazonaws.com'))!;
+    const policy = Object.values(resources(tf, 'aws_sns_topic_policy')).find((p) =>
+      (p.policy as string).includes('events.rds.amazonaws.com'),
+    )!;
     const allowRds = bySid(statementsOf(policy.policy as string), 'RdsEventsFromThisAccountOnly');
     expect(allowRds.Principal).toEqual({ Service: 'events.rds.amazonaws.com' });
     expect(allowRds.Condition).toEqual({ StringEquals: { 'aws:SourceAccount': expect.stringMatching(ACCOUNT) } });
@@ -221,7 +276,8 @@ describe('Construct: PipelineTopics', () => {
   it('sends alerts to an existing topic as well when one is configured', () => {
     const extra = 'arn:aws:sns:eu-west-1:111122223333:ops-alerts';
     const { tf: other } = synthStack(exampleConfig((c) => ({ ...c, notifications: { emails: [], topicArn: extra } })));
-    for (const alarm of Object.values(resources(other, 'aws_cloudwatch_metric_alarm'))) expect(alarm.alarm_actions).toContain(extra);
+    for (const alarm of Object.values(resources(other, 'aws_cloudwatch_metric_alarm')))
+      expect(alarm.alarm_actions).toContain(extra);
     expect(JSON.stringify(stagePolicy(other, 'cleanup'))).toContain(extra);
   });
 });
@@ -243,13 +299,17 @@ describe('Construct: ExportRole', () => {
     const [trust] = statementsOf(role.assume_role_policy as string);
     expect(trust.Principal).toEqual({ Service: 'export.rds.amazonaws.com' });
     expect(Object.keys((trust.Condition as any).StringEquals)).toEqual(['aws:SourceAccount']);
-    expect((trust.Condition as any).ArnLike['aws:SourceArn']).toMatch(/^arn:\$\{data\.aws_partition.+\}:rds:\$\{data\.aws_region.+\}:\$\{data\.aws_caller_identity.+\}:\*$/);
+    expect((trust.Condition as any).ArnLike['aws:SourceArn']).toMatch(
+      /^arn:\$\{data\.aws_partition.+\}:rds:\$\{data\.aws_region.+\}:\$\{data\.aws_caller_identity.+\}:\*$/,
+    );
   });
 
   it('writes only under the export prefix', () => {
     const policy = Object.values(resources(tf, 'aws_iam_role_policy')).find((p) => p.name === 'write-exports')!;
     const write = bySid(statementsOf(policy.policy as string), 'WriteExports');
-    expect(resourcesOf(write)).toEqual([expect.stringMatching(/^\$\{aws_s3_bucket\.pipeline_export-bucket_[0-9A-F]+\.arn\}\/exports\/\*$/)]);
+    expect(resourcesOf(write)).toEqual([
+      expect.stringMatching(/^\$\{aws_s3_bucket\.pipeline_export-bucket_[0-9A-F]+\.arn\}\/exports\/\*$/),
+    ]);
   });
 });
 
@@ -264,7 +324,11 @@ describe('Construct: StageFunction', () => {
       expect(f.source_code_hash).toMatch(/^[A-Za-z0-9+/]{43}=$/);
       expect(f.filename).toMatch(/^assets\/.+\/[0-9a-f]{64}\/.+\.zip$/);
     }
-    expect(json).toHaveResourceWithProperties(LambdaFunction, { function_name: 'aurora-export-copy', memory_size: 512, timeout: 300 });
+    expect(json).toHaveResourceWithProperties(LambdaFunction, {
+      function_name: 'aurora-export-copy',
+      memory_size: 512,
+      timeout: 300,
+    });
   });
 
   it('gives each function its own role', () => {
@@ -292,7 +356,11 @@ describe('Construct: StageFunction', () => {
     for (const stage of STAGES) {
       const logs = bySid(stagePolicy(tf, stage).Statement, 'WriteOwnLogs');
       expect(actionsOf(logs)).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
-      expect(resourcesOf(logs)).toEqual([expect.stringMatching(new RegExp(`^\\$\\{aws_cloudwatch_log_group\\.pipeline_${stage}_logs_[0-9A-F]+\\.arn\\}:\\*$`))]);
+      expect(resourcesOf(logs)).toEqual([
+        expect.stringMatching(
+          new RegExp(`^\\$\\{aws_cloudwatch_log_group\\.pipeline_${stage}_logs_[0-9A-F]+\\.arn\\}:\\*$`),
+        ),
+      ]);
     }
   });
 
@@ -306,7 +374,9 @@ describe('Construct: StageFunction', () => {
     }
   });
 
-  const subscriptions = Object.values(resources(tf, 'aws_sns_topic_subscription')).filter((s) => s.protocol === 'lambda');
+  const subscriptions = Object.values(resources(tf, 'aws_sns_topic_subscription')).filter(
+    (s) => s.protocol === 'lambda',
+  );
   const rdsFilters = Object.fromEntries(
     subscriptions
       .filter((s) => s.filter_policy_scope === 'MessageBody')
@@ -327,13 +397,17 @@ describe('Construct: StageFunction', () => {
   });
 
   it('lets through pipeline messages whose target attribute names the stage, for every stage', () => {
-    const byTarget = subscriptions.filter((s) => s.filter_policy_scope === 'MessageAttributes').map((s) => JSON.parse(s.filter_policy as string));
+    const byTarget = subscriptions
+      .filter((s) => s.filter_policy_scope === 'MessageAttributes')
+      .map((s) => JSON.parse(s.filter_policy as string));
     expect(byTarget.map((f) => f.target[0]).sort()).toEqual([...STAGES].sort());
     for (const f of byTarget) expect(Object.keys(f)).toEqual(['target']);
   });
 
   it('lets SNS invoke each subscribed function from its topic only', () => {
-    const snsPermissions = Object.values(resources(tf, 'aws_lambda_permission')).filter((p) => p.principal === 'sns.amazonaws.com');
+    const snsPermissions = Object.values(resources(tf, 'aws_lambda_permission')).filter(
+      (p) => p.principal === 'sns.amazonaws.com',
+    );
     expect(snsPermissions).toHaveLength(subscriptions.length);
     for (const p of snsPermissions) expect(p.source_arn).toMatch(/aws_sns_topic\..+\.arn/);
   });
@@ -343,16 +417,27 @@ describe('Stage permissions', () => {
   const tempCluster = /:cluster:aurora-export-tmp-\*$/;
   const tempSnapshot = /:cluster-snapshot:aurora-export-tmp-\*$/;
 
-  it('lets only start use a source cluster\'s customer-managed key, through RDS in this region, when one is configured', () => {
+  it("lets only start use a source cluster's customer-managed key, through RDS in this region, when one is configured", () => {
     const sourceKey = 'arn:aws:kms:eu-west-1:123456789012:key/2c3d4e5f-6a7b-4c8d-9e0f-112233445566';
     const { tf: withKey } = synthStack(
-      exampleConfig((c) => ({ ...c, sourceClusters: [{ identifier: 'me3-serverless', snapshotKmsKeyArn: sourceKey }, { identifier: 'orders-provisioned' }] })),
+      exampleConfig((c) => ({
+        ...c,
+        sourceClusters: [
+          { identifier: 'me3-serverless', snapshotKmsKeyArn: sourceKey },
+          { identifier: 'orders-provisioned' },
+        ],
+      })),
     );
     const grant = bySid(stagePolicy(withKey, 'start').Statement, 'RestoreFromSourceKeysThroughRds');
     expect(resourcesOf(grant)).toEqual([sourceKey]);
     expect(actionsOf(grant).sort()).toEqual(['kms:CreateGrant', 'kms:DescribeKey']);
-    expect(grant.Condition).toEqual({ StringEquals: { 'kms:ViaService': expect.stringMatching(/^rds\.\$\{data\.aws_region\..+\.name\}\.amazonaws\.com$/) } });
-    for (const stage of STAGES.filter((x) => x !== 'start')) expect(JSON.stringify(stagePolicy(withKey, stage))).not.toContain(sourceKey);
+    expect(grant.Condition).toEqual({
+      StringEquals: {
+        'kms:ViaService': expect.stringMatching(/^rds\.\$\{data\.aws_region\..+\.name\}\.amazonaws\.com$/),
+      },
+    });
+    for (const stage of STAGES.filter((x) => x !== 'start'))
+      expect(JSON.stringify(stagePolicy(withKey, stage))).not.toContain(sourceKey);
     expect(JSON.stringify(stagePolicy(tf, 'start'))).not.toContain('RestoreFromSourceKeysThroughRds');
   });
 
@@ -360,7 +445,9 @@ describe('Stage permissions', () => {
     for (const stage of [StageFunction.START, StageFunction.EXPORT]) {
       const pass = bySid(stagePolicy(tf, stage).Statement, 'PassExportRoleToRds');
       expect(resourcesOf(pass)).toEqual([expect.stringMatching(/aws_iam_role\.pipeline_export-role_.+\.arn/)]);
-      expect(pass.Condition).toEqual({ StringEquals: { 'iam:PassedToService': ['rds.amazonaws.com', 'export.rds.amazonaws.com'] } });
+      expect(pass.Condition).toEqual({
+        StringEquals: { 'iam:PassedToService': ['rds.amazonaws.com', 'export.rds.amazonaws.com'] },
+      });
     }
     for (const stage of STAGES.filter((s) => s !== 'start' && s !== 'export')) {
       expect(JSON.stringify(stagePolicy(tf, stage))).not.toContain('iam:PassRole');
@@ -390,10 +477,18 @@ describe('Stage permissions', () => {
   it('restores and exports only snapshots of the configured clusters or temporary ones', () => {
     const start = stagePolicy(tf, 'start').Statement;
     const snapshots = resourcesOf(bySid(start, 'ExportSourceSnapshots'));
-    expect(snapshots.map((r) => r.replace(/^.*:cluster-snapshot:/, '')).sort()).toEqual(['me3-serverless-*', 'orders-provisioned-*', 'rds:me3-serverless-*', 'rds:orders-provisioned-*'].sort());
+    expect(snapshots.map((r) => r.replace(/^.*:cluster-snapshot:/, '')).sort()).toEqual(
+      ['me3-serverless-*', 'orders-provisioned-*', 'rds:me3-serverless-*', 'rds:orders-provisioned-*'].sort(),
+    );
     const exports = resourcesOf(bySid(stagePolicy(tf, 'export').Statement, 'StartExports'));
     expect(exports.map((r) => r.replace(/^.*:cluster-snapshot:/, '')).sort()).toEqual(
-      ['aurora-export-tmp-*', 'me3-serverless-*', 'orders-provisioned-*', 'rds:me3-serverless-*', 'rds:orders-provisioned-*'].sort(),
+      [
+        'aurora-export-tmp-*',
+        'me3-serverless-*',
+        'orders-provisioned-*',
+        'rds:me3-serverless-*',
+        'rds:orders-provisioned-*',
+      ].sort(),
     );
     const restore = resourcesOf(bySid(start, 'RestoreToTemporaryCluster'));
     expect(restore.filter((r) => r.includes(':cluster:'))).toEqual([expect.stringMatching(tempCluster)]);
@@ -417,7 +512,10 @@ describe('Stage permissions', () => {
     for (const stage of STAGES) {
       const table = bySid(stagePolicy(tf, stage).Statement, 'RunTableItems');
       expect(actionsOf(table)).not.toContain('dynamodb:Scan');
-      expect(resourcesOf(table)).toEqual([expect.stringMatching(/aws_dynamodb_table\..+\.arn\}$/), expect.stringMatching(/\.arn\}\/index\/\*$/)]);
+      expect(resourcesOf(table)).toEqual([
+        expect.stringMatching(/aws_dynamodb_table\..+\.arn\}$/),
+        expect.stringMatching(/\.arn\}\/index\/\*$/),
+      ]);
     }
   });
 });
@@ -425,8 +523,12 @@ describe('Stage permissions', () => {
 describe('Construct: ReconcilerSchedule', () => {
   it('runs the reconciler at the configured period', () => {
     expect(only(tf, 'aws_cloudwatch_event_rule').schedule_expression).toBe('rate(15 minutes)');
-    expect(only(tf, 'aws_cloudwatch_event_target').arn).toMatch(/aws_lambda_function\.pipeline_reconcile_function_.+\.arn/);
-    const permission = Object.values(resources(tf, 'aws_lambda_permission')).find((p) => p.principal === 'events.amazonaws.com')!;
+    expect(only(tf, 'aws_cloudwatch_event_target').arn).toMatch(
+      /aws_lambda_function\.pipeline_reconcile_function_.+\.arn/,
+    );
+    const permission = Object.values(resources(tf, 'aws_lambda_permission')).find(
+      (p) => p.principal === 'events.amazonaws.com',
+    )!;
     expect(permission.source_arn).toMatch(/aws_cloudwatch_event_rule\..+\.arn/);
   });
 });
@@ -436,7 +538,9 @@ describe('Construct: Alarms', () => {
 
   it('alarms on any dead letter and any error of every function, to the alerts topic', () => {
     expect(alarms.filter((a) => a.metric_name === 'ApproximateNumberOfMessagesVisible')).toHaveLength(STAGES.length);
-    expect(alarms.filter((a) => a.metric_name === 'Errors' && a.namespace === 'AWS/Lambda')).toHaveLength(STAGES.length);
+    expect(alarms.filter((a) => a.metric_name === 'Errors' && a.namespace === 'AWS/Lambda')).toHaveLength(
+      STAGES.length,
+    );
     for (const a of alarms) {
       expect(a.threshold).toBe(0);
       expect(a.comparison_operator).toBe('GreaterThanThreshold');
@@ -455,16 +559,27 @@ describe('Construct: Alarms', () => {
 
 describe('Stack: PipelineStack', () => {
   it('tags every resource through provider default tags', () => {
-    expect(tf.provider.aws[0].default_tags).toEqual([{ tags: { owner: 'data-platform', project: 'aurora-datalake-export' } }]);
+    expect(tf.provider.aws[0].default_tags).toEqual([
+      { tags: { owner: 'data-platform', project: 'aurora-datalake-export' } },
+    ]);
   });
 
   it('uses the local backend by default and S3 with locking when configured', () => {
     expect(tf.terraform.backend).toEqual({ local: { path: 'terraform.tfstate' } });
     const { tf: s3 } = synthStack(
-      exampleConfig((c) => ({ ...c, backend: { type: 's3', bucket: 'tf-state-bucket', key: 'aurora/export.tfstate', region: 'eu-west-1' } })),
+      exampleConfig((c) => ({
+        ...c,
+        backend: { type: 's3', bucket: 'tf-state-bucket', key: 'aurora/export.tfstate', region: 'eu-west-1' },
+      })),
     );
     expect(s3.terraform.backend).toEqual({
-      s3: { bucket: 'tf-state-bucket', key: 'aurora/export.tfstate', region: 'eu-west-1', encrypt: true, use_lockfile: true },
+      s3: {
+        bucket: 'tf-state-bucket',
+        key: 'aurora/export.tfstate',
+        region: 'eu-west-1',
+        encrypt: true,
+        use_lockfile: true,
+      },
     });
   });
 

@@ -24,8 +24,15 @@ describe('Script: config-reference', () => {
   it('takes descriptions, defaults and requiredness from the schema', () => {
     const row = (key: string) => configReferenceRows().find((r) => r.key === key);
     expect(row('namePrefix')).toMatchObject({ required: true, type: expect.stringContaining('length ≤ 20') });
-    expect(row('sourceClusters[].exportMode')).toMatchObject({ required: false, default: '`"auto"`', type: '`auto` \\| `direct` \\| `restore`' });
-    expect(row('stageDeadlinesMinutes.exporting')).toMatchObject({ default: '`720`', description: 'Minutes an export task may take.' });
+    expect(row('sourceClusters[].exportMode')).toMatchObject({
+      required: false,
+      default: '`"auto"`',
+      type: '`auto` \\| `direct` \\| `restore`',
+    });
+    expect(row('stageDeadlinesMinutes.exporting')).toMatchObject({
+      default: '`720`',
+      description: 'Minutes an export task may take.',
+    });
     expect(row('backend.bucket')).toMatchObject({ required: true, description: 'State bucket. (with `type: s3`)' });
     expect(row('destination.kmsKeyArn')?.required).toBe(false);
   });

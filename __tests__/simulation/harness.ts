@@ -66,10 +66,22 @@ export function simulationSettings(tableName: string, overrides: Partial<Runtime
       { identifier: 'me3-serverless', exportMode: 'auto', exportOnly: [] },
     ],
     restore: { dbSubnetGroupName: 'private-db-subnets', vpcSecurityGroupIds: ['sg-0123456789abcdef0'] },
-    destination: { bucket: SIM_DESTINATION_BUCKET, expectedOwnerAccountId: SIM_ACCOUNT, keyPrefixTemplate: 'lake/{cluster}/{date}', aclMode: 'none' },
+    destination: {
+      bucket: SIM_DESTINATION_BUCKET,
+      expectedOwnerAccountId: SIM_ACCOUNT,
+      keyPrefixTemplate: 'lake/{cluster}/{date}',
+      aclMode: 'none',
+    },
     tableFailurePolicy: 'fail',
     copy: { concurrency: 4, partSizeMiB: 5, batchMaxObjects: 3, batchMaxGiB: 1 },
-    stageDeadlinesMinutes: { restoring: 120, snapshotting: 120, waitingForExportSlot: 720, exporting: 720, copying: 240, cleaningUp: 60 },
+    stageDeadlinesMinutes: {
+      restoring: 120,
+      snapshotting: 120,
+      waitingForExportSlot: 720,
+      exporting: 720,
+      copying: 240,
+      cleaningUp: 60,
+    },
     orphanGraceMinutes: 60,
     runRetentionDays: 30,
     ...overrides,
@@ -114,7 +126,12 @@ export interface SimulationOptions extends DeliveryFaults {
 /** Something that happened in the simulation. */
 export type SimulationStep =
   | { readonly type: 'deliver'; readonly target: StageFunction; readonly what: string; readonly attempt: number }
-  | { readonly type: 'failed-invocation'; readonly target: StageFunction; readonly what: string; readonly error: string }
+  | {
+      readonly type: 'failed-invocation';
+      readonly target: StageFunction;
+      readonly what: string;
+      readonly error: string;
+    }
   | { readonly type: 'stage'; readonly run: Run; readonly from: string }
   | { readonly type: 'tick'; readonly minutes: number; readonly now: Date }
   | { readonly type: 'reconcile'; readonly advanced: number; readonly failed: number; readonly orphans: number };
@@ -158,7 +175,11 @@ export class Simulation {
     const publisher: PipelinePublisher = {
       publish: async (target, message) => {
         this.published.push({ target, message });
-        this.enqueue(target, pipelineRecord(settings.pipelineTopicArn, target, message), `${message.kind}${'batch' in message ? `#${message.batch}` : ''}`);
+        this.enqueue(
+          target,
+          pipelineRecord(settings.pipelineTopicArn, target, message),
+          `${message.kind}${'batch' in message ? `#${message.batch}` : ''}`,
+        );
       },
     };
     const alerts: AlertPublisher = {
@@ -172,7 +193,17 @@ export class Simulation {
     };
     const metrics = new Metrics(settings.namePrefix, (line) => void this.metrics.push(JSON.parse(line)), now);
     const observed = this.observe(store);
-    const deps: StageDeps = { settings, store: observed, rds: new RdsGateway(new RDSClient({ region: 'eu-west-1' })), s3, publisher, alerts, logger: silentLogger(), metrics, now };
+    const deps: StageDeps = {
+      settings,
+      store: observed,
+      rds: new RdsGateway(new RDSClient({ region: 'eu-west-1' })),
+      s3,
+      publisher,
+      alerts,
+      logger: silentLogger(),
+      metrics,
+      now,
+    };
     const copyS3 = options.copyS3 ? options.copyS3(s3rver.client()) : s3;
     this.handlers = {
       [StageFunction.START]: makeStart(deps),
@@ -183,7 +214,12 @@ export class Simulation {
       [StageFunction.COPY]: makeCopy({
         settings,
         store: observed,
-        batches: new CopyBatchStore({ tableName: settings.tableName, client: store.client, retentionDays: settings.runRetentionDays, now }),
+        batches: new CopyBatchStore({
+          tableName: settings.tableName,
+          client: store.client,
+          retentionDays: settings.runRetentionDays,
+          now,
+        }),
         s3: copyS3,
         publisher,
         logger: silentLogger(),
@@ -197,17 +233,25 @@ export class Simulation {
   /** Starts the emulators and the fake control plane. */
   static async start(options: SimulationOptions = {}): Promise<Simulation> {
     const shared = options.emulators;
-    const [dynalite, s3rver] = shared ? [shared.dynalite, shared.s3rver] : await Promise.all([startDynalite(), startS3rver([SIM_EXPORT_BUCKET, SIM_DESTINATION_BUCKET])]);
+    const [dynalite, s3rver] = shared
+      ? [shared.dynalite, shared.s3rver]
+      : await Promise.all([startDynalite(), startS3rver([SIM_EXPORT_BUCKET, SIM_DESTINATION_BUCKET])]);
     const tableName = await dynalite.createRunTable();
     const suffix = shared ? `-${++simulationCounter}` : '';
     const settings = simulationSettings(tableName, {
       exportBucket: `${SIM_EXPORT_BUCKET}${suffix}`,
-      destination: { bucket: `${SIM_DESTINATION_BUCKET}${suffix}`, expectedOwnerAccountId: SIM_ACCOUNT, keyPrefixTemplate: 'lake/{cluster}/{date}', aclMode: 'none' },
+      destination: {
+        bucket: `${SIM_DESTINATION_BUCKET}${suffix}`,
+        expectedOwnerAccountId: SIM_ACCOUNT,
+        keyPrefixTemplate: 'lake/{cluster}/{date}',
+        aclMode: 'none',
+      },
       ...options.settings,
     });
     const s3 = s3rver.client();
     if (shared) {
-      for (const bucket of [settings.exportBucket, settings.destination.bucket as string]) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      for (const bucket of [settings.exportBucket, settings.destination.bucket as string])
+        await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     }
     let sim: Simulation | undefined;
     const now = () => (sim ? sim.now() : new Date('2026-05-15T09:10:00.000Z'));
@@ -245,7 +289,12 @@ export class Simulation {
     const record = pipelineRecord(this.settings.pipelineTopicArn, target, undefined, body);
     const withAttrs: SNSEventRecord = {
       ...record,
-      Sns: { ...record.Sns, MessageAttributes: Object.fromEntries(Object.entries(attributes).map(([k, v]) => [k, { Type: 'String', Value: v }])) },
+      Sns: {
+        ...record.Sns,
+        MessageAttributes: Object.fromEntries(
+          Object.entries(attributes).map(([k, v]) => [k, { Type: 'String', Value: v }]),
+        ),
+      },
     };
     this.queue.push({ target, record: withAttrs, what: 'raw', key: `raw:${this.queue.length}:${body}` });
   }
@@ -287,7 +336,9 @@ export class Simulation {
     const keys: string[] = [];
     let token: string | undefined;
     do {
-      const out = await this.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+      const out = await this.s3.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+      );
       keys.push(...(out.Contents ?? []).map((o) => o.Key as string));
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
@@ -297,10 +348,24 @@ export class Simulation {
   /** One reconciler pass, as the schedule would run it. */
   async reconcile(): Promise<void> {
     try {
-      const report = (await this.handlers[StageFunction.RECONCILE]({ Records: [] })) as { advanced: unknown[]; failed: unknown[]; orphansDeleted: unknown[] };
-      this.options.onStep?.({ type: 'reconcile', advanced: report.advanced.length, failed: report.failed.length, orphans: report.orphansDeleted.length });
+      const report = (await this.handlers[StageFunction.RECONCILE]({ Records: [] })) as {
+        advanced: unknown[];
+        failed: unknown[];
+        orphansDeleted: unknown[];
+      };
+      this.options.onStep?.({
+        type: 'reconcile',
+        advanced: report.advanced.length,
+        failed: report.failed.length,
+        orphans: report.orphansDeleted.length,
+      });
     } catch (e) {
-      this.options.onStep?.({ type: 'failed-invocation', target: StageFunction.RECONCILE, what: 'schedule', error: (e as Error).message });
+      this.options.onStep?.({
+        type: 'failed-invocation',
+        target: StageFunction.RECONCILE,
+        what: 'schedule',
+        error: (e as Error).message,
+      });
     }
   }
 
@@ -311,7 +376,10 @@ export class Simulation {
     this.ticks++;
     this.options.onStep?.({ type: 'tick', minutes, now: this.now() });
     await this.rds.tick();
-    if (this.options.replayStaleEvents) this.queue.push(...[...this.rdsDelivered].reverse().map((d, i) => ({ ...d, key: `${d.key}:replay:${this.ticks}:${i}` })));
+    if (this.options.replayStaleEvents)
+      this.queue.push(
+        ...[...this.rdsDelivered].reverse().map((d, i) => ({ ...d, key: `${d.key}:replay:${this.ticks}:${i}` })),
+      );
     this.routeRdsEvents();
     if (this.ticks % (this.options.reconcileEveryTicks ?? 1) === 0) {
       await this.drain();
@@ -337,7 +405,12 @@ export class Simulation {
       const code = body['Event ID'].slice(body['Event ID'].lastIndexOf('#') + 1);
       const target = RDS_EVENT_ROUTES[code];
       if (!target) continue;
-      const delivery = { target, record, what: `${code} ${body['Source ID']}`, key: `rds:${record.Sns.MessageId}:${target}` };
+      const delivery = {
+        target,
+        record,
+        what: `${code} ${body['Source ID']}`,
+        key: `rds:${record.Sns.MessageId}:${target}`,
+      };
       this.queue.push(delivery);
       this.rdsDelivered.push(delivery);
     }
@@ -371,7 +444,12 @@ export class Simulation {
         return;
       } catch (e) {
         last = e;
-        this.options.onStep?.({ type: 'failed-invocation', target: d.target, what: d.what, error: `${(e as Error).name}: ${(e as Error).message}` });
+        this.options.onStep?.({
+          type: 'failed-invocation',
+          target: d.target,
+          what: d.what,
+          error: `${(e as Error).name}: ${(e as Error).message}`,
+        });
       }
     }
     this.deadLetters.push({ target: d.target, what: d.what, error: String((last as Error)?.message ?? last) });
@@ -401,7 +479,12 @@ export class Simulation {
 }
 
 /** An SNS record as the pipeline topic delivers it. */
-export function pipelineRecord(topicArn: string, target: StageFunction, message?: PipelineMessage, body?: string): SNSEventRecord {
+export function pipelineRecord(
+  topicArn: string,
+  target: StageFunction,
+  message?: PipelineMessage,
+  body?: string,
+): SNSEventRecord {
   return {
     EventSource: 'aws:sns',
     EventVersion: '1.0',

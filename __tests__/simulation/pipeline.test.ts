@@ -14,14 +14,20 @@ async function expectSettled(sim: Simulation, runs: Run[], stage: RunStage): Pro
   expect(sim.rds.leftovers(sim.settings.tempResourcePrefix)).toEqual([]);
   expect(sim.rds.runningExports()).toEqual([]);
   for (const command of CREATES) {
-    const targets = sim.rds.successfulCalls(command).map((c) => String(c.input.DBClusterIdentifier ?? c.input.DBClusterSnapshotIdentifier ?? c.input.ExportTaskIdentifier));
+    const targets = sim.rds
+      .successfulCalls(command)
+      .map((c) =>
+        String(c.input.DBClusterIdentifier ?? c.input.DBClusterSnapshotIdentifier ?? c.input.ExportTaskIdentifier),
+      );
     expect(new Set(targets).size).toBe(targets.length);
   }
   expect(sim.deadLetters.filter((d) => !/Throttling|SimulatedCrash|CleanupNotFinished/.test(d.error))).toEqual([]);
 }
 
 async function expectDelivered(sim: Simulation, run: Run): Promise<void> {
-  const exported = (await sim.keys(sim.settings.exportBucket, `${run.exportS3Prefix}/`)).map((k) => k.slice(`${run.exportS3Prefix}/`.length));
+  const exported = (await sim.keys(sim.settings.exportBucket, `${run.exportS3Prefix}/`)).map((k) =>
+    k.slice(`${run.exportS3Prefix}/`.length),
+  );
   const delivered = await sim.keys(sim.destinationBucket, `${run.destinationPrefix}/`);
   const dataFiles = exported.filter((k) => k.endsWith('.parquet'));
   expect(dataFiles.length).toBeGreaterThan(0);
@@ -66,9 +72,16 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     await expectSettled(sim, runs, RunStage.SUCCEEDED);
     expect(runs[0].path).toBe('restore');
     const restore = sim.rds.successfulCalls('RestoreDBClusterFromSnapshot')[0].input;
-    expect(restore).toMatchObject({ EngineMode: 'provisioned', DeletionProtection: false, PubliclyAccessible: false, DBSubnetGroupName: 'private-db-subnets' });
+    expect(restore).toMatchObject({
+      EngineMode: 'provisioned',
+      DeletionProtection: false,
+      PubliclyAccessible: false,
+      DBSubnetGroupName: 'private-db-subnets',
+    });
     expect(sim.rds.successfulCalls('DeleteDBCluster').every((c) => c.input.SkipFinalSnapshot === true)).toBe(true);
-    expect(Object.keys(runs[0].stageEnteredAt)).toEqual(expect.arrayContaining(['RESTORING', 'SNAPSHOTTING', 'EXPORTING', 'COPYING', 'CLEANING_UP', 'SUCCEEDED']));
+    expect(Object.keys(runs[0].stageEnteredAt)).toEqual(
+      expect.arrayContaining(['RESTORING', 'SNAPSHOTTING', 'EXPORTING', 'COPYING', 'CLEANING_UP', 'SUCCEEDED']),
+    );
     await expectDelivered(sim, runs[0]);
     const temp = runs[0].tempClusterId as string;
     expect(runs[0].cleanedUp).toEqual([`cluster:${temp}`, `cluster-snapshot:${temp}`]);
@@ -123,9 +136,22 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     sim.announceSnapshot('me3-serverless', 'serverless');
     const runs = await sim.runUntilSettled(200);
     await expectSettled(sim, runs, RunStage.SUCCEEDED);
-    expect([...sim.crashed]).toEqual(expect.arrayContaining(['RestoreStarted', 'SnapshotStarted', 'ExportStarted', 'ExportCompleted', 'CopyPlanned', 'CopySucceeded', 'CleanupDone']));
+    expect([...sim.crashed]).toEqual(
+      expect.arrayContaining([
+        'RestoreStarted',
+        'SnapshotStarted',
+        'ExportStarted',
+        'ExportCompleted',
+        'CopyPlanned',
+        'CopySucceeded',
+        'CleanupDone',
+      ]),
+    );
     await expectDelivered(sim, runs[0]);
-    expect([...(runs[0].cleanedUp ?? [])].sort()).toEqual([`cluster-snapshot:${runs[0].tempClusterId}`, `cluster:${runs[0].tempClusterId}`]);
+    expect([...(runs[0].cleanedUp ?? [])].sort()).toEqual([
+      `cluster-snapshot:${runs[0].tempClusterId}`,
+      `cluster:${runs[0].tempClusterId}`,
+    ]);
   });
 
   it('still delivers the alert, once, after a crash between the final write and the alert', async () => {
@@ -142,7 +168,10 @@ describe('Simulation: whole pipelines through the real handlers', () => {
 
   it('fails and cleans up when the restore is refused', async () => {
     sim = await start();
-    sim.rds.failNext('RestoreDBClusterFromSnapshot', awsError('InsufficientDBClusterCapacityFault', 'Not enough capacity'));
+    sim.rds.failNext(
+      'RestoreDBClusterFromSnapshot',
+      awsError('InsufficientDBClusterCapacityFault', 'Not enough capacity'),
+    );
     sim.announceSnapshot('me3-serverless', 'serverless');
     const runs = await sim.runUntilSettled();
     await expectSettled(sim, runs, RunStage.FAILED);
@@ -208,14 +237,18 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   it('waits for a snapshot still being created when a run is cancelled, with nothing in a dead-letter queue', async () => {
     sim = await start({
       onStep: (step) => {
-        if (step.type === 'stage' && step.run.stage === RunStage.SNAPSHOTTING) sim.publish(StageFunction.CLEANUP, { kind: 'cancel', runId: step.run.runId });
+        if (step.type === 'stage' && step.run.stage === RunStage.SNAPSHOTTING)
+          sim.publish(StageFunction.CLEANUP, { kind: 'cancel', runId: step.run.runId });
       },
     });
     sim.announceSnapshot('me3-serverless', 'serverless');
     const runs = await sim.runUntilSettled();
     await expectSettled(sim, runs, RunStage.CANCELLED);
     expect(sim.deadLetters).toEqual([]);
-    expect(sim.rds.calls.filter((c) => c.command === 'DeleteDBClusterSnapshot').map((c) => c.result)).toEqual(['InvalidDBClusterSnapshotStateFault', 'ok']);
+    expect(sim.rds.calls.filter((c) => c.command === 'DeleteDBClusterSnapshot').map((c) => c.result)).toEqual([
+      'InvalidDBClusterSnapshotStateFault',
+      'ok',
+    ]);
     const temp = runs[0].tempClusterId as string;
     expect([...(runs[0].cleanedUp ?? [])].sort()).toEqual([`cluster-snapshot:${temp}`, `cluster:${temp}`]);
     expect(runs[0].cleanupWaitingFor).toBeUndefined();
@@ -225,8 +258,15 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     sim = await start({
       crashBeforeFirstWriteOf: ['ExportStarted'],
       onStep: (step) => {
-        if (step.type === 'failed-invocation' && step.target === StageFunction.START && step.error.startsWith('SimulatedCrash')) {
-          sim.rds.failNext('StartExportTask', awsError('ExportTaskLimitReachedFault', 'You have reached the limit of 5 concurrent export tasks.'));
+        if (
+          step.type === 'failed-invocation' &&
+          step.target === StageFunction.START &&
+          step.error.startsWith('SimulatedCrash')
+        ) {
+          sim.rds.failNext(
+            'StartExportTask',
+            awsError('ExportTaskLimitReachedFault', 'You have reached the limit of 5 concurrent export tasks.'),
+          );
         }
       },
     });
@@ -234,13 +274,18 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     const runs = await sim.runUntilSettled();
     await expectSettled(sim, runs, RunStage.SUCCEEDED);
     expect(sim.crashed.has('ExportStarted')).toBe(true);
-    expect(runs[0]).toMatchObject({ exportAttempt: 2, stageEnteredAt: { WAITING_FOR_EXPORT_SLOT: expect.any(String) } });
+    expect(runs[0]).toMatchObject({
+      exportAttempt: 2,
+      stageEnteredAt: { WAITING_FOR_EXPORT_SLOT: expect.any(String) },
+    });
     expect(runs[0].exportTaskId).toMatch(/-x1$/);
-    expect(sim.rds.successfulCalls('StartExportTask').map((c) => c.input.ExportTaskIdentifier)).toEqual([runs[0].exportTaskId]);
+    expect(sim.rds.successfulCalls('StartExportTask').map((c) => c.input.ExportTaskIdentifier)).toEqual([
+      runs[0].exportTaskId,
+    ]);
     await expectDelivered(sim, runs[0]);
   });
 
-  it('fails a retry fast while an earlier attempt\'s partial delivery sits at its prefix, and delivers there once the client removed it and the operator reuses the prefix', async () => {
+  it("fails a retry fast while an earlier attempt's partial delivery sits at its prefix, and delivers there once the client removed it and the operator reuses the prefix", async () => {
     let denying = true;
     let copies = 0;
     sim = await start({
@@ -277,7 +322,9 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     expect(await sim.keys(sim.destinationBucket, `${prefix}/`)).toEqual(partial);
 
     denying = false;
-    await sim.s3.send(new DeleteObjectsCommand({ Bucket: sim.destinationBucket, Delete: { Objects: partial.map((Key) => ({ Key })) } }));
+    await sim.s3.send(
+      new DeleteObjectsCommand({ Bucket: sim.destinationBucket, Delete: { Objects: partial.map((Key) => ({ Key })) } }),
+    );
     sim.publish(StageFunction.START, { kind: 'retry', runId: second.runId, reuseDestination: true });
     const runs = await sim.runUntilSettled();
     const third = runs.find((r) => r.attempt === 3) as Run;
@@ -289,7 +336,12 @@ describe('Simulation: whole pipelines through the real handlers', () => {
   });
 
   it('fails the run and names the table when a table fails to export', async () => {
-    sim = await start({ tables: [{ db: 'orders', table: 'public.orders', files: 2 }, { db: 'orders', table: 'public.audit', files: 1, status: 'FAILED' }] });
+    sim = await start({
+      tables: [
+        { db: 'orders', table: 'public.orders', files: 2 },
+        { db: 'orders', table: 'public.audit', files: 1, status: 'FAILED' },
+      ],
+    });
     sim.announceSnapshot('orders-provisioned', 'provisioned');
     const runs = await sim.runUntilSettled();
     await expectSettled(sim, runs, RunStage.FAILED);
@@ -301,8 +353,19 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     sim = await start();
     sim.deliverRaw(StageFunction.START, 'You have chosen to subscribe to the topic');
     sim.deliverRaw(StageFunction.START, '{"not":"an event"}');
-    sim.deliverRaw(StageFunction.START, JSON.stringify({ kind: 'start', clusterId: 'someone-elses-cluster' }), { target: 'start' });
-    sim.deliverRaw(StageFunction.SNAPSHOT, JSON.stringify({ 'Event Source': 'db-cluster', 'Event Time': '2026-05-15 09:10:41.570', 'Source ID': 'prod-cluster', 'Event ID': 'http://x#RDS-EVENT-0170', 'Event Message': 'created' }));
+    sim.deliverRaw(StageFunction.START, JSON.stringify({ kind: 'start', clusterId: 'someone-elses-cluster' }), {
+      target: 'start',
+    });
+    sim.deliverRaw(
+      StageFunction.SNAPSHOT,
+      JSON.stringify({
+        'Event Source': 'db-cluster',
+        'Event Time': '2026-05-15 09:10:41.570',
+        'Source ID': 'prod-cluster',
+        'Event ID': 'http://x#RDS-EVENT-0170',
+        'Event Message': 'created',
+      }),
+    );
     const foreign = sim.rds.addSourceSnapshot('not-configured', 'provisioned');
     sim.rds.emitSnapshotCreated(foreign.id);
     await sim.drain();

@@ -33,7 +33,11 @@ export function simulationConfig(sim: Simulation): PipelineConfigInput {
     namePrefix: s.namePrefix,
     region: 'eu-west-1',
     backend: { type: 'local', path: 'terraform.tfstate' },
-    sourceClusters: s.sourceClusters.map((c) => ({ identifier: c.identifier, exportMode: c.exportMode, exportOnly: [...c.exportOnly] })),
+    sourceClusters: s.sourceClusters.map((c) => ({
+      identifier: c.identifier,
+      exportMode: c.exportMode,
+      exportOnly: [...c.exportOnly],
+    })),
     restore: { ...s.restore, vpcSecurityGroupIds: [...s.restore.vpcSecurityGroupIds] },
     destination: { ...s.destination },
     stageDeadlinesMinutes: { ...s.stageDeadlinesMinutes },
@@ -68,7 +72,11 @@ export class SimulatedCli {
     };
     const stack: LocatedStack = {
       source: 'simulation',
-      info: { tableName: sim.settings.tableName, pipelineTopicArn: sim.settings.pipelineTopicArn, exportBucket: sim.settings.exportBucket },
+      info: {
+        tableName: sim.settings.tableName,
+        pipelineTopicArn: sim.settings.pipelineTopicArn,
+        exportBucket: sim.settings.exportBucket,
+      },
     };
     const code = await main(args, {
       io: { out: (l) => stdout.push(l), err: (l) => stderr.push(l) },
@@ -114,5 +122,7 @@ export async function advanceUntil(sim: Simulation, wanted: (run: Run) => boolea
     if (hit) return hit;
     await sim.tick();
   }
-  throw new Error(`no run reached the wanted state within ${maxTicks} ticks: ${JSON.stringify((await sim.allRuns()).map((r) => [r.runId, r.stage]))}`);
+  throw new Error(
+    `no run reached the wanted state within ${maxTicks} ticks: ${JSON.stringify((await sim.allRuns()).map((r) => [r.runId, r.stage]))}`,
+  );
 }

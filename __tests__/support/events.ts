@@ -19,5 +19,16 @@ export function rdsEventWith(name: string, fields: Record<string, string>): SNSE
 export function pipelineEvent(target: string, message: unknown): SNSEvent {
   const event = loadEvent('pipeline-start.json');
   const record = event.Records[0];
-  return { Records: [{ ...record, Sns: { ...record.Sns, Message: JSON.stringify(message), MessageAttributes: { target: { Type: 'String', Value: target } } } }] };
+  return {
+    Records: [
+      {
+        ...record,
+        Sns: {
+          ...record.Sns,
+          Message: JSON.stringify(message),
+          MessageAttributes: { target: { Type: 'String', Value: target } },
+        },
+      },
+    ],
+  };
 }

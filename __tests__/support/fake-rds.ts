@@ -137,7 +137,11 @@ export class FakeRds {
   install(): this {
     const stub = mockClient(RDSClient);
     const on = <I extends object>(cmd: { name: string } & (new (input: I) => unknown), fn: (input: I) => unknown) =>
-      stub.on(cmd as never).callsFake(async (input: I) => this.call(cmd.name.replace(/Command$/, ''), input as Record<string, unknown>, () => fn(input)));
+      stub
+        .on(cmd as never)
+        .callsFake(async (input: I) =>
+          this.call(cmd.name.replace(/Command$/, ''), input as Record<string, unknown>, () => fn(input)),
+        );
     on(DescribeDBClustersCommand, (i) => this.describeClusters(i));
     on(DescribeDBClusterSnapshotsCommand, (i) => this.describeSnapshots(i));
     on(DescribeExportTasksCommand, (i) => this.describeTasks(i));
@@ -161,7 +165,11 @@ export class FakeRds {
   // ---- scenario set-up ---------------------------------------------------------------------------
 
   /** Adds a source cluster and an available automated snapshot of it; returns the snapshot. */
-  addSourceSnapshot(clusterId: string, engineMode: 'provisioned' | 'serverless', at: Date = this.options.now()): { id: string; arn: string } {
+  addSourceSnapshot(
+    clusterId: string,
+    engineMode: 'provisioned' | 'serverless',
+    at: Date = this.options.now(),
+  ): { id: string; arn: string } {
     if (!this.clusters.has(clusterId)) {
       this.clusters.set(clusterId, {
         id: clusterId,
@@ -227,7 +235,15 @@ export class FakeRds {
   occupyExportSlots(count: number, ticks: number): void {
     for (let i = 0; i < count; i++) {
       const id = `other-export-${i}`;
-      this.tasks.set(id, { id, sourceArn: 'arn:aws:rds:other', sourceId: 'other', bucket: 'other', prefix: 'other', status: 'IN_PROGRESS', wait: ticks });
+      this.tasks.set(id, {
+        id,
+        sourceArn: 'arn:aws:rds:other',
+        sourceId: 'other',
+        bucket: 'other',
+        prefix: 'other',
+        status: 'IN_PROGRESS',
+        wait: ticks,
+      });
     }
   }
 
@@ -249,13 +265,17 @@ export class FakeRds {
   leftovers(prefix: string): string[] {
     return [
       ...[...this.clusters.values()].filter((c) => c.id.startsWith(prefix)).map((c) => `cluster:${c.id}:${c.status}`),
-      ...[...this.snapshots.values()].filter((s) => s.id.startsWith(prefix)).map((s) => `cluster-snapshot:${s.id}:${s.status}`),
+      ...[...this.snapshots.values()]
+        .filter((s) => s.id.startsWith(prefix))
+        .map((s) => `cluster-snapshot:${s.id}:${s.status}`),
     ];
   }
 
   /** Export tasks still running. */
   runningExports(): string[] {
-    return [...this.tasks.values()].filter((t) => ['STARTING', 'IN_PROGRESS', 'CANCELING'].includes(t.status)).map((t) => t.id);
+    return [...this.tasks.values()]
+      .filter((t) => ['STARTING', 'IN_PROGRESS', 'CANCELING'].includes(t.status))
+      .map((t) => t.id);
   }
 
   // ---- time --------------------------------------------------------------------------------------
@@ -279,7 +299,8 @@ export class FakeRds {
           continue;
         }
         s.status = 'available';
-        if (s.type === 'manual') this.emit('db-cluster-snapshot', s.id, s.arn, '0075', 'Manual cluster snapshot created');
+        if (s.type === 'manual')
+          this.emit('db-cluster-snapshot', s.id, s.arn, '0075', 'Manual cluster snapshot created');
       } else if (s.status === 'deleting') {
         this.snapshots.delete(s.id);
       }
@@ -297,7 +318,13 @@ export class FakeRds {
         if (t.fail) {
           t.status = 'FAILED';
           t.failureCause = t.failureCause ?? 'export failed';
-          this.emit('db-cluster-snapshot', t.sourceId, t.sourceArn, '0162', `Snapshot export task failed: ${t.failureCause}`);
+          this.emit(
+            'db-cluster-snapshot',
+            t.sourceId,
+            t.sourceArn,
+            '0162',
+            `Snapshot export task failed: ${t.failureCause}`,
+          );
         } else {
           await this.writeExport(t);
           t.status = 'COMPLETE';
@@ -409,27 +436,47 @@ export class FakeRds {
     return this.snapshots.get(idOrArn) ?? [...this.snapshots.values()].find((s) => s.arn === idOrArn);
   }
 
-  private describeSnapshots(i: { DBClusterSnapshotIdentifier?: string; DBClusterIdentifier?: string; SnapshotType?: string }): { DBClusterSnapshots: DBClusterSnapshot[] } {
+  private describeSnapshots(i: {
+    DBClusterSnapshotIdentifier?: string;
+    DBClusterIdentifier?: string;
+    SnapshotType?: string;
+  }): { DBClusterSnapshots: DBClusterSnapshot[] } {
     if (i.DBClusterSnapshotIdentifier) {
       const s = this.findSnapshot(i.DBClusterSnapshotIdentifier);
-      if (!s) throw awsError('DBClusterSnapshotNotFoundFault', `DBClusterSnapshot ${i.DBClusterSnapshotIdentifier} not found.`);
+      if (!s)
+        throw awsError(
+          'DBClusterSnapshotNotFoundFault',
+          `DBClusterSnapshot ${i.DBClusterSnapshotIdentifier} not found.`,
+        );
       return { DBClusterSnapshots: [this.snapshotView(s)] };
     }
     return {
       DBClusterSnapshots: [...this.snapshots.values()]
-        .filter((s) => (!i.DBClusterIdentifier || s.clusterId === i.DBClusterIdentifier) && (!i.SnapshotType || s.type === i.SnapshotType))
+        .filter(
+          (s) =>
+            (!i.DBClusterIdentifier || s.clusterId === i.DBClusterIdentifier) &&
+            (!i.SnapshotType || s.type === i.SnapshotType),
+        )
         .map((s) => this.snapshotView(s)),
     };
   }
 
   private taskView(t: TaskState): ExportTask {
-    return { ExportTaskIdentifier: t.id, SourceArn: t.sourceArn, S3Bucket: t.bucket, S3Prefix: t.prefix, Status: t.status, ...(t.failureCause ? { FailureCause: t.failureCause } : {}) };
+    return {
+      ExportTaskIdentifier: t.id,
+      SourceArn: t.sourceArn,
+      S3Bucket: t.bucket,
+      S3Prefix: t.prefix,
+      Status: t.status,
+      ...(t.failureCause ? { FailureCause: t.failureCause } : {}),
+    };
   }
 
   private describeTasks(i: { ExportTaskIdentifier?: string }): { ExportTasks: ExportTask[] } {
     if (i.ExportTaskIdentifier) {
       const t = this.tasks.get(i.ExportTaskIdentifier);
-      if (!t) throw awsError('ExportTaskNotFoundFault', `Cannot find export task with identifier ${i.ExportTaskIdentifier}.`);
+      if (!t)
+        throw awsError('ExportTaskNotFoundFault', `Cannot find export task with identifier ${i.ExportTaskIdentifier}.`);
       return { ExportTasks: [this.taskView(t)] };
     }
     return { ExportTasks: [...this.tasks.values()].map((t) => this.taskView(t)) };
@@ -446,7 +493,8 @@ export class FakeRds {
     PubliclyAccessible?: boolean;
   }): object {
     const id = i.DBClusterIdentifier as string;
-    if (!/^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-))*$/.test(id) || id.length > 63 || id.endsWith('-')) throw awsError('InvalidParameterValue', `invalid cluster identifier ${id}`);
+    if (!/^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-))*$/.test(id) || id.length > 63 || id.endsWith('-'))
+      throw awsError('InvalidParameterValue', `invalid cluster identifier ${id}`);
     if (this.clusters.has(id)) throw awsError('DBClusterAlreadyExistsFault', 'DB Cluster already exists');
     const s = this.findSnapshot(i.SnapshotIdentifier as string);
     if (!s) throw awsError('DBClusterSnapshotNotFoundFault', `DBClusterSnapshot ${i.SnapshotIdentifier} not found.`);
@@ -467,12 +515,21 @@ export class FakeRds {
     return { DBCluster: this.clusterView(this.clusters.get(id) as ClusterState) };
   }
 
-  private createSnapshot(i: { DBClusterSnapshotIdentifier?: string; DBClusterIdentifier?: string; Tags?: Tag[] }): object {
+  private createSnapshot(i: {
+    DBClusterSnapshotIdentifier?: string;
+    DBClusterIdentifier?: string;
+    Tags?: Tag[];
+  }): object {
     const id = i.DBClusterSnapshotIdentifier as string;
-    if (this.snapshots.has(id)) throw awsError('DBClusterSnapshotAlreadyExistsFault', 'Cannot create the cluster snapshot because one with the identifier you specified already exists.');
+    if (this.snapshots.has(id))
+      throw awsError(
+        'DBClusterSnapshotAlreadyExistsFault',
+        'Cannot create the cluster snapshot because one with the identifier you specified already exists.',
+      );
     const c = this.clusters.get(i.DBClusterIdentifier as string);
     if (!c) throw awsError('DBClusterNotFoundFault', `DBCluster ${i.DBClusterIdentifier} not found.`);
-    if (c.status !== 'available') throw awsError('InvalidDBClusterStateFault', `DBCluster ${c.id} is not in available state.`);
+    if (c.status !== 'available')
+      throw awsError('InvalidDBClusterStateFault', `DBCluster ${c.id} is not in available state.`);
     this.snapshots.set(id, {
       id,
       arn: `arn:aws:rds:${REGION}:${ACCOUNT}:cluster-snapshot:${id}`,
@@ -494,7 +551,11 @@ export class FakeRds {
   private deleteCluster(i: { DBClusterIdentifier?: string; SkipFinalSnapshot?: boolean }): object {
     const c = this.clusters.get(i.DBClusterIdentifier as string);
     if (!c) throw awsError('DBClusterNotFoundFault', `DBCluster ${i.DBClusterIdentifier} not found.`);
-    if (!i.SkipFinalSnapshot) throw awsError('InvalidParameterCombination', 'FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is set');
+    if (!i.SkipFinalSnapshot)
+      throw awsError(
+        'InvalidParameterCombination',
+        'FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is set',
+      );
     if (c.status !== 'available') throw awsError('InvalidDBClusterStateFault', `DBCluster ${c.id} is ${c.status}.`);
     c.status = 'deleting';
     c.wait = this.ticks;
@@ -503,27 +564,55 @@ export class FakeRds {
 
   private deleteSnapshot(i: { DBClusterSnapshotIdentifier?: string }): object {
     const s = this.snapshots.get(i.DBClusterSnapshotIdentifier as string);
-    if (!s || s.status === 'deleting') throw awsError('DBClusterSnapshotNotFoundFault', `DBClusterSnapshot ${i.DBClusterSnapshotIdentifier} not found.`);
-    if (s.status === 'creating') throw awsError('InvalidDBClusterSnapshotStateFault', `DBClusterSnapshot ${s.id} is creating.`);
-    if (s.type === 'automated') throw awsError('InvalidDBClusterSnapshotStateFault', 'automated snapshots cannot be deleted');
+    if (!s || s.status === 'deleting')
+      throw awsError('DBClusterSnapshotNotFoundFault', `DBClusterSnapshot ${i.DBClusterSnapshotIdentifier} not found.`);
+    if (s.status === 'creating')
+      throw awsError('InvalidDBClusterSnapshotStateFault', `DBClusterSnapshot ${s.id} is creating.`);
+    if (s.type === 'automated')
+      throw awsError('InvalidDBClusterSnapshotStateFault', 'automated snapshots cannot be deleted');
     s.status = 'deleting';
     s.wait = this.ticks;
     return { DBClusterSnapshot: this.snapshotView(s) };
   }
 
-  private startExport(i: { ExportTaskIdentifier?: string; SourceArn?: string; S3BucketName?: string; S3Prefix?: string; IamRoleArn?: string; KmsKeyId?: string }): object {
+  private startExport(i: {
+    ExportTaskIdentifier?: string;
+    SourceArn?: string;
+    S3BucketName?: string;
+    S3Prefix?: string;
+    IamRoleArn?: string;
+    KmsKeyId?: string;
+  }): object {
     const id = i.ExportTaskIdentifier as string;
-    if (!/^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-))*$/.test(id) || id.length > 60 || id.endsWith('-')) throw awsError('InvalidParameterValue', `invalid export task identifier ${id}`);
-    if (this.tasks.has(id)) throw awsError('ExportTaskAlreadyExistsFault', `Cannot start export task because a task with the identifier ${id} already exists.`);
+    if (!/^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-))*$/.test(id) || id.length > 60 || id.endsWith('-'))
+      throw awsError('InvalidParameterValue', `invalid export task identifier ${id}`);
+    if (this.tasks.has(id))
+      throw awsError(
+        'ExportTaskAlreadyExistsFault',
+        `Cannot start export task because a task with the identifier ${id} already exists.`,
+      );
     const s = this.findSnapshot(i.SourceArn as string);
     if (!s) throw awsError('DBClusterSnapshotNotFoundFault', `DBClusterSnapshot ${i.SourceArn} not found.`);
     if (s.status !== 'available') throw awsError('InvalidExportSourceStateFault', `snapshot ${s.id} is ${s.status}`);
-    if (s.engineMode === 'serverless') throw awsError('InvalidParameterValue', 'Export of Aurora Serverless v1 snapshots is not supported.');
-    if (!i.IamRoleArn || !i.KmsKeyId || !i.S3BucketName) throw awsError('InvalidParameterValue', 'IamRoleArn, KmsKeyId and S3BucketName are required');
+    if (s.engineMode === 'serverless')
+      throw awsError('InvalidParameterValue', 'Export of Aurora Serverless v1 snapshots is not supported.');
+    if (!i.IamRoleArn || !i.KmsKeyId || !i.S3BucketName)
+      throw awsError('InvalidParameterValue', 'IamRoleArn, KmsKeyId and S3BucketName are required');
     if (this.runningExports().length >= this.slots) {
-      throw awsError('ExportTaskLimitReachedFault', `You have reached the limit of ${this.slots} concurrent export tasks. Wait for an export task to finish.`);
+      throw awsError(
+        'ExportTaskLimitReachedFault',
+        `You have reached the limit of ${this.slots} concurrent export tasks. Wait for an export task to finish.`,
+      );
     }
-    const task: TaskState = { id, sourceArn: s.arn, sourceId: s.id, bucket: i.S3BucketName, prefix: i.S3Prefix ?? '', status: 'STARTING', wait: this.ticks };
+    const task: TaskState = {
+      id,
+      sourceArn: s.arn,
+      sourceId: s.id,
+      bucket: i.S3BucketName,
+      prefix: i.S3Prefix ?? '',
+      status: 'STARTING',
+      wait: this.ticks,
+    };
     if (this.failNextExport) {
       task.fail = true;
       task.failureCause = this.failNextExport;
@@ -536,7 +625,8 @@ export class FakeRds {
   private cancelExport(i: { ExportTaskIdentifier?: string }): object {
     const t = this.tasks.get(i.ExportTaskIdentifier as string);
     if (!t) throw awsError('ExportTaskNotFoundFault', 'not found');
-    if (!['STARTING', 'IN_PROGRESS'].includes(t.status)) throw awsError('InvalidExportTaskStateFault', `task is ${t.status}`);
+    if (!['STARTING', 'IN_PROGRESS'].includes(t.status))
+      throw awsError('InvalidExportTaskStateFault', `task is ${t.status}`);
     t.status = 'CANCELING';
     t.wait = this.ticks;
     return this.taskView(t);
@@ -551,21 +641,36 @@ export class FakeRds {
   /** Writes what a real export writes under `<S3Prefix>/<taskId>/`. */
   private async writeExport(t: TaskState): Promise<void> {
     const base = `${t.prefix ? `${t.prefix.replace(/\/$/, '')}/` : ''}${t.id}`;
-    const put = (key: string, body: string) => this.options.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: `${base}/${key}`, Body: body }));
+    const put = (key: string, body: string) =>
+      this.options.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: `${base}/${key}`, Body: body }));
     const perTableStatus = this.tables.map((tb) => ({
-      TableStatistics: { extractionStartTime: this.options.now().toISOString(), extractionEndTime: this.options.now().toISOString() },
+      TableStatistics: {
+        extractionStartTime: this.options.now().toISOString(),
+        extractionEndTime: this.options.now().toISOString(),
+      },
       schemaMetadata: { originalTypeMappings: [] },
       status: tb.status ?? 'COMPLETE',
       sizeGB: 0,
       target: `${tb.db}.${tb.table}`,
       ...(tb.status && tb.status !== 'COMPLETE' ? { failureCause: `table ${tb.table} could not be read` } : {}),
     }));
-    await put(`export_info_${t.id}.json`, JSON.stringify({ exportTaskIdentifier: t.id, sourceArn: t.sourceArn, status: 'COMPLETE', totalExportedDataInGB: 0 }));
+    await put(
+      `export_info_${t.id}.json`,
+      JSON.stringify({
+        exportTaskIdentifier: t.id,
+        sourceArn: t.sourceArn,
+        status: 'COMPLETE',
+        totalExportedDataInGB: 0,
+      }),
+    );
     await put(`export_tables_info_${t.id}_from_1_to_${this.tables.length}.json`, JSON.stringify({ perTableStatus }));
     for (const tb of this.tables) {
       if (tb.status && tb.status !== 'COMPLETE') continue;
       for (let n = 0; n < tb.files; n++) {
-        await put(`${tb.db}/${tb.table}/1/part-${String(n).padStart(5, '0')}-${t.id.slice(-6)}.gz.parquet`, `PAR1 ${tb.db}.${tb.table} part ${n} `.repeat(20));
+        await put(
+          `${tb.db}/${tb.table}/1/part-${String(n).padStart(5, '0')}-${t.id.slice(-6)}.gz.parquet`,
+          `PAR1 ${tb.db}.${tb.table} part ${n} `.repeat(20),
+        );
       }
     }
   }

@@ -19,7 +19,10 @@
  */
 
 /** A condition block as it appears in a policy. */
-export type PolicyCondition = Record<string, Record<string, string | boolean | number | readonly (string | boolean | number)[]>>;
+export type PolicyCondition = Record<
+  string,
+  Record<string, string | boolean | number | readonly (string | boolean | number)[]>
+>;
 
 /** One statement, loosely typed as parsed from JSON. */
 export interface PolicyStatementJson {
@@ -58,11 +61,15 @@ export interface AuthzDecision {
   readonly by: readonly string[];
 }
 
-const list = <T>(v: T | readonly T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? [...(v as T[])] : [v as T]);
+const list = <T>(v: T | readonly T[] | undefined): T[] =>
+  v === undefined ? [] : Array.isArray(v) ? [...(v as T[])] : [v as T];
 
 /** Matches `value` against an IAM pattern with `*` (any run of characters) and `?` (one character). */
 export function wildcardMatch(pattern: string, value: string, ignoreCase = false): boolean {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${source}$`, ignoreCase ? 'is' : 's').test(value);
 }
 
@@ -120,7 +127,12 @@ function contextValue(context: AuthzRequest['context'], key: string): ContextVal
   return found === undefined ? undefined : context[found];
 }
 
-function operatorMatches(operator: string, key: string, policyValues: readonly string[], context: AuthzRequest['context']): boolean {
+function operatorMatches(
+  operator: string,
+  key: string,
+  policyValues: readonly string[],
+  context: AuthzRequest['context'],
+): boolean {
   let op = operator;
   let set: 'any' | 'all' | undefined;
   if (op.startsWith('ForAnyValue:')) [set, op] = ['any', op.slice('ForAnyValue:'.length)];
@@ -167,7 +179,12 @@ export function evaluatePolicy(doc: PolicyDocumentJson, request: AuthzRequest): 
   const denies: string[] = [];
   doc.Statement.forEach((s, i) => {
     const id = s.Sid ?? `#${i}`;
-    if (!actionMatches(s, request.action) || !resourceMatches(s, request.resource) || !principalMatches(s, request.principal)) return;
+    if (
+      !actionMatches(s, request.action) ||
+      !resourceMatches(s, request.resource) ||
+      !principalMatches(s, request.principal)
+    )
+      return;
     if (!conditionMatches(s, request.context)) return;
     if (s.Effect === 'Deny') denies.push(id);
     else if (s.Effect === 'Allow') allows.push(id);
@@ -192,7 +209,10 @@ export function allowedActions(doc: PolicyDocumentJson): string[] {
  * Replaces every `${...}` Terraform token of a policy JSON string with its concrete value. Returns the
  * tokens it could not resolve, so a caller can fail on them instead of evaluating a half-resolved policy.
  */
-export function resolveTokens(text: string, resolve: (token: string) => string | undefined): { text: string; unresolved: string[] } {
+export function resolveTokens(
+  text: string,
+  resolve: (token: string) => string | undefined,
+): { text: string; unresolved: string[] } {
   const unresolved = new Set<string>();
   const out = text.replace(/\$\{([^}]+)\}/g, (whole, inner: string) => {
     const value = resolve(inner);

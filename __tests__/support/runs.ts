@@ -12,7 +12,11 @@ export const FIXTURE_TEMP_ID = tempResourceId('sim-tmp-', FIXTURE_RUN_ID);
  * Puts a run straight into `stage` in the store, with the fields a run there has (temporary ids, export
  * task), as the earlier stages would have left it.
  */
-export async function seedRun(store: RunStore, stage: RunStage, options: { prefix?: string; runId?: string; path?: ExportPath; extra?: Partial<Run> } = {}): Promise<Run> {
+export async function seedRun(
+  store: RunStore,
+  stage: RunStage,
+  options: { prefix?: string; runId?: string; path?: ExportPath; extra?: Partial<Run> } = {},
+): Promise<Run> {
   const prefix = options.prefix ?? 'sim-tmp-';
   const runId = options.runId ?? FIXTURE_RUN_ID;
   const path = options.path ?? ExportPath.RESTORE;
@@ -32,7 +36,9 @@ export async function seedRun(store: RunStore, stage: RunStage, options: { prefi
     ...base,
     stage,
     ...(path === ExportPath.RESTORE && stage !== RunStage.PENDING ? { tempClusterId: temp, tempSnapshotId: temp } : {}),
-    ...([RunStage.EXPORTING, RunStage.COPYING, RunStage.CLEANING_UP].includes(stage as never) ? { exportTaskId: task, exportS3Prefix: exportS3PrefixFor('exports', runId, task) } : {}),
+    ...([RunStage.EXPORTING, RunStage.COPYING, RunStage.CLEANING_UP].includes(stage as never)
+      ? { exportTaskId: task, exportS3Prefix: exportS3PrefixFor('exports', runId, task) }
+      : {}),
     ...options.extra,
   };
   await store.createRun(run);

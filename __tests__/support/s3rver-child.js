@@ -7,7 +7,13 @@ const cluster = require('node:cluster');
 const S3rver = require('s3rver');
 
 async function serve(directory, buckets, port) {
-  const server = new S3rver({ address: '127.0.0.1', port, silent: true, directory, configureBuckets: buckets.map((name) => ({ name })) });
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port,
+    silent: true,
+    directory,
+    configureBuckets: buckets.map((name) => ({ name })),
+  });
   const address = await server.run();
   return { server, port: address.port };
 }

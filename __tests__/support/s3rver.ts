@@ -52,7 +52,10 @@ export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3R
  * provider. Running it apart keeps that flag out of the test process and keeps the emulator's work off
  * the event loop of the code under test.
  */
-export async function startS3rver(buckets: readonly string[], options: { workers?: number; root?: string } = {}): Promise<S3rverHandle> {
+export async function startS3rver(
+  buckets: readonly string[],
+  options: { workers?: number; root?: string } = {},
+): Promise<S3rverHandle> {
   const directory = mkdtempSync(join(options.root ?? tmpdir(), 's3rver-'));
   const child: ChildProcess = fork(join(__dirname, 's3rver-child.js'), [], {
     execArgv: ['--openssl-legacy-provider'],
@@ -77,7 +80,10 @@ export async function startS3rver(buckets: readonly string[], options: { workers
         mkdirSync(dirname(base), { recursive: true });
         writeFileSync(`${base}object`, o.body);
         writeFileSync(`${base}object.md5`, createHash('md5').update(o.body).digest('hex'));
-        writeFileSync(`${base}metadata.json`, JSON.stringify({ 'content-type': o.contentType ?? 'application/octet-stream' }));
+        writeFileSync(
+          `${base}metadata.json`,
+          JSON.stringify({ 'content-type': o.contentType ?? 'application/octet-stream' }),
+        );
       }
     },
     stop: async () => {

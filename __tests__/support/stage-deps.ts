@@ -37,7 +37,9 @@ export async function testDeps(db: DynaliteHandle, options: TestDepsOptions = {}
   return {
     settings,
     store: storeFor(settings, db.documentClient(), clock),
-    rds: new RdsGateway(new RDSClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } })),
+    rds: new RdsGateway(
+      new RDSClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
+    ),
     s3: options.s3 ?? new S3Client({ region: 'eu-west-1' }),
     publisher: { publish: async (target, message) => void sent.push({ target, message }) },
     alerts: { alert: async (subject, text) => void alertsSent.push({ subject, text }) },

@@ -10,7 +10,7 @@ import { STACK_FIELDS } from '../stack';
 
 export const clientPolicyCommand: Command = {
   name: 'client-policy',
-  summary: "Print the statements the client must add to their access point, bucket and KMS key policies",
+  summary: 'Print the statements the client must add to their access point, bucket and KMS key policies',
   usage: '[--copy-role-arn ARN] [--bucket NAME]',
   options: {
     'copy-role-arn': { type: 'string', description: 'Copy role ARN (default: the stack output copy_role_arn)' },
@@ -34,9 +34,14 @@ export const clientPolicyCommand: Command = {
       return 0;
     }
     const sections: [string, unknown][] = [];
-    if (result.accessPointPolicy) sections.push([`Access point policy (${ctx.config.destination.accessPointArn})`, result.accessPointPolicy]);
-    sections.push([`Bucket policy (${ctx.config.destination.bucket ?? 'the bucket behind the access point'})`, result.bucketPolicy]);
-    if (result.kmsKeyPolicy) sections.push([`KMS key policy (${ctx.config.destination.kmsKeyArn})`, result.kmsKeyPolicy]);
+    if (result.accessPointPolicy)
+      sections.push([`Access point policy (${ctx.config.destination.accessPointArn})`, result.accessPointPolicy]);
+    sections.push([
+      `Bucket policy (${ctx.config.destination.bucket ?? 'the bucket behind the access point'})`,
+      result.bucketPolicy,
+    ]);
+    if (result.kmsKeyPolicy)
+      sections.push([`KMS key policy (${ctx.config.destination.kmsKeyArn})`, result.kmsKeyPolicy]);
     for (const [title, doc] of sections) {
       ctx.io.out(`# ${title}: add these statements`);
       printJson(ctx.io, doc);

@@ -78,11 +78,16 @@ function errText(e: unknown): string {
 }
 
 /** Which path a cluster's snapshots take, or why they cannot be exported as configured. */
-export function pathFor(cluster: SourceClusterConfig, engineMode: string | undefined): { path?: 'direct' | 'restore'; problem?: string } {
+export function pathFor(
+  cluster: SourceClusterConfig,
+  engineMode: string | undefined,
+): { path?: 'direct' | 'restore'; problem?: string } {
   const serverlessV1 = engineMode === 'serverless';
   if (cluster.exportMode === 'restore') return { path: 'restore' };
   if (cluster.exportMode === 'direct') {
-    return serverlessV1 ? { problem: 'exportMode is direct, but StartExportTask refuses Aurora Serverless v1 snapshots' } : { path: 'direct' };
+    return serverlessV1
+      ? { problem: 'exportMode is direct, but StartExportTask refuses Aurora Serverless v1 snapshots' }
+      : { path: 'direct' };
   }
   return { path: serverlessV1 ? 'restore' : 'direct' };
 }
@@ -97,58 +102,127 @@ async function checkCluster(aws: AwsClients, cluster: SourceClusterConfig, regio
     if (err(e).name !== 'DBClusterNotFoundFault') throw e;
   }
   if (!found) {
-    return { check, status: 'fail', detail: `no DB cluster ${cluster.identifier} in ${region}`, fix: `check sourceClusters[].identifier and region (${region}) in the configuration` };
+    return {
+      check,
+      status: 'fail',
+      detail: `no DB cluster ${cluster.identifier} in ${region}`,
+      fix: `check sourceClusters[].identifier and region (${region}) in the configuration`,
+    };
   }
   if (!found.Engine?.startsWith('aurora')) {
-    return { check, status: 'fail', detail: `engine ${found.Engine} is not Aurora`, fix: 'list only Aurora clusters in sourceClusters' };
+    return {
+      check,
+      status: 'fail',
+      detail: `engine ${found.Engine} is not Aurora`,
+      fix: 'list only Aurora clusters in sourceClusters',
+    };
   }
   const mode = found.EngineMode ?? 'provisioned';
   const { path, problem } = pathFor(cluster, mode);
-  const kind = mode === 'serverless' ? 'Serverless v1' : found.ServerlessV2ScalingConfiguration ? 'Serverless v2' : mode;
-  if (problem) return { check, status: 'fail', detail: `${found.Engine} ${found.EngineVersion} (${kind}): ${problem}`, fix: `set exportMode to auto or restore for ${cluster.identifier}` };
+  const kind =
+    mode === 'serverless' ? 'Serverless v1' : found.ServerlessV2ScalingConfiguration ? 'Serverless v2' : mode;
+  if (problem)
+    return {
+      check,
+      status: 'fail',
+      detail: `${found.Engine} ${found.EngineVersion} (${kind}): ${problem}`,
+      fix: `set exportMode to auto or restore for ${cluster.identifier}`,
+    };
   let newest = 'no automated snapshot yet';
-  const snaps = await aws.rds().send(new DescribeDBClusterSnapshotsCommand({ DBClusterIdentifier: cluster.identifier, SnapshotType: 'automated' }));
+  const snaps = await aws
+    .rds()
+    .send(
+      new DescribeDBClusterSnapshotsCommand({ DBClusterIdentifier: cluster.identifier, SnapshotType: 'automated' }),
+    );
   const latest = (snaps.DBClusterSnapshots ?? [])
     .filter((s) => s.SnapshotCreateTime)
     .sort((a, b) => (b.SnapshotCreateTime as Date).getTime() - (a.SnapshotCreateTime as Date).getTime())[0];
-  if (latest) newest = `newest automated snapshot ${latest.DBClusterSnapshotIdentifier} (${(latest.SnapshotCreateTime as Date).toISOString()})`;
+  if (latest)
+    newest = `newest automated snapshot ${latest.DBClusterSnapshotIdentifier} (${(latest.SnapshotCreateTime as Date).toISOString()})`;
   const how = path === 'restore' ? 'restore to a temporary provisioned cluster, then export' : 'direct export';
-  return { check, status: 'pass', detail: `${found.Engine} ${found.EngineVersion} (${kind}) → ${how} [exportMode ${cluster.exportMode}]; ${newest}` };
+  return {
+    check,
+    status: 'pass',
+    detail: `${found.Engine} ${found.EngineVersion} (${kind}) → ${how} [exportMode ${cluster.exportMode}]; ${newest}`,
+  };
 }
 
 async function checkExportBucket(aws: AwsClients, bucket: string | undefined, account: string): Promise<CheckResult> {
   const check = 'export bucket';
-  if (!bucket) return { check, status: 'fail', detail: 'the stack output export_bucket_name is unknown', fix: 'deploy the stack (cdktf deploy) or pass --outputs <file>' };
+  if (!bucket)
+    return {
+      check,
+      status: 'fail',
+      detail: 'the stack output export_bucket_name is unknown',
+      fix: 'deploy the stack (cdktf deploy) or pass --outputs <file>',
+    };
   try {
     await aws.s3().send(new HeadBucketCommand({ Bucket: bucket, ExpectedBucketOwner: account }));
     return { check, status: 'pass', detail: `s3://${bucket} exists and is owned by ${account}` };
   } catch (e) {
     const status = err(e).$metadata?.httpStatusCode;
     if (status === 404 || err(e).name === 'NotFound' || err(e).name === 'NoSuchBucket') {
-      return { check, status: 'fail', detail: `s3://${bucket} does not exist`, fix: 'deploy the stack (cdktf deploy); the bucket is part of it' };
+      return {
+        check,
+        status: 'fail',
+        detail: `s3://${bucket} does not exist`,
+        fix: 'deploy the stack (cdktf deploy); the bucket is part of it',
+      };
     }
     if (status === 403) {
-      return { check, status: 'fail', detail: `s3://${bucket} is not accessible, or is not owned by ${account}`, fix: `check that the stack is deployed in account ${account} and that you may s3:ListBucket on it` };
+      return {
+        check,
+        status: 'fail',
+        detail: `s3://${bucket} is not accessible, or is not owned by ${account}`,
+        fix: `check that the stack is deployed in account ${account} and that you may s3:ListBucket on it`,
+      };
     }
-    return { check, status: 'fail', detail: errText(e), fix: 'retry; if it persists, check the bucket in the S3 console' };
+    return {
+      check,
+      status: 'fail',
+      detail: errText(e),
+      fix: 'retry; if it persists, check the bucket in the S3 console',
+    };
   }
 }
 
 async function checkExportKey(aws: AwsClients, keyArn: string | undefined): Promise<CheckResult> {
   const check = 'export KMS key';
-  if (!keyArn) return { check, status: 'fail', detail: 'the stack output export_kms_key_arn is unknown', fix: 'deploy the stack (cdktf deploy) or pass --outputs <file>' };
+  if (!keyArn)
+    return {
+      check,
+      status: 'fail',
+      detail: 'the stack output export_kms_key_arn is unknown',
+      fix: 'deploy the stack (cdktf deploy) or pass --outputs <file>',
+    };
   try {
     const out = await aws.kms().send(new DescribeKeyCommand({ KeyId: keyArn }));
     const meta = out.KeyMetadata;
     if (meta?.KeyState !== 'Enabled') {
-      const fix = meta?.KeyState === 'PendingDeletion' ? `cancel the deletion: aws kms cancel-key-deletion --key-id ${keyArn}, then enable it` : `enable it: aws kms enable-key --key-id ${keyArn}`;
+      const fix =
+        meta?.KeyState === 'PendingDeletion'
+          ? `cancel the deletion: aws kms cancel-key-deletion --key-id ${keyArn}, then enable it`
+          : `enable it: aws kms enable-key --key-id ${keyArn}`;
       return { check, status: 'fail', detail: `${keyArn} is ${meta?.KeyState}`, fix };
     }
-    if (meta.KeyManager !== 'CUSTOMER') return { check, status: 'fail', detail: `${keyArn} is AWS-managed`, fix: 'StartExportTask needs a customer-managed key: deploy the stack, which creates one' };
+    if (meta.KeyManager !== 'CUSTOMER')
+      return {
+        check,
+        status: 'fail',
+        detail: `${keyArn} is AWS-managed`,
+        fix: 'StartExportTask needs a customer-managed key: deploy the stack, which creates one',
+      };
     return { check, status: 'pass', detail: `${keyArn} is enabled and customer-managed` };
   } catch (e) {
-    if (err(e).name === 'NotFoundException') return { check, status: 'fail', detail: `${keyArn} does not exist`, fix: 'deploy the stack (cdktf deploy)' };
-    if (err(e).name === 'AccessDeniedException') return { check, status: 'fail', detail: `you may not describe ${keyArn}`, fix: 'run preflight with credentials allowed kms:DescribeKey on the pipeline key' };
+    if (err(e).name === 'NotFoundException')
+      return { check, status: 'fail', detail: `${keyArn} does not exist`, fix: 'deploy the stack (cdktf deploy)' };
+    if (err(e).name === 'AccessDeniedException')
+      return {
+        check,
+        status: 'fail',
+        detail: `you may not describe ${keyArn}`,
+        fix: 'run preflight with credentials allowed kms:DescribeKey on the pipeline key',
+      };
     throw e;
   }
 }
@@ -166,27 +240,50 @@ function list(v: string | string[] | undefined): string[] {
 
 async function checkExportRole(aws: AwsClients, roleArn: string | undefined, account: string): Promise<CheckResult> {
   const check = 'export role trust';
-  if (!roleArn) return { check, status: 'fail', detail: 'the stack output export_role_arn is unknown', fix: 'deploy the stack (cdktf deploy) or pass --outputs <file>' };
+  if (!roleArn)
+    return {
+      check,
+      status: 'fail',
+      detail: 'the stack output export_role_arn is unknown',
+      fix: 'deploy the stack (cdktf deploy) or pass --outputs <file>',
+    };
   const roleName = roleArn.split('/').pop() as string;
   let document: string | undefined;
   try {
     document = (await aws.iam().send(new GetRoleCommand({ RoleName: roleName }))).Role?.AssumeRolePolicyDocument;
   } catch (e) {
     if (err(e).name === 'NoSuchEntityException' || err(e).name === 'NoSuchEntity') {
-      return { check, status: 'fail', detail: `role ${roleName} does not exist`, fix: 'deploy the stack (cdktf deploy)' };
+      return {
+        check,
+        status: 'fail',
+        detail: `role ${roleName} does not exist`,
+        fix: 'deploy the stack (cdktf deploy)',
+      };
     }
     throw e;
   }
   const policy = JSON.parse(decodeURIComponent(document ?? '{}')) as { Statement?: TrustStatement | TrustStatement[] };
   const statements = Array.isArray(policy.Statement) ? policy.Statement : policy.Statement ? [policy.Statement] : [];
   const trusting = statements.filter(
-    (s) => s.Effect === 'Allow' && list(s.Principal?.Service).includes(EXPORT_SERVICE) && list(s.Action).some((a) => a === 'sts:AssumeRole' || a === 'sts:*'),
+    (s) =>
+      s.Effect === 'Allow' &&
+      list(s.Principal?.Service).includes(EXPORT_SERVICE) &&
+      list(s.Action).some((a) => a === 'sts:AssumeRole' || a === 'sts:*'),
   );
   if (trusting.length === 0) {
-    return { check, status: 'fail', detail: `${roleName} is not trusted by ${EXPORT_SERVICE}`, fix: 'redeploy the stack: its trust policy must allow export.rds.amazonaws.com to sts:AssumeRole' };
+    return {
+      check,
+      status: 'fail',
+      detail: `${roleName} is not trusted by ${EXPORT_SERVICE}`,
+      fix: 'redeploy the stack: its trust policy must allow export.rds.amazonaws.com to sts:AssumeRole',
+    };
   }
   const withAccount = trusting.some((s) =>
-    Object.entries(s.Condition ?? {}).some(([op, kv]) => op.startsWith('StringEquals') && Object.entries(kv).some(([k, v]) => k.toLowerCase() === 'aws:sourceaccount' && list(v).includes(account))),
+    Object.entries(s.Condition ?? {}).some(
+      ([op, kv]) =>
+        op.startsWith('StringEquals') &&
+        Object.entries(kv).some(([k, v]) => k.toLowerCase() === 'aws:sourceaccount' && list(v).includes(account)),
+    ),
   );
   if (!withAccount) {
     return {
@@ -196,7 +293,11 @@ async function checkExportRole(aws: AwsClients, roleArn: string | undefined, acc
       fix: 'redeploy the stack so the trust policy carries the aws:SourceAccount condition (check for drift: terraform plan -detailed-exitcode)',
     };
   }
-  return { check, status: 'pass', detail: `${roleName} is trusted by ${EXPORT_SERVICE} with aws:SourceAccount = ${account}` };
+  return {
+    check,
+    status: 'pass',
+    detail: `${roleName} is trusted by ${EXPORT_SERVICE} with aws:SourceAccount = ${account}`,
+  };
 }
 
 /** A KMS failure hidden inside an S3 error. */
@@ -216,8 +317,13 @@ async function probeDestination(input: PreflightInput, principal: string): Promi
   const target = d.accessPointArn ?? (d.bucket as string);
   const region = d.accessPointArn?.split(':')[3] ?? input.config.region;
   const s3: S3Client = input.aws.s3(region);
-  const prefix = destinationObjectPrefixes(d.keyPrefixTemplate, input.config.sourceClusters.map((c) => c.identifier))[0].replace(/\*$/, '');
-  const id = input.probeId ?? `${(input.now ?? (() => new Date()))().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}`;
+  const prefix = destinationObjectPrefixes(
+    d.keyPrefixTemplate,
+    input.config.sourceClusters.map((c) => c.identifier),
+  )[0].replace(/\*$/, '');
+  const id =
+    input.probeId ??
+    `${(input.now ?? (() => new Date()))().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}`;
   const key = `${prefix}_preflight/${input.config.namePrefix}-${id}`;
   const where = `${target} key ${key}`;
   const sse = d.kmsKeyArn ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: d.kmsKeyArn } : {};
@@ -226,24 +332,47 @@ async function probeDestination(input: PreflightInput, principal: string): Promi
   const body = `preflight probe from ${input.config.namePrefix}; safe to delete\n`;
   const kmsCheck = 'client KMS key';
   const kmsFix = `the client adds the KMS key policy statement from \`pipeline client-policy\` (${CLIENT_KMS_ACTIONS.join(', ')} for ${principal}, kms:ViaService s3.${region}.amazonaws.com)`;
-  const noKms: CheckResult = { check: kmsCheck, status: 'skip', detail: 'no destination key configured: objects take the bucket default encryption' };
+  const noKms: CheckResult = {
+    check: kmsCheck,
+    status: 'skip',
+    detail: 'no destination key configured: objects take the bucket default encryption',
+  };
 
   try {
     await s3.send(new PutObjectCommand({ ...common, ...sse, ...acl, Body: body, ContentType: 'text/plain' }));
   } catch (e) {
     if (d.kmsKeyArn && isKmsError(e)) {
       return {
-        destination: { check: 'destination write', status: 'fail', detail: `the write reached S3 but the client key refused: ${errText(e)}`, fix: 'see the client KMS key check' },
-        kms: { check: kmsCheck, status: 'fail', detail: `${d.kmsKeyArn} refused ${principal}: ${errText(e)}`, fix: kmsFix },
+        destination: {
+          check: 'destination write',
+          status: 'fail',
+          detail: `the write reached S3 but the client key refused: ${errText(e)}`,
+          fix: 'see the client KMS key check',
+        },
+        kms: {
+          check: kmsCheck,
+          status: 'fail',
+          detail: `${d.kmsKeyArn} refused ${principal}: ${errText(e)}`,
+          fix: kmsFix,
+        },
       };
     }
     const name = err(e).name;
     let fix = `the client adds the access point and bucket policy statements from \`pipeline client-policy\` (${copyObjectActions(d.aclMode).join(', ')} for ${principal}); check expectedOwnerAccountId ${d.expectedOwnerAccountId} is the bucket owner`;
-    if (name === 'NoSuchBucket' || name === 'NoSuchAccessPoint') fix = `check destination.${d.accessPointArn ? 'accessPointArn' : 'bucket'} in the configuration: ${target} does not exist`;
-    else if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed') fix = `the destination is not in ${region}: check its region in the configuration`;
+    if (name === 'NoSuchBucket' || name === 'NoSuchAccessPoint')
+      fix = `check destination.${d.accessPointArn ? 'accessPointArn' : 'bucket'} in the configuration: ${target} does not exist`;
+    else if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed')
+      fix = `the destination is not in ${region}: check its region in the configuration`;
     return {
-      destination: { check: 'destination write', status: 'fail', detail: `PutObject to ${where} as ${principal} failed: ${errText(e)}`, fix },
-      kms: d.kmsKeyArn ? { check: kmsCheck, status: 'skip', detail: 'not reached: the destination write failed first' } : noKms,
+      destination: {
+        check: 'destination write',
+        status: 'fail',
+        detail: `PutObject to ${where} as ${principal} failed: ${errText(e)}`,
+        fix,
+      },
+      kms: d.kmsKeyArn
+        ? { check: kmsCheck, status: 'skip', detail: 'not reached: the destination write failed first' }
+        : noKms,
     };
   }
 
@@ -251,19 +380,46 @@ async function probeDestination(input: PreflightInput, principal: string): Promi
   if (d.kmsKeyArn) {
     let uploadId: string | undefined;
     try {
-      uploadId = (await s3.send(new CreateMultipartUploadCommand({ ...common, ...sse, ...acl, ContentType: 'text/plain' }))).UploadId;
+      uploadId = (
+        await s3.send(new CreateMultipartUploadCommand({ ...common, ...sse, ...acl, ContentType: 'text/plain' }))
+      ).UploadId;
       const part = await s3.send(new UploadPartCommand({ ...common, UploadId: uploadId, PartNumber: 1, Body: body }));
-      await s3.send(new CompleteMultipartUploadCommand({ ...common, UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }));
-      kms = { check: kmsCheck, status: 'pass', detail: `${d.kmsKeyArn} gave data keys to ${principal} for a single and a multipart write` };
+      await s3.send(
+        new CompleteMultipartUploadCommand({
+          ...common,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+        }),
+      );
+      kms = {
+        check: kmsCheck,
+        status: 'pass',
+        detail: `${d.kmsKeyArn} gave data keys to ${principal} for a single and a multipart write`,
+      };
     } catch (e) {
-      if (uploadId) await s3.send(new AbortMultipartUploadCommand({ ...common, UploadId: uploadId })).catch(() => undefined);
+      if (uploadId)
+        await s3.send(new AbortMultipartUploadCommand({ ...common, UploadId: uploadId })).catch(() => undefined);
       kms = isKmsError(e)
-        ? { check: kmsCheck, status: 'fail', detail: `single writes work but a multipart write failed: ${errText(e)} (multipart needs kms:Decrypt)`, fix: kmsFix }
-        : { check: kmsCheck, status: 'fail', detail: `a multipart write failed: ${errText(e)}`, fix: `the client allows s3:AbortMultipartUpload too (\`pipeline client-policy\`)` };
+        ? {
+            check: kmsCheck,
+            status: 'fail',
+            detail: `single writes work but a multipart write failed: ${errText(e)} (multipart needs kms:Decrypt)`,
+            fix: kmsFix,
+          }
+        : {
+            check: kmsCheck,
+            status: 'fail',
+            detail: `a multipart write failed: ${errText(e)}`,
+            fix: `the client allows s3:AbortMultipartUpload too (\`pipeline client-policy\`)`,
+          };
     }
   }
 
-  let destination: CheckResult = { check: 'destination write', status: 'pass', detail: `wrote and deleted ${where} as ${principal} (ExpectedBucketOwner ${d.expectedOwnerAccountId})` };
+  let destination: CheckResult = {
+    check: 'destination write',
+    status: 'pass',
+    detail: `wrote and deleted ${where} as ${principal} (ExpectedBucketOwner ${d.expectedOwnerAccountId})`,
+  };
   try {
     await s3.send(new DeleteObjectCommand(common));
   } catch (e) {
@@ -285,7 +441,9 @@ function probeFolder(key: string): string {
 
 /** What the client must add, naming each policy the probe's failure points at. */
 function clientPolicyFix(result: ProbeResult): string {
-  const where = result.policies?.length ? result.policies.join('; ') : 'the access point policy, the bucket policy and the KMS key policy';
+  const where = result.policies?.length
+    ? result.policies.join('; ')
+    : 'the access point policy, the bucket policy and the KMS key policy';
   return `the client adds the statements from \`pipeline client-policy\` to ${where}`;
 }
 
@@ -297,36 +455,67 @@ async function probeAsCopyFunction(input: PreflightInput, account: string): Prom
   const { config, stack, aws } = input;
   const d = config.destination;
   const functionName = stack.copyFunctionArn ?? `${config.namePrefix}-${StageFunction.COPY}`;
-  const functionArn = functionName.startsWith('arn:') ? functionName : `arn:aws:lambda:${aws.region}:${account}:function:${functionName}`;
+  const functionArn = functionName.startsWith('arn:')
+    ? functionName
+    : `arn:aws:lambda:${aws.region}:${account}:function:${functionName}`;
   const check = 'destination write';
   const kmsCheck = 'client KMS key';
-  const noKms: CheckResult = { check: kmsCheck, status: 'skip', detail: 'no destination key configured: objects take the bucket default encryption' };
-  const notReached: CheckResult = d.kmsKeyArn ? { check: kmsCheck, status: 'skip', detail: 'not reached: the destination write failed first' } : noKms;
-  const invokeFix = 'check the copy function in the Lambda console and /aws/lambda/' + `${config.namePrefix}-${StageFunction.COPY}; or test with your own credentials: preflight --as-self`;
+  const noKms: CheckResult = {
+    check: kmsCheck,
+    status: 'skip',
+    detail: 'no destination key configured: objects take the bucket default encryption',
+  };
+  const notReached: CheckResult = d.kmsKeyArn
+    ? { check: kmsCheck, status: 'skip', detail: 'not reached: the destination write failed first' }
+    : noKms;
+  const invokeFix =
+    'check the copy function in the Lambda console and /aws/lambda/' +
+    `${config.namePrefix}-${StageFunction.COPY}; or test with your own credentials: preflight --as-self`;
 
   let payload: string;
   let functionError: string | undefined;
   try {
-    const out = await aws.lambda().send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: Buffer.from(JSON.stringify({ kind: 'probe' })) }));
+    const out = await aws
+      .lambda()
+      .send(
+        new InvokeCommand({
+          FunctionName: functionName,
+          InvocationType: 'RequestResponse',
+          Payload: Buffer.from(JSON.stringify({ kind: 'probe' })),
+        }),
+      );
     payload = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
     functionError = out.FunctionError;
   } catch (e) {
     const name = err(e).name;
     if (name === 'ResourceNotFoundException') {
       return {
-        destination: { check, status: 'fail', detail: `the copy function ${functionName} does not exist in ${aws.region}`, fix: 'deploy the stack (cdktf deploy), or point preflight at it: --outputs <file>, --region, or PIPELINE_COPY_FUNCTION_ARN' },
+        destination: {
+          check,
+          status: 'fail',
+          detail: `the copy function ${functionName} does not exist in ${aws.region}`,
+          fix: 'deploy the stack (cdktf deploy), or point preflight at it: --outputs <file>, --region, or PIPELINE_COPY_FUNCTION_ARN',
+        },
         kms: notReached,
       };
     }
     if (name === 'AccessDeniedException' || name === 'AccessDenied') {
       return {
-        destination: { check, status: 'fail', detail: `you may not invoke the copy function: ${errText(e)}`, fix: `allow your operator role lambda:InvokeFunction on ${functionArn}; or test with your own credentials: preflight --as-self` },
+        destination: {
+          check,
+          status: 'fail',
+          detail: `you may not invoke the copy function: ${errText(e)}`,
+          fix: `allow your operator role lambda:InvokeFunction on ${functionArn}; or test with your own credentials: preflight --as-self`,
+        },
         kms: notReached,
       };
     }
     const x = toCliError(e);
     if (x.name === 'CredentialsMissing') throw x;
-    return { destination: { check, status: 'fail', detail: `invoking ${functionName} failed: ${x.message}`, fix: invokeFix }, kms: notReached };
+    return {
+      destination: { check, status: 'fail', detail: `invoking ${functionName} failed: ${x.message}`, fix: invokeFix },
+      kms: notReached,
+    };
   }
   if (functionError) {
     let reason = payload;
@@ -336,7 +525,15 @@ async function probeAsCopyFunction(input: PreflightInput, account: string): Prom
     } catch {
       // Not JSON: show it as it came.
     }
-    return { destination: { check, status: 'fail', detail: `the copy function failed the probe: ${reason.slice(0, 500)}`, fix: invokeFix }, kms: notReached };
+    return {
+      destination: {
+        check,
+        status: 'fail',
+        detail: `the copy function failed the probe: ${reason.slice(0, 500)}`,
+        fix: invokeFix,
+      },
+      kms: notReached,
+    };
   }
   let parsedJson: unknown;
   try {
@@ -347,7 +544,12 @@ async function probeAsCopyFunction(input: PreflightInput, account: string): Prom
   const parsed = probeResultSchema.safeParse(parsedJson);
   if (!parsed.success) {
     return {
-      destination: { check, status: 'fail', detail: `${functionName} answered without a probe result (${payload.slice(0, 100) || 'empty'}): the deployed copy function predates the probe`, fix: 'redeploy the stack (cdktf deploy)' },
+      destination: {
+        check,
+        status: 'fail',
+        detail: `${functionName} answered without a probe result (${payload.slice(0, 100) || 'empty'}): the deployed copy function predates the probe`,
+        fix: 'redeploy the stack (cdktf deploy)',
+      },
       kms: notReached,
     };
   }
@@ -364,7 +566,13 @@ async function probeAsCopyFunction(input: PreflightInput, account: string): Prom
   if (r.ok) {
     return {
       destination: written,
-      kms: r.kmsKeyArn ? { check: kmsCheck, status: 'pass', detail: `${r.kmsKeyArn} gave data keys to ${r.principal} for a single and a multipart write` } : noKms,
+      kms: r.kmsKeyArn
+        ? {
+            check: kmsCheck,
+            status: 'pass',
+            detail: `${r.kmsKeyArn} gave data keys to ${r.principal} for a single and a multipart write`,
+          }
+        : noKms,
     };
   }
   const error = r.error ?? 'the write failed';
@@ -373,13 +581,28 @@ async function probeAsCopyFunction(input: PreflightInput, account: string): Prom
       destination: written,
       kms:
         r.reason === 'KmsDenied'
-          ? { check: kmsCheck, status: 'fail', detail: `single writes work but a multipart write failed (multipart needs kms:Decrypt): ${error}`, fix: kmsFix }
-          : { check: kmsCheck, status: 'fail', detail: `single writes work but a multipart write failed: ${error}`, fix: r.reason === 'Other' ? 'retry; if it persists, read the copy function log' : clientPolicyFix(r) },
+          ? {
+              check: kmsCheck,
+              status: 'fail',
+              detail: `single writes work but a multipart write failed (multipart needs kms:Decrypt): ${error}`,
+              fix: kmsFix,
+            }
+          : {
+              check: kmsCheck,
+              status: 'fail',
+              detail: `single writes work but a multipart write failed: ${error}`,
+              fix: r.reason === 'Other' ? 'retry; if it persists, read the copy function log' : clientPolicyFix(r),
+            },
     };
   }
   if (r.reason === 'KmsDenied') {
     return {
-      destination: { check, status: 'fail', detail: `the write reached S3 but the client key refused the copy role (${r.principal})`, fix: 'see the client KMS key check' },
+      destination: {
+        check,
+        status: 'fail',
+        detail: `the write reached S3 but the client key refused the copy role (${r.principal})`,
+        fix: 'see the client KMS key check',
+      },
       kms: { check: kmsCheck, status: 'fail', detail: error, fix: kmsFix },
     };
   }
@@ -389,13 +612,21 @@ async function probeAsCopyFunction(input: PreflightInput, account: string): Prom
     NoSuchBucket: `check destination.${d.accessPointArn ? 'accessPointArn' : 'bucket'} in the configuration: ${r.bucket} does not exist`,
   };
   return {
-    destination: { check, status: 'fail', detail: `the copy role (${r.principal}) could not write ${where}: ${error}`, fix: fixes[r.reason ?? ''] ?? 'retry; if it persists, read the copy function log' },
+    destination: {
+      check,
+      status: 'fail',
+      detail: `the copy role (${r.principal}) could not write ${where}: ${error}`,
+      fix: fixes[r.reason ?? ''] ?? 'retry; if it persists, read the copy function log',
+    },
     kms: notReached,
   };
 }
 
 /** Runs every check in order and returns the results; throws only for missing credentials. */
-export async function runPreflight(input: PreflightInput, onResult: (r: CheckResult) => void = () => undefined): Promise<CheckResult[]> {
+export async function runPreflight(
+  input: PreflightInput,
+  onResult: (r: CheckResult) => void = () => undefined,
+): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const add = (r: CheckResult) => {
     results.push(r);
@@ -417,10 +648,16 @@ export async function runPreflight(input: PreflightInput, onResult: (r: CheckRes
     } catch (e) {
       const x = toCliError(e);
       if (x.name === 'CredentialsMissing') throw x;
-      add({ check, status: 'fail', detail: x.message, fix: 'check that your credentials may read this resource, then retry' });
+      add({
+        check,
+        status: 'fail',
+        detail: x.message,
+        fix: 'check that your credentials may read this resource, then retry',
+      });
     }
   };
-  for (const cluster of config.sourceClusters) await guard(`source cluster ${cluster.identifier}`, () => checkCluster(aws, cluster, aws.region));
+  for (const cluster of config.sourceClusters)
+    await guard(`source cluster ${cluster.identifier}`, () => checkCluster(aws, cluster, aws.region));
   await guard('export bucket', () => checkExportBucket(aws, stack.exportBucket, account));
   await guard('export KMS key', () => checkExportKey(aws, stack.exportKmsKeyArn));
   await guard('export role trust', () => checkExportRole(aws, stack.exportRoleArn, account));
@@ -440,7 +677,12 @@ export async function runPreflight(input: PreflightInput, onResult: (r: CheckRes
     } catch (e) {
       const x = toCliError(e);
       if (x.name === 'CredentialsMissing') throw x;
-      add({ check: 'destination write', status: 'fail', detail: x.message, fix: 'retry; check the destination settings in the configuration' });
+      add({
+        check: 'destination write',
+        status: 'fail',
+        detail: x.message,
+        fix: 'retry; check the destination settings in the configuration',
+      });
     }
   } else {
     const probe = await probeAsCopyFunction(input, account);
@@ -464,11 +706,21 @@ export const preflightCommand: Command = {
   summary: 'Check with real credentials that clusters, export bucket, key, role and destination are ready',
   usage: '[--as-self]',
   options: {
-    'as-self': { type: 'boolean', description: 'Probe the destination with your own credentials (written and deleted) instead of invoking the copy function' },
+    'as-self': {
+      type: 'boolean',
+      description:
+        'Probe the destination with your own credentials (written and deleted) instead of invoking the copy function',
+    },
   },
   async run(ctx: CliContext, flags) {
     const results = await runPreflight(
-      { config: ctx.config, stack: ctx.stack().info, aws: ctx.aws, asSelf: flags['as-self'] === true, now: () => ctx.now() },
+      {
+        config: ctx.config,
+        stack: ctx.stack().info,
+        aws: ctx.aws,
+        asSelf: flags['as-self'] === true,
+        now: () => ctx.now(),
+      },
       ctx.json ? undefined : (r) => formatCheck(r).forEach((l) => ctx.io.out(l)),
     );
     const failed = results.filter((r) => r.status === 'fail').length;
@@ -476,7 +728,9 @@ export const preflightCommand: Command = {
     if (ctx.json) printJson(ctx.io, { ok: failed === 0, checks: results });
     else {
       ctx.io.out('');
-      ctx.io.out(`${results.filter((r) => r.status === 'pass').length} passed, ${failed} failed, ${warned} warning${warned === 1 ? '' : 's'}`);
+      ctx.io.out(
+        `${results.filter((r) => r.status === 'pass').length} passed, ${failed} failed, ${warned} warning${warned === 1 ? '' : 's'}`,
+      );
     }
     return failed === 0 ? 0 : 1;
   },

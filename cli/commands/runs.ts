@@ -75,11 +75,18 @@ interface WaitOptions {
 }
 
 function waitOptions(flags: FlagValues): WaitOptions {
-  return { timeoutMs: positiveNumber(flags, 'timeout-minutes', 240) * 60_000, pollMs: positiveNumber(flags, 'poll-seconds', 15) * 1000 };
+  return {
+    timeoutMs: positiveNumber(flags, 'timeout-minutes', 240) * 60_000,
+    pollMs: positiveNumber(flags, 'poll-seconds', 15) * 1000,
+  };
 }
 
 /** Polls until `find` returns a value or the timeout passes. */
-async function pollFor<T>(ctx: CliContext, opts: WaitOptions, find: () => Promise<T | undefined>): Promise<T | undefined> {
+async function pollFor<T>(
+  ctx: CliContext,
+  opts: WaitOptions,
+  find: () => Promise<T | undefined>,
+): Promise<T | undefined> {
   const until = ctx.now().getTime() + opts.timeoutMs;
   for (;;) {
     const found = await find();
@@ -96,14 +103,22 @@ async function follow(ctx: CliContext, store: RunStore, first: Run, opts: WaitOp
   progress(ctx, `${first.runId} ${stageLabel(first)}`);
   while (!isTerminal(last.stage)) {
     if (ctx.now().getTime() >= until) {
-      throw new CliError(`${first.runId} is still ${stageLabel(last)} after ${opts.timeoutMs / 60_000} minutes; follow it with: npm run pipeline -- runs show ${first.runId}`);
+      throw new CliError(
+        `${first.runId} is still ${stageLabel(last)} after ${opts.timeoutMs / 60_000} minutes; follow it with: npm run pipeline -- runs show ${first.runId}`,
+      );
     }
     await ctx.sleep(opts.pollMs);
     const run = await mustGetRun(ctx, store, first.runId);
     if (run.stage !== last.stage || run.outcome !== last.outcome) {
-      progress(ctx, `${run.runId} ${stageLabel(run)}${run.error && !last.error ? ` (${run.error.kind}: ${run.error.message})` : ''}`);
+      progress(
+        ctx,
+        `${run.runId} ${stageLabel(run)}${run.error && !last.error ? ` (${run.error.kind}: ${run.error.message})` : ''}`,
+      );
     } else if (run.copy && run.copy.objectsCopied !== last.copy?.objectsCopied) {
-      progress(ctx, `${run.runId} ${stageLabel(run)} ${run.copy.objectsCopied}/${run.copy.objects} objects, ${formatBytes(run.copy.bytesCopied)}`);
+      progress(
+        ctx,
+        `${run.runId} ${stageLabel(run)} ${run.copy.objectsCopied}/${run.copy.objects} objects, ${formatBytes(run.copy.bytesCopied)}`,
+      );
     }
     last = run;
   }
@@ -144,10 +159,15 @@ export const runsListCommand: Command = {
       return 0;
     }
     if (runs.length === 0) {
-      ctx.io.out(`No runs${filter.since ? ` updated since ${formatTime(filter.since.toISOString())}` : ''}${filter.cluster ? ` for ${filter.cluster}` : ''}.`);
+      ctx.io.out(
+        `No runs${filter.since ? ` updated since ${formatTime(filter.since.toISOString())}` : ''}${filter.cluster ? ` for ${filter.cluster}` : ''}.`,
+      );
       return 0;
     }
-    formatTable(['RUN ID', 'CLUSTER', 'SNAPSHOT', 'PATH', 'STAGE', 'STARTED', 'DURATION'], runs.map((r) => row(r, ctx.now()))).forEach((l) => ctx.io.out(l));
+    formatTable(
+      ['RUN ID', 'CLUSTER', 'SNAPSHOT', 'PATH', 'STAGE', 'STARTED', 'DURATION'],
+      runs.map((r) => row(r, ctx.now())),
+    ).forEach((l) => ctx.io.out(l));
     return 0;
   },
 };
@@ -167,13 +187,21 @@ export const runsShowCommand: Command = {
       return 0;
     }
     const kv = (pairs: [string, string | undefined][]) =>
-      formatTable(['', ''], pairs.filter((p) => p[1] !== undefined)).slice(1).map((l) => `  ${l}`);
+      formatTable(
+        ['', ''],
+        pairs.filter((p) => p[1] !== undefined),
+      )
+        .slice(1)
+        .map((l) => `  ${l}`);
     const out = (lines: string[]) => lines.forEach((l) => ctx.io.out(l));
     out([`Run ${run.runId}`]);
     out(
       kv([
         ['cluster', run.sourceClusterId],
-        ['snapshot', `${run.sourceSnapshotId}${run.sourceSnapshotCreatedAt ? ` (taken ${formatTime(run.sourceSnapshotCreatedAt)})` : ''}`],
+        [
+          'snapshot',
+          `${run.sourceSnapshotId}${run.sourceSnapshotCreatedAt ? ` (taken ${formatTime(run.sourceSnapshotCreatedAt)})` : ''}`,
+        ],
         ['path', run.path],
         ['stage', `${stageLabel(run)} (attempt ${run.attempt})`],
         ['started', formatTime(run.createdAt)],
@@ -184,14 +212,28 @@ export const runsShowCommand: Command = {
     );
     ctx.io.out('');
     out(['Stages']);
-    out(formatTable(['STAGE', 'ENTERED', 'DURATION'], stageTimeline(run, now).map((s) => [s.stage, formatTime(s.enteredAt), formatDuration(s.durationMs)])).map((l) => `  ${l}`));
+    out(
+      formatTable(
+        ['STAGE', 'ENTERED', 'DURATION'],
+        stageTimeline(run, now).map((s) => [s.stage, formatTime(s.enteredAt), formatDuration(s.durationMs)]),
+      ).map((l) => `  ${l}`),
+    );
     ctx.io.out('');
     out(['Temporary resources']);
     out(
       kv([
         ['cluster', run.tempClusterId ?? 'none (direct path)'],
         ['snapshot', run.tempSnapshotId ?? 'none (direct path)'],
-        ['cleaned up', run.cleanedUp ? (run.cleanedUp.length ? run.cleanedUp.join(', ') : 'nothing to clean') : isTerminal(run.stage) ? '-' : 'not yet'],
+        [
+          'cleaned up',
+          run.cleanedUp
+            ? run.cleanedUp.length
+              ? run.cleanedUp.join(', ')
+              : 'nothing to clean'
+            : isTerminal(run.stage)
+              ? '-'
+              : 'not yet',
+        ],
         ['waiting for', run.cleanupWaitingFor?.length ? run.cleanupWaitingFor.join('; ') : undefined],
       ]),
     );
@@ -203,7 +245,10 @@ export const runsShowCommand: Command = {
         ['task', run.exportTaskId ?? 'not started'],
         ['attempts', String(run.exportAttempt)],
         ['source', run.exportSourceArn],
-        ['output', run.exportS3Prefix ? (bucket ? `s3://${bucket}/${run.exportS3Prefix}` : run.exportS3Prefix) : undefined],
+        [
+          'output',
+          run.exportS3Prefix ? (bucket ? `s3://${bucket}/${run.exportS3Prefix}` : run.exportS3Prefix) : undefined,
+        ],
       ]),
     );
     ctx.io.out('');
@@ -245,9 +290,16 @@ async function resolveSnapshotArn(ctx: CliContext, clusterId: string, snapshot: 
   try {
     const found = snapshot ? await rds.describeClusterSnapshot(snapshot) : await rds.newestAutomatedSnapshot(clusterId);
     if (!found?.DBClusterSnapshotArn) {
-      throw new CliError(snapshot ? `No cluster snapshot ${snapshot} in ${ctx.aws.region}` : `Cluster ${clusterId} has no available automated snapshot yet in ${ctx.aws.region}`);
+      throw new CliError(
+        snapshot
+          ? `No cluster snapshot ${snapshot} in ${ctx.aws.region}`
+          : `Cluster ${clusterId} has no available automated snapshot yet in ${ctx.aws.region}`,
+      );
     }
-    if (found.Status !== 'available') throw new CliError(`Snapshot ${snapshot} is ${found.Status ?? 'not available'}; the start function exports only available snapshots`);
+    if (found.Status !== 'available')
+      throw new CliError(
+        `Snapshot ${snapshot} is ${found.Status ?? 'not available'}; the start function exports only available snapshots`,
+      );
     return found.DBClusterSnapshotArn;
   } catch (e) {
     if (e instanceof CliError) throw e;
@@ -266,26 +318,35 @@ export const runsStartCommand: Command = {
   },
   async run(ctx, flags) {
     const wanted = flags.cluster as string | undefined;
-    if (!wanted) throw new UsageError('Missing --cluster. Usage: pipeline runs start --cluster ID [--snapshot ARN|ID] [--wait]');
+    if (!wanted)
+      throw new UsageError('Missing --cluster. Usage: pipeline runs start --cluster ID [--snapshot ARN|ID] [--wait]');
     const configured = ctx.config.sourceClusters.find((c) => c.identifier.toLowerCase() === wanted.toLowerCase());
     if (!configured) {
-      throw new UsageError(`${wanted} is not a configured source cluster (${ctx.config.sourceClusters.map((c) => c.identifier).join(', ')}); the start function ignores other clusters`);
+      throw new UsageError(
+        `${wanted} is not a configured source cluster (${ctx.config.sourceClusters.map((c) => c.identifier).join(', ')}); the start function ignores other clusters`,
+      );
     }
     const clusterId = configured.identifier;
     let snapshot = flags.snapshot as string | undefined;
     const store = runStoreFor(ctx);
     const opts = waitOptions(flags);
     if (flags.wait) snapshot = await resolveSnapshotArn(ctx, clusterId, snapshot);
-    const known = snapshot?.startsWith('arn:') ? await reading(ctx, store, () => store.findBySnapshot(snapshot as string)) : [];
+    const known = snapshot?.startsWith('arn:')
+      ? await reading(ctx, store, () => store.findBySnapshot(snapshot as string))
+      : [];
     const latest = known.at(-1);
     if (latest) {
       if (isTerminal(latest.stage)) {
-        const hint = latest.stage === RunStage.SUCCEEDED ? 'it was delivered already' : `retry it with: npm run pipeline -- runs retry ${latest.runId}`;
+        const hint =
+          latest.stage === RunStage.SUCCEEDED
+            ? 'it was delivered already'
+            : `retry it with: npm run pipeline -- runs retry ${latest.runId}`;
         throw new InvalidRunState(`Snapshot ${snapshot} already has run ${latest.runId} (${latest.stage}); ${hint}`);
       }
       if (!flags.wait) {
         if (ctx.json) printJson(ctx.io, { published: false, run: runJson(latest, ctx.now()) });
-        else ctx.io.out(`Snapshot ${snapshot} is already being exported by run ${latest.runId} (${stageLabel(latest)}).`);
+        else
+          ctx.io.out(`Snapshot ${snapshot} is already being exported by run ${latest.runId} (${stageLabel(latest)}).`);
         return 0;
       }
       return finish(ctx, await follow(ctx, store, latest, opts), { published: false });
@@ -294,12 +355,20 @@ export const runsStartCommand: Command = {
     await publish(ctx, StageFunction.START, message);
     if (!flags.wait) {
       if (ctx.json) printJson(ctx.io, { published: { target: StageFunction.START, message } });
-      else ctx.io.out(`Asked the start function to export ${snapshot ?? `the newest automated snapshot of ${clusterId}`}. Follow it with: npm run pipeline -- runs list --cluster ${clusterId}`);
+      else
+        ctx.io.out(
+          `Asked the start function to export ${snapshot ?? `the newest automated snapshot of ${clusterId}`}. Follow it with: npm run pipeline -- runs list --cluster ${clusterId}`,
+        );
       return 0;
     }
     progress(ctx, `start published for ${snapshot}; waiting for the run to appear`);
-    const run = await pollFor(ctx, opts, async () => (await reading(ctx, store, () => store.findBySnapshot(snapshot as string))).at(-1));
-    if (!run) throw new CliError(`No run appeared for ${snapshot} within ${opts.timeoutMs / 60_000} minutes: check the start function's logs and the pipeline topic's dead-letter queue`);
+    const run = await pollFor(ctx, opts, async () =>
+      (await reading(ctx, store, () => store.findBySnapshot(snapshot as string))).at(-1),
+    );
+    if (!run)
+      throw new CliError(
+        `No run appeared for ${snapshot} within ${opts.timeoutMs / 60_000} minutes: check the start function's logs and the pipeline topic's dead-letter queue`,
+      );
     return finish(ctx, await follow(ctx, store, run, opts), { published: { target: StageFunction.START, message } });
   },
 };
@@ -311,7 +380,8 @@ export const runsRetryCommand: Command = {
   options: {
     'reuse-destination': {
       type: 'boolean',
-      description: "Deliver under an earlier attempt's destination prefix: only once the client deleted the partial delivery there",
+      description:
+        "Deliver under an earlier attempt's destination prefix: only once the client deleted the partial delivery there",
     },
     ...WAIT_OPTIONS,
   },
@@ -320,24 +390,46 @@ export const runsRetryCommand: Command = {
     const store = runStoreFor(ctx);
     const run = await mustGetRun(ctx, store, runId);
     if (run.stage !== RunStage.FAILED && run.stage !== RunStage.CANCELLED) {
-      const why = isTerminal(run.stage) ? 'it succeeded' : `it is still ${stageLabel(run)}; cancel it first with: npm run pipeline -- runs cancel ${runId}`;
+      const why = isTerminal(run.stage)
+        ? 'it succeeded'
+        : `it is still ${stageLabel(run)}; cancel it first with: npm run pipeline -- runs cancel ${runId}`;
       throw new InvalidRunState(`Only FAILED or CANCELLED runs can be retried; ${runId}: ${why}`);
     }
     const before = await reading(ctx, store, () => store.findBySnapshot(run.sourceSnapshotArn));
     const newer = before.filter((r) => r.attempt > run.attempt).at(-1);
-    if (newer) throw new InvalidRunState(`Snapshot ${run.sourceSnapshotId} already has a later attempt: run ${newer.runId} (${stageLabel(newer)})`);
-    const message: PipelineMessage = { kind: 'retry', runId, ...(flags['reuse-destination'] ? { reuseDestination: true } : {}) };
+    if (newer)
+      throw new InvalidRunState(
+        `Snapshot ${run.sourceSnapshotId} already has a later attempt: run ${newer.runId} (${stageLabel(newer)})`,
+      );
+    const message: PipelineMessage = {
+      kind: 'retry',
+      runId,
+      ...(flags['reuse-destination'] ? { reuseDestination: true } : {}),
+    };
     await publish(ctx, StageFunction.START, message);
     if (!flags.wait) {
       if (ctx.json) printJson(ctx.io, { published: { target: StageFunction.START, message } });
-      else ctx.io.out(`Asked the start function to retry ${runId} (attempt ${run.attempt + 1} of ${run.sourceSnapshotId}). Follow it with: npm run pipeline -- runs list --cluster ${run.sourceClusterId}`);
+      else
+        ctx.io.out(
+          `Asked the start function to retry ${runId} (attempt ${run.attempt + 1} of ${run.sourceSnapshotId}). Follow it with: npm run pipeline -- runs list --cluster ${run.sourceClusterId}`,
+        );
       return 0;
     }
     const opts = waitOptions(flags);
     progress(ctx, `retry published for ${runId}; waiting for attempt ${run.attempt + 1}`);
-    const next = await pollFor(ctx, opts, async () => (await reading(ctx, store, () => store.findBySnapshot(run.sourceSnapshotArn))).filter((r) => r.attempt > run.attempt).at(-1));
-    if (!next) throw new CliError(`No new attempt appeared for ${runId} within ${opts.timeoutMs / 60_000} minutes: check the start function's logs and the dead-letter queue`);
-    return finish(ctx, await follow(ctx, store, next, opts), { published: { target: StageFunction.START, message }, retriedRunId: runId });
+    const next = await pollFor(ctx, opts, async () =>
+      (await reading(ctx, store, () => store.findBySnapshot(run.sourceSnapshotArn)))
+        .filter((r) => r.attempt > run.attempt)
+        .at(-1),
+    );
+    if (!next)
+      throw new CliError(
+        `No new attempt appeared for ${runId} within ${opts.timeoutMs / 60_000} minutes: check the start function's logs and the dead-letter queue`,
+      );
+    return finish(ctx, await follow(ctx, store, next, opts), {
+      published: { target: StageFunction.START, message },
+      retriedRunId: runId,
+    });
   },
 };
 
@@ -350,15 +442,21 @@ export const runsCancelCommand: Command = {
   async run(ctx, flags, [runId]) {
     const store = runStoreFor(ctx);
     const run = await mustGetRun(ctx, store, runId);
-    if (isTerminal(run.stage)) throw new InvalidRunState(`${runId} has already ended (${run.stage}); nothing to cancel`);
+    if (isTerminal(run.stage))
+      throw new InvalidRunState(`${runId} has already ended (${run.stage}); nothing to cancel`);
     if (run.stage === RunStage.CLEANING_UP) {
-      throw new InvalidRunState(`${runId} is already cleaning up (${stageLabel(run)}); follow it with: npm run pipeline -- runs show ${runId}`);
+      throw new InvalidRunState(
+        `${runId} is already cleaning up (${stageLabel(run)}); follow it with: npm run pipeline -- runs show ${runId}`,
+      );
     }
     const message: PipelineMessage = { kind: 'cancel', runId };
     await publish(ctx, StageFunction.CLEANUP, message);
     if (!flags.wait) {
       if (ctx.json) printJson(ctx.io, { published: { target: StageFunction.CLEANUP, message } });
-      else ctx.io.out(`Asked the cleanup function to cancel ${runId} (now ${run.stage}). Follow it with: npm run pipeline -- runs show ${runId}`);
+      else
+        ctx.io.out(
+          `Asked the cleanup function to cancel ${runId} (now ${run.stage}). Follow it with: npm run pipeline -- runs show ${runId}`,
+        );
       return 0;
     }
     const done = await follow(ctx, store, run, waitOptions(flags));
@@ -367,4 +465,10 @@ export const runsCancelCommand: Command = {
   },
 };
 
-export const runsCommands: readonly Command[] = [runsListCommand, runsShowCommand, runsStartCommand, runsRetryCommand, runsCancelCommand];
+export const runsCommands: readonly Command[] = [
+  runsListCommand,
+  runsShowCommand,
+  runsStartCommand,
+  runsRetryCommand,
+  runsCancelCommand,
+];

@@ -38,7 +38,9 @@ async function deleteTemporaryResources(d: StageDeps, run: Run): Promise<Cleanup
   const pending: string[] = [];
   // Every attempt's task, not only the recorded one: a delivery may have started one and crashed before
   // recording it. The task of a succeeded run has completed; any other of its attempts' tasks is surplus.
-  const taskIds = exportTaskIdsOf(s.tempResourcePrefix, run).filter((id) => run.outcome !== RunOutcome.SUCCEEDED || id !== run.exportTaskId);
+  const taskIds = exportTaskIdsOf(s.tempResourcePrefix, run).filter(
+    (id) => run.outcome !== RunOutcome.SUCCEEDED || id !== run.exportTaskId,
+  );
   for (const taskId of taskIds) {
     const task = await d.rds.describeExportTask(taskId);
     if (task && RUNNING_EXPORT_STATES.includes((task.Status ?? '').toUpperCase())) {
@@ -70,8 +72,14 @@ async function deleteTemporaryResources(d: StageDeps, run: Run): Promise<Cleanup
  */
 async function recordWait(d: StageDeps, run: Run, pass: CleanupPass): Promise<void> {
   const cleanedUp = [...new Set([...(run.cleanedUp ?? []), ...pass.cleaned])];
-  await d.store.update(run.runId, { set: { cleanedUp, cleanupWaitingFor: pass.pending }, ifStage: RunStage.CLEANING_UP });
-  d.logger.info('cleanup waits for resources that cannot be deleted yet; the reconciler sends it again', { waitingFor: pass.pending, cleanedUp });
+  await d.store.update(run.runId, {
+    set: { cleanedUp, cleanupWaitingFor: pass.pending },
+    ifStage: RunStage.CLEANING_UP,
+  });
+  d.logger.info('cleanup waits for resources that cannot be deleted yet; the reconciler sends it again', {
+    waitingFor: pass.pending,
+    cleanedUp,
+  });
 }
 
 /** Finishes a CLEANING_UP run and reports its end, or records what it did when it must wait. */
@@ -94,7 +102,8 @@ async function handle(d: StageDeps, runId: string, cancel: boolean): Promise<voi
       run = await d.store.apply(runId, run.stage, { type: 'Cancelled', reason: 'cancelled by an operator' });
       d.logger.info('run cancelled');
     }
-    if (run.stage !== RunStage.CLEANING_UP) return void d.logger.info('run is not cleaning up; nothing to do', { stage: run.stage });
+    if (run.stage !== RunStage.CLEANING_UP)
+      return void d.logger.info('run is not cleaning up; nothing to do', { stage: run.stage });
     await cleanUp(d, run);
   });
 }
@@ -105,9 +114,11 @@ export function makeHandler(source: DepsSource<StageDeps>) {
   return async (event: SNSEvent): Promise<void> => {
     const d = deps();
     await forEachRecord(event, d.logger, async (record) => {
-      if (record.type !== 'pipeline' || record.target !== StageFunction.CLEANUP) return void d.logger.info('ignoring input the cleanup stage does not handle');
+      if (record.type !== 'pipeline' || record.target !== StageFunction.CLEANUP)
+        return void d.logger.info('ignoring input the cleanup stage does not handle');
       const m = record.message;
-      if (m.kind === 'cleanup' || m.kind === 'advance' || m.kind === 'cancel') return handle(d, m.runId, m.kind === 'cancel');
+      if (m.kind === 'cleanup' || m.kind === 'advance' || m.kind === 'cancel')
+        return handle(d, m.runId, m.kind === 'cancel');
       d.logger.info('ignoring a message the cleanup stage does not handle', { kind: m.kind });
     });
   };

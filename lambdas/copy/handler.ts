@@ -23,7 +23,13 @@ import { createCopyS3Client, S3CopyCallError, S3ObjectCopier } from '../shared/a
 import { DestinationTextWriter, listPrefix, putDestinationObject, readText } from '../shared/adapters/s3-copy-source';
 import { BatchStatus, CopyBatchStore, type StoredBatch } from '../shared/adapters/copy-batch-store';
 import { planBatches } from '../shared/copy/batching';
-import { classifyExportKey, destinationKey, exportTaskPrefix, manifestKey, successMarkerKey } from '../shared/copy/layout';
+import {
+  classifyExportKey,
+  destinationKey,
+  exportTaskPrefix,
+  manifestKey,
+  successMarkerKey,
+} from '../shared/copy/layout';
 import { destinationOf, destinationRefusal, runDestinationPrefix } from '../shared/destination';
 import { ManifestText, parseExportTablesInfo, type ExportTableInfo } from '../shared/copy/manifest';
 import { classifyCopyError, type CopyCallContext, type PermanentCopyFailure } from '../shared/copy/permanent-errors';
@@ -66,12 +72,18 @@ export interface CopyHandler {
 export function makeHandler(deps: CopyDeps): CopyHandler {
   const copy = new CopyStage(deps);
   const probe = makeProbeHandler(deps);
-  const handle = async (event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<void | ProbeResult> => {
+  const handle = async (
+    event: unknown,
+    context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  ): Promise<void | ProbeResult> => {
     if (!isSnsEvent(event)) return probe(event);
     await forEachRecord(event as SNSEvent, deps.logger, async (record) => {
       const message = record.type === 'pipeline' && record.target === StageFunction.COPY ? record.message : undefined;
       if (message?.kind !== 'copy-plan' && message?.kind !== 'copy-batch' && message?.kind !== 'advance') {
-        return void deps.logger.warn('ignoring a message that is not for the copy stage', { kind: message?.kind, type: record.type });
+        return void deps.logger.warn('ignoring a message that is not for the copy stage', {
+          kind: message?.kind,
+          type: record.type,
+        });
       }
       await withRunId(deps.logger, message.runId, async () => {
         if (message.kind === 'copy-batch') await copy.work(message.runId, message.batch, context);
@@ -132,14 +144,19 @@ class CopyStage {
       const planned = await this.guard(run, () => this.recordPlan(run));
       if (!planned) return;
     } else {
-      this.deps.logger.info('copy already planned; re-sending unfinished batches', { reason, batchesTotal: run.copy.batchesTotal });
+      this.deps.logger.info('copy already planned; re-sending unfinished batches', {
+        reason,
+        batchesTotal: run.copy.batchesTotal,
+      });
     }
     const pending = await this.deps.batches.pendingIndexes(runId);
     if (pending.length === 0) {
       await this.finalizeIfComplete(runId, `plan:${reason}`);
       return;
     }
-    await mapWithConcurrency(pending, 16, (batch) => this.deps.publisher.publish(StageFunction.COPY, { kind: 'copy-batch', runId, batch }));
+    await mapWithConcurrency(pending, 16, (batch) =>
+      this.deps.publisher.publish(StageFunction.COPY, { kind: 'copy-batch', runId, batch }),
+    );
     this.deps.logger.info('copy batches sent', { batches: pending.length });
   }
 
@@ -151,17 +168,33 @@ class CopyStage {
       await this.fail(run.runId, { kind: refusal.name, message: refusal.message });
       return false;
     }
-    if (status.kind === 'reusable') this.deps.logger.info('delivering under the prefix of an earlier attempt of this snapshot', { destinationPrefix: prefix, earlierRunId: status.runId, reuseDestination: run.reuseDestination ?? false });
+    if (status.kind === 'reusable')
+      this.deps.logger.info('delivering under the prefix of an earlier attempt of this snapshot', {
+        destinationPrefix: prefix,
+        earlierRunId: status.runId,
+        reuseDestination: run.reuseDestination ?? false,
+      });
     const sourcePrefix = this.sourcePrefix(run);
     const listed = await this.s3Call({ action: 's3:ListBucket', side: 'source' }, () =>
       listPrefix(this.deps.s3, { bucket: this.s.exportBucket, prefix: sourcePrefix, expectedOwner: this.s.accountId }),
     );
-    const objects = listed.map((o) => ({ key: o.key.slice(sourcePrefix.length), size: o.size })).filter((o) => o.key.length > 0 && !o.key.endsWith('/'));
-    const batches = planBatches(objects, { maxObjects: this.s.copy.batchMaxObjects, maxBytes: this.s.copy.batchMaxGiB * GiB });
+    const objects = listed
+      .map((o) => ({ key: o.key.slice(sourcePrefix.length), size: o.size }))
+      .filter((o) => o.key.length > 0 && !o.key.endsWith('/'));
+    const batches = planBatches(objects, {
+      maxObjects: this.s.copy.batchMaxObjects,
+      maxBytes: this.s.copy.batchMaxGiB * GiB,
+    });
     await mapWithConcurrency(batches, 8, (b) => this.deps.batches.putIfAbsent(run.runId, b, sourcePrefix, prefix));
     const bytes = objects.reduce((sum, o) => sum + o.size, 0);
     try {
-      await this.deps.store.apply(run.runId, RunStage.COPYING, { type: 'CopyPlanned', objects: objects.length, bytes, batchesTotal: batches.length, destinationPrefix: prefix });
+      await this.deps.store.apply(run.runId, RunStage.COPYING, {
+        type: 'CopyPlanned',
+        objects: objects.length,
+        bytes,
+        batchesTotal: batches.length,
+        destinationPrefix: prefix,
+      });
     } catch (e) {
       if (e instanceof StaleTransition) {
         this.deps.logger.info('run moved on while planning', { error: e.message });
@@ -169,7 +202,12 @@ class CopyStage {
       }
       throw e;
     }
-    this.deps.logger.info('copy planned', { objects: objects.length, bytes, batches: batches.length, destinationPrefix: prefix });
+    this.deps.logger.info('copy planned', {
+      objects: objects.length,
+      bytes,
+      batches: batches.length,
+      destinationPrefix: prefix,
+    });
     return true;
   }
 
@@ -189,7 +227,13 @@ class CopyStage {
     }
     const counted = await this.deps.batches.countBatchDone(runId, index, batch.keys.length, batch.bytes);
     if (!counted) return;
-    this.deps.logger.info('batch done', { batch: index, objects: batch.keys.length, bytes: batch.bytes, batchesDone: counted.batchesDone, batchesTotal: counted.batchesTotal });
+    this.deps.logger.info('batch done', {
+      batch: index,
+      objects: batch.keys.length,
+      bytes: batch.bytes,
+      batchesDone: counted.batchesDone,
+      batchesTotal: counted.batchesTotal,
+    });
     if (counted.batchesDone >= counted.batchesTotal) await this.finalizeIfComplete(runId, `batch:${batch.id}`);
   }
 
@@ -244,7 +288,11 @@ class CopyStage {
     }
     if (stopped === 'time') {
       this.deps.logger.info('running out of time; batch re-queued with its progress', { batch: batch.index });
-      await this.deps.publisher.publish(StageFunction.COPY, { kind: 'copy-batch', runId: batch.runId, batch: batch.index });
+      await this.deps.publisher.publish(StageFunction.COPY, {
+        kind: 'copy-batch',
+        runId: batch.runId,
+        batch: batch.index,
+      });
       return false;
     }
     return true;
@@ -279,8 +327,13 @@ class CopyStage {
       prefix,
       completedAt: new Date(),
     });
-    const writer = new DestinationTextWriter(this.deps.s3, { ...this.destinationTarget(), key, contentType: 'application/json' });
-    const write = (text: string) => this.s3Call({ action: 's3:PutObject', side: 'destination', key }, () => writer.write(text));
+    const writer = new DestinationTextWriter(this.deps.s3, {
+      ...this.destinationTarget(),
+      key,
+      contentType: 'application/json',
+    });
+    const write = (text: string) =>
+      this.s3Call({ action: 's3:PutObject', side: 'destination', key }, () => writer.write(text));
     try {
       await write(manifest.start());
       const tablesInfoKeys: string[] = [];
@@ -298,7 +351,14 @@ class CopyStage {
           const kind = classifyExportKey(relativeKey);
           if (kind.kind === 'tables-info') tablesInfoKeys.push(b.sourcePrefix + relativeKey);
           const table = kind.kind === 'data' ? { table: `${kind.db}.${kind.table}` } : {};
-          await write(manifest.add({ key: destinationKey(b.destinationPrefix, relativeKey), size: b.sizes[i] as number, etag, ...table }));
+          await write(
+            manifest.add({
+              key: destinationKey(b.destinationPrefix, relativeKey),
+              size: b.sizes[i] as number,
+              etag,
+              ...table,
+            }),
+          );
         }
       }
       const recorded = manifest.totals.objects;
@@ -311,7 +371,9 @@ class CopyStage {
       }
       const exportTables: ExportTableInfo[] = [];
       for (const infoKey of tablesInfoKeys.sort()) {
-        const text = await this.s3Call({ action: 's3:GetObject', side: 'source', key: infoKey }, () => readText(this.deps.s3, { bucket: this.s.exportBucket, key: infoKey, expectedOwner: this.s.accountId }));
+        const text = await this.s3Call({ action: 's3:GetObject', side: 'source', key: infoKey }, () =>
+          readText(this.deps.s3, { bucket: this.s.exportBucket, key: infoKey, expectedOwner: this.s.accountId }),
+        );
         exportTables.push(...parseExportTablesInfo(text));
       }
       await write(manifest.finish(exportTables));
@@ -322,11 +384,22 @@ class CopyStage {
     }
     const successKey = successMarkerKey(prefix);
     await this.s3Call({ action: 's3:PutObject', side: 'destination', key: successKey }, () =>
-      putDestinationObject(this.deps.s3, { ...this.destinationTarget(), key: successKey, body: '', contentType: 'text/plain' }),
+      putDestinationObject(this.deps.s3, {
+        ...this.destinationTarget(),
+        key: successKey,
+        body: '',
+        contentType: 'text/plain',
+      }),
     );
     const { objects, bytes } = manifest.totals;
     try {
-      await finishStage({ store: this.deps.store, publisher: this.deps.publisher }, run.runId, RunStage.COPYING, { type: 'CopySucceeded', objects, bytes, destinationPrefix: prefix, manifestKey: key });
+      await finishStage({ store: this.deps.store, publisher: this.deps.publisher }, run.runId, RunStage.COPYING, {
+        type: 'CopySucceeded',
+        objects,
+        bytes,
+        destinationPrefix: prefix,
+        manifestKey: key,
+      });
       this.deps.logger.info('copy finished', { objects, bytes, destinationPrefix: prefix });
     } catch (e) {
       if (!(e instanceof StaleTransition)) throw e;
@@ -337,11 +410,19 @@ class CopyStage {
   /** Where and how our own objects are written at the destination (the key and content type aside). */
   private destinationTarget() {
     const d = this.s.destination;
-    return { bucket: this.destination, expectedOwner: d.expectedOwnerAccountId, kmsKeyArn: d.kmsKeyArn, bucketOwnerFullControl: d.aclMode === 'bucket-owner-full-control' };
+    return {
+      bucket: this.destination,
+      expectedOwner: d.expectedOwnerAccountId,
+      kmsKeyArn: d.kmsKeyArn,
+      bucketOwnerFullControl: d.aclMode === 'bucket-owner-full-control',
+    };
   }
 
   /** Runs an S3 call, turning a failure into an {@link S3CopyCallError} that says which action and side failed. */
-  private async s3Call<T>(call: { action: string; side: CopyCallContext['side']; key?: string }, run: () => Promise<T>): Promise<T> {
+  private async s3Call<T>(
+    call: { action: string; side: CopyCallContext['side']; key?: string },
+    run: () => Promise<T>,
+  ): Promise<T> {
     try {
       return await run();
     } catch (e) {
@@ -360,9 +441,17 @@ class CopyStage {
     } catch (e) {
       const failure = await this.permanent(e);
       if (!failure) throw e;
-      this.deps.logger.error('permanent copy failure', { reason: failure.reason, action: failure.action, resource: failure.resource, error: failure.message });
+      this.deps.logger.error('permanent copy failure', {
+        reason: failure.reason,
+        action: failure.action,
+        resource: failure.resource,
+        error: failure.message,
+      });
       const error = new DestinationAccessDenied(failure.message, failure.action, failure.resource, { cause: e });
-      await this.fail(run.runId, { kind: failure.reason === 'AccessDenied' ? error.name : failure.reason, message: error.message });
+      await this.fail(run.runId, {
+        kind: failure.reason === 'AccessDenied' ? error.name : failure.reason,
+        message: error.message,
+      });
       return false;
     }
   }
@@ -374,14 +463,21 @@ class CopyStage {
       side: e.side,
       key: e.key || undefined,
       principal: await this.deps.principal(),
-      destination: { bucketOrAccessPoint: this.destination, ownerAccountId: this.s.destination.expectedOwnerAccountId, kmsKeyArn: this.s.destination.kmsKeyArn },
+      destination: {
+        bucketOrAccessPoint: this.destination,
+        ownerAccountId: this.s.destination.expectedOwnerAccountId,
+        kmsKeyArn: this.s.destination.kmsKeyArn,
+      },
       source: { bucket: this.s.exportBucket, ownerAccountId: this.s.accountId, kmsKeyArn: this.s.exportKmsKeyArn },
     });
   }
 
   private async fail(runId: string, error: { kind: string; message: string }): Promise<void> {
     try {
-      await finishStage({ store: this.deps.store, publisher: this.deps.publisher }, runId, RunStage.COPYING, { type: 'CopyFailed', ...error });
+      await finishStage({ store: this.deps.store, publisher: this.deps.publisher }, runId, RunStage.COPYING, {
+        type: 'CopyFailed',
+        ...error,
+      });
     } catch (e) {
       if (!(e instanceof StaleTransition)) throw e;
       this.deps.logger.info('run already moved on', { error: e.message });
@@ -404,8 +500,17 @@ export function defaultDeps(settings: RuntimeSettings = settingsFromEnv()): Copy
   const documentClient = defaultDocumentClient();
   return {
     settings,
-    store: new RunStore({ tableName: settings.tableName, client: documentClient, deadlinesMinutes: settings.stageDeadlinesMinutes, retentionDays: settings.runRetentionDays }),
-    batches: new CopyBatchStore({ tableName: settings.tableName, client: documentClient, retentionDays: settings.runRetentionDays }),
+    store: new RunStore({
+      tableName: settings.tableName,
+      client: documentClient,
+      deadlinesMinutes: settings.stageDeadlinesMinutes,
+      retentionDays: settings.runRetentionDays,
+    }),
+    batches: new CopyBatchStore({
+      tableName: settings.tableName,
+      client: documentClient,
+      retentionDays: settings.runRetentionDays,
+    }),
     s3: createCopyS3Client(),
     publisher: new SnsPipelinePublisher(settings.pipelineTopicArn),
     logger: createLogger(StageFunction.COPY),
@@ -415,4 +520,5 @@ export function defaultDeps(settings: RuntimeSettings = settingsFromEnv()): Copy
 
 let lazy: CopyHandler | undefined;
 /** The Lambda entry point. */
-export const handler = ((event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) => (lazy ??= makeHandler(defaultDeps()))(event, context)) as CopyHandler;
+export const handler = ((event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) =>
+  (lazy ??= makeHandler(defaultDeps()))(event, context)) as CopyHandler;

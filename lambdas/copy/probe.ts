@@ -12,9 +12,18 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { DestinationTextWriter, putDestinationObject, type DestinationObjectTarget } from '../shared/adapters/s3-copy-source';
+import {
+  DestinationTextWriter,
+  putDestinationObject,
+  type DestinationObjectTarget,
+} from '../shared/adapters/s3-copy-source';
 import { destinationPrefix } from '../shared/copy/layout';
-import { classifyCopyError, PermanentCopyReason, type CopyCallContext, type PermanentCopyFailure } from '../shared/copy/permanent-errors';
+import {
+  classifyCopyError,
+  PermanentCopyReason,
+  type CopyCallContext,
+  type PermanentCopyFailure,
+} from '../shared/copy/permanent-errors';
 import { PipelineError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { RuntimeSettings } from '../shared/settings';
@@ -89,7 +98,11 @@ export function parseProbeRequest(event: unknown): ProbeRequest {
 /** Key of a probe object: `<prefix for a 'preflight' run of the first cluster>/_preflight/<timestamp>-<random>.txt`. */
 export function probeKey(settings: RuntimeSettings, now: Date, id: string): string {
   const cluster = settings.sourceClusters[0]?.identifier ?? 'cluster';
-  const prefix = destinationPrefix(settings.destination.keyPrefixTemplate, { cluster, snapshotTime: now, runId: PROBE_RUN_ID });
+  const prefix = destinationPrefix(settings.destination.keyPrefixTemplate, {
+    cluster,
+    snapshotTime: now,
+    runId: PROBE_RUN_ID,
+  });
   const stamp = now.toISOString().replace(/[:.]/g, '-');
   return `${prefix ? `${prefix}/` : ''}${PROBE_FOLDER}/${stamp}-${id}.txt`;
 }
@@ -102,7 +115,14 @@ export async function runProbe(deps: ProbeDeps, options: ProbeOptions = {}): Pro
   const now = (options.now ?? (() => new Date()))();
   const key = probeKey(s, now, options.id ?? randomBytes(4).toString('hex'));
   const principal = await deps.principal();
-  const base = { bucket, key, principal, expectedBucketOwner: d.expectedOwnerAccountId, aclMode: d.aclMode, ...(d.kmsKeyArn ? { kmsKeyArn: d.kmsKeyArn } : {}) };
+  const base = {
+    bucket,
+    key,
+    principal,
+    expectedBucketOwner: d.expectedOwnerAccountId,
+    aclMode: d.aclMode,
+    ...(d.kmsKeyArn ? { kmsKeyArn: d.kmsKeyArn } : {}),
+  };
   const body = `Write probe from ${s.namePrefix} (${now.toISOString()}). The copy role cannot delete it; expire ${PROBE_FOLDER}/ with a lifecycle rule.\n`;
   const write: DestinationObjectTarget = {
     bucket,
@@ -123,9 +143,18 @@ export async function runProbe(deps: ProbeDeps, options: ProbeOptions = {}): Pro
   } catch (e) {
     const failure = destinationOnly(classifyCopyError(e, callContext(s, bucket, key, principal)), s, key);
     const raw = e as { name?: string; message?: string };
-    const error = failure?.message ?? `${step === 'put' ? 'PutObject' : 'the multipart upload'} of ${key} to ${bucket} failed: ${raw?.name ?? 'Error'}: ${raw?.message ?? String(e)}`;
+    const error =
+      failure?.message ??
+      `${step === 'put' ? 'PutObject' : 'the multipart upload'} of ${key} to ${bucket} failed: ${raw?.name ?? 'Error'}: ${raw?.message ?? String(e)}`;
     deps.logger.warn('destination probe failed', { key, bucket, step, error });
-    return { ...base, ok: false, step, error, reason: failure?.reason ?? 'Other', ...(failure ? { policies: [...failure.policies] } : {}) };
+    return {
+      ...base,
+      ok: false,
+      step,
+      error,
+      reason: failure?.reason ?? 'Other',
+      ...(failure ? { policies: [...failure.policies] } : {}),
+    };
   }
   deps.logger.info('destination probe written', { key, bucket, step });
   return { ...base, ok: true, step };
@@ -135,10 +164,18 @@ export async function runProbe(deps: ProbeDeps, options: ProbeOptions = {}): Pro
  * A probe only writes to the destination, so a KMS refusal is about the client's key even when AWS names
  * kms:Decrypt (which the classifier otherwise reads as decrypting our export).
  */
-function destinationOnly(failure: PermanentCopyFailure | undefined, s: RuntimeSettings, key: string): PermanentCopyFailure | undefined {
+function destinationOnly(
+  failure: PermanentCopyFailure | undefined,
+  s: RuntimeSettings,
+  key: string,
+): PermanentCopyFailure | undefined {
   const clientKey = s.destination.kmsKeyArn;
-  if (failure?.reason !== PermanentCopyReason.KMS_DENIED || !clientKey || failure.resource === s.exportKmsKeyArn) return failure;
-  const policies = [`the key policy of the client's KMS key ${clientKey} (kms:GenerateDataKey and kms:Decrypt)`, `the copy function's role policy`];
+  if (failure?.reason !== PermanentCopyReason.KMS_DENIED || !clientKey || failure.resource === s.exportKmsKeyArn)
+    return failure;
+  const policies = [
+    `the key policy of the client's KMS key ${clientKey} (kms:GenerateDataKey and kms:Decrypt)`,
+    `the copy function's role policy`,
+  ];
   return {
     ...failure,
     resource: clientKey,
@@ -153,7 +190,11 @@ function callContext(s: RuntimeSettings, bucket: string, key: string, principal:
     side: 'destination',
     key,
     principal,
-    destination: { bucketOrAccessPoint: bucket, ownerAccountId: s.destination.expectedOwnerAccountId, kmsKeyArn: s.destination.kmsKeyArn },
+    destination: {
+      bucketOrAccessPoint: bucket,
+      ownerAccountId: s.destination.expectedOwnerAccountId,
+      kmsKeyArn: s.destination.kmsKeyArn,
+    },
     source: { bucket: s.exportBucket, ownerAccountId: s.accountId, kmsKeyArn: s.exportKmsKeyArn },
   };
 }
@@ -171,7 +212,10 @@ async function multipartWrite(s3: S3Client, target: DestinationObjectTarget, bod
 }
 
 /** Handles a direct invocation: validates it, then probes. */
-export function makeProbeHandler(deps: ProbeDeps, options: ProbeOptions = {}): (event: unknown) => Promise<ProbeResult> {
+export function makeProbeHandler(
+  deps: ProbeDeps,
+  options: ProbeOptions = {},
+): (event: unknown) => Promise<ProbeResult> {
   return async (event) => {
     try {
       parseProbeRequest(event);

@@ -13,23 +13,40 @@ import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps 
 
 async function finishExport(d: StageDeps, runId: string): Promise<void> {
   const run = await d.store.get(runId);
-  if (!run || run.stage !== RunStage.EXPORTING || !run.exportTaskId || !run.exportS3Prefix) return void d.logger.info('run is not exporting; nothing to do', { stage: run?.stage });
+  if (!run || run.stage !== RunStage.EXPORTING || !run.exportTaskId || !run.exportS3Prefix)
+    return void d.logger.info('run is not exporting; nothing to do', { stage: run?.stage });
   const task = await d.rds.describeExportTask(run.exportTaskId);
   const status = task?.Status?.toUpperCase();
-  if (!task) return void d.logger.warn('export task not found; the reconciler fails the run if it stays missing', { exportTaskId: run.exportTaskId });
+  if (!task)
+    return void d.logger.warn('export task not found; the reconciler fails the run if it stays missing', {
+      exportTaskId: run.exportTaskId,
+    });
   if (status === 'FAILED' || status === 'CANCELED' || status === 'CANCELLED') {
     const why = `export task ${run.exportTaskId} ended ${status}${task.FailureCause ? `: ${task.FailureCause}` : ''}`;
-    await finishStage(d, runId, RunStage.EXPORTING, { type: 'ExportFailed', kind: `Export${status === 'FAILED' ? 'Failed' : 'Canceled'}`, message: why });
+    await finishStage(d, runId, RunStage.EXPORTING, {
+      type: 'ExportFailed',
+      kind: `Export${status === 'FAILED' ? 'Failed' : 'Canceled'}`,
+      message: why,
+    });
     return;
   }
   if (status !== 'COMPLETE') return void d.logger.info('export task still running; waiting for its end', { status });
-  const { files, tables } = await readExportTablesInfo(d.s3, { bucket: d.settings.exportBucket, prefix: run.exportS3Prefix, expectedOwner: d.settings.accountId });
+  const { files, tables } = await readExportTablesInfo(d.s3, {
+    bucket: d.settings.exportBucket,
+    prefix: run.exportS3Prefix,
+    expectedOwner: d.settings.accountId,
+  });
   const bad = tables.filter((t) => t.status.toUpperCase() !== 'COMPLETE');
   const problems: string[] = [];
-  if (files.length === 0) problems.push(`no export_tables_info_*.json under s3://${d.settings.exportBucket}/${run.exportS3Prefix}/`);
+  if (files.length === 0)
+    problems.push(`no export_tables_info_*.json under s3://${d.settings.exportBucket}/${run.exportS3Prefix}/`);
   if (bad.length > 0) problems.push(new ExportTablesFailed(bad).message);
   if (problems.length > 0 && d.settings.tableFailurePolicy === 'fail') {
-    await finishStage(d, runId, RunStage.EXPORTING, { type: 'ExportFailed', kind: files.length === 0 ? 'ExportInfoMissing' : 'ExportTablesFailed', message: problems.join('; ') });
+    await finishStage(d, runId, RunStage.EXPORTING, {
+      type: 'ExportFailed',
+      kind: files.length === 0 ? 'ExportInfoMissing' : 'ExportTablesFailed',
+      message: problems.join('; '),
+    });
     return;
   }
   if (problems.length > 0) d.logger.warn('export has table problems; continuing as configured', { problems });
@@ -48,7 +65,13 @@ async function runsFor(d: StageDeps, e: RdsEvent): Promise<readonly string[]> {
 
 /** Builds the export-finished function from its dependencies. */
 export function makeHandler(source: DepsSource<StageDeps>) {
-  return makeRunStageHandler(source, { target: StageFunction.EXPORT_FINISHED, eventIds: EXPORT_FINISHED_EVENT_IDS, sourceKind: 'exported snapshot or cluster', runsFor, act: finishExport });
+  return makeRunStageHandler(source, {
+    target: StageFunction.EXPORT_FINISHED,
+    eventIds: EXPORT_FINISHED_EVENT_IDS,
+    sourceKind: 'exported snapshot or cluster',
+    runsFor,
+    act: finishExport,
+  });
 }
 
 /** The deployed function. */

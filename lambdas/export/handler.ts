@@ -36,10 +36,16 @@ async function exportRun(d: StageDeps, runId: string): Promise<void> {
   if (run.stage === RunStage.SNAPSHOTTING && run.tempSnapshotId) {
     const snapshot = await d.rds.describeClusterSnapshot(run.tempSnapshotId);
     if (snapshot?.Status === 'failed') {
-      await finishStage(d, runId, RunStage.SNAPSHOTTING, { type: 'Failed', stage: RunStage.SNAPSHOTTING, kind: 'SnapshotFailed', message: `manual snapshot ${run.tempSnapshotId} failed` });
+      await finishStage(d, runId, RunStage.SNAPSHOTTING, {
+        type: 'Failed',
+        stage: RunStage.SNAPSHOTTING,
+        kind: 'SnapshotFailed',
+        message: `manual snapshot ${run.tempSnapshotId} failed`,
+      });
       return;
     }
-    if (snapshot?.Status !== 'available' || !snapshot.DBClusterSnapshotArn) return void d.logger.info('temporary snapshot not available yet', { status: snapshot?.Status ?? 'missing' });
+    if (snapshot?.Status !== 'available' || !snapshot.DBClusterSnapshotArn)
+      return void d.logger.info('temporary snapshot not available yet', { status: snapshot?.Status ?? 'missing' });
     const cleanedUp = await dropTempCluster(d, run);
     await startRunExport(d, run, snapshot.DBClusterSnapshotArn, ExportPath.RESTORE, { cleanedUp });
     return;
@@ -54,7 +60,12 @@ async function exportRun(d: StageDeps, runId: string): Promise<void> {
 
 /** Builds the export function from its dependencies. */
 export function makeHandler(source: DepsSource<StageDeps>) {
-  return makeRunStageHandler(source, { target: StageFunction.EXPORT, eventIds: [RdsEventId.MANUAL_CLUSTER_SNAPSHOT_CREATED], sourceKind: 'snapshot', act: exportRun });
+  return makeRunStageHandler(source, {
+    target: StageFunction.EXPORT,
+    eventIds: [RdsEventId.MANUAL_CLUSTER_SNAPSHOT_CREATED],
+    sourceKind: 'snapshot',
+    act: exportRun,
+  });
 }
 
 /** The deployed function. */

@@ -42,17 +42,28 @@ export interface ReconcileDeps extends StageDeps {
   readonly alertRedeliveryHours?: number;
 }
 
-const BROKEN_CLUSTER = ['failed', 'inaccessible-encryption-credentials', 'incompatible-restore', 'incompatible-parameters', 'incompatible-network'];
+const BROKEN_CLUSTER = [
+  'failed',
+  'inaccessible-encryption-credentials',
+  'incompatible-restore',
+  'incompatible-parameters',
+  'incompatible-network',
+];
 
 /** Where an idle run's work is, judged from the real resource: advance a stage, fail the run, or wait. */
-async function nextStep(d: ReconcileDeps, run: Run, stalled: boolean): Promise<{ advance?: StageFunction; fail?: string; adopted?: string }> {
+async function nextStep(
+  d: ReconcileDeps,
+  run: Run,
+  stalled: boolean,
+): Promise<{ advance?: StageFunction; fail?: string; adopted?: string }> {
   switch (run.stage) {
     case RunStage.PENDING:
       return stalled ? { advance: StageFunction.START } : {};
     case RunStage.RESTORING: {
       const c = run.tempClusterId ? await d.rds.describeCluster(run.tempClusterId) : undefined;
       if (!c) return { fail: `temporary cluster ${run.tempClusterId} disappeared while restoring` };
-      if (BROKEN_CLUSTER.includes(c.Status ?? '')) return { fail: `temporary cluster ${run.tempClusterId} is ${c.Status}` };
+      if (BROKEN_CLUSTER.includes(c.Status ?? ''))
+        return { fail: `temporary cluster ${run.tempClusterId} is ${c.Status}` };
       return c.Status === 'available' ? { advance: StageFunction.SNAPSHOT } : {};
     }
     case RunStage.SNAPSHOTTING: {
@@ -66,7 +77,10 @@ async function nextStep(d: ReconcileDeps, run: Run, stalled: boolean): Promise<{
       const earlier = await adoptEarlierExport(d, run);
       if (earlier.kind === 'too-early') return {};
       if (earlier.kind === 'none') return { advance: StageFunction.EXPORT };
-      return { adopted: earlier.exportTaskId, ...(ENDED_EXPORT_STATES.includes(earlier.status) ? { advance: StageFunction.EXPORT_FINISHED } : {}) };
+      return {
+        adopted: earlier.exportTaskId,
+        ...(ENDED_EXPORT_STATES.includes(earlier.status) ? { advance: StageFunction.EXPORT_FINISHED } : {}),
+      };
     }
     case RunStage.EXPORTING: {
       const t = run.exportTaskId ? await d.rds.describeExportTask(run.exportTaskId) : undefined;
@@ -105,7 +119,12 @@ async function reconcileRun(d: ReconcileDeps, run: Run, report: ReconcileReport)
   if (step.adopted) report.adoptedExports.push({ runId: run.runId, exportTaskId: step.adopted });
   if (step.fail) {
     d.logger.warn('run cannot go on; failing it', { reason: step.fail });
-    await finishStage(d, run.runId, run.stage, { type: 'Failed', stage: run.stage, kind: 'ResourceLost', message: step.fail });
+    await finishStage(d, run.runId, run.stage, {
+      type: 'Failed',
+      stage: run.stage,
+      kind: 'ResourceLost',
+      message: step.fail,
+    });
     report.failed.push(run.runId);
   } else if (step.advance) {
     d.logger.info('next event overdue; advancing the run', { stage: run.stage, target: step.advance });
@@ -122,9 +141,27 @@ function tag(tags: Tag[] | undefined, key: string): string | undefined {
 async function removeOrphans(d: ReconcileDeps, report: ReconcileReport): Promise<void> {
   const s = d.settings;
   const cutoff = d.now().getTime() - s.orphanGraceMinutes * 60_000;
-  const candidates: { kind: 'cluster' | 'cluster-snapshot'; id: string; status?: string; tags?: Tag[]; created?: Date }[] = [
-    ...(await d.rds.listClusters(s.tempResourcePrefix)).map((c: DBCluster) => ({ kind: 'cluster' as const, id: c.DBClusterIdentifier as string, status: c.Status, tags: c.TagList, created: c.ClusterCreateTime })),
-    ...(await d.rds.listManualSnapshots(s.tempResourcePrefix)).map((x: DBClusterSnapshot) => ({ kind: 'cluster-snapshot' as const, id: x.DBClusterSnapshotIdentifier as string, status: x.Status, tags: x.TagList, created: x.SnapshotCreateTime })),
+  const candidates: {
+    kind: 'cluster' | 'cluster-snapshot';
+    id: string;
+    status?: string;
+    tags?: Tag[];
+    created?: Date;
+  }[] = [
+    ...(await d.rds.listClusters(s.tempResourcePrefix)).map((c: DBCluster) => ({
+      kind: 'cluster' as const,
+      id: c.DBClusterIdentifier as string,
+      status: c.Status,
+      tags: c.TagList,
+      created: c.ClusterCreateTime,
+    })),
+    ...(await d.rds.listManualSnapshots(s.tempResourcePrefix)).map((x: DBClusterSnapshot) => ({
+      kind: 'cluster-snapshot' as const,
+      id: x.DBClusterSnapshotIdentifier as string,
+      status: x.Status,
+      tags: x.TagList,
+      created: x.SnapshotCreateTime,
+    })),
   ];
   for (const c of candidates) {
     // Resources on their way out, or still being made, are deleted by a later pass.
@@ -137,7 +174,11 @@ async function removeOrphans(d: ReconcileDeps, report: ReconcileReport): Promise
     try {
       if (c.kind === 'cluster') await d.rds.deleteCluster(c.id);
       else await d.rds.deleteClusterSnapshot(c.id);
-      d.logger.warn('deleted an orphaned temporary resource', { resource: `${c.kind}:${c.id}`, runId, runStage: run?.stage ?? 'unknown' });
+      d.logger.warn('deleted an orphaned temporary resource', {
+        resource: `${c.kind}:${c.id}`,
+        runId,
+        runStage: run?.stage ?? 'unknown',
+      });
       report.orphansDeleted.push(`${c.kind}:${c.id}`);
     } catch (e) {
       report.errors.push({ item: `${c.kind}:${c.id}`, error: `${errorName(e)}: ${errorMessage(e)}` });
@@ -157,8 +198,15 @@ async function startMissedSnapshots(d: ReconcileDeps, report: ReconcileReport): 
       if (!snapshot?.DBClusterSnapshotArn || created === undefined) continue;
       if (now - created < stallMs || now - created > lookbackMs) continue;
       if ((await d.store.findBySnapshot(snapshot.DBClusterSnapshotArn)).length > 0) continue;
-      d.logger.warn('automated snapshot has no run; its event was missed, starting it', { cluster: cluster.identifier, snapshot: snapshot.DBClusterSnapshotIdentifier });
-      await d.publisher.publish(StageFunction.START, { kind: 'start', clusterId: cluster.identifier, snapshotArn: snapshot.DBClusterSnapshotArn });
+      d.logger.warn('automated snapshot has no run; its event was missed, starting it', {
+        cluster: cluster.identifier,
+        snapshot: snapshot.DBClusterSnapshotIdentifier,
+      });
+      await d.publisher.publish(StageFunction.START, {
+        kind: 'start',
+        clusterId: cluster.identifier,
+        snapshotArn: snapshot.DBClusterSnapshotArn,
+      });
       report.started.push(snapshot.DBClusterSnapshotIdentifier ?? snapshot.DBClusterSnapshotArn);
     } catch (e) {
       report.errors.push({ item: `cluster:${cluster.identifier}`, error: `${errorName(e)}: ${errorMessage(e)}` });
@@ -193,7 +241,16 @@ export function makeHandler(source: DepsSource<ReconcileDeps>) {
   const deps = memoDeps(source);
   return async (_event?: unknown): Promise<ReconcileReport> => {
     const d = deps();
-    const report: ReconcileReport = { pastDeadline: [], advanced: [], adoptedExports: [], failed: [], orphansDeleted: [], started: [], alertsResent: [], errors: [] };
+    const report: ReconcileReport = {
+      pastDeadline: [],
+      advanced: [],
+      adoptedExports: [],
+      failed: [],
+      orphansDeleted: [],
+      started: [],
+      alertsResent: [],
+      errors: [],
+    };
     // A run this pass moved into a later stage (an adopted export) shows up again there: it is handled once.
     const seen = new Set<string>();
     for (const stage of OPEN_STAGES) {
@@ -219,7 +276,10 @@ export function makeHandler(source: DepsSource<ReconcileDeps>) {
       report.errors.push({ item: 'orphans', error: `${errorName(e)}: ${errorMessage(e)}` });
     }
     d.logger.info('reconcile pass done', { ...report });
-    if (report.errors.length > 0) throw new Error(`reconcile pass had ${report.errors.length} error(s): ${report.errors.map((e) => `${e.item}: ${e.error}`).join('; ')}`);
+    if (report.errors.length > 0)
+      throw new Error(
+        `reconcile pass had ${report.errors.length} error(s): ${report.errors.map((e) => `${e.item}: ${e.error}`).join('; ')}`,
+      );
     return report;
   };
 }

@@ -24,7 +24,12 @@ export function runDestinationPrefix(settings: RuntimeSettings, run: Run): strin
 }
 
 /** The error that keeps `run` from delivering under `prefix` in that state, or undefined when it may. */
-export function destinationRefusal(status: DestinationStatus, destination: string, prefix: string, run: Pick<Run, 'runId'>): DestinationTaken | PartialDeliveryPresent | undefined {
+export function destinationRefusal(
+  status: DestinationStatus,
+  destination: string,
+  prefix: string,
+  run: Pick<Run, 'runId'>,
+): DestinationTaken | PartialDeliveryPresent | undefined {
   if (status.kind === 'taken') return new DestinationTaken(destination, prefix, status.runId, status.sourceSnapshotArn);
   if (status.kind === 'partial') return new PartialDeliveryPresent(destination, prefix, status.runId, run.runId);
   return undefined;

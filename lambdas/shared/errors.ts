@@ -113,7 +113,9 @@ export class ExportTablesFailed extends PipelineError {
   public override readonly name = 'ExportTablesFailed';
   constructor(public readonly tables: readonly { target: string; status: string; reason?: string }[]) {
     const reason = (r: string) => (r.length > MAX_TABLE_REASON_CHARS ? `${r.slice(0, MAX_TABLE_REASON_CHARS)}…` : r);
-    const named = tables.slice(0, MAX_TABLES_NAMED).map((t) => `${t.target} (${t.status}${t.reason ? `: ${reason(t.reason)}` : ''})`);
+    const named = tables
+      .slice(0, MAX_TABLES_NAMED)
+      .map((t) => `${t.target} (${t.status}${t.reason ? `: ${reason(t.reason)}` : ''})`);
     const more = tables.length - named.length;
     super(
       `export finished with ${tables.length} table(s) not complete: ${named.join(', ')}` +
@@ -124,7 +126,8 @@ export class ExportTablesFailed extends PipelineError {
 
 /** The name of an error, whatever was thrown (SDK errors carry theirs in `name`). */
 export function errorName(e: unknown): string {
-  if (e && typeof e === 'object' && 'name' in e && typeof (e as { name: unknown }).name === 'string') return (e as { name: string }).name;
+  if (e && typeof e === 'object' && 'name' in e && typeof (e as { name: unknown }).name === 'string')
+    return (e as { name: string }).name;
   return 'Error';
 }
 

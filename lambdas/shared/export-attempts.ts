@@ -29,7 +29,8 @@ export const EXPORT_TASK_LISTING_DELAY_MS = 2 * 60_000;
  */
 export function exportTaskIdsOf(tempResourcePrefix: string, run: Run): string[] {
   const ids: string[] = [];
-  for (let attempt = (run.exportAttemptsChecked ?? 0) + 1; attempt <= run.exportAttempt; attempt++) ids.push(exportTaskIdFor(tempResourcePrefix, run.runId, attempt));
+  for (let attempt = (run.exportAttemptsChecked ?? 0) + 1; attempt <= run.exportAttempt; attempt++)
+    ids.push(exportTaskIdFor(tempResourcePrefix, run.runId, attempt));
   if (run.exportTaskId && !ids.includes(run.exportTaskId)) ids.unshift(run.exportTaskId);
   return ids;
 }
@@ -49,7 +50,10 @@ export type EarlierExport =
  * finished by the export-finished stage). When none exists, the run records them as checked, so no pass looks
  * them up again and the cleanup skips them.
  */
-export async function adoptEarlierExport(d: Pick<StageDeps, 'settings' | 'rds' | 'store' | 'publisher' | 'logger' | 'now'>, run: Run): Promise<EarlierExport> {
+export async function adoptEarlierExport(
+  d: Pick<StageDeps, 'settings' | 'rds' | 'store' | 'publisher' | 'logger' | 'now'>,
+  run: Run,
+): Promise<EarlierExport> {
   const s = d.settings;
   const checked = run.exportAttemptsChecked ?? 0;
   const last = run.exportAttempt - 1;
@@ -60,7 +64,11 @@ export async function adoptEarlierExport(d: Pick<StageDeps, 'settings' | 'rds' |
     const task: ExportTask | undefined = await d.rds.describeExportTask(exportTaskId);
     if (!task) continue;
     const status = (task.Status ?? '').toUpperCase();
-    d.logger.warn('an earlier export attempt started its task without recording it; the run adopts that task', { exportTaskId, status, exportAttempt: run.exportAttempt });
+    d.logger.warn('an earlier export attempt started its task without recording it; the run adopts that task', {
+      exportTaskId,
+      status,
+      exportAttempt: run.exportAttempt,
+    });
     await finishStage(d, run.runId, RunStage.WAITING_FOR_EXPORT_SLOT, {
       type: 'ExportStarted',
       exportTaskId,

@@ -44,15 +44,33 @@ export async function startRunExport(
       KmsKeyId: s.exportKmsKeyArn,
       ...(cluster?.exportOnly.length ? { ExportOnly: cluster.exportOnly } : {}),
     });
-    d.logger.info(result === 'created' ? 'export task started' : 'export task already started', { exportTaskId, sourceArn });
+    d.logger.info(result === 'created' ? 'export task started' : 'export task already started', {
+      exportTaskId,
+      sourceArn,
+    });
   } catch (e) {
     if (isExportSlotUnavailable(e)) {
-      d.logger.info('no free export slot; the run waits and the reconciler retries', { exportTaskId, error: errorMessage(e) });
-      return finishStage(d, run.runId, run.stage, { type: 'ExportSlotUnavailable', exportSourceArn: sourceArn, path, message: errorMessage(e), cleanedUp });
+      d.logger.info('no free export slot; the run waits and the reconciler retries', {
+        exportTaskId,
+        error: errorMessage(e),
+      });
+      return finishStage(d, run.runId, run.stage, {
+        type: 'ExportSlotUnavailable',
+        exportSourceArn: sourceArn,
+        path,
+        message: errorMessage(e),
+        cleanedUp,
+      });
     }
     if (onUnsupported?.(e)) return undefined;
     if (isPermanentAwsError(e)) {
-      return finishStage(d, run.runId, run.stage, { type: 'Failed', stage: run.stage, kind: errorName(e), message: `StartExportTask ${exportTaskId} refused: ${errorMessage(e)}`, cleanedUp });
+      return finishStage(d, run.runId, run.stage, {
+        type: 'Failed',
+        stage: run.stage,
+        kind: errorName(e),
+        message: `StartExportTask ${exportTaskId} refused: ${errorMessage(e)}`,
+        cleanedUp,
+      });
     }
     throw e;
   }

@@ -27,7 +27,12 @@ export interface FinishStageDeps {
  * // the copy stage, when the last batch is in:
  * await finishStage({ store, publisher }, runId, RunStage.COPYING, { type: 'CopySucceeded', objects, bytes });
  */
-export async function finishStage(deps: FinishStageDeps, runId: string, expectedStage: RunStage, event: RunEvent): Promise<Run> {
+export async function finishStage(
+  deps: FinishStageDeps,
+  runId: string,
+  expectedStage: RunStage,
+  event: RunEvent,
+): Promise<Run> {
   const run = await deps.store.apply(runId, expectedStage, event);
   if (run.stage !== expectedStage) {
     const next = nextMessageFor(run.runId, run.stage);

@@ -21,7 +21,13 @@ export class Metrics {
       JSON.stringify({
         _aws: {
           Timestamp: this.now().getTime(),
-          CloudWatchMetrics: [{ Namespace: PipelineMetrics.namespace, Dimensions: [[PipelineMetrics.dimension]], Metrics: [{ Name: name, Unit: 'Count' }] }],
+          CloudWatchMetrics: [
+            {
+              Namespace: PipelineMetrics.namespace,
+              Dimensions: [[PipelineMetrics.dimension]],
+              Metrics: [{ Name: name, Unit: 'Count' }],
+            },
+          ],
         },
         [PipelineMetrics.dimension]: this.pipeline,
         [name]: value,

@@ -37,7 +37,11 @@ export async function forRun<T>(logger: Logger, runId: string, fn: () => Promise
  * StaleTransition (another delivery got there first) is logged and ends that record; any other error
  * is logged and, once every record had its turn, the first one is thrown.
  */
-export async function forEachRecord(event: SNSEvent, logger: Logger, handle: (record: Exclude<InboundRecord, { type: 'ignored' }>) => Promise<void>): Promise<void> {
+export async function forEachRecord(
+  event: SNSEvent,
+  logger: Logger,
+  handle: (record: Exclude<InboundRecord, { type: 'ignored' }>) => Promise<void>,
+): Promise<void> {
   const failures: unknown[] = [];
   for (const raw of event?.Records ?? []) {
     const record = parseSnsRecord(raw);
@@ -58,4 +62,3 @@ export async function forEachRecord(event: SNSEvent, logger: Logger, handle: (re
   }
   if (failures.length > 0) throw failures[0];
 }
-

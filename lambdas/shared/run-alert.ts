@@ -32,7 +32,10 @@ export async function sendRunAlert(d: RunAlertDeps, run: Run): Promise<void> {
   try {
     await d.store.update(run.runId, { set: { alertSentAt: d.now().toISOString() }, ifStage: run.stage });
   } catch (e) {
-    d.logger.warn('alert sent but not recorded; the reconciler may send it again', { error: errorName(e), message: errorMessage(e) });
+    d.logger.warn('alert sent but not recorded; the reconciler may send it again', {
+      error: errorName(e),
+      message: errorMessage(e),
+    });
   }
 }
 
@@ -58,7 +61,10 @@ export async function redeliverRunAlert(d: RunAlertDeps, run: Run): Promise<bool
     if (e instanceof StaleTransition) return false;
     throw e;
   }
-  d.logger.warn('alert of a finished run was never confirmed; sending it again', { stage: run.stage, redelivery: claimed.alertRedeliveries });
+  d.logger.warn('alert of a finished run was never confirmed; sending it again', {
+    stage: run.stage,
+    redelivery: claimed.alertRedeliveries,
+  });
   await sendRunAlert(d, claimed);
   return true;
 }

@@ -65,7 +65,13 @@ export function defaultStageDeps(service: string, env: NodeJS.ProcessEnv = proce
 
 /** A run store configured from the settings. */
 export function storeFor(settings: RuntimeSettings, client: RunStore['client'], now?: () => Date): RunStore {
-  return new RunStore({ tableName: settings.tableName, client, deadlinesMinutes: settings.stageDeadlinesMinutes, retentionDays: settings.runRetentionDays, now });
+  return new RunStore({
+    tableName: settings.tableName,
+    client,
+    deadlinesMinutes: settings.stageDeadlinesMinutes,
+    retentionDays: settings.runRetentionDays,
+    now,
+  });
 }
 
 /** What a stage woken by RDS events about a run's resources (and by the reconciler) is made of. */
@@ -94,7 +100,10 @@ export interface RunStageSpec<D extends StageDeps = StageDeps> {
  * export const makeHandler = (source: DepsSource<StageDeps>) =>
  *   makeRunStageHandler(source, { target: StageFunction.SNAPSHOT, eventIds: [RdsEventId.CLUSTER_CREATED], sourceKind: 'temporary cluster', act: snapshotRun });
  */
-export function makeRunStageHandler<D extends StageDeps>(source: DepsSource<D>, spec: RunStageSpec<D>): (event: SNSEvent) => Promise<void> {
+export function makeRunStageHandler<D extends StageDeps>(
+  source: DepsSource<D>,
+  spec: RunStageSpec<D>,
+): (event: SNSEvent) => Promise<void> {
   const deps = memoDeps(source);
   const ownRun = async (d: D, e: RdsEvent): Promise<readonly string[]> => {
     const runId = runIdFromTempId(d.settings.tempResourcePrefix, e.sourceId);
@@ -106,15 +115,23 @@ export function makeRunStageHandler<D extends StageDeps>(source: DepsSource<D>, 
     await forEachRecord(event, d.logger, async (record) => {
       if (record.type === 'pipeline') {
         if (record.target !== spec.target || record.message.kind !== 'advance') {
-          return void d.logger.info(`ignoring a message the ${spec.target} stage does not handle`, { target: record.target, kind: record.message.kind });
+          return void d.logger.info(`ignoring a message the ${spec.target} stage does not handle`, {
+            target: record.target,
+            kind: record.message.kind,
+          });
         }
         const runId = record.message.runId;
         return void (await forRun(d.logger, runId, () => spec.act(d, runId)));
       }
       const e = record.event;
-      if (!spec.eventIds.includes(e.eventId)) return void d.logger.info('ignoring an RDS event for another stage', { eventId: e.eventId });
+      if (!spec.eventIds.includes(e.eventId))
+        return void d.logger.info('ignoring an RDS event for another stage', { eventId: e.eventId });
       const runIds = await runsFor(d, e);
-      if (runIds.length === 0) return void d.logger.info(`ignoring an event whose ${spec.sourceKind} belongs to no run of this pipeline`, { sourceId: e.sourceId, eventId: e.eventId });
+      if (runIds.length === 0)
+        return void d.logger.info(`ignoring an event whose ${spec.sourceKind} belongs to no run of this pipeline`, {
+          sourceId: e.sourceId,
+          eventId: e.eventId,
+        });
       for (const runId of runIds) await forRun(d.logger, runId, () => spec.act(d, runId));
     });
   };

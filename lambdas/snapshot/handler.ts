@@ -12,15 +12,30 @@ import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps 
 async function snapshotRun(d: StageDeps, runId: string): Promise<void> {
   const run = await d.store.get(runId);
   if (!run) return void d.logger.warn('no run for this temporary cluster; the reconciler removes orphans');
-  if (run.stage !== RunStage.RESTORING || !run.tempClusterId || !run.tempSnapshotId) return void d.logger.info('run is not restoring; nothing to do', { stage: run.stage });
+  if (run.stage !== RunStage.RESTORING || !run.tempClusterId || !run.tempSnapshotId)
+    return void d.logger.info('run is not restoring; nothing to do', { stage: run.stage });
   const cluster = await d.rds.describeCluster(run.tempClusterId);
-  if (cluster?.Status !== 'available') return void d.logger.info('temporary cluster not available yet; the reconciler advances it later', { status: cluster?.Status ?? 'missing' });
+  if (cluster?.Status !== 'available')
+    return void d.logger.info('temporary cluster not available yet; the reconciler advances it later', {
+      status: cluster?.Status ?? 'missing',
+    });
   try {
-    const result = await d.rds.createClusterSnapshot(run.tempSnapshotId, run.tempClusterId, tempResourceTags(d.settings.managedByTag, run.runId));
-    d.logger.info(result === 'created' ? 'snapshot of the temporary cluster started' : 'snapshot already started', { tempSnapshotId: run.tempSnapshotId });
+    const result = await d.rds.createClusterSnapshot(
+      run.tempSnapshotId,
+      run.tempClusterId,
+      tempResourceTags(d.settings.managedByTag, run.runId),
+    );
+    d.logger.info(result === 'created' ? 'snapshot of the temporary cluster started' : 'snapshot already started', {
+      tempSnapshotId: run.tempSnapshotId,
+    });
   } catch (e) {
     if (!isPermanentAwsError(e)) throw e;
-    await finishStage(d, runId, RunStage.RESTORING, { type: 'Failed', stage: RunStage.RESTORING, kind: errorName(e), message: `CreateDBClusterSnapshot ${run.tempSnapshotId} refused: ${errorMessage(e)}` });
+    await finishStage(d, runId, RunStage.RESTORING, {
+      type: 'Failed',
+      stage: RunStage.RESTORING,
+      kind: errorName(e),
+      message: `CreateDBClusterSnapshot ${run.tempSnapshotId} refused: ${errorMessage(e)}`,
+    });
     return;
   }
   await finishStage(d, runId, RunStage.RESTORING, { type: 'SnapshotStarted' });
@@ -28,7 +43,12 @@ async function snapshotRun(d: StageDeps, runId: string): Promise<void> {
 
 /** Builds the snapshot function from its dependencies. */
 export function makeHandler(source: DepsSource<StageDeps>) {
-  return makeRunStageHandler(source, { target: StageFunction.SNAPSHOT, eventIds: [RdsEventId.CLUSTER_CREATED], sourceKind: 'cluster', act: snapshotRun });
+  return makeRunStageHandler(source, {
+    target: StageFunction.SNAPSHOT,
+    eventIds: [RdsEventId.CLUSTER_CREATED],
+    sourceKind: 'cluster',
+    act: snapshotRun,
+  });
 }
 
 /** The deployed function. */

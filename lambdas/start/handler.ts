@@ -44,12 +44,21 @@ async function restore(d: StageDeps, run: Run, snapshot: DBClusterSnapshot): Pro
     d.logger.info(result === 'created' ? 'restore started' : 'restore already started', { tempClusterId: tempId });
   } catch (e) {
     if (isPermanentAwsError(e)) {
-      await finishStage(d, run.runId, RunStage.PENDING, { type: 'Failed', stage: RunStage.PENDING, kind: errorName(e), message: `RestoreDBClusterFromSnapshot ${tempId} refused: ${errorMessage(e)}` });
+      await finishStage(d, run.runId, RunStage.PENDING, {
+        type: 'Failed',
+        stage: RunStage.PENDING,
+        kind: errorName(e),
+        message: `RestoreDBClusterFromSnapshot ${tempId} refused: ${errorMessage(e)}`,
+      });
       return;
     }
     throw e;
   }
-  await finishStage(d, run.runId, RunStage.PENDING, { type: 'RestoreStarted', tempClusterId: tempId, tempSnapshotId: tempId });
+  await finishStage(d, run.runId, RunStage.PENDING, {
+    type: 'RestoreStarted',
+    tempClusterId: tempId,
+    tempSnapshotId: tempId,
+  });
 }
 
 /**
@@ -62,19 +71,39 @@ async function refusedDestination(d: StageDeps, run: Run): Promise<boolean> {
   const destination = destinationOf(d.settings);
   const prefix = runDestinationPrefix(d.settings, run);
   const batches = new CopyBatchStore({ tableName: d.settings.tableName, client: d.store.client, now: d.now });
-  const refusal = destinationRefusal(await batches.destinationStatus(destination, prefix, run), destination, prefix, run);
+  const refusal = destinationRefusal(
+    await batches.destinationStatus(destination, prefix, run),
+    destination,
+    prefix,
+    run,
+  );
   if (!refusal) return false;
-  d.logger.warn('the retry cannot deliver under its destination prefix; failing it before any work', { kind: refusal.name, destinationPrefix: prefix });
-  await finishStage(d, run.runId, RunStage.PENDING, { type: 'Failed', stage: RunStage.PENDING, kind: refusal.name, message: refusal.message });
+  d.logger.warn('the retry cannot deliver under its destination prefix; failing it before any work', {
+    kind: refusal.name,
+    destinationPrefix: prefix,
+  });
+  await finishStage(d, run.runId, RunStage.PENDING, {
+    type: 'Failed',
+    stage: RunStage.PENDING,
+    kind: refusal.name,
+    message: refusal.message,
+  });
   return true;
 }
 
 /** Does the start work of a PENDING run: direct export, or restore (directly, or as the `auto` fallback). */
-async function proceed(d: StageDeps, run: Run, snapshot: DBClusterSnapshot, cluster: SourceClusterConfig): Promise<void> {
+async function proceed(
+  d: StageDeps,
+  run: Run,
+  snapshot: DBClusterSnapshot,
+  cluster: SourceClusterConfig,
+): Promise<void> {
   if (await refusedDestination(d, run)) return;
   if (run.path === ExportPath.DIRECT) {
     const fallback = cluster.exportMode === ExportMode.AUTO;
-    const moved = await startRunExport(d, run, run.sourceSnapshotArn, ExportPath.DIRECT, { onUnsupported: (e) => fallback && isExportUnsupported(e) });
+    const moved = await startRunExport(d, run, run.sourceSnapshotArn, ExportPath.DIRECT, {
+      onUnsupported: (e) => fallback && isExportUnsupported(e),
+    });
     if (moved) return;
     d.logger.info('the snapshot cannot be exported directly; restoring it first', { engineMode: snapshot.EngineMode });
   }
@@ -92,11 +121,19 @@ function pathFor(cluster: SourceClusterConfig, snapshot: DBClusterSnapshot): Exp
  * Records (or finds) the run of `snapshot`'s given attempt and, while it is PENDING, does the start work.
  * `reuseDestination` is recorded on a new run (see {@link Run.reuseDestination}).
  */
-async function startSnapshot(d: StageDeps, snapshot: DBClusterSnapshot, attempt = 1, reuseDestination = false): Promise<void> {
+async function startSnapshot(
+  d: StageDeps,
+  snapshot: DBClusterSnapshot,
+  attempt = 1,
+  reuseDestination = false,
+): Promise<void> {
   const cluster = configuredCluster(d, snapshot.DBClusterIdentifier);
   const snapshotId = snapshot.DBClusterSnapshotIdentifier;
   if (!cluster || !snapshotId || !snapshot.DBClusterSnapshotArn) {
-    d.logger.info('ignoring a snapshot of a cluster that is not configured', { snapshot: snapshotId, cluster: snapshot.DBClusterIdentifier });
+    d.logger.info('ignoring a snapshot of a cluster that is not configured', {
+      snapshot: snapshotId,
+      cluster: snapshot.DBClusterIdentifier,
+    });
     return;
   }
   if (snapshot.Status !== 'available') {
@@ -121,7 +158,11 @@ async function startSnapshot(d: StageDeps, snapshot: DBClusterSnapshot, attempt 
       d.logger.info('the snapshot already has a run; nothing to do', { stage: run.stage });
       return;
     }
-    d.logger.info(created ? 'run recorded' : 'continuing a pending run', { snapshot: snapshotId, cluster: cluster.identifier, path: run.path });
+    d.logger.info(created ? 'run recorded' : 'continuing a pending run', {
+      snapshot: snapshotId,
+      cluster: cluster.identifier,
+      path: run.path,
+    });
     await proceed(d, run, snapshot, cluster);
   });
 }
@@ -137,7 +178,10 @@ async function findSnapshot(d: StageDeps, idOrArn: string): Promise<DBClusterSna
     return snapshot;
   } catch (e) {
     if (!isAwsError(e, 'InvalidParameterValue')) throw e;
-    d.logger.warn('not a cluster snapshot identifier or ARN that RDS accepts', { snapshot: idOrArn, error: errorMessage(e) });
+    d.logger.warn('not a cluster snapshot identifier or ARN that RDS accepts', {
+      snapshot: idOrArn,
+      error: errorMessage(e),
+    });
     return undefined;
   }
 }
@@ -151,9 +195,14 @@ async function retry(d: StageDeps, runId: string, reuseDestination = false): Pro
   const fresh = (await d.store.get(latest.runId)) ?? latest;
   if (!isTerminal(fresh.stage)) {
     if (fresh.stage === RunStage.PENDING) return advance(d, fresh.runId);
-    return void d.logger.info('the snapshot has a live run; retry ignored', { runId, liveRunId: fresh.runId, stage: fresh.stage });
+    return void d.logger.info('the snapshot has a live run; retry ignored', {
+      runId,
+      liveRunId: fresh.runId,
+      stage: fresh.stage,
+    });
   }
-  if (fresh.stage === RunStage.SUCCEEDED) return void d.logger.info('the snapshot was exported already; retry ignored', { runId, latest: fresh.runId });
+  if (fresh.stage === RunStage.SUCCEEDED)
+    return void d.logger.info('the snapshot was exported already; retry ignored', { runId, latest: fresh.runId });
   const snapshot = await findSnapshot(d, old.sourceSnapshotArn);
   if (snapshot) await startSnapshot(d, snapshot, fresh.attempt + 1, reuseDestination);
 }
@@ -166,7 +215,12 @@ async function advance(d: StageDeps, runId: string): Promise<void> {
     const cluster = configuredCluster(d, run.sourceClusterId);
     const snapshot = await findSnapshot(d, run.sourceSnapshotArn);
     if (!cluster || !snapshot) {
-      await finishStage(d, runId, RunStage.PENDING, { type: 'Failed', stage: RunStage.PENDING, kind: 'SourceGone', message: `source snapshot ${run.sourceSnapshotId} or its cluster is no longer available` });
+      await finishStage(d, runId, RunStage.PENDING, {
+        type: 'Failed',
+        stage: RunStage.PENDING,
+        kind: 'SourceGone',
+        message: `source snapshot ${run.sourceSnapshotId} or its cluster is no longer available`,
+      });
       return;
     }
     await proceed(d, run, snapshot, cluster);
@@ -181,20 +235,31 @@ export function makeHandler(source: DepsSource<StageDeps>) {
     await forEachRecord(event, d.logger, async (record) => {
       if (record.type === 'rds') {
         const e = record.event;
-        if (e.eventId !== RdsEventId.AUTOMATED_CLUSTER_SNAPSHOT_CREATED) return void d.logger.info('ignoring an RDS event for another stage', { eventId: e.eventId });
+        if (e.eventId !== RdsEventId.AUTOMATED_CLUSTER_SNAPSHOT_CREATED)
+          return void d.logger.info('ignoring an RDS event for another stage', { eventId: e.eventId });
         const snapshot = await findSnapshot(d, e.sourceArn ?? e.sourceId);
         if (snapshot) await startSnapshot(d, snapshot);
         return;
       }
-      if (record.target !== StageFunction.START) return void d.logger.info('ignoring a message for another stage', { target: record.target });
+      if (record.target !== StageFunction.START)
+        return void d.logger.info('ignoring a message for another stage', { target: record.target });
       const m = record.message;
       switch (m.kind) {
         case 'start': {
-          if (!configuredCluster(d, m.clusterId)) return void d.logger.warn('ignoring a start for a cluster that is not configured', { clusterId: m.clusterId });
-          const snapshot = m.snapshotArn ? await findSnapshot(d, m.snapshotArn) : await d.rds.newestAutomatedSnapshot(m.clusterId);
-          if (!snapshot) return void d.logger.warn('no snapshot to export', { clusterId: m.clusterId, snapshot: m.snapshotArn });
+          if (!configuredCluster(d, m.clusterId))
+            return void d.logger.warn('ignoring a start for a cluster that is not configured', {
+              clusterId: m.clusterId,
+            });
+          const snapshot = m.snapshotArn
+            ? await findSnapshot(d, m.snapshotArn)
+            : await d.rds.newestAutomatedSnapshot(m.clusterId);
+          if (!snapshot)
+            return void d.logger.warn('no snapshot to export', { clusterId: m.clusterId, snapshot: m.snapshotArn });
           if (snapshot.DBClusterIdentifier?.toLowerCase() !== m.clusterId.toLowerCase()) {
-            return void d.logger.warn('ignoring a start whose snapshot belongs to another cluster', { clusterId: m.clusterId, snapshotCluster: snapshot.DBClusterIdentifier });
+            return void d.logger.warn('ignoring a start whose snapshot belongs to another cluster', {
+              clusterId: m.clusterId,
+              snapshotCluster: snapshot.DBClusterIdentifier,
+            });
           }
           return startSnapshot(d, snapshot);
         }

@@ -38,16 +38,40 @@ const PROBE_KEY = 'me3/me3-serverless/dt=2026-11-27/_preflight/2026-11-27T10-00-
 
 /** What the copy function answers to {"kind":"probe"}. */
 function probeAnswer(over: Partial<ProbeResult> = {}): ProbeResult {
-  return { ok: true, bucket: AP, key: PROBE_KEY, principal: COPY_PRINCIPAL, expectedBucketOwner: '210987654321', kmsKeyArn: CLIENT_KEY, aclMode: 'none', step: 'multipart', ...over };
+  return {
+    ok: true,
+    bucket: AP,
+    key: PROBE_KEY,
+    principal: COPY_PRINCIPAL,
+    expectedBucketOwner: '210987654321',
+    kmsKeyArn: CLIENT_KEY,
+    aclMode: 'none',
+    step: 'multipart',
+    ...over,
+  };
 }
 
 /** A Lambda Invoke response carrying a JSON payload. */
 function invoked(payload: unknown, functionError?: string) {
-  return { StatusCode: 200, Payload: Buffer.from(JSON.stringify(payload)) as never, ...(functionError ? { FunctionError: functionError } : {}) };
+  return {
+    StatusCode: 200,
+    Payload: Buffer.from(JSON.stringify(payload)) as never,
+    ...(functionError ? { FunctionError: functionError } : {}),
+  };
 }
 const trust = (condition?: object) =>
   encodeURIComponent(
-    JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'export.rds.amazonaws.com' }, Action: 'sts:AssumeRole', ...(condition ? { Condition: condition } : {}) }] }),
+    JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Service: 'export.rds.amazonaws.com' },
+          Action: 'sts:AssumeRole',
+          ...(condition ? { Condition: condition } : {}),
+        },
+      ],
+    }),
   );
 
 function awsError(name: string, message = name, status = 400): Error {
@@ -63,9 +87,17 @@ const lambda = mockClient(LambdaClient);
 
 /** A deployment where every check passes. */
 function healthy(): void {
-  sts.on(GetCallerIdentityCommand).resolves({ Account: ACCOUNT, Arn: `arn:aws:sts::${ACCOUNT}:assumed-role/operator/alice` });
-  rds.on(DescribeDBClustersCommand, { DBClusterIdentifier: 'me3-serverless' }).resolves({ DBClusters: [{ Engine: 'aurora-mysql', EngineVersion: '5.7.mysql_aurora.2.11.4', EngineMode: 'serverless' }] });
-  rds.on(DescribeDBClustersCommand, { DBClusterIdentifier: 'orders-provisioned' }).resolves({ DBClusters: [{ Engine: 'aurora-postgresql', EngineVersion: '16.4', EngineMode: 'provisioned' }] });
+  sts
+    .on(GetCallerIdentityCommand)
+    .resolves({ Account: ACCOUNT, Arn: `arn:aws:sts::${ACCOUNT}:assumed-role/operator/alice` });
+  rds
+    .on(DescribeDBClustersCommand, { DBClusterIdentifier: 'me3-serverless' })
+    .resolves({
+      DBClusters: [{ Engine: 'aurora-mysql', EngineVersion: '5.7.mysql_aurora.2.11.4', EngineMode: 'serverless' }],
+    });
+  rds
+    .on(DescribeDBClustersCommand, { DBClusterIdentifier: 'orders-provisioned' })
+    .resolves({ DBClusters: [{ Engine: 'aurora-postgresql', EngineVersion: '16.4', EngineMode: 'provisioned' }] });
   rds.on(DescribeDBClusterSnapshotsCommand).resolves({
     DBClusterSnapshots: [
       { DBClusterSnapshotIdentifier: 'rds:x-2026-11-25-03-10', SnapshotCreateTime: new Date('2026-11-25T03:10:00Z') },
@@ -78,16 +110,31 @@ function healthy(): void {
   s3.on(UploadPartCommand).resolves({ ETag: '"etag"' });
   s3.on(CompleteMultipartUploadCommand).resolves({});
   s3.on(DeleteObjectCommand).resolves({});
-  kms.on(DescribeKeyCommand).resolves({ KeyMetadata: { KeyId: 'export-key', KeyState: 'Enabled', KeyManager: 'CUSTOMER' } });
+  kms
+    .on(DescribeKeyCommand)
+    .resolves({ KeyMetadata: { KeyId: 'export-key', KeyState: 'Enabled', KeyManager: 'CUSTOMER' } });
   lambda.on(InvokeCommand).resolves(invoked(probeAnswer()));
   iam.on(GetRoleCommand).resolves({
-    Role: { RoleName: 'aurora-export-export', Path: '/', RoleId: 'r', Arn: stack.info.exportRoleArn as string, CreateDate: new Date(), AssumeRolePolicyDocument: trust({ StringEquals: { 'aws:SourceAccount': ACCOUNT } }) },
+    Role: {
+      RoleName: 'aurora-export-export',
+      Path: '/',
+      RoleId: 'r',
+      Arn: stack.info.exportRoleArn as string,
+      CreateDate: new Date(),
+      AssumeRolePolicyDocument: trust({ StringEquals: { 'aws:SourceAccount': ACCOUNT } }),
+    },
   });
 }
 
 async function preflight(args: string[] = []) {
   const io = captureIo();
-  const code = await main(['preflight', ...args], { io, env: {}, stack, aws: defaultClients('eu-west-1', {}), now: () => new Date('2026-11-27T10:00:00Z') });
+  const code = await main(['preflight', ...args], {
+    io,
+    env: {},
+    stack,
+    aws: defaultClients('eu-west-1', {}),
+    now: () => new Date('2026-11-27T10:00:00Z'),
+  });
   return { code, io, lines: io.stdout };
 }
 
@@ -110,7 +157,16 @@ describe('Command: preflight', () => {
   it('passes every check in order on a ready deployment and exits 0', async () => {
     const { code, lines } = await preflight();
     expect(code).toBe(0);
-    const order = ['credentials', 'source cluster me3-serverless', 'source cluster orders-provisioned', 'export bucket', 'export KMS key', 'export role trust', 'destination write', 'client KMS key'];
+    const order = [
+      'credentials',
+      'source cluster me3-serverless',
+      'source cluster orders-provisioned',
+      'export bucket',
+      'export KMS key',
+      'export role trust',
+      'destination write',
+      'client KMS key',
+    ];
     const positions = order.map((c) => lines.indexOf(lineOf(lines, c)));
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
     for (const c of order) expect(lineOf(lines, c)).toMatch(/^✓ /);
@@ -119,8 +175,12 @@ describe('Command: preflight', () => {
 
   it('says which path each cluster takes and names its newest automated snapshot', async () => {
     const { lines } = await preflight();
-    expect(lineOf(lines, 'source cluster me3-serverless')).toContain('(Serverless v1) → restore to a temporary provisioned cluster, then export [exportMode auto]');
-    expect(lineOf(lines, 'source cluster orders-provisioned')).toMatch(/\(provisioned\) → direct export \[exportMode direct\]; newest automated snapshot rds:x-2026-11-26-03-10/);
+    expect(lineOf(lines, 'source cluster me3-serverless')).toContain(
+      '(Serverless v1) → restore to a temporary provisioned cluster, then export [exportMode auto]',
+    );
+    expect(lineOf(lines, 'source cluster orders-provisioned')).toMatch(
+      /\(provisioned\) → direct export \[exportMode direct\]; newest automated snapshot rds:x-2026-11-26-03-10/,
+    );
   });
 
   it('probes the destination by invoking the copy function with {"kind":"probe"}, and writes nothing with the operator\'s credentials', async () => {
@@ -131,7 +191,9 @@ describe('Command: preflight', () => {
     expect(lineOf(lines, 'destination write')).toBe(
       `✓ destination write: the copy role (${COPY_PRINCIPAL}) wrote ${AP} key ${PROBE_KEY} through the copy function (ExpectedBucketOwner 210987654321, ACL mode none, SSE-KMS ${CLIENT_KEY})`,
     );
-    expect(lineOf(lines, 'client KMS key')).toBe(`✓ client KMS key: ${CLIENT_KEY} gave data keys to ${COPY_PRINCIPAL} for a single and a multipart write`);
+    expect(lineOf(lines, 'client KMS key')).toBe(
+      `✓ client KMS key: ${CLIENT_KEY} gave data keys to ${COPY_PRINCIPAL} for a single and a multipart write`,
+    );
     const s3Calls = s3.calls().map((c) => (c.args[0] as { constructor: { name: string } }).constructor.name);
     expect(s3Calls).toEqual(['HeadBucketCommand']);
     expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(0);
@@ -148,7 +210,12 @@ describe('Command: preflight', () => {
 
   it('invokes <namePrefix>-copy when the stack outputs do not name the function', async () => {
     const io = captureIo();
-    await main(['preflight'], { io, env: {}, stack: { source: 'test', info: { ...stack.info, copyFunctionArn: undefined } }, aws: defaultClients('eu-west-1', {}) });
+    await main(['preflight'], {
+      io,
+      env: {},
+      stack: { source: 'test', info: { ...stack.info, copyFunctionArn: undefined } },
+      aws: defaultClients('eu-west-1', {}),
+    });
     expect(lambda.commandCalls(InvokeCommand)[0].args[0].input.FunctionName).toBe('aurora-export-copy');
   });
 
@@ -160,7 +227,10 @@ describe('Command: preflight', () => {
           step: 'put',
           reason: 'AccessDenied',
           error: `s3:PutObject by ${COPY_PRINCIPAL} on ${AP}/object/${PROBE_KEY} was denied (AccessDenied).`,
-          policies: [`the access point policy of ${AP}`, 'the bucket policy of the bucket behind it (account 210987654321)'],
+          policies: [
+            `the access point policy of ${AP}`,
+            'the bucket policy of the bucket behind it (account 210987654321)',
+          ],
         }),
       ),
     );
@@ -176,37 +246,76 @@ describe('Command: preflight', () => {
   });
 
   it('fails the client KMS key when S3 cannot get a data key for the copy role', async () => {
-    lambda.on(InvokeCommand).resolves(invoked(probeAnswer({ ok: false, step: 'put', reason: 'KmsDenied', error: `kms:GenerateDataKey by ${COPY_PRINCIPAL} on ${CLIENT_KEY} was denied` })));
+    lambda
+      .on(InvokeCommand)
+      .resolves(
+        invoked(
+          probeAnswer({
+            ok: false,
+            step: 'put',
+            reason: 'KmsDenied',
+            error: `kms:GenerateDataKey by ${COPY_PRINCIPAL} on ${CLIENT_KEY} was denied`,
+          }),
+        ),
+      );
     const { code, lines } = await preflight();
     expect(code).toBe(1);
-    expect(lineOf(lines, 'destination write')).toMatch(/^✗ destination write: the write reached S3 but the client key refused the copy role/);
-    expect(lineOf(lines, 'client KMS key')).toBe(`✗ client KMS key: kms:GenerateDataKey by ${COPY_PRINCIPAL} on ${CLIENT_KEY} was denied`);
+    expect(lineOf(lines, 'destination write')).toMatch(
+      /^✗ destination write: the write reached S3 but the client key refused the copy role/,
+    );
+    expect(lineOf(lines, 'client KMS key')).toBe(
+      `✗ client KMS key: kms:GenerateDataKey by ${COPY_PRINCIPAL} on ${CLIENT_KEY} was denied`,
+    );
     expect(fixAfter(lines, 'client KMS key')).toBe(
       `    fix: the client adds the KMS key policy statement from \`pipeline client-policy\` (kms:GenerateDataKey, kms:Decrypt for ${COPY_PRINCIPAL}, kms:ViaService s3.eu-west-1.amazonaws.com)`,
     );
   });
 
   it('passes the write but fails the client KMS key when only the multipart write is refused (kms:Decrypt)', async () => {
-    lambda.on(InvokeCommand).resolves(invoked(probeAnswer({ ok: false, step: 'multipart', reason: 'KmsDenied', error: 'kms:Decrypt ... was denied' })));
+    lambda
+      .on(InvokeCommand)
+      .resolves(
+        invoked(
+          probeAnswer({ ok: false, step: 'multipart', reason: 'KmsDenied', error: 'kms:Decrypt ... was denied' }),
+        ),
+      );
     const { code, lines } = await preflight();
     expect(code).toBe(1);
     expect(lineOf(lines, 'destination write')).toMatch(/^✓ /);
-    expect(lineOf(lines, 'client KMS key')).toMatch(/^✗ client KMS key: single writes work but a multipart write failed \(multipart needs kms:Decrypt\)/);
+    expect(lineOf(lines, 'client KMS key')).toMatch(
+      /^✗ client KMS key: single writes work but a multipart write failed \(multipart needs kms:Decrypt\)/,
+    );
   });
 
   it('fails with the deploy fix when the copy function does not exist', async () => {
-    lambda.on(InvokeCommand).rejects(awsError('ResourceNotFoundException', 'Function not found: arn:aws:lambda:eu-west-1:123456789012:function:aurora-export-copy', 404));
+    lambda
+      .on(InvokeCommand)
+      .rejects(
+        awsError(
+          'ResourceNotFoundException',
+          'Function not found: arn:aws:lambda:eu-west-1:123456789012:function:aurora-export-copy',
+          404,
+        ),
+      );
     const { code, lines } = await preflight();
     expect(code).toBe(1);
-    expect(lineOf(lines, 'destination write')).toBe(`✗ destination write: the copy function ${stack.info.copyFunctionArn} does not exist in eu-west-1`);
+    expect(lineOf(lines, 'destination write')).toBe(
+      `✗ destination write: the copy function ${stack.info.copyFunctionArn} does not exist in eu-west-1`,
+    );
     expect(fixAfter(lines, 'destination write')).toContain('deploy the stack (cdktf deploy)');
   });
 
   it('names lambda:InvokeFunction on the copy function when the operator may not invoke it', async () => {
-    lambda.on(InvokeCommand).rejects(awsError('AccessDeniedException', 'User: alice is not authorized to perform: lambda:InvokeFunction', 403));
+    lambda
+      .on(InvokeCommand)
+      .rejects(
+        awsError('AccessDeniedException', 'User: alice is not authorized to perform: lambda:InvokeFunction', 403),
+      );
     const { code, lines } = await preflight();
     expect(code).toBe(1);
-    expect(lineOf(lines, 'destination write')).toMatch(/^✗ destination write: you may not invoke the copy function: AccessDeniedException/);
+    expect(lineOf(lines, 'destination write')).toMatch(
+      /^✗ destination write: you may not invoke the copy function: AccessDeniedException/,
+    );
     expect(fixAfter(lines, 'destination write')).toBe(
       `    fix: allow your operator role lambda:InvokeFunction on arn:aws:lambda:eu-west-1:${ACCOUNT}:function:aurora-export-copy; or test with your own credentials: preflight --as-self`,
     );
@@ -215,26 +324,38 @@ describe('Command: preflight', () => {
   it('reports an error the copy function raised', async () => {
     lambda.on(InvokeCommand).resolves(invoked({ errorType: 'TypeError', errorMessage: 'boom' }, 'Unhandled'));
     const { lines } = await preflight();
-    expect(lineOf(lines, 'destination write')).toBe('✗ destination write: the copy function failed the probe: TypeError: boom');
+    expect(lineOf(lines, 'destination write')).toBe(
+      '✗ destination write: the copy function failed the probe: TypeError: boom',
+    );
   });
 
   it('asks for a redeploy when the deployed copy function predates the probe', async () => {
     lambda.on(InvokeCommand).resolves(invoked(null));
     const { lines } = await preflight();
-    expect(lineOf(lines, 'destination write')).toMatch(/answered without a probe result \(null\): the deployed copy function predates the probe$/);
+    expect(lineOf(lines, 'destination write')).toMatch(
+      /answered without a probe result \(null\): the deployed copy function predates the probe$/,
+    );
     expect(fixAfter(lines, 'destination write')).toBe('    fix: redeploy the stack (cdktf deploy)');
   });
 
   it('fails a cluster that does not exist, with the fix', async () => {
-    rds.on(DescribeDBClustersCommand, { DBClusterIdentifier: 'orders-provisioned' }).rejects(awsError('DBClusterNotFoundFault', 'DBCluster orders-provisioned not found.', 404));
+    rds
+      .on(DescribeDBClustersCommand, { DBClusterIdentifier: 'orders-provisioned' })
+      .rejects(awsError('DBClusterNotFoundFault', 'DBCluster orders-provisioned not found.', 404));
     const { code, lines } = await preflight();
     expect(code).toBe(1);
-    expect(lineOf(lines, 'source cluster orders-provisioned')).toBe('✗ source cluster orders-provisioned: no DB cluster orders-provisioned in eu-west-1');
-    expect(fixAfter(lines, 'source cluster orders-provisioned')).toMatch(/fix: check sourceClusters\[\]\.identifier and region/);
+    expect(lineOf(lines, 'source cluster orders-provisioned')).toBe(
+      '✗ source cluster orders-provisioned: no DB cluster orders-provisioned in eu-west-1',
+    );
+    expect(fixAfter(lines, 'source cluster orders-provisioned')).toMatch(
+      /fix: check sourceClusters\[\]\.identifier and region/,
+    );
   });
 
   it('fails a Serverless v1 cluster configured for direct export', async () => {
-    rds.on(DescribeDBClustersCommand, { DBClusterIdentifier: 'orders-provisioned' }).resolves({ DBClusters: [{ Engine: 'aurora-mysql', EngineVersion: '5.7', EngineMode: 'serverless' }] });
+    rds
+      .on(DescribeDBClustersCommand, { DBClusterIdentifier: 'orders-provisioned' })
+      .resolves({ DBClusters: [{ Engine: 'aurora-mysql', EngineVersion: '5.7', EngineMode: 'serverless' }] });
     const { lines } = await preflight();
     expect(lineOf(lines, 'source cluster orders-provisioned')).toMatch(/^✗ .*refuses Aurora Serverless v1 snapshots/);
     expect(fixAfter(lines, 'source cluster orders-provisioned')).toContain('set exportMode to auto or restore');
@@ -256,20 +377,50 @@ describe('Command: preflight', () => {
   });
 
   it('fails an export key pending deletion, with the command that cancels it', async () => {
-    kms.on(DescribeKeyCommand).resolves({ KeyMetadata: { KeyId: 'k', KeyState: 'PendingDeletion', KeyManager: 'CUSTOMER' } });
+    kms
+      .on(DescribeKeyCommand)
+      .resolves({ KeyMetadata: { KeyId: 'k', KeyState: 'PendingDeletion', KeyManager: 'CUSTOMER' } });
     const { lines } = await preflight();
     expect(lineOf(lines, 'export KMS key')).toMatch(/^✗ .* is PendingDeletion/);
     expect(fixAfter(lines, 'export KMS key')).toContain('aws kms cancel-key-deletion');
   });
 
   it('fails an export role that RDS export does not trust', async () => {
-    iam.on(GetRoleCommand).resolves({ Role: { RoleName: 'r', Path: '/', RoleId: 'r', Arn: 'a', CreateDate: new Date(), AssumeRolePolicyDocument: encodeURIComponent(JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }] })) } });
+    iam
+      .on(GetRoleCommand)
+      .resolves({
+        Role: {
+          RoleName: 'r',
+          Path: '/',
+          RoleId: 'r',
+          Arn: 'a',
+          CreateDate: new Date(),
+          AssumeRolePolicyDocument: encodeURIComponent(
+            JSON.stringify({
+              Statement: [
+                { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+              ],
+            }),
+          ),
+        },
+      });
     const { lines } = await preflight();
     expect(lineOf(lines, 'export role trust')).toContain('is not trusted by export.rds.amazonaws.com');
   });
 
   it('fails an export role trusted without aws:SourceAccount', async () => {
-    iam.on(GetRoleCommand).resolves({ Role: { RoleName: 'r', Path: '/', RoleId: 'r', Arn: 'a', CreateDate: new Date(), AssumeRolePolicyDocument: trust() } });
+    iam
+      .on(GetRoleCommand)
+      .resolves({
+        Role: {
+          RoleName: 'r',
+          Path: '/',
+          RoleId: 'r',
+          Arn: 'a',
+          CreateDate: new Date(),
+          AssumeRolePolicyDocument: trust(),
+        },
+      });
     const { lines } = await preflight();
     expect(lineOf(lines, 'export role trust')).toMatch(/^✗ .*without aws:SourceAccount = 123456789012/);
   });
@@ -277,10 +428,17 @@ describe('Command: preflight', () => {
   it('fails when the stack is not deployed, without stopping the other checks', async () => {
     lambda.on(InvokeCommand).rejects(awsError('ResourceNotFoundException', 'Function not found', 404));
     const io = captureIo();
-    const code = await main(['preflight'], { io, env: {}, stack: { source: 'nothing deployed found', info: {} }, aws: defaultClients('eu-west-1', {}) });
+    const code = await main(['preflight'], {
+      io,
+      env: {},
+      stack: { source: 'nothing deployed found', info: {} },
+      aws: defaultClients('eu-west-1', {}),
+    });
     expect(code).toBe(1);
     expect(lineOf(io.stdout, 'export bucket')).toContain('export_bucket_name is unknown');
-    expect(lineOf(io.stdout, 'destination write')).toBe('✗ destination write: the copy function aurora-export-copy does not exist in eu-west-1');
+    expect(lineOf(io.stdout, 'destination write')).toBe(
+      '✗ destination write: the copy function aurora-export-copy does not exist in eu-west-1',
+    );
   });
 
   describe('with --as-self', () => {
@@ -290,9 +448,18 @@ describe('Command: preflight', () => {
       expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
       expect(lineOf(lines, 'copy role')).toMatch(/^! .*--as-self/);
       const put = s3.commandCalls(PutObjectCommand)[0].args[0].input;
-      expect(put).toMatchObject({ Bucket: AP, ExpectedBucketOwner: '210987654321', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: CLIENT_KEY });
+      expect(put).toMatchObject({
+        Bucket: AP,
+        ExpectedBucketOwner: '210987654321',
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: CLIENT_KEY,
+      });
       expect(put.Key).toMatch(/^me3\/me3-serverless\/_preflight\/aurora-export-2026-11-27T10-00-00-000Z-[0-9a-f]{8}$/);
-      expect(s3.commandCalls(DeleteObjectCommand)[0].args[0].input).toEqual({ Bucket: AP, Key: put.Key, ExpectedBucketOwner: '210987654321' });
+      expect(s3.commandCalls(DeleteObjectCommand)[0].args[0].input).toEqual({
+        Bucket: AP,
+        Key: put.Key,
+        ExpectedBucketOwner: '210987654321',
+      });
       expect(lineOf(lines, 'destination write')).toContain('as arn:aws:sts::123456789012:assumed-role/operator/alice');
     });
 
@@ -300,18 +467,27 @@ describe('Command: preflight', () => {
       s3.on(PutObjectCommand).rejects(awsError('AccessDenied', 'Access Denied', 403));
       const { code, lines } = await preflight(['--as-self']);
       expect(code).toBe(1);
-      expect(lineOf(lines, 'destination write')).toMatch(/^✗ destination write: PutObject to .* as .*operator\/alice failed: AccessDenied/);
-      expect(fixAfter(lines, 'destination write')).toMatch(/access point and bucket policy statements from `pipeline client-policy` \(s3:PutObject, s3:AbortMultipartUpload for /);
+      expect(lineOf(lines, 'destination write')).toMatch(
+        /^✗ destination write: PutObject to .* as .*operator\/alice failed: AccessDenied/,
+      );
+      expect(fixAfter(lines, 'destination write')).toMatch(
+        /access point and bucket policy statements from `pipeline client-policy` \(s3:PutObject, s3:AbortMultipartUpload for /,
+      );
       expect(lineOf(lines, 'client KMS key')).toMatch(/^- client KMS key: not reached/);
     });
 
     it('fails the client KMS key when multipart writes lack kms:Decrypt, and aborts the upload', async () => {
-      s3.on(CompleteMultipartUploadCommand).rejects(awsError('AccessDenied', 'not authorized to perform kms:Decrypt', 403));
+      s3.on(CompleteMultipartUploadCommand).rejects(
+        awsError('AccessDenied', 'not authorized to perform kms:Decrypt', 403),
+      );
       s3.on(AbortMultipartUploadCommand).resolves({});
       const { code, lines } = await preflight(['--as-self']);
       expect(code).toBe(1);
       expect(lineOf(lines, 'client KMS key')).toContain('multipart needs kms:Decrypt');
-      expect(s3.commandCalls(AbortMultipartUploadCommand)[0].args[0].input).toMatchObject({ UploadId: 'upload-1', ExpectedBucketOwner: '210987654321' });
+      expect(s3.commandCalls(AbortMultipartUploadCommand)[0].args[0].input).toMatchObject({
+        UploadId: 'upload-1',
+        ExpectedBucketOwner: '210987654321',
+      });
       expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(1);
     });
 
@@ -320,12 +496,16 @@ describe('Command: preflight', () => {
       const { code, lines } = await preflight(['--as-self']);
       expect(code).toBe(0);
       expect(lineOf(lines, 'destination write')).toMatch(/^! .*could not delete it/);
-      expect(fixAfter(lines, 'destination write')).toMatch(/ask the client to delete me3\/me3-serverless\/_preflight\//);
+      expect(fixAfter(lines, 'destination write')).toMatch(
+        /ask the client to delete me3\/me3-serverless\/_preflight\//,
+      );
     });
   });
 
   it('stops with one line naming the fix when there are no credentials', async () => {
-    sts.on(GetCallerIdentityCommand).rejects(awsError('CredentialsProviderError', 'Could not load credentials from any providers'));
+    sts
+      .on(GetCallerIdentityCommand)
+      .rejects(awsError('CredentialsProviderError', 'Could not load credentials from any providers'));
     const { code, io } = await preflight();
     expect(code).toBe(1);
     expect(io.stderr).toHaveLength(1);
@@ -338,6 +518,9 @@ describe('Command: preflight', () => {
     expect(code).toBe(1);
     const out = JSON.parse(io.text());
     expect(out.ok).toBe(false);
-    expect(out.checks.find((c: { check: string }) => c.check === 'export bucket')).toMatchObject({ status: 'fail', fix: expect.stringContaining('cdktf deploy') });
+    expect(out.checks.find((c: { check: string }) => c.check === 'export bucket')).toMatchObject({
+      status: 'fail',
+      fix: expect.stringContaining('cdktf deploy'),
+    });
   });
 });

@@ -11,7 +11,14 @@ import { captureIo } from '../support/io';
 
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:aurora-export-pipeline';
 const T0 = new Date('2026-11-27T12:00:00Z');
-const deadlines = { restoring: 120, snapshotting: 120, waitingForExportSlot: 720, exporting: 720, copying: 240, cleaningUp: 60 };
+const deadlines = {
+  restoring: 120,
+  snapshotting: 120,
+  waitingForExportSlot: 720,
+  exporting: 720,
+  copying: 240,
+  cleaningUp: 60,
+};
 
 const sns = mockClient(SNSClient);
 const rds = mockClient(RDSClient);
@@ -48,7 +55,13 @@ function makeRun(runId: string, over: Partial<Run> & { ago?: number } = {}): Run
 }
 
 function store(): RunStore {
-  return new RunStore({ tableName, client: dynalite.documentClient(), deadlinesMinutes: deadlines, retentionDays: 90, now: () => new Date(clock) });
+  return new RunStore({
+    tableName,
+    client: dynalite.documentClient(),
+    deadlinesMinutes: deadlines,
+    retentionDays: 90,
+    now: () => new Date(clock),
+  });
 }
 
 async function seed(...runs: Run[]): Promise<void> {
@@ -108,7 +121,13 @@ describe('Command: runs list', () => {
       makeRun('orders-b', {
         ago: 60 * 26,
         stage: 'SUCCEEDED',
-        stageEnteredAt: { PENDING: iso(-60 * 26), EXPORTING: iso(-60 * 26 + 1), COPYING: iso(-60 * 25), CLEANING_UP: iso(-60 * 25 + 10), SUCCEEDED: iso(-60 * 25 + 12) },
+        stageEnteredAt: {
+          PENDING: iso(-60 * 26),
+          EXPORTING: iso(-60 * 26 + 1),
+          COPYING: iso(-60 * 25),
+          CLEANING_UP: iso(-60 * 25 + 10),
+          SUCCEEDED: iso(-60 * 25 + 12),
+        },
         updatedAt: iso(-60 * 25 + 12),
       }),
       makeRun('me3-c', {
@@ -121,7 +140,12 @@ describe('Command: runs list', () => {
         updatedAt: iso(-99),
         error: { stage: 'RESTORING', kind: 'RestoreFailed', message: 'insufficient capacity' },
       }),
-      makeRun('orders-old', { ago: 60 * 24 * 30, stage: 'SUCCEEDED', updatedAt: iso(-60 * 24 * 30 + 50), stageEnteredAt: { PENDING: iso(-60 * 24 * 30), SUCCEEDED: iso(-60 * 24 * 30 + 50) } }),
+      makeRun('orders-old', {
+        ago: 60 * 24 * 30,
+        stage: 'SUCCEEDED',
+        updatedAt: iso(-60 * 24 * 30 + 50),
+        stageEnteredAt: { PENDING: iso(-60 * 24 * 30), SUCCEEDED: iso(-60 * 24 * 30 + 50) },
+      }),
     );
   });
 
@@ -138,11 +162,24 @@ describe('Command: runs list', () => {
   });
 
   it('filters by status, cluster and since', async () => {
-    expect((await cli(['runs', 'list', '--status', 'failed'])).io.stdout.slice(1).map((r) => r.split(' ')[0])).toEqual(['me3-c']);
-    expect((await cli(['runs', 'list', '--status', 'active'])).io.stdout.slice(1).map((r) => r.split(' ')[0])).toEqual(['orders-a']);
-    expect((await cli(['runs', 'list', '--cluster', 'ME3-Serverless'])).io.stdout.slice(1).map((r) => r.split(' ')[0])).toEqual(['me3-c']);
-    expect((await cli(['runs', 'list', '--since', '3h'])).io.stdout.slice(1).map((r) => r.split(' ')[0])).toEqual(['orders-a', 'me3-c']);
-    expect((await cli(['runs', 'list', '--since', 'all', '--status', 'succeeded'])).io.stdout.slice(1).map((r) => r.split(' ')[0])).toEqual(['orders-b', 'orders-old']);
+    expect((await cli(['runs', 'list', '--status', 'failed'])).io.stdout.slice(1).map((r) => r.split(' ')[0])).toEqual([
+      'me3-c',
+    ]);
+    expect((await cli(['runs', 'list', '--status', 'active'])).io.stdout.slice(1).map((r) => r.split(' ')[0])).toEqual([
+      'orders-a',
+    ]);
+    expect(
+      (await cli(['runs', 'list', '--cluster', 'ME3-Serverless'])).io.stdout.slice(1).map((r) => r.split(' ')[0]),
+    ).toEqual(['me3-c']);
+    expect((await cli(['runs', 'list', '--since', '3h'])).io.stdout.slice(1).map((r) => r.split(' ')[0])).toEqual([
+      'orders-a',
+      'me3-c',
+    ]);
+    expect(
+      (await cli(['runs', 'list', '--since', 'all', '--status', 'succeeded'])).io.stdout
+        .slice(1)
+        .map((r) => r.split(' ')[0]),
+    ).toEqual(['orders-b', 'orders-old']);
   });
 
   it('prints runs as JSON with derived durations and stage spans', async () => {
@@ -150,11 +187,19 @@ describe('Command: runs list', () => {
     const { runs } = JSON.parse(out);
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({ runId: 'orders-b', durationMs: 72 * 60_000 });
-    expect(runs[0].stages.map((s: { stage: string }) => s.stage)).toEqual(['PENDING', 'EXPORTING', 'COPYING', 'CLEANING_UP', 'SUCCEEDED']);
+    expect(runs[0].stages.map((s: { stage: string }) => s.stage)).toEqual([
+      'PENDING',
+      'EXPORTING',
+      'COPYING',
+      'CLEANING_UP',
+      'SUCCEEDED',
+    ]);
   });
 
   it('says so when nothing matches', async () => {
-    expect((await cli(['runs', 'list', '--cluster', 'nobody'])).out).toBe('No runs updated since 2026-11-20 12:00:00Z for nobody.');
+    expect((await cli(['runs', 'list', '--cluster', 'nobody'])).out).toBe(
+      'No runs updated since 2026-11-20 12:00:00Z for nobody.',
+    );
   });
 
   it('rejects an unknown status with the list of stages', async () => {
@@ -188,14 +233,37 @@ describe('Command: runs show', () => {
         tempSnapshotId: 'aurora-export-tmp-me3-d',
         exportTaskId: 'aurora-export-tmp-me3-d-e1',
         exportS3Prefix: 'exports/me3-d/aurora-export-tmp-me3-d-e1',
-        copy: { objects: 10, bytes: 10 * 1024 * 1024, batchesTotal: 2, batchesDone: 1, objectsCopied: 5, bytesCopied: 5 * 1024 * 1024 },
+        copy: {
+          objects: 10,
+          bytes: 10 * 1024 * 1024,
+          batchesTotal: 2,
+          batchesDone: 1,
+          objectsCopied: 5,
+          bytesCopied: 5 * 1024 * 1024,
+        },
         cleanedUp: ['snapshot:aurora-export-tmp-me3-d', 'cluster:aurora-export-tmp-me3-d'],
-        stageEnteredAt: { PENDING: iso(-120), RESTORING: iso(-119), SNAPSHOTTING: iso(-100), EXPORTING: iso(-90), COPYING: iso(-30), CLEANING_UP: iso(-20), FAILED: iso(-18) },
+        stageEnteredAt: {
+          PENDING: iso(-120),
+          RESTORING: iso(-119),
+          SNAPSHOTTING: iso(-100),
+          EXPORTING: iso(-90),
+          COPYING: iso(-30),
+          CLEANING_UP: iso(-20),
+          FAILED: iso(-18),
+        },
         updatedAt: iso(-18),
-        error: { stage: 'COPYING', kind: 'DestinationAccessDenied', message: 'access point policy denies s3:PutObject' },
+        error: {
+          stage: 'COPYING',
+          kind: 'DestinationAccessDenied',
+          message: 'access point policy denies s3:PutObject',
+        },
       }),
     );
-    const { code, out } = await cli(['runs', 'show', 'me3-d'], { tableName, pipelineTopicArn: TOPIC, exportBucket: 'aurora-export-exports' });
+    const { code, out } = await cli(['runs', 'show', 'me3-d'], {
+      tableName,
+      pipelineTopicArn: TOPIC,
+      exportBucket: 'aurora-export-exports',
+    });
     expect(code).toBe(0);
     expect(out).toMatch(/stage\s+FAILED \(attempt 1\)/);
     expect(out).toMatch(/duration\s+1h 42m/);
@@ -217,11 +285,15 @@ describe('Command: runs show', () => {
         tempClusterId: 'aurora-export-tmp-me3-w',
         tempSnapshotId: 'aurora-export-tmp-me3-w',
         cleanedUp: ['cluster:aurora-export-tmp-me3-w'],
-        cleanupWaitingFor: ['snapshot:aurora-export-tmp-me3-w (held by export aurora-export-tmp-me3-w-x1 being cancelled)'],
+        cleanupWaitingFor: [
+          'snapshot:aurora-export-tmp-me3-w (held by export aurora-export-tmp-me3-w-x1 being cancelled)',
+        ],
       }),
     );
     const waiting = await cli(['runs', 'show', 'me3-w']);
-    expect(waiting.out).toMatch(/waiting for\s+snapshot:aurora-export-tmp-me3-w \(held by export aurora-export-tmp-me3-w-x1 being cancelled\)/);
+    expect(waiting.out).toMatch(
+      /waiting for\s+snapshot:aurora-export-tmp-me3-w \(held by export aurora-export-tmp-me3-w-x1 being cancelled\)/,
+    );
     await seed(makeRun('me3-f', { ago: 30, stage: 'SUCCEEDED', cleanedUp: ['cluster:aurora-export-tmp-me3-f'] }));
     const finished = await cli(['runs', 'show', 'me3-f']);
     expect(finished.code).toBe(0);
@@ -258,15 +330,20 @@ describe('Command: runs retry', () => {
     expect(out).toContain('attempt 2');
   });
 
-  it('asks for delivery under the earlier attempt\'s prefix with --reuse-destination', async () => {
+  it("asks for delivery under the earlier attempt's prefix with --reuse-destination", async () => {
     await seed(makeRun('orders-f', { stage: 'FAILED' }));
     const { code } = await cli(['runs', 'retry', 'orders-f', '--reuse-destination']);
     expect(code).toBe(0);
-    expect(published()).toEqual([{ topic: TOPIC, target: 'start', body: { kind: 'retry', runId: 'orders-f', reuseDestination: true } }]);
+    expect(published()).toEqual([
+      { topic: TOPIC, target: 'start', body: { kind: 'retry', runId: 'orders-f', reuseDestination: true } },
+    ]);
   });
 
   it('refuses a run that succeeded, and one that is still running', async () => {
-    await seed(makeRun('orders-s', { stage: 'SUCCEEDED' }), makeRun('orders-r', { sourceSnapshotId: 'rds:orders-provisioned-2026-11-26-03-10' }));
+    await seed(
+      makeRun('orders-s', { stage: 'SUCCEEDED' }),
+      makeRun('orders-r', { sourceSnapshotId: 'rds:orders-provisioned-2026-11-26-03-10' }),
+    );
     const s = await cli(['runs', 'retry', 'orders-s']);
     expect(s.code).toBe(1);
     expect(s.err).toContain('it succeeded');
@@ -312,7 +389,9 @@ describe('Command: runs retry', () => {
     };
     const { code, err } = await cli(['runs', 'retry', 'orders-f', '--wait', '--timeout-minutes', '1']);
     expect(code).toBe(1);
-    expect(err).toContain('orders-f-r2 is still EXPORTING after 1 minutes; follow it with: npm run pipeline -- runs show orders-f-r2');
+    expect(err).toContain(
+      'orders-f-r2 is still EXPORTING after 1 minutes; follow it with: npm run pipeline -- runs show orders-f-r2',
+    );
   });
 });
 
@@ -322,11 +401,20 @@ describe('Command: runs cancel', () => {
     const { code, out } = await cli(['runs', 'cancel', 'orders-x', '--json']);
     expect(code).toBe(0);
     expect(published()).toEqual([{ topic: TOPIC, target: 'cleanup', body: { kind: 'cancel', runId: 'orders-x' } }]);
-    expect(JSON.parse(out)).toEqual({ published: { target: 'cleanup', message: { kind: 'cancel', runId: 'orders-x' } } });
+    expect(JSON.parse(out)).toEqual({
+      published: { target: 'cleanup', message: { kind: 'cancel', runId: 'orders-x' } },
+    });
   });
 
   it('refuses a run that ended or is already cleaning up', async () => {
-    await seed(makeRun('orders-done', { stage: 'CANCELLED' }), makeRun('orders-cu', { stage: 'CLEANING_UP', outcome: 'FAILED', sourceSnapshotId: 'rds:orders-provisioned-2026-11-26-03-10' }));
+    await seed(
+      makeRun('orders-done', { stage: 'CANCELLED' }),
+      makeRun('orders-cu', {
+        stage: 'CLEANING_UP',
+        outcome: 'FAILED',
+        sourceSnapshotId: 'rds:orders-provisioned-2026-11-26-03-10',
+      }),
+    );
     expect((await cli(['runs', 'cancel', 'orders-done'])).err).toContain('has already ended (CANCELLED)');
     expect((await cli(['runs', 'cancel', 'orders-cu'])).err).toContain('already cleaning up (CLEANING_UP → FAILED)');
     expect(published()).toEqual([]);
@@ -338,7 +426,8 @@ describe('Command: runs cancel', () => {
     onSleep = async () => {
       step++;
       if (step === 1) await store().apply('orders-x', 'EXPORTING', { type: 'Cancelled' });
-      if (step === 2) await store().apply('orders-x', 'CLEANING_UP', { type: 'CleanupDone', cleanedUp: ['export:orders-x-e1'] });
+      if (step === 2)
+        await store().apply('orders-x', 'CLEANING_UP', { type: 'CleanupDone', cleanedUp: ['export:orders-x-e1'] });
     };
     const { code, io } = await cli(['runs', 'cancel', 'orders-x', '--wait']);
     expect(code).toBe(0);
@@ -360,12 +449,25 @@ describe('Command: runs start', () => {
   it('publishes a start for a configured cluster', async () => {
     const { code } = await cli(['runs', 'start', '--cluster', 'orders-provisioned']);
     expect(code).toBe(0);
-    expect(published()).toEqual([{ topic: TOPIC, target: 'start', body: { kind: 'start', clusterId: 'orders-provisioned' } }]);
+    expect(published()).toEqual([
+      { topic: TOPIC, target: 'start', body: { kind: 'start', clusterId: 'orders-provisioned' } },
+    ]);
   });
 
   it('passes a named snapshot through for a backfill', async () => {
-    await cli(['runs', 'start', '--cluster', 'orders-provisioned', '--snapshot', snapshotArn('rds:orders-provisioned-2026-11-01-03-10')]);
-    expect(published()[0].body).toEqual({ kind: 'start', clusterId: 'orders-provisioned', snapshotArn: snapshotArn('rds:orders-provisioned-2026-11-01-03-10') });
+    await cli([
+      'runs',
+      'start',
+      '--cluster',
+      'orders-provisioned',
+      '--snapshot',
+      snapshotArn('rds:orders-provisioned-2026-11-01-03-10'),
+    ]);
+    expect(published()[0].body).toEqual({
+      kind: 'start',
+      clusterId: 'orders-provisioned',
+      snapshotArn: snapshotArn('rds:orders-provisioned-2026-11-01-03-10'),
+    });
   });
 
   it('refuses a cluster that is not configured', async () => {
@@ -377,7 +479,14 @@ describe('Command: runs start', () => {
 
   it('does not start a snapshot that already has a live run', async () => {
     await seed(makeRun('orders-a'));
-    const { code, out } = await cli(['runs', 'start', '--cluster', 'orders-provisioned', '--snapshot', snapshotArn('rds:orders-provisioned-2026-11-27-03-10')]);
+    const { code, out } = await cli([
+      'runs',
+      'start',
+      '--cluster',
+      'orders-provisioned',
+      '--snapshot',
+      snapshotArn('rds:orders-provisioned-2026-11-27-03-10'),
+    ]);
     expect(code).toBe(0);
     expect(out).toContain('already being exported by run orders-a (EXPORTING)');
     expect(published()).toEqual([]);
@@ -386,18 +495,40 @@ describe('Command: runs start', () => {
   it('with --wait, resolves the newest available automated snapshot, not one still being created', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({
       DBClusterSnapshots: [
-        { DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-26-03-10'), SnapshotCreateTime: new Date('2026-11-26T03:10:00Z'), Status: 'available' },
-        { DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-27-03-10'), SnapshotCreateTime: new Date('2026-11-27T03:10:00Z'), Status: 'creating' },
+        {
+          DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-26-03-10'),
+          SnapshotCreateTime: new Date('2026-11-26T03:10:00Z'),
+          Status: 'available',
+        },
+        {
+          DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-27-03-10'),
+          SnapshotCreateTime: new Date('2026-11-27T03:10:00Z'),
+          Status: 'creating',
+        },
       ],
     });
     onSleep = async () => void (await store().createRun(makeRun('orders-n', { ago: 0, stage: 'SUCCEEDED' })));
     await cli(['runs', 'start', '--cluster', 'orders-provisioned', '--wait', '--json']);
-    expect(published()[0].body).toEqual({ kind: 'start', clusterId: 'orders-provisioned', snapshotArn: snapshotArn('rds:orders-provisioned-2026-11-26-03-10') });
+    expect(published()[0].body).toEqual({
+      kind: 'start',
+      clusterId: 'orders-provisioned',
+      snapshotArn: snapshotArn('rds:orders-provisioned-2026-11-26-03-10'),
+    });
   });
 
   it('with --wait, refuses a named snapshot that is not available instead of waiting for a run that never comes', async () => {
-    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [{ DBClusterSnapshotArn: snapshotArn('rds:manual-1'), Status: 'creating' }] });
-    const { code, err } = await cli(['runs', 'start', '--cluster', 'orders-provisioned', '--snapshot', 'manual-1', '--wait']);
+    rds
+      .on(DescribeDBClusterSnapshotsCommand)
+      .resolves({ DBClusterSnapshots: [{ DBClusterSnapshotArn: snapshotArn('rds:manual-1'), Status: 'creating' }] });
+    const { code, err } = await cli([
+      'runs',
+      'start',
+      '--cluster',
+      'orders-provisioned',
+      '--snapshot',
+      'manual-1',
+      '--wait',
+    ]);
     expect(code).not.toBe(0);
     expect(err).toContain('Snapshot manual-1 is creating');
     expect(published()).toEqual([]);
@@ -406,8 +537,16 @@ describe('Command: runs start', () => {
   it('resolves the newest automated snapshot and follows the new run with --wait', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({
       DBClusterSnapshots: [
-        { DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-26-03-10'), SnapshotCreateTime: new Date('2026-11-26T03:10:00Z'), Status: 'available' },
-        { DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-27-03-10'), SnapshotCreateTime: new Date('2026-11-27T03:10:00Z'), Status: 'available' },
+        {
+          DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-26-03-10'),
+          SnapshotCreateTime: new Date('2026-11-26T03:10:00Z'),
+          Status: 'available',
+        },
+        {
+          DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-27-03-10'),
+          SnapshotCreateTime: new Date('2026-11-27T03:10:00Z'),
+          Status: 'available',
+        },
       ],
     });
     let step = 0;
@@ -417,8 +556,15 @@ describe('Command: runs start', () => {
     };
     const { code, out, io } = await cli(['runs', 'start', '--cluster', 'orders-provisioned', '--wait', '--json']);
     expect(code).toBe(1);
-    expect(rds.commandCalls(DescribeDBClusterSnapshotsCommand)[0].args[0].input).toEqual({ DBClusterIdentifier: 'orders-provisioned', SnapshotType: 'automated' });
-    expect(published()[0].body).toEqual({ kind: 'start', clusterId: 'orders-provisioned', snapshotArn: snapshotArn('rds:orders-provisioned-2026-11-27-03-10') });
+    expect(rds.commandCalls(DescribeDBClusterSnapshotsCommand)[0].args[0].input).toEqual({
+      DBClusterIdentifier: 'orders-provisioned',
+      SnapshotType: 'automated',
+    });
+    expect(published()[0].body).toEqual({
+      kind: 'start',
+      clusterId: 'orders-provisioned',
+      snapshotArn: snapshotArn('rds:orders-provisioned-2026-11-27-03-10'),
+    });
     expect(JSON.parse(out).run).toMatchObject({ runId: 'orders-n', stage: 'FAILED' });
     expect(io.stderr.length).toBeGreaterThan(0);
   });

@@ -26,11 +26,24 @@ describe('Handler: cleanup', () => {
   const { rds } = env;
 
   it('deletes the temporary snapshot and cluster, finishes the run SUCCEEDED and reports it', async () => {
-    await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'SUCCEEDED', copy: { objects: 3, bytes: 3072, batchesTotal: 1, batchesDone: 1, objectsCopied: 3, bytesCopied: 3072 } } });
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, {
+      extra: {
+        outcome: 'SUCCEEDED',
+        copy: { objects: 3, bytes: 3072, batchesTotal: 1, batchesDone: 1, objectsCopied: 3, bytesCopied: 3072 },
+      },
+    });
     await makeHandler(env.deps)(cleanup());
-    expect(rds.commandCalls(DeleteDBClusterSnapshotCommand)[0].args[0].input).toEqual({ DBClusterSnapshotIdentifier: TEMP });
-    expect(rds.commandCalls(DeleteDBClusterCommand)[0].args[0].input).toEqual({ DBClusterIdentifier: TEMP, SkipFinalSnapshot: true });
-    expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ stage: 'SUCCEEDED', cleanedUp: [`cluster-snapshot:${TEMP}`, `cluster:${TEMP}`] });
+    expect(rds.commandCalls(DeleteDBClusterSnapshotCommand)[0].args[0].input).toEqual({
+      DBClusterSnapshotIdentifier: TEMP,
+    });
+    expect(rds.commandCalls(DeleteDBClusterCommand)[0].args[0].input).toEqual({
+      DBClusterIdentifier: TEMP,
+      SkipFinalSnapshot: true,
+    });
+    expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({
+      stage: 'SUCCEEDED',
+      cleanedUp: [`cluster-snapshot:${TEMP}`, `cluster:${TEMP}`],
+    });
     expect(env.deps.metricLines).toEqual([expect.objectContaining({ RunSucceeded: 1, Pipeline: 'sim' })]);
     expect(env.deps.alertsSent[0].subject).toBe('[sim] me3-serverless export SUCCEEDED');
     expect(env.deps.alertsSent[0].text).toContain('Objects: 3');
@@ -38,7 +51,9 @@ describe('Handler: cleanup', () => {
   });
 
   it('treats resources already gone as cleaned up, and can run again', async () => {
-    await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED', error: { stage: 'EXPORTING', kind: 'ExportFailed', message: 'boom' } } });
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, {
+      extra: { outcome: 'FAILED', error: { stage: 'EXPORTING', kind: 'ExportFailed', message: 'boom' } },
+    });
     rds.on(DescribeDBClustersCommand).rejects(awsError('DBClusterNotFoundFault', 'not found'));
     rds.on(DeleteDBClusterSnapshotCommand).rejects(awsError('DBClusterSnapshotNotFoundFault', 'not found'));
     const handler = makeHandler(env.deps);
@@ -58,27 +73,55 @@ describe('Handler: cleanup', () => {
     env.deps.alerts.alert = async () => {
       throw Object.assign(new Error('SNS is down'), { name: 'InternalErrorException' });
     };
-    await expect(makeHandler(env.deps)(pipelineEvent('cleanup', { kind: 'cleanup', runId: 'unlucky' }))).rejects.toThrow('SNS is down');
+    await expect(
+      makeHandler(env.deps)(pipelineEvent('cleanup', { kind: 'cleanup', runId: 'unlucky' })),
+    ).rejects.toThrow('SNS is down');
     expect(await env.deps.store.get('unlucky')).toMatchObject({ stage: 'FAILED' });
     expect((await env.deps.store.get('unlucky'))?.alertSentAt).toBeUndefined();
   });
 
   it('lists every temporary resource the run removed, the cluster the export stage deleted included, and says so in the alert', async () => {
-    const entered = { PENDING: '2026-05-15T08:00:00.000Z', RESTORING: '2026-05-15T08:01:00.000Z', SNAPSHOTTING: '2026-05-15T08:20:00.000Z', EXPORTING: '2026-05-15T08:30:00.000Z', CLEANING_UP: '2026-05-15T09:10:00.000Z' };
-    await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED', stageEnteredAt: entered, cleanedUp: [`cluster:${TEMP}`], error: { stage: 'COPYING', kind: 'AccessDenied', message: 'denied' } } });
+    const entered = {
+      PENDING: '2026-05-15T08:00:00.000Z',
+      RESTORING: '2026-05-15T08:01:00.000Z',
+      SNAPSHOTTING: '2026-05-15T08:20:00.000Z',
+      EXPORTING: '2026-05-15T08:30:00.000Z',
+      CLEANING_UP: '2026-05-15T09:10:00.000Z',
+    };
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, {
+      extra: {
+        outcome: 'FAILED',
+        stageEnteredAt: entered,
+        cleanedUp: [`cluster:${TEMP}`],
+        error: { stage: 'COPYING', kind: 'AccessDenied', message: 'denied' },
+      },
+    });
     rds.on(DescribeDBClustersCommand).rejects(awsError('DBClusterNotFoundFault', 'not found'));
     await makeHandler(env.deps)(cleanup());
-    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.cleanedUp).toEqual([`cluster:${TEMP}`, `cluster-snapshot:${TEMP}`]);
-    expect(env.deps.alertsSent[0].text).toContain(`Cleaned up: temporary cluster ${TEMP}, temporary cluster snapshot ${TEMP}`);
+    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.cleanedUp).toEqual([
+      `cluster:${TEMP}`,
+      `cluster-snapshot:${TEMP}`,
+    ]);
+    expect(env.deps.alertsSent[0].text).toContain(
+      `Cleaned up: temporary cluster ${TEMP}, temporary cluster snapshot ${TEMP}`,
+    );
   });
 
   it('counts the cluster and snapshot as removed when the run made them and a crashed delivery already deleted them', async () => {
-    const entered = { PENDING: '2026-05-15T08:00:00.000Z', RESTORING: '2026-05-15T08:01:00.000Z', SNAPSHOTTING: '2026-05-15T08:20:00.000Z', CLEANING_UP: '2026-05-15T09:10:00.000Z' };
+    const entered = {
+      PENDING: '2026-05-15T08:00:00.000Z',
+      RESTORING: '2026-05-15T08:01:00.000Z',
+      SNAPSHOTTING: '2026-05-15T08:20:00.000Z',
+      CLEANING_UP: '2026-05-15T09:10:00.000Z',
+    };
     await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED', stageEnteredAt: entered } });
     rds.on(DescribeDBClustersCommand).rejects(awsError('DBClusterNotFoundFault', 'not found'));
     rds.on(DeleteDBClusterSnapshotCommand).rejects(awsError('DBClusterSnapshotNotFoundFault', 'not found'));
     await makeHandler(env.deps)(cleanup());
-    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.cleanedUp).toEqual([`cluster-snapshot:${TEMP}`, `cluster:${TEMP}`]);
+    expect((await env.deps.store.get(FIXTURE_RUN_ID))?.cleanedUp).toEqual([
+      `cluster-snapshot:${TEMP}`,
+      `cluster:${TEMP}`,
+    ]);
   });
 
   it('cancels a running export of a failed run', async () => {
@@ -91,34 +134,58 @@ describe('Handler: cleanup', () => {
   });
 
   it('cancels the running task of every export attempt, the ones never recorded on the run included', async () => {
-    await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED', exportAttempt: 3, exportTaskId: undefined, exportS3Prefix: undefined } });
-    rds.on(DescribeExportTasksCommand, { ExportTaskIdentifier: `${TEMP}-x1` }).resolves({ ExportTasks: [{ Status: 'IN_PROGRESS' }] });
-    rds.on(DescribeExportTasksCommand, { ExportTaskIdentifier: `${TEMP}-x2` }).rejects(awsError('ExportTaskNotFoundFault', 'not found'));
-    rds.on(DescribeExportTasksCommand, { ExportTaskIdentifier: `${TEMP}-x3` }).resolves({ ExportTasks: [{ Status: 'STARTING' }] });
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, {
+      extra: { outcome: 'FAILED', exportAttempt: 3, exportTaskId: undefined, exportS3Prefix: undefined },
+    });
+    rds
+      .on(DescribeExportTasksCommand, { ExportTaskIdentifier: `${TEMP}-x1` })
+      .resolves({ ExportTasks: [{ Status: 'IN_PROGRESS' }] });
+    rds
+      .on(DescribeExportTasksCommand, { ExportTaskIdentifier: `${TEMP}-x2` })
+      .rejects(awsError('ExportTaskNotFoundFault', 'not found'));
+    rds
+      .on(DescribeExportTasksCommand, { ExportTaskIdentifier: `${TEMP}-x3` })
+      .resolves({ ExportTasks: [{ Status: 'STARTING' }] });
     rds.on(CancelExportTaskCommand).resolves({});
     await makeHandler(env.deps)(cleanup());
-    expect(rds.commandCalls(CancelExportTaskCommand).map((c) => c.args[0].input.ExportTaskIdentifier)).toEqual([`${TEMP}-x1`, `${TEMP}-x3`]);
+    expect(rds.commandCalls(CancelExportTaskCommand).map((c) => c.args[0].input.ExportTaskIdentifier)).toEqual([
+      `${TEMP}-x1`,
+      `${TEMP}-x3`,
+    ]);
     expect(env.deps.alertsSent[0].text).toContain(`export task ${TEMP}-x1 (cancelled)`);
     expect(env.deps.alertsSent[0].text).toContain(`export task ${TEMP}-x3 (cancelled)`);
   });
 
   it('cancels a surplus task of a succeeded run, but does not look up its own task or attempts found unused', async () => {
-    await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'SUCCEEDED', exportAttempt: 4, exportAttemptsChecked: 2, exportTaskId: `${TEMP}-x3` } });
-    rds.on(DescribeExportTasksCommand, { ExportTaskIdentifier: `${TEMP}-x4` }).resolves({ ExportTasks: [{ Status: 'IN_PROGRESS' }] });
+    await seedRun(env.deps.store, RunStage.CLEANING_UP, {
+      extra: { outcome: 'SUCCEEDED', exportAttempt: 4, exportAttemptsChecked: 2, exportTaskId: `${TEMP}-x3` },
+    });
+    rds
+      .on(DescribeExportTasksCommand, { ExportTaskIdentifier: `${TEMP}-x4` })
+      .resolves({ ExportTasks: [{ Status: 'IN_PROGRESS' }] });
     rds.on(CancelExportTaskCommand).resolves({});
     await makeHandler(env.deps)(cleanup());
-    expect(rds.commandCalls(DescribeExportTasksCommand).map((c) => c.args[0].input.ExportTaskIdentifier)).toEqual([`${TEMP}-x4`]);
-    expect(rds.commandCalls(CancelExportTaskCommand).map((c) => c.args[0].input.ExportTaskIdentifier)).toEqual([`${TEMP}-x4`]);
+    expect(rds.commandCalls(DescribeExportTasksCommand).map((c) => c.args[0].input.ExportTaskIdentifier)).toEqual([
+      `${TEMP}-x4`,
+    ]);
+    expect(rds.commandCalls(CancelExportTaskCommand).map((c) => c.args[0].input.ExportTaskIdentifier)).toEqual([
+      `${TEMP}-x4`,
+    ]);
     expect((await env.deps.store.get(FIXTURE_RUN_ID))?.stage).toBe('SUCCEEDED');
   });
 
   it('waits without failing while the temporary snapshot is still being created, and keeps the run CLEANING_UP', async () => {
     await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED' } });
-    rds.on(DeleteDBClusterSnapshotCommand).rejects(awsError('InvalidDBClusterSnapshotStateFault', 'snapshot is creating'));
+    rds
+      .on(DeleteDBClusterSnapshotCommand)
+      .rejects(awsError('InvalidDBClusterSnapshotStateFault', 'snapshot is creating'));
     await expect(makeHandler(env.deps)(cleanup())).resolves.toBeUndefined();
     const waiting = await env.deps.store.get(FIXTURE_RUN_ID);
     expect(waiting?.stage).toBe('CLEANING_UP');
-    expect(waiting).toMatchObject({ cleanedUp: [`cluster:${TEMP}`], cleanupWaitingFor: [`cluster-snapshot:${TEMP} (snapshot is creating)`] });
+    expect(waiting).toMatchObject({
+      cleanedUp: [`cluster:${TEMP}`],
+      cleanupWaitingFor: [`cluster-snapshot:${TEMP} (snapshot is creating)`],
+    });
     expect(env.deps.alertsSent).toEqual([]);
     expect(env.deps.metricLines).toEqual([]);
   });
@@ -127,7 +194,9 @@ describe('Handler: cleanup', () => {
     await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED' } });
     rds.on(DescribeExportTasksCommand).resolves({ ExportTasks: [{ Status: 'IN_PROGRESS' }] });
     rds.on(CancelExportTaskCommand).resolves({});
-    rds.on(DeleteDBClusterSnapshotCommand).rejects(awsError('InvalidDBClusterSnapshotStateFault', 'snapshot is in use by an export task'));
+    rds
+      .on(DeleteDBClusterSnapshotCommand)
+      .rejects(awsError('InvalidDBClusterSnapshotStateFault', 'snapshot is in use by an export task'));
     const handler = makeHandler(env.deps);
     await handler(cleanup());
     rds.on(DescribeExportTasksCommand).resolves({ ExportTasks: [{ Status: 'CANCELED' }] });
@@ -137,7 +206,11 @@ describe('Handler: cleanup', () => {
     const done = await env.deps.store.get(FIXTURE_RUN_ID);
     expect(done?.stage).toBe('FAILED');
     expect(done?.cleanupWaitingFor).toBeUndefined();
-    expect(done?.cleanedUp).toEqual([`export-task:${TEMP}-x1 (cancelled)`, `cluster:${TEMP}`, `cluster-snapshot:${TEMP}`]);
+    expect(done?.cleanedUp).toEqual([
+      `export-task:${TEMP}-x1 (cancelled)`,
+      `cluster:${TEMP}`,
+      `cluster-snapshot:${TEMP}`,
+    ]);
     expect(rds.commandCalls(CancelExportTaskCommand)).toHaveLength(1);
     expect(env.deps.alertsSent).toHaveLength(1);
   });
@@ -152,7 +225,10 @@ describe('Handler: cleanup', () => {
   it('cancels a live run on an operator cancel, then cleans it up', async () => {
     await seedRun(env.deps.store, RunStage.SNAPSHOTTING);
     await makeHandler(env.deps)(pipelineEvent('cleanup', { kind: 'cancel', runId: FIXTURE_RUN_ID }));
-    expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ stage: 'CANCELLED', error: { kind: 'Cancelled' } });
+    expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({
+      stage: 'CANCELLED',
+      error: { kind: 'Cancelled' },
+    });
   });
 
   it('ignores a cleanup for a run that is not cleaning up', async () => {

@@ -2,7 +2,19 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
 import { startS3rver, type S3rverHandle } from '../../support/s3rver';
 import type { Manifest } from '../../../lambdas/shared/copy/manifest';
-import { copyingRun, copyWorld, DEST_BUCKET, exists, instrument, listAll, PRINCIPAL, seedExport, snsEvent, SOURCE_BUCKET, type CopyWorld } from './harness';
+import {
+  copyingRun,
+  copyWorld,
+  DEST_BUCKET,
+  exists,
+  instrument,
+  listAll,
+  PRINCIPAL,
+  seedExport,
+  snsEvent,
+  SOURCE_BUCKET,
+  type CopyWorld,
+} from './harness';
 
 const BIG_EXPORT = 'exports/big/task-1';
 const SMALL_EXPORT = 'exports/small/task-1';
@@ -20,8 +32,14 @@ beforeAll(async () => {
     key: `orders/public.${i < 1500 ? 'orders' : 'customers'}/1/part-${String(i).padStart(5, '0')}.gz.parquet`,
     body: i % 700 === 0 ? 'x'.repeat(4096) : `row ${i}`,
   }));
-  const small = Array.from({ length: 6 }, (_, i) => ({ key: `orders/public.orders/1/part-${i}.gz.parquet`, body: `small ${i}` }));
-  const medium = Array.from({ length: 120 }, (_, i) => ({ key: `orders/public.orders/1/part-${String(i).padStart(3, '0')}.gz.parquet`, body: `medium ${i}` }));
+  const small = Array.from({ length: 6 }, (_, i) => ({
+    key: `orders/public.orders/1/part-${i}.gz.parquet`,
+    body: `small ${i}`,
+  }));
+  const medium = Array.from({ length: 120 }, (_, i) => ({
+    key: `orders/public.orders/1/part-${String(i).padStart(3, '0')}.gz.parquet`,
+    body: `medium ${i}`,
+  }));
   seedExport(s3rver, BIG_EXPORT, big, [
     { target: 'orders.public.orders', status: 'COMPLETE' },
     { target: 'orders.public.customers', status: 'COMPLETE' },
@@ -56,7 +74,9 @@ async function drain(world: CopyWorld, client: S3Client = s3): Promise<number> {
 describe('Handler: copy', () => {
   describe('Message: copy-plan and copy-batch', () => {
     it('splits thousands of objects into batches at the count and byte limits and delivers every one, manifest and _SUCCESS last', async () => {
-      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 500, batchMaxGiB: 6000 / 1024 ** 3, concurrency: 16 } });
+      const world = await copyWorld(dynalite, s3, {
+        copy: { batchMaxObjects: 500, batchMaxGiB: 6000 / 1024 ** 3, concurrency: 16 },
+      });
       await world.store.createRun(copyingRun('run-big', BIG_EXPORT));
 
       await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-big' }));
@@ -76,7 +96,12 @@ describe('Handler: copy', () => {
       const run = await world.store.mustGet('run-big');
       expect(run.stage).toBe('CLEANING_UP');
       expect(run.outcome).toBe('SUCCEEDED');
-      expect(run.copy).toMatchObject({ objects: total, objectsCopied: total, batchesDone: batches.length, manifestKey: 'lake/orders/2024-03-07/run-big/_manifest.json' });
+      expect(run.copy).toMatchObject({
+        objects: total,
+        objectsCopied: total,
+        batchesDone: batches.length,
+        manifestKey: 'lake/orders/2024-03-07/run-big/_manifest.json',
+      });
       expect(world.publisher.to('cleanup')).toEqual([{ kind: 'cleanup', runId: 'run-big' }]);
 
       const delivered = await listAll(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-big/');
@@ -95,7 +120,13 @@ describe('Handler: copy', () => {
         { table: 'orders.public.orders', objects: 1500, bytes: expect.any(Number), exportStatus: 'COMPLETE' },
       ]);
       expect(manifest.exportTables.map((t) => t.target)).toEqual(['orders.public.orders', 'orders.public.customers']);
-      expect(manifest).toMatchObject({ runId: 'run-big', cluster: 'orders', exportTaskId: 'aurora-export-tmp-task-1', destination: DEST_BUCKET, totals: { objects: total } });
+      expect(manifest).toMatchObject({
+        runId: 'run-big',
+        cluster: 'orders',
+        exportTaskId: 'aurora-export-tmp-task-1',
+        destination: DEST_BUCKET,
+        totals: { objects: total },
+      });
       expect(byKey.has('lake/orders/2024-03-07/run-big/_export/export_tables_info_task-1_from_1_to_2.json')).toBe(true);
       expect(byKey.get('lake/orders/2024-03-07/run-big/_SUCCESS')?.size).toBe(0);
     });
@@ -129,8 +160,13 @@ describe('Handler: copy', () => {
       const [first, ...rest] = world.publisher.takeBatches();
 
       const crashing = s3rver.client();
-      instrument(crashing, 'CopyObjectCommand', { call: 61, error: () => Object.assign(new Error('connection reset'), { name: 'ECONNRESET' }) });
-      await expect(world.handler(crashing, { checkpointEvery: 10 })(snsEvent(first))).rejects.toThrow(/connection reset/);
+      instrument(crashing, 'CopyObjectCommand', {
+        call: 61,
+        error: () => Object.assign(new Error('connection reset'), { name: 'ECONNRESET' }),
+      });
+      await expect(world.handler(crashing, { checkpointEvery: 10 })(snsEvent(first))).rejects.toThrow(
+        /connection reset/,
+      );
       crashing.destroy();
 
       const afterCrash = await world.batches.get('run-crash', 0);
@@ -163,7 +199,11 @@ describe('Handler: copy', () => {
       await world.handler(client)(snsEvent(first));
       client.destroy();
       expect(copies.count()).toBe(4);
-      expect((await world.store.mustGet('run-dup')).copy).toMatchObject({ batchesDone: 1, batchesTotal: 2, objectsCopied: 4 });
+      expect((await world.store.mustGet('run-dup')).copy).toMatchObject({
+        batchesDone: 1,
+        batchesTotal: 2,
+        objectsCopied: 4,
+      });
     });
 
     it('re-queues its batch with the progress kept when the function is about to time out', async () => {
@@ -172,14 +212,16 @@ describe('Handler: copy', () => {
       await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-time' }));
       const [first] = world.publisher.takeBatches();
       let left = 120_000;
-      await world.handler(s3, { checkpointEvery: 5 })(snsEvent(first), { getRemainingTimeInMillis: () => (left -= 3_000) });
+      await world.handler(s3, { checkpointEvery: 5 })(snsEvent(first), {
+        getRemainingTimeInMillis: () => (left -= 3_000),
+      });
       const batch = await world.batches.get('run-time', 0);
       expect(batch?.status).toBe('PENDING');
       expect(batch?.done.size).toBe(20);
       expect(world.publisher.takeBatches()).toEqual([first]);
     });
 
-    it('lists the manifest\'s objects in key order across batches, the export\'s own files in _export/ among the databases', async () => {
+    it("lists the manifest's objects in key order across batches, the export's own files in _export/ among the databases", async () => {
       seedExport(
         s3rver,
         'exports/ordered/task-1',
@@ -190,7 +232,9 @@ describe('Handler: copy', () => {
       await world.store.createRun(copyingRun('run-ordered', 'exports/ordered/task-1'));
       await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-ordered' }));
       await drain(world);
-      const keys = (await readJson<Manifest>('lake/orders/2024-03-07/run-ordered/_manifest.json')).objects.map((o) => o.key.slice('lake/orders/2024-03-07/run-ordered/'.length));
+      const keys = (await readJson<Manifest>('lake/orders/2024-03-07/run-ordered/_manifest.json')).objects.map((o) =>
+        o.key.slice('lake/orders/2024-03-07/run-ordered/'.length),
+      );
       expect(keys).toEqual([
         'Audit/public.t/1/part-0.gz.parquet',
         '_export/export_info_task-1.json',
@@ -206,14 +250,20 @@ describe('Handler: copy', () => {
       await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-empty' }));
       const run = await world.store.mustGet('run-empty');
       expect(run.outcome).toBe('SUCCEEDED');
-      expect((await readJson<Manifest>('lake/orders/2024-03-07/run-empty/_manifest.json')).totals).toEqual({ objects: 0, bytes: 0 });
+      expect((await readJson<Manifest>('lake/orders/2024-03-07/run-empty/_manifest.json')).totals).toEqual({
+        objects: 0,
+        bytes: 0,
+      });
       expect(await exists(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-empty/_SUCCESS')).toBe(true);
     });
 
     it('sends each batch once when two plan messages arrive at the same moment', async () => {
       const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
       await world.store.createRun(copyingRun('run-plan-twice', SMALL_EXPORT));
-      await Promise.all([world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-plan-twice' })), world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-plan-twice' }))]);
+      await Promise.all([
+        world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-plan-twice' })),
+        world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-plan-twice' })),
+      ]);
       expect(world.publisher.takeBatches()).toEqual([
         { kind: 'copy-batch', runId: 'run-plan-twice', batch: 0 },
         { kind: 'copy-batch', runId: 'run-plan-twice', batch: 1 },
@@ -241,7 +291,9 @@ describe('Handler: copy', () => {
       // The counters and the batch status say everything is in, but the batch's own record lacks objects.
       await world.batches.markBatchDone('run-partial', 0);
       await world.store.update('run-partial', { add: { 'copy.batchesDone': 1 } });
-      await expect(world.handler()(snsEvent({ kind: 'advance', runId: 'run-partial' }))).rejects.toThrow(/not complete .*_SUCCESS is not written/);
+      await expect(world.handler()(snsEvent({ kind: 'advance', runId: 'run-partial' }))).rejects.toThrow(
+        /not complete .*_SUCCESS is not written/,
+      );
       expect(await exists(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-partial/_SUCCESS')).toBe(false);
       expect(await exists(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-partial/_manifest.json')).toBe(false);
       expect((await world.store.mustGet('run-partial')).stage).toBe('COPYING');
@@ -250,12 +302,18 @@ describe('Handler: copy', () => {
 
   describe('Permanent errors', () => {
     it('fails the run at once when the destination denies the copy, naming principal, action, object and policies', async () => {
-      const world = await copyWorld(dynalite, s3, { destination: { kmsKeyArn: 'arn:aws:kms:eu-west-1:210987654321:key/1b2c3d4e-5f60-4718-9a0b-1c2d3e4f5a6b' } });
+      const world = await copyWorld(dynalite, s3, {
+        destination: { kmsKeyArn: 'arn:aws:kms:eu-west-1:210987654321:key/1b2c3d4e-5f60-4718-9a0b-1c2d3e4f5a6b' },
+      });
       await world.store.createRun(copyingRun('run-denied', SMALL_EXPORT));
       await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-denied' }));
       const [batch] = world.publisher.takeBatches();
       const denied = s3rver.client();
-      instrument(denied, 'CopyObjectCommand', { call: 1, error: () => Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }) });
+      instrument(denied, 'CopyObjectCommand', {
+        call: 1,
+        error: () =>
+          Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }),
+      });
 
       await world.handler(denied)(snsEvent(batch));
       denied.destroy();
@@ -292,7 +350,14 @@ describe('Handler: copy', () => {
       await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-flaky' }));
       const [batch] = world.publisher.takeBatches();
       const flaky = s3rver.client();
-      instrument(flaky, 'CopyObjectCommand', { call: 1, error: () => Object.assign(new Error('We encountered an internal error'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } }) });
+      instrument(flaky, 'CopyObjectCommand', {
+        call: 1,
+        error: () =>
+          Object.assign(new Error('We encountered an internal error'), {
+            name: 'InternalError',
+            $metadata: { httpStatusCode: 500 },
+          }),
+      });
       await expect(world.handler(flaky)(snsEvent(batch))).rejects.toThrow(/internal error/);
       flaky.destroy();
       expect((await world.store.mustGet('run-flaky')).stage).toBe('COPYING');
@@ -314,7 +379,10 @@ describe('Handler: copy', () => {
   });
 
   describe('A retry at the prefix of an earlier attempt of the same snapshot', () => {
-    const SNAPSHOT = { sourceSnapshotId: 'rds:orders-2024-03-07-03-00', sourceSnapshotArn: 'arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:rds:orders-2024-03-07-03-00' };
+    const SNAPSHOT = {
+      sourceSnapshotId: 'rds:orders-2024-03-07-03-00',
+      sourceSnapshotArn: 'arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:rds:orders-2024-03-07-03-00',
+    };
     const sharedPrefix = { destination: { keyPrefixTemplate: 'lake/{cluster}/{dt}' } };
 
     /** The first attempt plans its copy, copies `batches` of its batches, then fails. */
@@ -332,7 +400,11 @@ describe('Handler: copy', () => {
       await world.store.createRun(copyingRun('run-p2', SMALL_EXPORT, { ...SNAPSHOT, attempt: 2 }));
       await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-p2' }));
       const second = await world.store.mustGet('run-p2');
-      expect(second).toMatchObject({ stage: 'CLEANING_UP', outcome: 'FAILED', error: { kind: 'PartialDeliveryPresent' } });
+      expect(second).toMatchObject({
+        stage: 'CLEANING_UP',
+        outcome: 'FAILED',
+        error: { kind: 'PartialDeliveryPresent' },
+      });
       expect(second.error?.message).toContain('lake/orders/dt=2024-03-07/');
       expect(second.error?.message).toContain('run-p1');
       expect(second.error?.message).toContain('runs retry run-p2 --reuse-destination');
@@ -347,7 +419,11 @@ describe('Handler: copy', () => {
       await world.store.createRun(copyingRun('run-n2', SMALL_EXPORT, { ...SNAPSHOT, attempt: 2 }));
       await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-n2' }));
       await drain(world);
-      expect(await world.store.mustGet('run-n2')).toMatchObject({ stage: 'CLEANING_UP', outcome: 'SUCCEEDED', destinationPrefix: 'lake/orders/dt=2024-03-07' });
+      expect(await world.store.mustGet('run-n2')).toMatchObject({
+        stage: 'CLEANING_UP',
+        outcome: 'SUCCEEDED',
+        destinationPrefix: 'lake/orders/dt=2024-03-07',
+      });
     });
 
     it('counts a worker killed before it recorded its copies as having written', async () => {
@@ -362,11 +438,18 @@ describe('Handler: copy', () => {
     it('delivers there once the operator retried with reuseDestination, after the client removed the partial objects', async () => {
       const world = await copyWorld(dynalite, s3, { ...sharedPrefix, copy: { batchMaxObjects: 4 } });
       await failedFirstAttempt(world, 'run-r1', 1);
-      await world.store.createRun(copyingRun('run-r2', SMALL_EXPORT, { ...SNAPSHOT, attempt: 2, reuseDestination: true }));
+      await world.store.createRun(
+        copyingRun('run-r2', SMALL_EXPORT, { ...SNAPSHOT, attempt: 2, reuseDestination: true }),
+      );
       await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-r2' }));
       await drain(world);
       expect(await world.store.mustGet('run-r2')).toMatchObject({ stage: 'CLEANING_UP', outcome: 'SUCCEEDED' });
-      expect(await world.batches.destinationStatus(DEST_BUCKET, 'lake/orders/dt=2024-03-07', { runId: 'run-r2', sourceSnapshotArn: SNAPSHOT.sourceSnapshotArn })).toEqual({ kind: 'free' });
+      expect(
+        await world.batches.destinationStatus(DEST_BUCKET, 'lake/orders/dt=2024-03-07', {
+          runId: 'run-r2',
+          sourceSnapshotArn: SNAPSHOT.sourceSnapshotArn,
+        }),
+      ).toEqual({ kind: 'free' });
     });
   });
 
@@ -379,7 +462,8 @@ describe('Handler: copy', () => {
       let lists = 0;
       client.middlewareStack.add(
         (next, context) => async (args) => {
-          if (context.commandName === 'ListObjectsV2Command' && lists++ === 0) throw Object.assign(new Error('socket hang up'), { name: 'ECONNRESET' });
+          if (context.commandName === 'ListObjectsV2Command' && lists++ === 0)
+            throw Object.assign(new Error('socket hang up'), { name: 'ECONNRESET' });
           return next(args);
         },
         { step: 'initialize', name: 'fail-first-listing' },

@@ -15,7 +15,10 @@ export const DEST_BUCKET = 'client-lake';
 export const PRINCIPAL = 'arn:aws:sts::123456789012:assumed-role/aurora-export-copy/aurora-export-copy';
 
 /** Settings of a deployment whose destination is a plain bucket on the emulator. */
-export function testSettings(tableName: string, over: { copy?: Partial<RuntimeSettings['copy']>; destination?: Partial<RuntimeSettings['destination']> } = {}): RuntimeSettings {
+export function testSettings(
+  tableName: string,
+  over: { copy?: Partial<RuntimeSettings['copy']>; destination?: Partial<RuntimeSettings['destination']> } = {},
+): RuntimeSettings {
   return {
     namePrefix: 'aurora-export',
     tempResourcePrefix: 'aurora-export-tmp-',
@@ -31,10 +34,23 @@ export function testSettings(tableName: string, over: { copy?: Partial<RuntimeSe
     notifyOnSuccess: true,
     sourceClusters: [{ identifier: 'orders', exportMode: 'auto', exportOnly: [] }],
     restore: { vpcSecurityGroupIds: [] },
-    destination: { bucket: DEST_BUCKET, expectedOwnerAccountId: '210987654321', keyPrefixTemplate: 'lake/{cluster}/{date}/{runId}', aclMode: 'none', ...over.destination },
+    destination: {
+      bucket: DEST_BUCKET,
+      expectedOwnerAccountId: '210987654321',
+      keyPrefixTemplate: 'lake/{cluster}/{date}/{runId}',
+      aclMode: 'none',
+      ...over.destination,
+    },
     tableFailurePolicy: 'fail',
     copy: { concurrency: 8, partSizeMiB: 128, batchMaxObjects: 1000, batchMaxGiB: 50, ...over.copy },
-    stageDeadlinesMinutes: { restoring: 120, snapshotting: 120, waitingForExportSlot: 720, exporting: 720, copying: 240, cleaningUp: 60 },
+    stageDeadlinesMinutes: {
+      restoring: 120,
+      snapshotting: 120,
+      waitingForExportSlot: 720,
+      exporting: 720,
+      copying: 240,
+      cleaningUp: 60,
+    },
     orphanGraceMinutes: 240,
     runRetentionDays: 90,
   };
@@ -70,7 +86,9 @@ export class RecordingPublisher implements PipelinePublisher {
   }
   /** Takes the copy-batch messages sent so far out of the log. */
   takeBatches(): Array<Extract<PipelineMessage, { kind: 'copy-batch' }>> {
-    const batches = this.sent.filter((s) => s.message.kind === 'copy-batch').map((s) => s.message as Extract<PipelineMessage, { kind: 'copy-batch' }>);
+    const batches = this.sent
+      .filter((s) => s.message.kind === 'copy-batch')
+      .map((s) => s.message as Extract<PipelineMessage, { kind: 'copy-batch' }>);
     this.sent.splice(0, this.sent.length, ...this.sent.filter((s) => s.message.kind !== 'copy-batch'));
     return batches;
   }
@@ -115,11 +133,20 @@ export interface CopyWorld {
   handler(s3?: S3Client, over?: Partial<CopyDeps>): CopyHandler;
 }
 
-export async function copyWorld(dynalite: DynaliteHandle, s3: S3Client, settingsOver: Parameters<typeof testSettings>[1] = {}): Promise<CopyWorld> {
+export async function copyWorld(
+  dynalite: DynaliteHandle,
+  s3: S3Client,
+  settingsOver: Parameters<typeof testSettings>[1] = {},
+): Promise<CopyWorld> {
   const tableName = await dynalite.createRunTable();
   const settings = testSettings(tableName, settingsOver);
   const client = dynalite.documentClient();
-  const store = new RunStore({ tableName, client, deadlinesMinutes: settings.stageDeadlinesMinutes, retentionDays: 90 });
+  const store = new RunStore({
+    tableName,
+    client,
+    deadlinesMinutes: settings.stageDeadlinesMinutes,
+    retentionDays: 90,
+  });
   const batches = new CopyBatchStore({ tableName, client });
   const publisher = new RecordingPublisher();
   return {
@@ -128,25 +155,50 @@ export async function copyWorld(dynalite: DynaliteHandle, s3: S3Client, settings
     batches,
     publisher,
     handler: (client = s3, over = {}) =>
-      makeHandler({ settings, store, batches, s3: client, publisher, logger: silentLogger(), principal: async () => PRINCIPAL, ...over }),
+      makeHandler({
+        settings,
+        store,
+        batches,
+        s3: client,
+        publisher,
+        logger: silentLogger(),
+        principal: async () => PRINCIPAL,
+        ...over,
+      }),
   };
 }
 
 /** Writes an export into the emulator's store: `data` objects under tables, plus the export's JSON files. */
-export function seedExport(s3rver: S3rverHandle, prefix: string, data: Array<{ key: string; body: string | Uint8Array }>, tables: Array<{ target: string; status: string }>): void {
+export function seedExport(
+  s3rver: S3rverHandle,
+  prefix: string,
+  data: Array<{ key: string; body: string | Uint8Array }>,
+  tables: Array<{ target: string; status: string }>,
+): void {
   const files = [
     ...data,
     { key: 'export_info_task-1.json', body: JSON.stringify({ exportTaskIdentifier: 'task-1', status: 'COMPLETE' }) },
-    { key: 'export_tables_info_task-1_from_1_to_2.json', body: JSON.stringify({ perTableStatus: tables.map((t) => ({ ...t, sizeGB: 0 })) }) },
+    {
+      key: 'export_tables_info_task-1_from_1_to_2.json',
+      body: JSON.stringify({ perTableStatus: tables.map((t) => ({ ...t, sizeGB: 0 })) }),
+    },
   ];
   s3rver.seed(
     SOURCE_BUCKET,
-    files.map((f) => ({ key: `${prefix}/${f.key}`, body: f.body, contentType: f.key.endsWith('.json') ? 'application/json' : 'application/octet-stream' })),
+    files.map((f) => ({
+      key: `${prefix}/${f.key}`,
+      body: f.body,
+      contentType: f.key.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+    })),
   );
 }
 
 /** Every key (with size and ETag) under a prefix of a bucket. */
-export async function listAll(s3: S3Client, bucket: string, prefix: string): Promise<Array<{ key: string; size: number; etag: string }>> {
+export async function listAll(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+): Promise<Array<{ key: string; size: number; etag: string }>> {
   const out: Array<{ key: string; size: number; etag: string }> = [];
   let token: string | undefined;
   do {
@@ -165,7 +217,11 @@ export async function exists(s3: S3Client, bucket: string, key: string): Promise
 }
 
 /** Counts the commands of a given name a client sends, and can make them fail from the n-th on. */
-export function instrument(s3: S3Client, command: string, failFrom?: { call: number; error: () => Error }): { count: () => number } {
+export function instrument(
+  s3: S3Client,
+  command: string,
+  failFrom?: { call: number; error: () => Error },
+): { count: () => number } {
   let n = 0;
   s3.middlewareStack.add(
     (next, context) => async (args) => {

@@ -10,7 +10,15 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { makeHandler, type CopyDeps } from '../../../lambdas/copy/handler';
-import { isSnsEvent, parseProbeRequest, probeKey, probeResultSchema, ProbeRequestRejected, runProbe, type ProbeDeps } from '../../../lambdas/copy/probe';
+import {
+  isSnsEvent,
+  parseProbeRequest,
+  probeKey,
+  probeResultSchema,
+  ProbeRequestRejected,
+  runProbe,
+  type ProbeDeps,
+} from '../../../lambdas/copy/probe';
 import { CopyBatchStore } from '../../../lambdas/shared/adapters/copy-batch-store';
 import { RunStore } from '../../../lambdas/shared/adapters/run-store';
 import { silentLogger } from '../../../lambdas/shared/logger';
@@ -35,7 +43,12 @@ function copyDeps(settings: RuntimeSettings, s3: S3Client): CopyDeps {
   const unused = {} as never;
   return {
     settings,
-    store: new RunStore({ tableName: settings.tableName, client: unused, deadlinesMinutes: settings.stageDeadlinesMinutes, retentionDays: 90 }),
+    store: new RunStore({
+      tableName: settings.tableName,
+      client: unused,
+      deadlinesMinutes: settings.stageDeadlinesMinutes,
+      retentionDays: 90,
+    }),
     batches: new CopyBatchStore({ tableName: settings.tableName, client: unused }),
     s3,
     publisher: new RecordingPublisher(),
@@ -55,10 +68,15 @@ describe('Module: copy/probe', () => {
       expect(parseProbeRequest({ kind: 'probe' })).toEqual({ kind: 'probe' });
     });
 
-    it.each([[{}], [{ kind: 'copy-plan', runId: 'r' }], [{ kind: 'probe', extra: 1 }], ['probe'], [null]])('rejects %j with a message saying what is accepted', (event) => {
-      expect(() => parseProbeRequest(event)).toThrow(ProbeRequestRejected);
-      expect(() => parseProbeRequest(event)).toThrow(/accepts SNS events from the pipeline topic, or a direct invocation with exactly \{"kind":"probe"\}/);
-    });
+    it.each([[{}], [{ kind: 'copy-plan', runId: 'r' }], [{ kind: 'probe', extra: 1 }], ['probe'], [null]])(
+      'rejects %j with a message saying what is accepted',
+      (event) => {
+        expect(() => parseProbeRequest(event)).toThrow(ProbeRequestRejected);
+        expect(() => parseProbeRequest(event)).toThrow(
+          /accepts SNS events from the pipeline topic, or a direct invocation with exactly \{"kind":"probe"\}/,
+        );
+      },
+    );
   });
 
   describe('Function: isSnsEvent', () => {
@@ -72,7 +90,9 @@ describe('Module: copy/probe', () => {
   describe('Function: probeKey', () => {
     it("resolves the key template for a 'preflight' run of the first cluster and puts the probe in _preflight/", () => {
       const settings = testSettings('t');
-      expect(probeKey(settings, NOW, 'abcd1234')).toBe('lake/orders/2026-11-27/preflight/_preflight/2026-11-27T10-00-00-000Z-abcd1234.txt');
+      expect(probeKey(settings, NOW, 'abcd1234')).toBe(
+        'lake/orders/2026-11-27/preflight/_preflight/2026-11-27T10-00-00-000Z-abcd1234.txt',
+      );
     });
 
     it('stays at the top of the destination when the template is empty', () => {
@@ -110,16 +130,27 @@ describe('Module: copy/probe', () => {
 
     it('with a client key and ACLs, writes the same key again as a multipart upload', async () => {
       await s3.send(new CreateBucketCommand({ Bucket: 'acl-lake' }));
-      const settings = testSettings('t', { destination: { bucket: 'acl-lake', kmsKeyArn: CLIENT_KEY, aclMode: 'bucket-owner-full-control' } });
+      const settings = testSettings('t', {
+        destination: { bucket: 'acl-lake', kmsKeyArn: CLIENT_KEY, aclMode: 'bucket-owner-full-control' },
+      });
       const result = await runProbe(deps(settings, s3), { now: () => NOW, id: 'm' });
-      expect(result).toMatchObject({ ok: true, step: 'multipart', kmsKeyArn: CLIENT_KEY, aclMode: 'bucket-owner-full-control' });
+      expect(result).toMatchObject({
+        ok: true,
+        step: 'multipart',
+        kmsKeyArn: CLIENT_KEY,
+        aclMode: 'bucket-owner-full-control',
+      });
       expect(await body(s3, 'acl-lake', result.key)).toContain('Write probe from aurora-export');
     });
 
     it('answers a direct invocation of the copy handler with the probe result', async () => {
       const settings = testSettings('t');
       const result = await makeHandler(copyDeps(settings, s3))({ kind: 'probe' });
-      expect(result).toMatchObject({ ok: true, bucket: DEST_BUCKET, key: expect.stringMatching(/^lake\/orders\/\d{4}-\d{2}-\d{2}\/preflight\/_preflight\/.*-[0-9a-f]{8}\.txt$/) });
+      expect(result).toMatchObject({
+        ok: true,
+        bucket: DEST_BUCKET,
+        key: expect.stringMatching(/^lake\/orders\/\d{4}-\d{2}-\d{2}\/preflight\/_preflight\/.*-[0-9a-f]{8}\.txt$/),
+      });
     });
 
     it('rejects any other direct invocation of the copy handler and writes nothing', async () => {
@@ -138,13 +169,31 @@ describe('Module: copy/probe', () => {
       mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
       mock.on(UploadPartCommand).resolves({ ETag: '"p"' });
       mock.on(CompleteMultipartUploadCommand).resolves({});
-      const settings = testSettings('t', { destination: { bucket: undefined, accessPointArn: AP, kmsKeyArn: CLIENT_KEY, aclMode: 'bucket-owner-full-control' } });
+      const settings = testSettings('t', {
+        destination: {
+          bucket: undefined,
+          accessPointArn: AP,
+          kmsKeyArn: CLIENT_KEY,
+          aclMode: 'bucket-owner-full-control',
+        },
+      });
       const result = await runProbe(deps(settings, s3), { now: () => NOW, id: 'k' });
       expect(result.ok).toBe(true);
-      const write = { Bucket: AP, Key: result.key, ExpectedBucketOwner: '210987654321', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: CLIENT_KEY, ACL: 'bucket-owner-full-control' };
+      const write = {
+        Bucket: AP,
+        Key: result.key,
+        ExpectedBucketOwner: '210987654321',
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: CLIENT_KEY,
+        ACL: 'bucket-owner-full-control',
+      };
       expect(mock.commandCalls(PutObjectCommand)[0].args[0].input).toMatchObject(write);
       expect(mock.commandCalls(CreateMultipartUploadCommand)[0].args[0].input).toMatchObject(write);
-      expect(mock.commandCalls(CompleteMultipartUploadCommand)[0].args[0].input).toMatchObject({ Bucket: AP, UploadId: 'u1', ExpectedBucketOwner: '210987654321' });
+      expect(mock.commandCalls(CompleteMultipartUploadCommand)[0].args[0].input).toMatchObject({
+        Bucket: AP,
+        UploadId: 'u1',
+        ExpectedBucketOwner: '210987654321',
+      });
     });
 
     it('reports AccessDenied with the principal, the resource and the client policies that must allow it', async () => {
@@ -152,26 +201,45 @@ describe('Module: copy/probe', () => {
       const settings = testSettings('t', { destination: { bucket: undefined, accessPointArn: AP } });
       const result = await runProbe(deps(settings, s3), { now: () => NOW, id: 'd' });
       expect(result).toMatchObject({ ok: false, step: 'put', reason: 'AccessDenied', bucket: AP });
-      expect(result.error).toContain(`s3:PutObject by ${PRINCIPAL} on ${AP}/object/lake/orders/2026-11-27/preflight/_preflight/`);
-      expect(result.policies).toEqual([`the access point policy of ${AP}`, expect.stringContaining('the bucket policy of the bucket behind it (account 210987654321)')]);
+      expect(result.error).toContain(
+        `s3:PutObject by ${PRINCIPAL} on ${AP}/object/lake/orders/2026-11-27/preflight/_preflight/`,
+      );
+      expect(result.policies).toEqual([
+        `the access point policy of ${AP}`,
+        expect.stringContaining('the bucket policy of the bucket behind it (account 210987654321)'),
+      ]);
     });
 
     it('reports a KMS refusal of the multipart write (kms:Decrypt) and aborts the upload', async () => {
       mock.on(PutObjectCommand).resolves({});
       mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u2' });
       mock.on(UploadPartCommand).resolves({ ETag: '"p"' });
-      mock.on(CompleteMultipartUploadCommand).rejects(denied(`User: ${PRINCIPAL} is not authorized to perform: kms:Decrypt on resource: ${CLIENT_KEY}`));
+      mock
+        .on(CompleteMultipartUploadCommand)
+        .rejects(denied(`User: ${PRINCIPAL} is not authorized to perform: kms:Decrypt on resource: ${CLIENT_KEY}`));
       mock.on(AbortMultipartUploadCommand).resolves({});
-      const settings = testSettings('t', { destination: { bucket: undefined, accessPointArn: AP, kmsKeyArn: CLIENT_KEY } });
+      const settings = testSettings('t', {
+        destination: { bucket: undefined, accessPointArn: AP, kmsKeyArn: CLIENT_KEY },
+      });
       const result = await runProbe(deps(settings, s3), { now: () => NOW, id: 'kms' });
       expect(result).toMatchObject({ ok: false, step: 'multipart', reason: 'KmsDenied' });
       expect(result.error).toContain(`kms:Decrypt by ${PRINCIPAL} on ${CLIENT_KEY} was denied`);
       expect(result.policies?.[0]).toContain("the key policy of the client's KMS key");
-      expect(mock.commandCalls(AbortMultipartUploadCommand)[0].args[0].input).toMatchObject({ UploadId: 'u2', ExpectedBucketOwner: '210987654321' });
+      expect(mock.commandCalls(AbortMultipartUploadCommand)[0].args[0].input).toMatchObject({
+        UploadId: 'u2',
+        ExpectedBucketOwner: '210987654321',
+      });
     });
 
     it('reports an error a retry may fix as Other, with the raw AWS message', async () => {
-      mock.on(PutObjectCommand).rejects(Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }));
+      mock
+        .on(PutObjectCommand)
+        .rejects(
+          Object.assign(new Error('Please reduce your request rate.'), {
+            name: 'SlowDown',
+            $metadata: { httpStatusCode: 503 },
+          }),
+        );
       const result = await runProbe(deps(testSettings('t'), s3), { now: () => NOW, id: 'o' });
       expect(result).toMatchObject({ ok: false, reason: 'Other' });
       expect(result.error).toMatch(/PutObject of .* failed: SlowDown: Please reduce your request rate\./);

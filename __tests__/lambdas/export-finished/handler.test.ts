@@ -12,12 +12,18 @@ import { FIXTURE_RUN_ID, seedRun } from '../../support/runs';
 const rds = mockClient(RDSClient);
 const TEMP = `sim-tmp-${FIXTURE_RUN_ID}`;
 
-async function writeTablesInfo(s3: S3rverHandle, run: Run, tables: { target: string; status: string; failureCause?: string }[]) {
+async function writeTablesInfo(
+  s3: S3rverHandle,
+  run: Run,
+  tables: { target: string; status: string; failureCause?: string }[],
+) {
   await s3.client().send(
     new PutObjectCommand({
       Bucket: 'sim-exports',
       Key: `${run.exportS3Prefix}/export_tables_info_${run.exportTaskId}_from_1_to_${tables.length}.json`,
-      Body: JSON.stringify({ perTableStatus: tables.map((t) => ({ TableStatistics: {}, schemaMetadata: {}, sizeGB: 0, ...t })) }),
+      Body: JSON.stringify({
+        perTableStatus: tables.map((t) => ({ TableStatistics: {}, schemaMetadata: {}, sizeGB: 0, ...t })),
+      }),
     }),
   );
 }
@@ -35,10 +41,18 @@ describe('Handler: export-finished', () => {
   });
   afterEach(() => rds.reset());
 
-  async function setUp(tableFailurePolicy: 'fail' | 'warn' = 'fail', path: ExportPath = ExportPath.RESTORE): Promise<void> {
+  async function setUp(
+    tableFailurePolicy: 'fail' | 'warn' = 'fail',
+    path: ExportPath = ExportPath.RESTORE,
+  ): Promise<void> {
     deps = await testDeps(db, { s3: s3.client(), settings: { tableFailurePolicy } });
-    run = await seedRun(deps.store, RunStage.EXPORTING, { path, runId: `${FIXTURE_RUN_ID}-${Math.random().toString(36).slice(2, 8)}` });
-    rds.on(DescribeExportTasksCommand).resolves({ ExportTasks: [{ ExportTaskIdentifier: run.exportTaskId, Status: 'COMPLETE' }] });
+    run = await seedRun(deps.store, RunStage.EXPORTING, {
+      path,
+      runId: `${FIXTURE_RUN_ID}-${Math.random().toString(36).slice(2, 8)}`,
+    });
+    rds
+      .on(DescribeExportTasksCommand)
+      .resolves({ ExportTasks: [{ ExportTaskIdentifier: run.exportTaskId, Status: 'COMPLETE' }] });
   }
   const advance = () => pipelineEvent('export-finished', { kind: 'advance', runId: run.runId });
 
@@ -59,7 +73,11 @@ describe('Handler: export-finished', () => {
     ]);
     await makeHandler(deps)(advance());
     const after = await deps.store.get(run.runId);
-    expect(after).toMatchObject({ stage: 'CLEANING_UP', outcome: 'FAILED', error: { stage: 'EXPORTING', kind: 'ExportTablesFailed' } });
+    expect(after).toMatchObject({
+      stage: 'CLEANING_UP',
+      outcome: 'FAILED',
+      error: { stage: 'EXPORTING', kind: 'ExportTablesFailed' },
+    });
     expect(after?.error?.message).toContain('orders.public.audit (FAILED: unsupported type)');
     expect(after?.error?.message).toContain('orders.public.tmp (SKIPPED)');
     expect(deps.sent).toEqual([{ target: 'cleanup', message: { kind: 'cleanup', runId: run.runId } }]);
@@ -67,7 +85,11 @@ describe('Handler: export-finished', () => {
 
   it('fails a run whose thousands of failed tables would not fit the run item, naming the first and counting the rest', async () => {
     await setUp();
-    const failed = Array.from({ length: 3_000 }, (_, i) => ({ target: `orders.public.t${String(i).padStart(4, '0')}`, status: 'FAILED', failureCause: `cause ${'x'.repeat(400)}` }));
+    const failed = Array.from({ length: 3_000 }, (_, i) => ({
+      target: `orders.public.t${String(i).padStart(4, '0')}`,
+      status: 'FAILED',
+      failureCause: `cause ${'x'.repeat(400)}`,
+    }));
     await writeTablesInfo(s3, run, failed);
     await makeHandler(deps)(advance());
     const after = await deps.store.get(run.runId);
@@ -83,7 +105,10 @@ describe('Handler: export-finished', () => {
     const owners: Array<[string, unknown]> = [];
     deps.s3.middlewareStack.add(
       (next, context) => async (args) => {
-        owners.push([String(context.commandName), (args.input as { ExpectedBucketOwner?: unknown }).ExpectedBucketOwner]);
+        owners.push([
+          String(context.commandName),
+          (args.input as { ExpectedBucketOwner?: unknown }).ExpectedBucketOwner,
+        ]);
         return next(args);
       },
       { step: 'initialize', name: 'record-expected-owner' },
@@ -99,28 +124,45 @@ describe('Handler: export-finished', () => {
     await setUp('warn');
     await writeTablesInfo(s3, run, [{ target: 'orders.public.audit', status: 'FAILED' }]);
     await makeHandler(deps)(advance());
-    expect(await deps.store.get(run.runId)).toMatchObject({ stage: 'COPYING', warnings: [expect.stringContaining('orders.public.audit')] });
+    expect(await deps.store.get(run.runId)).toMatchObject({
+      stage: 'COPYING',
+      warnings: [expect.stringContaining('orders.public.audit')],
+    });
   });
 
   it('fails the run with the failure cause of an export that failed (0162)', async () => {
     await setUp();
-    rds.on(DescribeExportTasksCommand).resolves({ ExportTasks: [{ ExportTaskIdentifier: run.exportTaskId, Status: 'FAILED', FailureCause: 'The IAM role lacks s3:PutObject' }] });
+    rds
+      .on(DescribeExportTasksCommand)
+      .resolves({
+        ExportTasks: [
+          { ExportTaskIdentifier: run.exportTaskId, Status: 'FAILED', FailureCause: 'The IAM role lacks s3:PutObject' },
+        ],
+      });
     await makeHandler(deps)(rdsEventWith('rds-event-0162-export-failed.json', { 'Source ID': `sim-tmp-${run.runId}` }));
-    expect((await deps.store.get(run.runId))?.error).toMatchObject({ kind: 'ExportFailed', message: expect.stringContaining('The IAM role lacks s3:PutObject') });
+    expect((await deps.store.get(run.runId))?.error).toMatchObject({
+      kind: 'ExportFailed',
+      message: expect.stringContaining('The IAM role lacks s3:PutObject'),
+    });
   });
 
   it('finds a direct-path run from the source snapshot of a 0164', async () => {
     await setUp('fail', ExportPath.DIRECT);
     await writeTablesInfo(s3, run, [{ target: 'orders.public.orders', status: 'COMPLETE' }]);
     await makeHandler(deps)(
-      rdsEventWith('rds-event-0164-export-completed.json', { 'Source ID': run.sourceSnapshotId, 'Source ARN': run.sourceSnapshotArn }),
+      rdsEventWith('rds-event-0164-export-completed.json', {
+        'Source ID': run.sourceSnapshotId,
+        'Source ARN': run.sourceSnapshotArn,
+      }),
     );
     expect((await deps.store.get(run.runId))?.stage).toBe('COPYING');
   });
 
   it('waits when the task is still running', async () => {
     await setUp();
-    rds.on(DescribeExportTasksCommand).resolves({ ExportTasks: [{ ExportTaskIdentifier: run.exportTaskId, Status: 'IN_PROGRESS' }] });
+    rds
+      .on(DescribeExportTasksCommand)
+      .resolves({ ExportTasks: [{ ExportTaskIdentifier: run.exportTaskId, Status: 'IN_PROGRESS' }] });
     await makeHandler(deps)(advance());
     expect((await deps.store.get(run.runId))?.stage).toBe('EXPORTING');
   });

@@ -8,7 +8,10 @@ describe('Module: logger', () => {
       lines.push(String(chunk));
       return true;
     };
-    const spies = [jest.spyOn(process.stdout, 'write').mockImplementation(capture), jest.spyOn(process.stderr, 'write').mockImplementation(capture)];
+    const spies = [
+      jest.spyOn(process.stdout, 'write').mockImplementation(capture),
+      jest.spyOn(process.stderr, 'write').mockImplementation(capture),
+    ];
     try {
       const logger = new Logger({ serviceName: 'start', logLevel: 'INFO' });
       await forRun(logger, 'orders-202605150910-abcdef', async () => {
@@ -19,7 +22,11 @@ describe('Module: logger', () => {
     } finally {
       spies.forEach((s) => s.mockRestore());
     }
-    const parsed = lines.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const parsed = lines
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(parsed.map((p) => [p.message, p.runId])).toEqual([
       ['restore started', 'orders-202605150910-abcdef'],
       ['something odd', 'orders-202605150910-abcdef'],

@@ -22,9 +22,23 @@ describe('Module: runtime', () => {
 
     it('builds clients from the SDK standard configuration, so AWS_ENDPOINT_URL points them at any endpoint', async () => {
       const table = await db.createRunTable();
-      Object.assign(process.env, { AWS_ENDPOINT_URL: db.endpoint, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' });
+      Object.assign(process.env, {
+        AWS_ENDPOINT_URL: db.endpoint,
+        AWS_REGION: 'eu-west-1',
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+      });
       const deps = defaultStageDeps('start', { PIPELINE_SETTINGS: JSON.stringify(simulationSettings(table)) })();
-      const run = newRun({ runId: 'r1', attempt: 1, sourceClusterId: 'c', sourceSnapshotId: 's', sourceSnapshotArn: 'a', path: ExportPath.DIRECT, now: new Date(), pendingDeadlineMinutes: 1 });
+      const run = newRun({
+        runId: 'r1',
+        attempt: 1,
+        sourceClusterId: 'c',
+        sourceSnapshotId: 's',
+        sourceSnapshotArn: 'a',
+        path: ExportPath.DIRECT,
+        now: new Date(),
+        pendingDeadlineMinutes: 1,
+      });
       await deps.store.createRun(run);
       expect((await deps.store.get('r1'))?.runId).toBe('r1');
     });
@@ -40,7 +54,13 @@ describe('Module: runtime', () => {
 
   describe('Function: forEachRecord', () => {
     it('skips bad input, ends a lost race quietly, and throws a real failure after every record had its turn', async () => {
-      const event = { Records: [...loadEvent('sns-subscription-plain-text.json').Records, ...loadEvent('pipeline-start.json').Records, ...loadEvent('pipeline-cleanup.json').Records] };
+      const event = {
+        Records: [
+          ...loadEvent('sns-subscription-plain-text.json').Records,
+          ...loadEvent('pipeline-start.json').Records,
+          ...loadEvent('pipeline-cleanup.json').Records,
+        ],
+      };
       const seen: string[] = [];
       const failure = new Error('RDS is down');
       await expect(
@@ -58,7 +78,12 @@ describe('Module: runtime', () => {
   describe('Function: makeRunStageHandler', () => {
     const deps = { settings: simulationSettings('t'), logger: silentLogger() } as unknown as StageDeps;
     const acted: string[] = [];
-    const handler = makeRunStageHandler(deps, { target: 'snapshot', eventIds: ['RDS-EVENT-0170'], sourceKind: 'cluster', act: async (_d, runId) => void acted.push(runId) });
+    const handler = makeRunStageHandler(deps, {
+      target: 'snapshot',
+      eventIds: ['RDS-EVENT-0170'],
+      sourceKind: 'cluster',
+      act: async (_d, runId) => void acted.push(runId),
+    });
     beforeEach(() => void acted.splice(0));
 
     it('acts on the run of an advance for its own target, and ignores other targets and kinds', async () => {

@@ -56,7 +56,11 @@ describe('Handler: snapshot', () => {
     await seedRun(env.deps.store, RunStage.RESTORING);
     rds.on(CreateDBClusterSnapshotCommand).rejects(awsError('SnapshotQuotaExceededFault', 'too many snapshots'));
     await makeHandler(env.deps)(event0170());
-    expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({ stage: 'CLEANING_UP', outcome: 'FAILED', error: { kind: 'SnapshotQuotaExceededFault' } });
+    expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({
+      stage: 'CLEANING_UP',
+      outcome: 'FAILED',
+      error: { kind: 'SnapshotQuotaExceededFault' },
+    });
     expect(env.deps.sent).toEqual([{ target: 'cleanup', message: { kind: 'cleanup', runId: FIXTURE_RUN_ID } }]);
   });
 

@@ -1,4 +1,8 @@
-import { DescribeDBClusterSnapshotsCommand, RestoreDBClusterFromSnapshotCommand, StartExportTaskCommand } from '@aws-sdk/client-rds';
+import {
+  DescribeDBClusterSnapshotsCommand,
+  RestoreDBClusterFromSnapshotCommand,
+  StartExportTaskCommand,
+} from '@aws-sdk/client-rds';
 import { makeHandler } from '../../../lambdas/start/handler';
 import { runIdFor } from '../../../lambdas/shared/domain/naming';
 import { useStageDeps } from '../../support/stage-deps';
@@ -47,23 +51,43 @@ describe('Handler: start', () => {
       IamRoleArn: env.deps.settings.exportRoleArn,
       KmsKeyId: env.deps.settings.exportKmsKeyArn,
     });
-    expect(await env.deps.store.get(RUN_ID)).toMatchObject({ stage: 'EXPORTING', path: 'direct', exportS3Prefix: `exports/${RUN_ID}/sim-tmp-${RUN_ID}-x1` });
+    expect(await env.deps.store.get(RUN_ID)).toMatchObject({
+      stage: 'EXPORTING',
+      path: 'direct',
+      exportS3Prefix: `exports/${RUN_ID}/sim-tmp-${RUN_ID}-x1`,
+    });
   });
 
-  it('passes the cluster\'s ExportOnly list to the export', async () => {
-    await env.rebuild({ settings: { sourceClusters: [{ identifier: 'orders-provisioned', exportMode: 'direct', exportOnly: ['orders.public.orders'] }] } });
+  it("passes the cluster's ExportOnly list to the export", async () => {
+    await env.rebuild({
+      settings: {
+        sourceClusters: [
+          { identifier: 'orders-provisioned', exportMode: 'direct', exportOnly: ['orders.public.orders'] },
+        ],
+      },
+    });
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
     await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
     expect(rds.commandCalls(StartExportTaskCommand)[0].args[0].input.ExportOnly).toEqual(['orders.public.orders']);
   });
 
   it('fails a direct-mode run whose snapshot RDS cannot export, instead of restoring it', async () => {
-    await env.rebuild({ settings: { sourceClusters: [{ identifier: 'orders-provisioned', exportMode: 'direct', exportOnly: [] }] } });
-    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot({ EngineMode: 'serverless' })] });
-    rds.on(StartExportTaskCommand).rejects(awsError('InvalidParameterValue', 'Export of Aurora Serverless v1 snapshots is not supported'));
+    await env.rebuild({
+      settings: { sourceClusters: [{ identifier: 'orders-provisioned', exportMode: 'direct', exportOnly: [] }] },
+    });
+    rds
+      .on(DescribeDBClusterSnapshotsCommand)
+      .resolves({ DBClusterSnapshots: [snapshot({ EngineMode: 'serverless' })] });
+    rds
+      .on(StartExportTaskCommand)
+      .rejects(awsError('InvalidParameterValue', 'Export of Aurora Serverless v1 snapshots is not supported'));
     await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
     expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)).toHaveLength(0);
-    expect(await env.deps.store.get(RUN_ID)).toMatchObject({ stage: 'CLEANING_UP', outcome: 'FAILED', error: { kind: 'InvalidParameterValue' } });
+    expect(await env.deps.store.get(RUN_ID)).toMatchObject({
+      stage: 'CLEANING_UP',
+      outcome: 'FAILED',
+      error: { kind: 'InvalidParameterValue' },
+    });
   });
 
   it('changes nothing on a second 0169 for the same snapshot', async () => {
@@ -75,7 +99,11 @@ describe('Handler: start', () => {
   });
 
   it('restores an Aurora Serverless v1 snapshot to a private, tagged, provisioned cluster without deletion protection', async () => {
-    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot({ DBClusterIdentifier: 'me3-serverless', EngineMode: 'serverless' })] });
+    rds
+      .on(DescribeDBClusterSnapshotsCommand)
+      .resolves({
+        DBClusterSnapshots: [snapshot({ DBClusterIdentifier: 'me3-serverless', EngineMode: 'serverless' })],
+      });
     await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
     expect(rds.commandCalls(StartExportTaskCommand)).toHaveLength(0);
     expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)[0].args[0].input).toMatchObject({
@@ -96,7 +124,9 @@ describe('Handler: start', () => {
 
   it('falls back to the restore path in auto mode when StartExportTask rejects the snapshot as unsupported', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
-    rds.on(StartExportTaskCommand).rejects(awsError('InvalidParameterValue', 'Exporting this snapshot is not supported'));
+    rds
+      .on(StartExportTaskCommand)
+      .rejects(awsError('InvalidParameterValue', 'Exporting this snapshot is not supported'));
     await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
     expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)).toHaveLength(1);
     expect(await env.deps.store.get(RUN_ID)).toMatchObject({ stage: 'RESTORING', path: 'restore' });
@@ -104,7 +134,9 @@ describe('Handler: start', () => {
 
   it('puts the run in WAITING_FOR_EXPORT_SLOT, not FAILED, when the export limit is reached', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
-    rds.on(StartExportTaskCommand).rejects(awsError('ExportTaskLimitReachedFault', 'You have reached the limit of 5 concurrent export tasks'));
+    rds
+      .on(StartExportTaskCommand)
+      .rejects(awsError('ExportTaskLimitReachedFault', 'You have reached the limit of 5 concurrent export tasks'));
     await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
     expect(await env.deps.store.get(RUN_ID)).toMatchObject({ stage: 'WAITING_FOR_EXPORT_SLOT', exportAttempt: 2 });
   });
@@ -120,7 +152,9 @@ describe('Handler: start', () => {
   });
 
   it('ignores an 0169 for a cluster that is not configured', async () => {
-    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot({ DBClusterIdentifier: 'someone-else' })] });
+    rds
+      .on(DescribeDBClusterSnapshotsCommand)
+      .resolves({ DBClusterSnapshots: [snapshot({ DBClusterIdentifier: 'someone-else' })] });
     await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
     expect(await env.deps.store.get(RUN_ID)).toBeUndefined();
   });
@@ -134,16 +168,30 @@ describe('Handler: start', () => {
   });
 
   it('ignores a manual start naming a snapshot that RDS refuses as malformed, without throwing', async () => {
-    rds.on(DescribeDBClusterSnapshotsCommand).rejects(awsError('InvalidParameterValue', 'The parameter DBClusterSnapshotIdentifier is not a valid identifier.'));
-    await makeHandler(env.deps)(pipelineEvent('start', { kind: 'start', clusterId: 'orders-provisioned', snapshotArn: 'not--a snapshot' }));
+    rds
+      .on(DescribeDBClusterSnapshotsCommand)
+      .rejects(
+        awsError('InvalidParameterValue', 'The parameter DBClusterSnapshotIdentifier is not a valid identifier.'),
+      );
+    await makeHandler(env.deps)(
+      pipelineEvent('start', { kind: 'start', clusterId: 'orders-provisioned', snapshotArn: 'not--a snapshot' }),
+    );
     expect(rds.commandCalls(StartExportTaskCommand)).toHaveLength(0);
     expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)).toHaveLength(0);
   });
 
   it('starts the newest automated snapshot of a cluster on a manual start', async () => {
-    rds.on(DescribeDBClusterSnapshotsCommand, { DBClusterIdentifier: 'orders-provisioned', SnapshotType: 'automated' }).resolves({
-      DBClusterSnapshots: [snapshot({ DBClusterSnapshotIdentifier: 'rds:orders-provisioned-2026-05-14-09-10', SnapshotCreateTime: new Date('2026-05-14T09:10:00Z') }), snapshot()],
-    });
+    rds
+      .on(DescribeDBClusterSnapshotsCommand, { DBClusterIdentifier: 'orders-provisioned', SnapshotType: 'automated' })
+      .resolves({
+        DBClusterSnapshots: [
+          snapshot({
+            DBClusterSnapshotIdentifier: 'rds:orders-provisioned-2026-05-14-09-10',
+            SnapshotCreateTime: new Date('2026-05-14T09:10:00Z'),
+          }),
+          snapshot(),
+        ],
+      });
     await makeHandler(env.deps)(pipelineEvent('start', { kind: 'start', clusterId: 'orders-provisioned' }));
     expect(await env.deps.store.get(RUN_ID)).toMatchObject({ stage: 'EXPORTING', sourceSnapshotId: SNAP_ID });
   });
@@ -157,7 +205,9 @@ describe('Handler: start', () => {
     expect((await env.deps.store.get(RUN_ID))?.error).toMatchObject({ kind: 'KMSKeyNotAccessibleFault' });
     await handler(pipelineEvent('start', { kind: 'retry', runId: RUN_ID }));
     expect(await env.deps.store.get(runIdFor(SNAP_ID, 2))).toMatchObject({ attempt: 2, stage: 'EXPORTING' });
-    expect(rds.commandCalls(StartExportTaskCommand)[1].args[0].input.ExportTaskIdentifier).toBe(`sim-tmp-${runIdFor(SNAP_ID, 2)}-x1`);
+    expect(rds.commandCalls(StartExportTaskCommand)[1].args[0].input.ExportTaskIdentifier).toBe(
+      `sim-tmp-${runIdFor(SNAP_ID, 2)}-x1`,
+    );
   });
 
   it('fails a retry at once, before any export, when an earlier attempt left a partial delivery at its prefix; a retry that may reuse it goes on', async () => {
@@ -170,12 +220,22 @@ describe('Handler: start', () => {
     expect(prefix).toBe('lake/orders-provisioned/2026-05-15');
     await batches.claimDestination(destinationOf(env.deps.settings), prefix, first);
     await batches.recordCopied(RUN_ID, 0, [{ index: 0, etag: '"e0"' }]);
-    await env.deps.store.apply(RUN_ID, 'EXPORTING', { type: 'Failed', stage: 'COPYING', kind: 'AccessDenied', message: 'denied' });
+    await env.deps.store.apply(RUN_ID, 'EXPORTING', {
+      type: 'Failed',
+      stage: 'COPYING',
+      kind: 'AccessDenied',
+      message: 'denied',
+    });
     await env.deps.store.apply(RUN_ID, 'CLEANING_UP', { type: 'CleanupDone', cleanedUp: [] });
 
     await handler(pipelineEvent('start', { kind: 'retry', runId: RUN_ID }));
     const second = await env.deps.store.get(runIdFor(SNAP_ID, 2));
-    expect(second).toMatchObject({ attempt: 2, stage: 'CLEANING_UP', outcome: 'FAILED', error: { stage: 'PENDING', kind: 'PartialDeliveryPresent' } });
+    expect(second).toMatchObject({
+      attempt: 2,
+      stage: 'CLEANING_UP',
+      outcome: 'FAILED',
+      error: { stage: 'PENDING', kind: 'PartialDeliveryPresent' },
+    });
     expect(second?.error?.message).toContain(`${prefix}/`);
     expect(second?.error?.message).toContain(RUN_ID);
     expect(second?.error?.message).toContain(`runs retry ${runIdFor(SNAP_ID, 2)} --reuse-destination`);
@@ -184,7 +244,11 @@ describe('Handler: start', () => {
 
     await env.deps.store.apply(runIdFor(SNAP_ID, 2), 'CLEANING_UP', { type: 'CleanupDone', cleanedUp: [] });
     await handler(pipelineEvent('start', { kind: 'retry', runId: runIdFor(SNAP_ID, 2), reuseDestination: true }));
-    expect(await env.deps.store.get(runIdFor(SNAP_ID, 3))).toMatchObject({ attempt: 3, stage: 'EXPORTING', reuseDestination: true });
+    expect(await env.deps.store.get(runIdFor(SNAP_ID, 3))).toMatchObject({
+      attempt: 3,
+      stage: 'EXPORTING',
+      reuseDestination: true,
+    });
   });
 
   it('refuses to retry a run that is still live', async () => {
@@ -198,6 +262,8 @@ describe('Handler: start', () => {
   it('looks the snapshot up by its ARN, not by string surgery on the id', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
     await makeHandler(env.deps)(rdsEventWith('rds-event-0169-automated-snapshot.json', {}));
-    expect(rds.commandCalls(DescribeDBClusterSnapshotsCommand)[0].args[0].input).toEqual({ DBClusterSnapshotIdentifier: SNAP_ARN });
+    expect(rds.commandCalls(DescribeDBClusterSnapshotsCommand)[0].args[0].input).toEqual({
+      DBClusterSnapshotIdentifier: SNAP_ARN,
+    });
   });
 });

@@ -16,7 +16,14 @@
  *   unrecorded: with the progress items, that tells whether a run wrote anything at its destination.
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand, type NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type NativeAttributeValue,
+} from '@aws-sdk/lib-dynamodb';
 import { RunTableLayout } from '../table-layout';
 import { batchId, type CopyBatch } from '../copy/batching';
 
@@ -97,8 +104,14 @@ export interface CopyBatchStoreOptions {
 
 const runKey = (runId: string) => ({ [L.partitionKey]: runId, [L.sortKey]: L.runSortKey });
 /** The claim of a delivery prefix: one item per destination and prefix, beside the runs. */
-const destinationKey = (destination: string, prefix: string) => ({ [L.partitionKey]: `DESTINATION#${destination}/${prefix}`, [L.sortKey]: 'CLAIM' });
-const batchKey = (runId: string, index: number) => ({ [L.partitionKey]: runId, [L.sortKey]: `${L.batchSortKeyPrefix}${batchId(index)}` });
+const destinationKey = (destination: string, prefix: string) => ({
+  [L.partitionKey]: `DESTINATION#${destination}/${prefix}`,
+  [L.sortKey]: 'CLAIM',
+});
+const batchKey = (runId: string, index: number) => ({
+  [L.partitionKey]: runId,
+  [L.sortKey]: `${L.batchSortKeyPrefix}${batchId(index)}`,
+});
 /** Marker between a batch's sort key and the suffix of its progress items. */
 const PROGRESS = '#P#';
 
@@ -111,7 +124,10 @@ function isConditionFailure(e: unknown): boolean {
   return (e as { name?: string })?.name === 'ConditionalCheckFailedException';
 }
 
-function toBatch(item: Record<string, NativeAttributeValue>, progress: readonly Record<string, NativeAttributeValue>[]): StoredBatch {
+function toBatch(
+  item: Record<string, NativeAttributeValue>,
+  progress: readonly Record<string, NativeAttributeValue>[],
+): StoredBatch {
   const sk = String(item[L.sortKey]);
   const id = sk.slice(L.batchSortKeyPrefix.length);
   const done = new Map<number, string>();
@@ -148,7 +164,12 @@ export class CopyBatchStore {
    * Records a planned batch unless it is already there: a second planner of the same export computes the
    * same batches and must not reset the progress of one already being copied.
    */
-  async putIfAbsent(runId: string, batch: CopyBatch, sourcePrefix: string, destinationPrefix: string): Promise<boolean> {
+  async putIfAbsent(
+    runId: string,
+    batch: CopyBatch,
+    sourcePrefix: string,
+    destinationPrefix: string,
+  ): Promise<boolean> {
     try {
       await this.client.send(
         new PutCommand({
@@ -204,20 +225,29 @@ export class CopyBatchStore {
     const pending: number[] = [];
     for await (const item of this.items(runId, L.batchSortKeyPrefix, { projection: true })) {
       const sk = String(item[L.sortKey]);
-      if (!sk.includes(PROGRESS) && item.status !== BatchStatus.DONE) pending.push(Number(sk.slice(L.batchSortKeyPrefix.length)));
+      if (!sk.includes(PROGRESS) && item.status !== BatchStatus.DONE)
+        pending.push(Number(sk.slice(L.batchSortKeyPrefix.length)));
     }
     return pending;
   }
 
   /** Items of the run whose sort key starts with `prefix`, page by page; `projection` keeps only sort key, status and in-flight count. */
-  private async *items(runId: string, prefix: string, options: { projection?: boolean } = {}): AsyncGenerator<Record<string, NativeAttributeValue>> {
+  private async *items(
+    runId: string,
+    prefix: string,
+    options: { projection?: boolean } = {},
+  ): AsyncGenerator<Record<string, NativeAttributeValue>> {
     let start: Record<string, NativeAttributeValue> | undefined;
     do {
       const out = await this.client.send(
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
-          ExpressionAttributeNames: { '#pk': L.partitionKey, '#sk': L.sortKey, ...(options.projection ? { '#status': 'status', '#inFlight': 'inFlight' } : {}) },
+          ExpressionAttributeNames: {
+            '#pk': L.partitionKey,
+            '#sk': L.sortKey,
+            ...(options.projection ? { '#status': 'status', '#inFlight': 'inFlight' } : {}),
+          },
           ExpressionAttributeValues: { ':pk': runId, ':prefix': prefix },
           ...(options.projection ? { ProjectionExpression: '#sk, #status, #inFlight' } : {}),
           ConsistentRead: true,
@@ -230,7 +260,9 @@ export class CopyBatchStore {
   }
 
   private async *batchesFrom(runId: string, prefix: string): AsyncGenerator<StoredBatch> {
-    let current: { item: Record<string, NativeAttributeValue>; progress: Record<string, NativeAttributeValue>[] } | undefined;
+    let current:
+      | { item: Record<string, NativeAttributeValue>; progress: Record<string, NativeAttributeValue>[] }
+      | undefined;
     // Sort keys order each batch item right before its progress items (`BATCH#000001` < `BATCH#000001#P#...`).
     for await (const item of this.items(runId, prefix)) {
       const sk = String(item[L.sortKey]);
@@ -245,7 +277,11 @@ export class CopyBatchStore {
   }
 
   /** Records copied objects (index and destination ETag) of a batch as one new progress item. */
-  async recordCopied(runId: string, index: number, entries: ReadonlyArray<{ index: number; etag: string }>): Promise<void> {
+  async recordCopied(
+    runId: string,
+    index: number,
+    entries: ReadonlyArray<{ index: number; etag: string }>,
+  ): Promise<void> {
     if (entries.length === 0) return;
     await this.client.send(
       new PutCommand({
@@ -279,15 +315,22 @@ export class CopyBatchStore {
    * objects and bytes to the run's `copy` counters, on the condition that the run is still COPYING and the
    * id is not counted yet. Returns the counters as they stand after the call.
    */
-  async countBatchDone(runId: string, index: number, objects: number, bytes: number): Promise<MarkDoneResult | undefined> {
+  async countBatchDone(
+    runId: string,
+    index: number,
+    objects: number,
+    bytes: number,
+  ): Promise<MarkDoneResult | undefined> {
     const id = batchId(index);
     try {
       const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: runKey(runId),
-          UpdateExpression: 'ADD #ids :id, #copy.#batchesDone :one, #copy.#objectsCopied :objects, #copy.#bytesCopied :bytes SET #updatedAt = :now',
-          ConditionExpression: '#stage = :copying AND attribute_exists(#copy.#batchesTotal) AND NOT contains(#ids, :idString)',
+          UpdateExpression:
+            'ADD #ids :id, #copy.#batchesDone :one, #copy.#objectsCopied :objects, #copy.#bytesCopied :bytes SET #updatedAt = :now',
+          ConditionExpression:
+            '#stage = :copying AND attribute_exists(#copy.#batchesTotal) AND NOT contains(#ids, :idString)',
           ExpressionAttributeNames: {
             '#ids': CopyRunAttributes.doneIds,
             '#copy': 'copy',
@@ -366,8 +409,14 @@ export class CopyBatchStore {
    * is read from its own records: objects counted or recorded as copied, a manifest, or a batch a worker was
    * killed in the middle of.
    */
-  async destinationStatus(destination: string, prefix: string, claimant: DestinationClaimant): Promise<DestinationStatus> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: destinationKey(destination, prefix), ConsistentRead: true }));
+  async destinationStatus(
+    destination: string,
+    prefix: string,
+    claimant: DestinationClaimant,
+  ): Promise<DestinationStatus> {
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: destinationKey(destination, prefix), ConsistentRead: true }),
+    );
     if (!out.Item || out.Item.claimRunId === claimant.runId) return { kind: 'free' };
     const holder = { runId: String(out.Item.claimRunId), sourceSnapshotArn: String(out.Item.claimSnapshotArn) };
     if (holder.sourceSnapshotArn !== claimant.sourceSnapshotArn) return { kind: 'taken', ...holder };
@@ -382,7 +431,11 @@ export class CopyBatchStore {
    * claimants of one prefix exactly one wins. Returns the status the prefix had (`free` or `reusable` when
    * the claimant now holds it).
    */
-  async claimDestination(destination: string, prefix: string, claimant: DestinationClaimant): Promise<DestinationStatus> {
+  async claimDestination(
+    destination: string,
+    prefix: string,
+    claimant: DestinationClaimant,
+  ): Promise<DestinationStatus> {
     const key = destinationKey(destination, prefix);
     for (;;) {
       const status = await this.destinationStatus(destination, prefix, claimant);
@@ -401,7 +454,9 @@ export class CopyBatchStore {
             },
             // Claimed only in the state just read: free (or ours), or still held by the run we take over from.
             ConditionExpression: heldBy ? '#run = :held' : 'attribute_not_exists(#pk) OR #run = :me',
-            ExpressionAttributeNames: heldBy ? { '#run': 'claimRunId' } : { '#pk': L.partitionKey, '#run': 'claimRunId' },
+            ExpressionAttributeNames: heldBy
+              ? { '#run': 'claimRunId' }
+              : { '#pk': L.partitionKey, '#run': 'claimRunId' },
             ExpressionAttributeValues: heldBy ? { ':held': heldBy } : { ':me': claimant.runId },
           }),
         );
@@ -418,14 +473,21 @@ export class CopyBatchStore {
    * or is unknown (its records expired) or still copying.
    */
   async mayHaveWritten(runId: string): Promise<boolean> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: runKey(runId), ConsistentRead: true }));
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: runKey(runId), ConsistentRead: true }),
+    );
     const run = out.Item;
     if (!run) return true;
     if (run.stage === 'COPYING') return true;
     const copy = (run.copy ?? {}) as { objectsCopied?: number; batchesDone?: number; manifestKey?: string };
     if ((copy.objectsCopied ?? 0) > 0 || (copy.batchesDone ?? 0) > 0 || copy.manifestKey) return true;
     for await (const item of this.items(runId, L.batchSortKeyPrefix, { projection: true })) {
-      if (String(item[L.sortKey]).includes(PROGRESS) || item.status === BatchStatus.DONE || Number(item.inFlight ?? 0) > 0) return true;
+      if (
+        String(item[L.sortKey]).includes(PROGRESS) ||
+        item.status === BatchStatus.DONE ||
+        Number(item.inFlight ?? 0) > 0
+      )
+        return true;
     }
     return false;
   }
@@ -453,10 +515,18 @@ export class CopyBatchStore {
     );
   }
 
-  private async readRunCopy(runId: string): Promise<{ stage: string; doneIds: Set<string>; batchesTotal: number } | undefined> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: runKey(runId), ConsistentRead: true }));
+  private async readRunCopy(
+    runId: string,
+  ): Promise<{ stage: string; doneIds: Set<string>; batchesTotal: number } | undefined> {
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: runKey(runId), ConsistentRead: true }),
+    );
     if (!out.Item) return undefined;
     const ids = out.Item[CopyRunAttributes.doneIds] as Set<string> | undefined;
-    return { stage: String(out.Item.stage), doneIds: ids ?? new Set(), batchesTotal: Number((out.Item.copy as { batchesTotal?: number })?.batchesTotal ?? 0) };
+    return {
+      stage: String(out.Item.stage),
+      doneIds: ids ?? new Set(),
+      batchesTotal: Number((out.Item.copy as { batchesTotal?: number })?.batchesTotal ?? 0),
+    };
   }
 }

@@ -77,7 +77,9 @@ export class RdsGateway {
   /** A cluster snapshot by id or ARN, or undefined. */
   async describeClusterSnapshot(idOrArn: string): Promise<DBClusterSnapshot | undefined> {
     try {
-      const out = await this.client.send(new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: idOrArn }));
+      const out = await this.client.send(
+        new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: idOrArn }),
+      );
       return out.DBClusterSnapshots?.[0];
     } catch (e) {
       if (isAwsError(e, 'DBClusterSnapshotNotFoundFault', 'DBClusterSnapshotNotFound')) return undefined;
@@ -90,7 +92,13 @@ export class RdsGateway {
     let newest: DBClusterSnapshot | undefined;
     let marker: string | undefined;
     do {
-      const out = await this.client.send(new DescribeDBClusterSnapshotsCommand({ DBClusterIdentifier: clusterId, SnapshotType: 'automated', Marker: marker }));
+      const out = await this.client.send(
+        new DescribeDBClusterSnapshotsCommand({
+          DBClusterIdentifier: clusterId,
+          SnapshotType: 'automated',
+          Marker: marker,
+        }),
+      );
       for (const s of out.DBClusterSnapshots ?? []) {
         if (s.Status !== 'available') continue;
         if (!newest || (s.SnapshotCreateTime?.getTime() ?? 0) > (newest.SnapshotCreateTime?.getTime() ?? 0)) newest = s;
@@ -125,7 +133,13 @@ export class RdsGateway {
   /** Takes a manual snapshot of a cluster; an existing snapshot of that name counts as done. */
   async createClusterSnapshot(snapshotId: string, clusterId: string, tags: Tag[]): Promise<CreateResult> {
     try {
-      await this.client.send(new CreateDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: snapshotId, DBClusterIdentifier: clusterId, Tags: tags }));
+      await this.client.send(
+        new CreateDBClusterSnapshotCommand({
+          DBClusterSnapshotIdentifier: snapshotId,
+          DBClusterIdentifier: clusterId,
+          Tags: tags,
+        }),
+      );
       return 'created';
     } catch (e) {
       if (isAwsError(e, 'DBClusterSnapshotAlreadyExistsFault')) return 'exists';
@@ -215,7 +229,9 @@ export class RdsGateway {
     const found: DBClusterSnapshot[] = [];
     let marker: string | undefined;
     do {
-      const out = await this.client.send(new DescribeDBClusterSnapshotsCommand({ SnapshotType: 'manual', Marker: marker }));
+      const out = await this.client.send(
+        new DescribeDBClusterSnapshotsCommand({ SnapshotType: 'manual', Marker: marker }),
+      );
       found.push(...(out.DBClusterSnapshots ?? []).filter((s) => s.DBClusterSnapshotIdentifier?.startsWith(prefix)));
       marker = out.Marker;
     } while (marker);

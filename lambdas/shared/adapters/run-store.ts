@@ -4,15 +4,30 @@
  * a {@link StaleTransition}.
  */
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand, type NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type NativeAttributeValue,
+} from '@aws-sdk/lib-dynamodb';
 import { RunTableLayout } from '../table-layout';
 import { RunNotFound, StaleTransition } from '../errors';
 import type { Run, RunStage } from '../domain/run';
-import { TransitionNotAllowed, findTransition, transition, type RunEvent, type TransitionContext } from '../domain/transitions';
+import {
+  TransitionNotAllowed,
+  findTransition,
+  transition,
+  type RunEvent,
+  type TransitionContext,
+} from '../domain/transitions';
 
 /** Builds a document client that drops undefined fields, as the store expects. */
 export function defaultDocumentClient(client: DynamoDBClient = new DynamoDBClient({})): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false } });
+  return DynamoDBDocumentClient.from(client, {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+  });
 }
 
 /** How the store is built. */
@@ -41,7 +56,11 @@ export interface RunUpdate {
   /** Only if the run is in one of these stages. */
   readonly ifStage?: RunStage | readonly RunStage[];
   /** An extra condition, in DynamoDB syntax, with its own placeholders (use `#c*`/`:c*` names to avoid clashes). */
-  readonly condition?: { readonly expression: string; readonly names?: Record<string, string>; readonly values?: Record<string, NativeAttributeValue> };
+  readonly condition?: {
+    readonly expression: string;
+    readonly names?: Record<string, string>;
+    readonly values?: Record<string, NativeAttributeValue>;
+  };
 }
 
 /** Outcome of {@link RunStore.createRun}: the run in the table, and whether this call created it. */
@@ -50,7 +69,10 @@ export interface CreateRunResult {
   readonly run: Run;
 }
 
-const KEY = (runId: string) => ({ [RunTableLayout.partitionKey]: runId, [RunTableLayout.sortKey]: RunTableLayout.runSortKey });
+const KEY = (runId: string) => ({
+  [RunTableLayout.partitionKey]: runId,
+  [RunTableLayout.sortKey]: RunTableLayout.runSortKey,
+});
 
 function toRun(item: Record<string, unknown>): Run {
   const { [RunTableLayout.partitionKey]: _pk, [RunTableLayout.sortKey]: _sk, ...rest } = item;
@@ -93,7 +115,9 @@ export class RunStore {
 
   /** The run, read consistently, or undefined. */
   async get(runId: string): Promise<Run | undefined> {
-    const out = await this.client.send(new GetCommand({ TableName: this.tableName, Key: KEY(runId), ConsistentRead: true }));
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: KEY(runId), ConsistentRead: true }),
+    );
     return out.Item ? toRun(out.Item) : undefined;
   }
 
@@ -121,7 +145,11 @@ export class RunStore {
       );
       return { created: true, run };
     } catch (e) {
-      if (!(e instanceof ConditionalCheckFailedException) && (e as { name?: string }).name !== 'ConditionalCheckFailedException') throw e;
+      if (
+        !(e instanceof ConditionalCheckFailedException) &&
+        (e as { name?: string }).name !== 'ConditionalCheckFailedException'
+      )
+        throw e;
       return { created: false, run: await this.mustGet(run.runId) };
     }
   }
@@ -152,8 +180,14 @@ export class RunStore {
       TableName: this.tableName,
       IndexName: idx.name,
       KeyConditionExpression: ['#k = :k', ...(range.length === 2 ? ['#s BETWEEN :a AND :b'] : range)].join(' AND '),
-      ExpressionAttributeNames: range.length ? { '#k': idx.partitionKey, '#s': idx.sortKey } : { '#k': idx.partitionKey },
-      ExpressionAttributeValues: { ':k': stage, ...(after ? { ':a': after } : {}), ...(before ? { ':b': before } : {}) },
+      ExpressionAttributeNames: range.length
+        ? { '#k': idx.partitionKey, '#s': idx.sortKey }
+        : { '#k': idx.partitionKey },
+      ExpressionAttributeValues: {
+        ':k': stage,
+        ...(after ? { ':a': after } : {}),
+        ...(before ? { ':b': before } : {}),
+      },
       ScanIndexForward: true,
     });
   }
@@ -173,7 +207,8 @@ export class RunStore {
     try {
       next = transition(run, event, this.ctx());
     } catch (err) {
-      if (err instanceof TransitionNotAllowed && once) throw new StaleTransition(runId, expectedStage, err.message, { cause: err });
+      if (err instanceof TransitionNotAllowed && once)
+        throw new StaleTransition(runId, expectedStage, err.message, { cause: err });
       throw err;
     }
     const e = new Expr();
@@ -186,13 +221,21 @@ export class RunStore {
       if (after === undefined) removes.push(e.path(key));
       else sets.push(`${e.path(key)} = ${e.value(after as NativeAttributeValue)}`);
     }
-    const cond = [`${e.path('stage')} = ${e.value(expectedStage)}`, ...(once ? [`attribute_not_exists(${e.path(once)})`] : [])].join(' AND ');
+    const cond = [
+      `${e.path('stage')} = ${e.value(expectedStage)}`,
+      ...(once ? [`attribute_not_exists(${e.path(once)})`] : []),
+    ].join(' AND ');
     try {
       const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: KEY(runId),
-          UpdateExpression: [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' '),
+          UpdateExpression: [
+            sets.length ? `SET ${sets.join(', ')}` : '',
+            removes.length ? `REMOVE ${removes.join(', ')}` : '',
+          ]
+            .filter(Boolean)
+            .join(' '),
           ConditionExpression: cond,
           ExpressionAttributeNames: e.names,
           ExpressionAttributeValues: e.values,
@@ -214,7 +257,9 @@ export class RunStore {
    */
   async update(runId: string, spec: RunUpdate): Promise<Run> {
     const e = new Expr();
-    const sets = Object.entries({ ...spec.set, updatedAt: this.ctx().now.toISOString() }).map(([k, v]) => `${e.path(k)} = ${e.value(v)}`);
+    const sets = Object.entries({ ...spec.set, updatedAt: this.ctx().now.toISOString() }).map(
+      ([k, v]) => `${e.path(k)} = ${e.value(v)}`,
+    );
     const adds = Object.entries(spec.add ?? {}).map(([k, v]) => `${e.path(k)} ${e.value(v)}`);
     const removes = (spec.remove ?? []).map((k) => e.path(k));
     const conditions = [`attribute_exists(${e.path(RunTableLayout.partitionKey)})`];
@@ -229,7 +274,13 @@ export class RunStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: KEY(runId),
-          UpdateExpression: [`SET ${sets.join(', ')}`, adds.length ? `ADD ${adds.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' '),
+          UpdateExpression: [
+            `SET ${sets.join(', ')}`,
+            adds.length ? `ADD ${adds.join(', ')}` : '',
+            removes.length ? `REMOVE ${removes.join(', ')}` : '',
+          ]
+            .filter(Boolean)
+            .join(' '),
           ConditionExpression: conditions.join(' AND '),
           ExpressionAttributeNames: { ...e.names, ...spec.condition?.names },
           ExpressionAttributeValues: { ...e.values, ...spec.condition?.values },
@@ -239,7 +290,12 @@ export class RunStore {
       return toRun(out.Attributes ?? {});
     } catch (err) {
       if ((err as { name?: string }).name === 'ConditionalCheckFailedException') {
-        throw new StaleTransition(runId, spec.ifStage ? String(spec.ifStage) : 'the expected state', 'the update condition failed', { cause: err });
+        throw new StaleTransition(
+          runId,
+          spec.ifStage ? String(spec.ifStage) : 'the expected state',
+          'the update condition failed',
+          { cause: err },
+        );
       }
       throw err;
     }

@@ -29,9 +29,16 @@ export async function listPrefix(
   let token: string | undefined;
   do {
     const page = await client.send(
-      new ListObjectsV2Command({ Bucket: params.bucket, Prefix: params.prefix, ContinuationToken: token, ExpectedBucketOwner: params.expectedOwner }),
+      new ListObjectsV2Command({
+        Bucket: params.bucket,
+        Prefix: params.prefix,
+        ContinuationToken: token,
+        ExpectedBucketOwner: params.expectedOwner,
+      }),
     );
-    const objects = (page.Contents ?? []).filter((o) => o.Key !== undefined).map((o) => ({ key: o.Key as string, size: o.Size ?? 0 }));
+    const objects = (page.Contents ?? [])
+      .filter((o) => o.Key !== undefined)
+      .map((o) => ({ key: o.Key as string, size: o.Size ?? 0 }));
     all.push(...objects);
     if (onPage) await onPage(objects);
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -40,8 +47,13 @@ export async function listPrefix(
 }
 
 /** Reads a small object (the export's JSON files) as text. */
-export async function readText(client: S3Client, params: { bucket: string; key: string; expectedOwner: string }): Promise<string> {
-  const out = await client.send(new GetObjectCommand({ Bucket: params.bucket, Key: params.key, ExpectedBucketOwner: params.expectedOwner }));
+export async function readText(
+  client: S3Client,
+  params: { bucket: string; key: string; expectedOwner: string },
+): Promise<string> {
+  const out = await client.send(
+    new GetObjectCommand({ Bucket: params.bucket, Key: params.key, ExpectedBucketOwner: params.expectedOwner }),
+  );
   return (await out.Body?.transformToString('utf8')) ?? '';
 }
 
@@ -66,7 +78,10 @@ function writeOptions(target: DestinationObjectTarget) {
 }
 
 /** Writes a small object at the destination (manifest, `_SUCCESS`) with the destination's write options. */
-export async function putDestinationObject(client: S3Client, params: DestinationObjectTarget & { readonly body: string }): Promise<string> {
+export async function putDestinationObject(
+  client: S3Client,
+  params: DestinationObjectTarget & { readonly body: string },
+): Promise<string> {
   const body = Buffer.from(params.body, 'utf8');
   const out = await client.send(
     new PutObjectCommand({
@@ -111,11 +126,18 @@ export class DestinationTextWriter {
 
   /** Makes the object visible and returns its ETag. */
   async end(): Promise<string> {
-    if (this.uploadId === undefined) return putDestinationObject(this.client, { ...this.target, body: this.take().toString('utf8') });
+    if (this.uploadId === undefined)
+      return putDestinationObject(this.client, { ...this.target, body: this.take().toString('utf8') });
     if (this.buffered > 0) await this.uploadPart();
     const t = this.target;
     const out = await this.client.send(
-      new CompleteMultipartUploadCommand({ Bucket: t.bucket, Key: t.key, UploadId: this.uploadId, MultipartUpload: { Parts: this.parts }, ExpectedBucketOwner: t.expectedOwner }),
+      new CompleteMultipartUploadCommand({
+        Bucket: t.bucket,
+        Key: t.key,
+        UploadId: this.uploadId,
+        MultipartUpload: { Parts: this.parts },
+        ExpectedBucketOwner: t.expectedOwner,
+      }),
     );
     return out.ETag ?? '';
   }
@@ -126,7 +148,16 @@ export class DestinationTextWriter {
     this.buffered = 0;
     if (this.uploadId === undefined) return;
     const t = this.target;
-    await this.client.send(new AbortMultipartUploadCommand({ Bucket: t.bucket, Key: t.key, UploadId: this.uploadId, ExpectedBucketOwner: t.expectedOwner })).catch(() => undefined);
+    await this.client
+      .send(
+        new AbortMultipartUploadCommand({
+          Bucket: t.bucket,
+          Key: t.key,
+          UploadId: this.uploadId,
+          ExpectedBucketOwner: t.expectedOwner,
+        }),
+      )
+      .catch(() => undefined);
     this.uploadId = undefined;
   }
 
@@ -141,7 +172,13 @@ export class DestinationTextWriter {
     const t = this.target;
     if (this.uploadId === undefined) {
       const created = await this.client.send(
-        new CreateMultipartUploadCommand({ Bucket: t.bucket, Key: t.key, ContentType: t.contentType, ExpectedBucketOwner: t.expectedOwner, ...writeOptions(t) }),
+        new CreateMultipartUploadCommand({
+          Bucket: t.bucket,
+          Key: t.key,
+          ContentType: t.contentType,
+          ExpectedBucketOwner: t.expectedOwner,
+          ...writeOptions(t),
+        }),
       );
       if (!created.UploadId) throw new Error(`CreateMultipartUpload of ${t.key} returned no UploadId`);
       this.uploadId = created.UploadId;
@@ -149,7 +186,15 @@ export class DestinationTextWriter {
     const body = this.take();
     const partNumber = this.parts.length + 1;
     const out = await this.client.send(
-      new UploadPartCommand({ Bucket: t.bucket, Key: t.key, UploadId: this.uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length, ExpectedBucketOwner: t.expectedOwner }),
+      new UploadPartCommand({
+        Bucket: t.bucket,
+        Key: t.key,
+        UploadId: this.uploadId,
+        PartNumber: partNumber,
+        Body: body,
+        ContentLength: body.length,
+        ExpectedBucketOwner: t.expectedOwner,
+      }),
     );
     this.parts.push({ PartNumber: partNumber, ETag: out.ETag });
   }

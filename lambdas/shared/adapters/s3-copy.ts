@@ -38,7 +38,13 @@ export const COPY_MAX_SOCKETS = 256;
  */
 export function createCopyS3Client(overrides: S3ClientConfig = {}): S3Client {
   const agent = { keepAlive: true, maxSockets: COPY_MAX_SOCKETS };
-  return new S3Client({ retryMode: 'adaptive', maxAttempts: 8, useArnRegion: true, requestHandler: { httpsAgent: agent, httpAgent: agent }, ...overrides });
+  return new S3Client({
+    retryMode: 'adaptive',
+    maxAttempts: 8,
+    useArnRegion: true,
+    requestHandler: { httpsAgent: agent, httpAgent: agent },
+    ...overrides,
+  });
 }
 
 /** How objects are written at the destination. */
@@ -96,7 +102,8 @@ export function effectivePartSize(objectSize: number, configuredPartBytes: numbe
   const floor = Math.max(MIN_PART_BYTES, Math.ceil(objectSize / MAX_PARTS));
   const size = Math.max(configuredPartBytes, floor);
   const rounded = Math.ceil(size / MiB) * MiB;
-  if (rounded > MAX_PART_BYTES) throw new Error(`object of ${objectSize} bytes needs parts above 5 GiB; S3 cannot copy it`);
+  if (rounded > MAX_PART_BYTES)
+    throw new Error(`object of ${objectSize} bytes needs parts above 5 GiB; S3 cannot copy it`);
   return rounded;
 }
 
@@ -140,7 +147,12 @@ export class S3ObjectCopier {
     };
   }
 
-  private async call<T>(action: string, side: 'source' | 'destination' | 'both', key: string, run: () => Promise<T>): Promise<T> {
+  private async call<T>(
+    action: string,
+    side: 'source' | 'destination' | 'both',
+    key: string,
+    run: () => Promise<T>,
+  ): Promise<T> {
     try {
       return await run();
     } catch (error) {
@@ -168,7 +180,13 @@ export class S3ObjectCopier {
   private async copyMultipart(request: ObjectCopyRequest): Promise<ObjectCopyResult> {
     const o = this.options;
     const head = await this.call('s3:GetObject', 'source', request.sourceKey, () =>
-      o.client.send(new HeadObjectCommand({ Bucket: o.sourceBucket, Key: request.sourceKey, ExpectedBucketOwner: o.sourceOwnerAccountId })),
+      o.client.send(
+        new HeadObjectCommand({
+          Bucket: o.sourceBucket,
+          Key: request.sourceKey,
+          ExpectedBucketOwner: o.sourceOwnerAccountId,
+        }),
+      ),
     );
     const size = head.ContentLength ?? request.size;
     const partSize = effectivePartSize(size, this.partSizeBytes);
@@ -188,7 +206,13 @@ export class S3ObjectCopier {
       ),
     );
     const uploadId = created.UploadId;
-    if (!uploadId) throw new S3CopyCallError('s3:PutObject', 'destination', request.destinationKey, new Error('CreateMultipartUpload returned no UploadId'));
+    if (!uploadId)
+      throw new S3CopyCallError(
+        's3:PutObject',
+        'destination',
+        request.destinationKey,
+        new Error('CreateMultipartUpload returned no UploadId'),
+      );
     const ranges: Array<{ partNumber: number; first: number; last: number }> = [];
     for (let first = 0, partNumber = 1; first < size; first += partSize, partNumber++) {
       ranges.push({ partNumber, first, last: Math.min(first + partSize, size) - 1 });

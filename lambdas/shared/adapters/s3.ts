@@ -25,13 +25,25 @@ export interface ExportTableStatus {
  * Reads every `export_tables_info_*.json` directly under `prefix` in our export bucket and returns their
  * tables. Every call names `expectedOwner` (our account) as the bucket's owner.
  */
-export async function readExportTablesInfo(s3: S3Client, params: { bucket: string; prefix: string; expectedOwner: string }): Promise<{ files: string[]; tables: ExportTableStatus[] }> {
+export async function readExportTablesInfo(
+  s3: S3Client,
+  params: { bucket: string; prefix: string; expectedOwner: string },
+): Promise<{ files: string[]; tables: ExportTableStatus[] }> {
   const base = params.prefix.endsWith('/') ? params.prefix : `${params.prefix}/`;
-  const listed = await listPrefix(s3, { bucket: params.bucket, prefix: `${base}export_tables_info_`, expectedOwner: params.expectedOwner });
-  const files = listed.map((o) => o.key).filter((key) => /\/export_tables_info_[^/]*\.json$/.test(key)).sort();
+  const listed = await listPrefix(s3, {
+    bucket: params.bucket,
+    prefix: `${base}export_tables_info_`,
+    expectedOwner: params.expectedOwner,
+  });
+  const files = listed
+    .map((o) => o.key)
+    .filter((key) => /\/export_tables_info_[^/]*\.json$/.test(key))
+    .sort();
   const tables: ExportTableStatus[] = [];
   for (const key of files) {
-    const info = tablesInfoSchema.parse(JSON.parse(await readText(s3, { bucket: params.bucket, key, expectedOwner: params.expectedOwner })));
+    const info = tablesInfoSchema.parse(
+      JSON.parse(await readText(s3, { bucket: params.bucket, key, expectedOwner: params.expectedOwner })),
+    );
     for (const t of info.perTableStatus) {
       const reason = t.failureCause ?? t.errorMessage ?? t.warningMessage;
       tables.push({ target: t.target, status: t.status, ...(reason ? { reason } : {}) });

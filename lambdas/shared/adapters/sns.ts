@@ -2,7 +2,12 @@
  * SNS publishing: pipeline messages (with the `target` attribute the subscriptions filter on) and alerts.
  */
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { TARGET_ATTRIBUTE, type AlertPublisher, type PipelineMessage, type PipelinePublisher } from '../domain/messages';
+import {
+  TARGET_ATTRIBUTE,
+  type AlertPublisher,
+  type PipelineMessage,
+  type PipelinePublisher,
+} from '../domain/messages';
 import type { StageFunction } from '../domain/run';
 
 /** Publishes pipeline messages on the pipeline topic. */
@@ -32,6 +37,10 @@ export class SnsAlertPublisher implements AlertPublisher {
 
   async alert(subject: string, text: string): Promise<void> {
     const clean = subject.replace(/[^\x20-\x7e]/g, ' ').slice(0, 100);
-    await Promise.all(this.topicArns.map((TopicArn) => this.client.send(new PublishCommand({ TopicArn, Subject: clean, Message: text }))));
+    await Promise.all(
+      this.topicArns.map((TopicArn) =>
+        this.client.send(new PublishCommand({ TopicArn, Subject: clean, Message: text })),
+      ),
+    );
   }
 }

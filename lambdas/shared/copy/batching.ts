@@ -40,7 +40,8 @@ export const MAX_BATCH_INDEX = 10 ** BATCH_ID_DIGITS - 1;
 
 /** Formats a batch sequence number as its id. */
 export function batchId(index: number): string {
-  if (!Number.isInteger(index) || index < 0 || index > MAX_BATCH_INDEX) throw new Error(`batch index ${index} out of range`);
+  if (!Number.isInteger(index) || index < 0 || index > MAX_BATCH_INDEX)
+    throw new Error(`batch index ${index} out of range`);
   return String(index).padStart(BATCH_ID_DIGITS, '0');
 }
 
@@ -53,7 +54,10 @@ export function planBatches(objects: readonly PlannedObject[], limits: BatchLimi
   const maxObjects = Math.max(1, Math.floor(limits.maxObjects));
   const maxBytes = Math.max(1, limits.maxBytes);
   const maxRecordBytes = limits.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  const sorted = objects.map((o) => ({ o, at: destinationKey('', o.key) })).sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)).map((x) => x.o);
+  const sorted = objects
+    .map((o) => ({ o, at: destinationKey('', o.key) }))
+    .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
+    .map((x) => x.o);
   const batches: CopyBatch[] = [];
   let current: PlannedObject[] = [];
   let bytes = 0;
@@ -69,7 +73,9 @@ export function planBatches(objects: readonly PlannedObject[], limits: BatchLimi
     const objectRecordBytes = Buffer.byteLength(object.key, 'utf8') + RECORD_BYTES_PER_OBJECT;
     if (
       current.length > 0 &&
-      (current.length + 1 > maxObjects || bytes + object.size > maxBytes || recordBytes + objectRecordBytes > maxRecordBytes)
+      (current.length + 1 > maxObjects ||
+        bytes + object.size > maxBytes ||
+        recordBytes + objectRecordBytes > maxRecordBytes)
     ) {
       close();
     }

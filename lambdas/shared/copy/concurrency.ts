@@ -2,7 +2,11 @@
  * Runs `work` over `items` with at most `limit` in flight; resolves with results in item order, or rejects
  * with the first error once the calls already started have settled (no new ones start after a failure).
  */
-export async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapWithConcurrency<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   let failed = false;

@@ -46,7 +46,9 @@ export function destinationPrefix(template: string, values: DestinationPrefixVal
       case 'runId':
         return values.runId;
       default:
-        throw new Error(`unknown placeholder ${whole} in the destination key template; use {cluster}, {date}, {dt}, {runId}`);
+        throw new Error(
+          `unknown placeholder ${whole} in the destination key template; use {cluster}, {date}, {dt}, {runId}`,
+        );
     }
   });
   return expanded
@@ -85,7 +87,10 @@ export function classifyExportKey(relativeKey: string): ExportObjectKind {
  */
 export function destinationKey(deliveryPrefix: string, relativeKey: string): string {
   const kind = classifyExportKey(relativeKey);
-  const rel = relativeKey.split('/').length === 1 && kind.kind !== 'data' ? `${EXPORT_METADATA_FOLDER}/${relativeKey}` : relativeKey;
+  const rel =
+    relativeKey.split('/').length === 1 && kind.kind !== 'data'
+      ? `${EXPORT_METADATA_FOLDER}/${relativeKey}`
+      : relativeKey;
   return deliveryPrefix ? `${deliveryPrefix}/${rel}` : rel;
 }
 

@@ -15,7 +15,10 @@ export interface ManifestObject {
 }
 
 /** One entry of the export's `export_tables_info_*.json` `perTableStatus`, kept as the export wrote it. */
-export type ExportTableInfo = Readonly<Record<string, unknown>> & { readonly target?: string; readonly status?: string };
+export type ExportTableInfo = Readonly<Record<string, unknown>> & {
+  readonly target?: string;
+  readonly status?: string;
+};
 
 /** What the manifest says about the delivery before its object list. */
 export interface ManifestHeader {
@@ -112,7 +115,12 @@ export class ManifestText {
     for (const [table, t] of this.perTable) tables.set(table, { ...tables.get(table), ...t });
     const rows = [...tables.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([table, t]) => ({ table, objects: t.objects, bytes: t.bytes, ...(t.exportStatus ? { exportStatus: t.exportStatus } : {}) }));
+      .map(([table, t]) => ({
+        table,
+        objects: t.objects,
+        bytes: t.bytes,
+        ...(t.exportStatus ? { exportStatus: t.exportStatus } : {}),
+      }));
     return `],${JSON.stringify({ totals: this.totals, tables: rows, exportTables }).slice(1)}`;
   }
 }

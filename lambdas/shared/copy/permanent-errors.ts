@@ -62,7 +62,8 @@ interface ErrorShape {
 
 /** ARN of an object (or of the bucket/access point itself when no key is given). */
 export function s3ResourceArn(bucketOrAccessPoint: string, key?: string): string {
-  if (bucketOrAccessPoint.startsWith('arn:')) return key === undefined ? bucketOrAccessPoint : `${bucketOrAccessPoint}/object/${key}`;
+  if (bucketOrAccessPoint.startsWith('arn:'))
+    return key === undefined ? bucketOrAccessPoint : `${bucketOrAccessPoint}/object/${key}`;
   return key === undefined ? `arn:aws:s3:::${bucketOrAccessPoint}` : `arn:aws:s3:::${bucketOrAccessPoint}/${key}`;
 }
 
@@ -85,7 +86,8 @@ function destinationPolicies(d: CopyDestinationTarget, withKms: boolean): string
         `the bucket policy of the bucket behind it (account ${d.ownerAccountId}), directly or by delegating access control to the account's access points`,
       ]
     : [`the bucket policy of ${d.bucketOrAccessPoint} (account ${d.ownerAccountId})`];
-  if (withKms && d.kmsKeyArn) policies.push(`the key policy of the client's KMS key ${d.kmsKeyArn} (kms:GenerateDataKey and kms:Decrypt)`);
+  if (withKms && d.kmsKeyArn)
+    policies.push(`the key policy of the client's KMS key ${d.kmsKeyArn} (kms:GenerateDataKey and kms:Decrypt)`);
   return policies;
 }
 
@@ -116,13 +118,21 @@ export function classifyCopyError(error: unknown, ctx: CopyCallContext): Permane
   const isKms = code.startsWith('KMS.') || /\bkms:|KMS/.test(text);
   const isOwner = code === 'InvalidBucketOwnerAWSAccountID' || /expected (source )?bucket owner/i.test(text);
   const isNoBucket = code === 'NoSuchBucket' || code === 'NoSuchAccessPoint';
-  const isDenied = code === 'AccessDenied' || code === 'AccessDeniedException' || code === 'AllAccessDisabled' || (status === 403 && !code);
+  const isDenied =
+    code === 'AccessDenied' ||
+    code === 'AccessDeniedException' ||
+    code === 'AllAccessDisabled' ||
+    (status === 403 && !code);
 
   if (isOwner) {
     const bucket = sourceSide ? ctx.source.bucket : ctx.destination.bucketOrAccessPoint;
     const owner = sourceSide ? ctx.source.ownerAccountId : ctx.destination.ownerAccountId;
     const resource = s3ResourceArn(bucket);
-    const policies = sourceSide ? [`the export bucket ${ctx.source.bucket}`] : [`destination.${isAccessPoint(ctx.destination) ? 'accessPointArn' : 'bucket'} and destination.expectedOwnerAccountId in the configuration`];
+    const policies = sourceSide
+      ? [`the export bucket ${ctx.source.bucket}`]
+      : [
+          `destination.${isAccessPoint(ctx.destination) ? 'accessPointArn' : 'bucket'} and destination.expectedOwnerAccountId in the configuration`,
+        ];
     return {
       reason: PermanentCopyReason.WRONG_BUCKET_OWNER,
       principal,
@@ -138,7 +148,9 @@ export function classifyCopyError(error: unknown, ctx: CopyCallContext): Permane
   if (isNoBucket) {
     const bucket = sourceSide ? ctx.source.bucket : ctx.destination.bucketOrAccessPoint;
     const resource = s3ResourceArn(bucket);
-    const policies = sourceSide ? [`the export bucket ${ctx.source.bucket}`] : destinationPolicies(ctx.destination, false);
+    const policies = sourceSide
+      ? [`the export bucket ${ctx.source.bucket}`]
+      : destinationPolicies(ctx.destination, false);
     return {
       reason: PermanentCopyReason.NO_SUCH_BUCKET,
       principal,
@@ -161,11 +173,19 @@ export function classifyCopyError(error: unknown, ctx: CopyCallContext): Permane
       ? keyInError !== ctx.destination.kmsKeyArn
       : ctx.side === 'source' || (parsed.action === 'kms:Decrypt' && ctx.side !== 'destination');
     const keyArn = keyInError ?? (decrypting ? ctx.source.kmsKeyArn : ctx.destination.kmsKeyArn);
-    const kmsAction = parsed.action && parsed.action.startsWith('kms:') ? parsed.action : decrypting ? 'kms:Decrypt' : 'kms:GenerateDataKey';
+    const kmsAction =
+      parsed.action && parsed.action.startsWith('kms:')
+        ? parsed.action
+        : decrypting
+          ? 'kms:Decrypt'
+          : 'kms:GenerateDataKey';
     const resource = keyArn ?? (decrypting ? 'the export KMS key' : "the client's KMS key");
     const policies = decrypting
       ? [`the key policy of the export key ${resource} and the copy function's role policy (kms:Decrypt)`]
-      : [`the key policy of the client's KMS key ${resource} (kms:GenerateDataKey and kms:Decrypt)`, `the copy function's role policy`];
+      : [
+          `the key policy of the client's KMS key ${resource} (kms:GenerateDataKey and kms:Decrypt)`,
+          `the copy function's role policy`,
+        ];
     return {
       reason: PermanentCopyReason.KMS_DENIED,
       principal,
@@ -205,7 +225,9 @@ export function classifyCopyError(error: unknown, ctx: CopyCallContext): Permane
         `${action} by ${principal} on ${resource} was denied (${code || 'AccessDenied'}). ` +
         `${capitalize(policies.join(', and '))} must allow ${action} for ${principal}` +
         `; S3 also answers AccessDenied when the bucket is not owned by account ${ctx.destination.ownerAccountId} (ExpectedBucketOwner)` +
-        (both ? `, or when the copy function cannot read ${sourceResource} (s3:GetObject, allowed by its role policy).` : '.'),
+        (both
+          ? `, or when the copy function cannot read ${sourceResource} (s3:GetObject, allowed by its role policy).`
+          : '.'),
     };
   }
   return undefined;

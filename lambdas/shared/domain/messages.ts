@@ -10,13 +10,21 @@ import { MAX_BATCH_INDEX } from '../copy/batching';
 const runId = z.string().min(1).max(128);
 
 /** Start (or continue) the run of a cluster's snapshot: the newest automated one unless `snapshotArn` names one (ARN or id). */
-export const startMessageSchema = z.object({ kind: z.literal('start'), clusterId: z.string().min(1), snapshotArn: z.string().min(1).optional() });
+export const startMessageSchema = z.object({
+  kind: z.literal('start'),
+  clusterId: z.string().min(1),
+  snapshotArn: z.string().min(1).optional(),
+});
 /**
  * Start a new attempt for the snapshot of a finished (FAILED or CANCELLED) run. Target: start.
  * `reuseDestination`: the client removed the partial delivery an earlier attempt left under the destination
  * prefix, so the new attempt may deliver there.
  */
-export const retryMessageSchema = z.object({ kind: z.literal('retry'), runId, reuseDestination: z.boolean().optional() });
+export const retryMessageSchema = z.object({
+  kind: z.literal('retry'),
+  runId,
+  reuseDestination: z.boolean().optional(),
+});
 /** Cancel a live run: it goes to CLEANING_UP with outcome CANCELLED. Target: cleanup. */
 export const cancelMessageSchema = z.object({ kind: z.literal('cancel'), runId });
 /** Do the work of the run's current stage again, because its wake-up event is overdue. Sent by the reconciler to any stage. */
@@ -26,7 +34,11 @@ export const cleanupMessageSchema = z.object({ kind: z.literal('cleanup'), runId
 /** Plan the copy of the run's export (list it, split it in batches, fan them out). Target: copy. */
 export const copyPlanMessageSchema = z.object({ kind: z.literal('copy-plan'), runId });
 /** Copy one batch of a run (a batch index the planner can have made). Target: copy. Extra fields belong to the copier. */
-export const copyBatchMessageSchema = z.looseObject({ kind: z.literal('copy-batch'), runId, batch: z.number().int().nonnegative().max(MAX_BATCH_INDEX) });
+export const copyBatchMessageSchema = z.looseObject({
+  kind: z.literal('copy-batch'),
+  runId,
+  batch: z.number().int().nonnegative().max(MAX_BATCH_INDEX),
+});
 
 /** Any pipeline-topic message. */
 export const pipelineMessageSchema = z.discriminatedUnion('kind', [

@@ -49,7 +49,8 @@ const AUTOMATED = /^rds:(.+)-(\d{4})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$/;
  * first. The hash covers the whole snapshot id, so shortening a long cluster name cannot collide.
  */
 export function runIdFor(sourceSnapshotId: string, attempt = 1): string {
-  if (!Number.isInteger(attempt) || attempt < 1) throw new NamingError(`attempt must be a positive integer, got ${attempt}`);
+  if (!Number.isInteger(attempt) || attempt < 1)
+    throw new NamingError(`attempt must be a positive integer, got ${attempt}`);
   const hash = shortHash(sourceSnapshotId);
   const suffix = attempt > 1 ? `-r${attempt}` : '';
   const budget = MAX_RUN_ID_LENGTH - hash.length - 1 - suffix.length;
@@ -67,8 +68,13 @@ export function runIdFor(sourceSnapshotId: string, attempt = 1): string {
 }
 
 function checkPrefix(tempResourcePrefix: string): void {
-  if (tempResourcePrefix.length > MAX_TEMP_PREFIX_LENGTH || !/^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-))*$/.test(tempResourcePrefix)) {
-    throw new NamingError(`temporary resource prefix "${tempResourcePrefix}" must be at most ${MAX_TEMP_PREFIX_LENGTH} letters, digits and single hyphens`);
+  if (
+    tempResourcePrefix.length > MAX_TEMP_PREFIX_LENGTH ||
+    !/^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-))*$/.test(tempResourcePrefix)
+  ) {
+    throw new NamingError(
+      `temporary resource prefix "${tempResourcePrefix}" must be at most ${MAX_TEMP_PREFIX_LENGTH} letters, digits and single hyphens`,
+    );
   }
 }
 
@@ -76,13 +82,18 @@ function checkPrefix(tempResourcePrefix: string): void {
 export function tempResourceId(tempResourcePrefix: string, runId: string): string {
   checkPrefix(tempResourcePrefix);
   const id = `${tempResourcePrefix}${runId}`;
-  if (!isValidIdentifier(id, MAX_RDS_IDENTIFIER_LENGTH)) throw new NamingError(`"${id}" is not a valid cluster identifier (at most ${MAX_RDS_IDENTIFIER_LENGTH} characters)`);
+  if (!isValidIdentifier(id, MAX_RDS_IDENTIFIER_LENGTH))
+    throw new NamingError(
+      `"${id}" is not a valid cluster identifier (at most ${MAX_RDS_IDENTIFIER_LENGTH} characters)`,
+    );
   return id;
 }
 
 /** The run id a temporary resource belongs to, or undefined when the id is not one of ours. */
 export function runIdFromTempId(tempResourcePrefix: string, id: string): string | undefined {
-  return id.startsWith(tempResourcePrefix) && id.length > tempResourcePrefix.length ? id.slice(tempResourcePrefix.length) : undefined;
+  return id.startsWith(tempResourcePrefix) && id.length > tempResourcePrefix.length
+    ? id.slice(tempResourcePrefix.length)
+    : undefined;
 }
 
 /**

@@ -84,7 +84,9 @@ const snsRecordSchema = z.looseObject({
     Message: z.string(),
     TopicArn: z.string().optional(),
     MessageId: z.string().optional(),
-    MessageAttributes: z.record(z.string(), z.looseObject({ Type: z.string().optional(), Value: z.string() })).optional(),
+    MessageAttributes: z
+      .record(z.string(), z.looseObject({ Type: z.string().optional(), Value: z.string() }))
+      .optional(),
   }),
 });
 
@@ -105,10 +107,15 @@ export function parseSnsRecord(record: unknown): InboundRecord {
   const body = Message.slice(0, 500);
   const target = MessageAttributes?.[TARGET_ATTRIBUTE]?.Value;
   if (target !== undefined) {
-    if (!STAGE_FUNCTIONS.includes(target as StageFunction)) return { type: 'ignored', reason: `unknown target ${target}`, body };
+    if (!STAGE_FUNCTIONS.includes(target as StageFunction))
+      return { type: 'ignored', reason: `unknown target ${target}`, body };
     const message = parsePipelineMessage(Message);
-    return message ? { type: 'pipeline', target: target as StageFunction, message } : { type: 'ignored', reason: 'not a pipeline message', body };
+    return message
+      ? { type: 'pipeline', target: target as StageFunction, message }
+      : { type: 'ignored', reason: 'not a pipeline message', body };
   }
   const event = parseRdsEvent(Message);
-  return event ? { type: 'rds', event } : { type: 'ignored', reason: 'not an RDS event (plain text or unknown JSON)', body };
+  return event
+    ? { type: 'rds', event }
+    : { type: 'ignored', reason: 'not an RDS event (plain text or unknown JSON)', body };
 }

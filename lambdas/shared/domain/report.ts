@@ -5,10 +5,14 @@ import { RunStage, STAGES_IN_ORDER, type Run } from './run';
 
 /** Seconds spent in each stage the run went through, in pipeline order. */
 export function stageDurations(run: Run): { stage: RunStage; seconds: number }[] {
-  const entered = STAGES_IN_ORDER.filter((s) => run.stageEnteredAt[s]).map((s) => ({ stage: s, at: Date.parse(run.stageEnteredAt[s] as string) }));
+  const entered = STAGES_IN_ORDER.filter((s) => run.stageEnteredAt[s]).map((s) => ({
+    stage: s,
+    at: Date.parse(run.stageEnteredAt[s] as string),
+  }));
   entered.sort((a, b) => a.at - b.at);
   const out: { stage: RunStage; seconds: number }[] = [];
-  for (let i = 0; i < entered.length - 1; i++) out.push({ stage: entered[i].stage, seconds: Math.round((entered[i + 1].at - entered[i].at) / 1000) });
+  for (let i = 0; i < entered.length - 1; i++)
+    out.push({ stage: entered[i].stage, seconds: Math.round((entered[i + 1].at - entered[i].at) / 1000) });
   return out;
 }
 
@@ -45,14 +49,25 @@ export function describeRemoved(entry: string): string {
 
 /** Subject and body of the alert for a run that just reached a terminal stage. */
 export function alertFor(pipeline: string, run: Run): { subject: string; text: string } {
-  const lines = [`Run ${run.runId} ${run.stage}`, `Cluster: ${run.sourceClusterId}`, `Snapshot: ${run.sourceSnapshotId}`, `Path: ${run.path}`];
+  const lines = [
+    `Run ${run.runId} ${run.stage}`,
+    `Cluster: ${run.sourceClusterId}`,
+    `Snapshot: ${run.sourceSnapshotId}`,
+    `Path: ${run.path}`,
+  ];
   if (run.stage !== RunStage.SUCCEEDED && run.error) {
     lines.push(`Stage: ${run.error.stage}`, `Error: ${run.error.kind}: ${run.error.message}`);
   }
-  if (run.copy) lines.push(`Objects: ${run.copy.objectsCopied ?? run.copy.objects}`, `Bytes: ${formatBytes(run.copy.bytesCopied ?? run.copy.bytes)} (${run.copy.bytesCopied ?? run.copy.bytes})`);
+  if (run.copy)
+    lines.push(
+      `Objects: ${run.copy.objectsCopied ?? run.copy.objects}`,
+      `Bytes: ${formatBytes(run.copy.bytesCopied ?? run.copy.bytes)} (${run.copy.bytesCopied ?? run.copy.bytes})`,
+    );
   if (run.destinationPrefix) lines.push(`Destination prefix: ${run.destinationPrefix}`);
   if (run.warnings?.length) lines.push(`Warnings: ${run.warnings.join('; ')}`);
-  lines.push(`Cleaned up: ${run.cleanedUp?.length ? run.cleanedUp.map(describeRemoved).join(', ') : 'nothing left to delete'}`);
+  lines.push(
+    `Cleaned up: ${run.cleanedUp?.length ? run.cleanedUp.map(describeRemoved).join(', ') : 'nothing left to delete'}`,
+  );
   const durations = stageDurations(run);
   if (durations.length) lines.push(`Stages: ${durations.map((d) => `${d.stage} ${human(d.seconds)}`).join(', ')}`);
   const where = run.stage !== RunStage.SUCCEEDED && run.error ? ` at ${run.error.stage}` : '';

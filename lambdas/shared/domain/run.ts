@@ -158,7 +158,17 @@ export function isTerminal(stage: RunStage): boolean {
 }
 
 /** What a new run is made from. */
-export interface NewRunInput extends Pick<Run, 'runId' | 'attempt' | 'sourceClusterId' | 'sourceSnapshotId' | 'sourceSnapshotArn' | 'sourceSnapshotCreatedAt' | 'reuseDestination'> {
+export interface NewRunInput
+  extends Pick<
+    Run,
+    | 'runId'
+    | 'attempt'
+    | 'sourceClusterId'
+    | 'sourceSnapshotId'
+    | 'sourceSnapshotArn'
+    | 'sourceSnapshotCreatedAt'
+    | 'reuseDestination'
+  > {
   /** The path the configuration and the snapshot suggest; the start stage may still fall back to restore. */
   readonly path: ExportPath;
   readonly now: Date;

@@ -34,14 +34,42 @@ export interface RemovedResources {
 export type RunEvent =
   | { readonly type: 'RestoreStarted'; readonly tempClusterId: string; readonly tempSnapshotId: string }
   | { readonly type: 'SnapshotStarted' }
-  | ({ readonly type: 'ExportStarted'; readonly exportTaskId: string; readonly exportS3Prefix: string; readonly exportSourceArn: string; readonly path?: ExportPath } & RemovedResources)
-  | ({ readonly type: 'ExportSlotUnavailable'; readonly exportSourceArn: string; readonly path?: ExportPath; readonly message: string } & RemovedResources)
+  | ({
+      readonly type: 'ExportStarted';
+      readonly exportTaskId: string;
+      readonly exportS3Prefix: string;
+      readonly exportSourceArn: string;
+      readonly path?: ExportPath;
+    } & RemovedResources)
+  | ({
+      readonly type: 'ExportSlotUnavailable';
+      readonly exportSourceArn: string;
+      readonly path?: ExportPath;
+      readonly message: string;
+    } & RemovedResources)
   | { readonly type: 'ExportCompleted'; readonly warnings?: readonly string[] }
   | { readonly type: 'ExportFailed'; readonly kind: string; readonly message: string }
-  | { readonly type: 'CopyPlanned'; readonly objects: number; readonly bytes: number; readonly batchesTotal: number; readonly destinationPrefix?: string }
-  | { readonly type: 'CopySucceeded'; readonly objects: number; readonly bytes: number; readonly destinationPrefix?: string; readonly manifestKey?: string }
+  | {
+      readonly type: 'CopyPlanned';
+      readonly objects: number;
+      readonly bytes: number;
+      readonly batchesTotal: number;
+      readonly destinationPrefix?: string;
+    }
+  | {
+      readonly type: 'CopySucceeded';
+      readonly objects: number;
+      readonly bytes: number;
+      readonly destinationPrefix?: string;
+      readonly manifestKey?: string;
+    }
   | { readonly type: 'CopyFailed'; readonly kind: string; readonly message: string }
-  | ({ readonly type: 'Failed'; readonly stage: RunStage; readonly kind: string; readonly message: string } & RemovedResources)
+  | ({
+      readonly type: 'Failed';
+      readonly stage: RunStage;
+      readonly kind: string;
+      readonly message: string;
+    } & RemovedResources)
   | { readonly type: 'DeadlinePassed'; readonly deadline: string }
   | { readonly type: 'Cancelled'; readonly reason?: string }
   | { readonly type: 'CleanupDone'; readonly cleanedUp: readonly string[] };
@@ -82,7 +110,14 @@ export interface TransitionRow<T extends RunEventType = RunEventType> {
 
 const S = RunStage;
 /** Stages a run can be failed, cancelled or timed out from: alive and not yet cleaning up. */
-const ACTIVE: readonly RunStage[] = [S.PENDING, S.RESTORING, S.SNAPSHOTTING, S.WAITING_FOR_EXPORT_SLOT, S.EXPORTING, S.COPYING];
+const ACTIVE: readonly RunStage[] = [
+  S.PENDING,
+  S.RESTORING,
+  S.SNAPSHOTTING,
+  S.WAITING_FOR_EXPORT_SLOT,
+  S.EXPORTING,
+  S.COPYING,
+];
 const EXPORTABLE_FROM: readonly RunStage[] = [S.PENDING, S.SNAPSHOTTING, S.WAITING_FOR_EXPORT_SLOT];
 
 /** The run's `cleanedUp` with `removed` added, each resource once, in the order they were removed. */
@@ -112,7 +147,12 @@ export const TRANSITIONS: readonly TransitionRow[] = [
     from: EXPORTABLE_FROM,
     event: 'ExportStarted',
     to: S.EXPORTING,
-    apply: (r, e) => ({ exportTaskId: e.exportTaskId, exportS3Prefix: e.exportS3Prefix, exportSourceArn: e.exportSourceArn, path: e.path ?? r.path }),
+    apply: (r, e) => ({
+      exportTaskId: e.exportTaskId,
+      exportS3Prefix: e.exportS3Prefix,
+      exportSourceArn: e.exportSourceArn,
+      path: e.path ?? r.path,
+    }),
   }),
   row({
     from: EXPORTABLE_FROM,
@@ -120,10 +160,24 @@ export const TRANSITIONS: readonly TransitionRow[] = [
     to: S.WAITING_FOR_EXPORT_SLOT,
     // A new attempt gets a new id (ids are never reused). The refused id may still name a task, started by a
     // delivery that crashed before recording it: the reconciler looks it up before the next attempt starts.
-    apply: (r, e) => ({ exportAttempt: r.exportAttempt + 1, exportSourceArn: e.exportSourceArn, path: e.path ?? r.path }),
+    apply: (r, e) => ({
+      exportAttempt: r.exportAttempt + 1,
+      exportSourceArn: e.exportSourceArn,
+      path: e.path ?? r.path,
+    }),
   }),
-  row({ from: [S.EXPORTING], event: 'ExportCompleted', to: S.COPYING, apply: (_r, e) => (e.warnings?.length ? { warnings: e.warnings } : {}) }),
-  row({ from: [S.EXPORTING], event: 'ExportFailed', to: S.CLEANING_UP, apply: (_r, e) => failWith({ stage: S.EXPORTING, kind: e.kind, message: e.message }) }),
+  row({
+    from: [S.EXPORTING],
+    event: 'ExportCompleted',
+    to: S.COPYING,
+    apply: (_r, e) => (e.warnings?.length ? { warnings: e.warnings } : {}),
+  }),
+  row({
+    from: [S.EXPORTING],
+    event: 'ExportFailed',
+    to: S.CLEANING_UP,
+    apply: (_r, e) => failWith({ stage: S.EXPORTING, kind: e.kind, message: e.message }),
+  }),
   row({
     from: [S.COPYING],
     event: 'CopyPlanned',
@@ -131,7 +185,14 @@ export const TRANSITIONS: readonly TransitionRow[] = [
     // Workers add to the counters once the plan is recorded; a second plan would reset them.
     unlessSet: 'copy',
     apply: (_r, e) => ({
-      copy: { objects: e.objects, bytes: e.bytes, batchesTotal: e.batchesTotal, batchesDone: 0, objectsCopied: 0, bytesCopied: 0 },
+      copy: {
+        objects: e.objects,
+        bytes: e.bytes,
+        batchesTotal: e.batchesTotal,
+        batchesDone: 0,
+        objectsCopied: 0,
+        bytesCopied: 0,
+      },
       ...(e.destinationPrefix ? { destinationPrefix: e.destinationPrefix } : {}),
     }),
   }),
@@ -149,25 +210,52 @@ export const TRANSITIONS: readonly TransitionRow[] = [
         bytesCopied: e.bytes,
         ...(e.manifestKey ? { manifestKey: e.manifestKey } : {}),
       };
-      return { outcome: RunOutcome.SUCCEEDED, copy, ...(e.destinationPrefix ? { destinationPrefix: e.destinationPrefix } : {}) };
+      return {
+        outcome: RunOutcome.SUCCEEDED,
+        copy,
+        ...(e.destinationPrefix ? { destinationPrefix: e.destinationPrefix } : {}),
+      };
     },
   }),
-  row({ from: [S.COPYING], event: 'CopyFailed', to: S.CLEANING_UP, apply: (_r, e) => failWith({ stage: S.COPYING, kind: e.kind, message: e.message }) }),
-  row({ from: ACTIVE, event: 'Failed', to: S.CLEANING_UP, apply: (_r, e) => failWith({ stage: e.stage, kind: e.kind, message: e.message }) }),
+  row({
+    from: [S.COPYING],
+    event: 'CopyFailed',
+    to: S.CLEANING_UP,
+    apply: (_r, e) => failWith({ stage: S.COPYING, kind: e.kind, message: e.message }),
+  }),
+  row({
+    from: ACTIVE,
+    event: 'Failed',
+    to: S.CLEANING_UP,
+    apply: (_r, e) => failWith({ stage: e.stage, kind: e.kind, message: e.message }),
+  }),
   row({
     from: ACTIVE,
     event: 'DeadlinePassed',
     to: S.CLEANING_UP,
-    apply: (r, e) => failWith({ stage: r.stage, kind: 'DeadlinePassed', message: `stage ${r.stage} did not finish by its deadline ${e.deadline}` }),
+    apply: (r, e) =>
+      failWith({
+        stage: r.stage,
+        kind: 'DeadlinePassed',
+        message: `stage ${r.stage} did not finish by its deadline ${e.deadline}`,
+      }),
   }),
   row({
     from: ACTIVE,
     event: 'Cancelled',
     to: S.CLEANING_UP,
-    apply: (r, e) => ({ outcome: RunOutcome.CANCELLED, error: { stage: r.stage, kind: 'Cancelled', message: e.reason ?? 'cancelled by an operator' } }),
+    apply: (r, e) => ({
+      outcome: RunOutcome.CANCELLED,
+      error: { stage: r.stage, kind: 'Cancelled', message: e.reason ?? 'cancelled by an operator' },
+    }),
   }),
   // A finished run always has its `cleanedUp`, empty when there was nothing to delete, and waits for nothing.
-  row({ from: [S.CLEANING_UP], event: 'CleanupDone', to: (r) => r.outcome ?? S.FAILED, apply: (r, e) => ({ cleanedUp: withCleanedUp(r, e.cleanedUp), cleanupWaitingFor: undefined }) }),
+  row({
+    from: [S.CLEANING_UP],
+    event: 'CleanupDone',
+    to: (r) => r.outcome ?? S.FAILED,
+    apply: (r, e) => ({ cleanedUp: withCleanedUp(r, e.cleanedUp), cleanupWaitingFor: undefined }),
+  }),
 ];
 
 /**
@@ -222,7 +310,8 @@ function withRemoved(run: Run, event: RunEvent): Partial<Run> {
 export function transition(run: Run, event: RunEvent, ctx: TransitionContext): Run {
   const r = findTransition(run.stage, event.type);
   if (!r) throw new TransitionNotAllowed(run.stage, event.type);
-  if (r.unlessSet && run[r.unlessSet] !== undefined) throw new TransitionNotAllowed(run.stage, event.type, `again: it already has ${r.unlessSet}`);
+  if (r.unlessSet && run[r.unlessSet] !== undefined)
+    throw new TransitionNotAllowed(run.stage, event.type, `again: it already has ${r.unlessSet}`);
   const to = typeof r.to === 'function' ? r.to(run) : r.to;
   const now = ctx.now.toISOString();
   const fields = r.apply ? (r.apply as (run: Run, e: RunEvent) => Partial<Run>)(run, event) : {};
@@ -234,7 +323,9 @@ export function transition(run: Run, event: RunEvent, ctx: TransitionContext): R
     ...next,
     stageEnteredAt: { ...run.stageEnteredAt, [to]: now },
     deadline: minutes === undefined ? undefined : new Date(ctx.now.getTime() + minutes * 60_000).toISOString(),
-    ...(terminal ? { outcome: undefined, expiresAt: Math.floor(ctx.now.getTime() / 1000) + ctx.retentionDays * 86_400 } : {}),
+    ...(terminal
+      ? { outcome: undefined, expiresAt: Math.floor(ctx.now.getTime() / 1000) + ctx.retentionDays * 86_400 }
+      : {}),
   };
   return result;
 }

@@ -1,4 +1,10 @@
-import { CreateMultipartUploadCommand, GetObjectCommand, PutObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { DestinationTextWriter } from '../../../../lambdas/shared/adapters/s3-copy-source';
 import { startS3rver, type S3rverHandle } from '../../../support/s3rver';
 import { instrument } from '../../copy/harness';
@@ -21,7 +27,8 @@ describe('Class: DestinationTextWriter', () => {
   afterEach(() => client.destroy());
 
   const target = (key: string) => ({ bucket: 'dst', key, contentType: 'application/json', expectedOwner: OWNER });
-  const read = async (key: string) => (await (await client.send(new GetObjectCommand({ Bucket: 'dst', Key: key }))).Body?.transformToString()) ?? '';
+  const read = async (key: string) =>
+    (await (await client.send(new GetObjectCommand({ Bucket: 'dst', Key: key }))).Body?.transformToString()) ?? '';
 
   it('writes a body that fits one part as a single PutObject when it ends', async () => {
     const puts = instrument(client, 'PutObjectCommand');
@@ -66,12 +73,20 @@ describe('Class: DestinationTextWriter', () => {
       { step: 'initialize', name: 'record-inputs' },
     );
     const kmsKeyArn = 'arn:aws:kms:eu-west-1:210987654321:key/1b2c3d4e-5f60-4718-9a0b-1c2d3e4f5a6b';
-    const writer = new DestinationTextWriter(client, { ...target('options.json'), kmsKeyArn, bucketOwnerFullControl: true }, 5 * MiB);
+    const writer = new DestinationTextWriter(
+      client,
+      { ...target('options.json'), kmsKeyArn, bucketOwnerFullControl: true },
+      5 * MiB,
+    );
     await writer.write('z'.repeat(5 * MiB));
     await writer.end().catch(() => undefined);
     expect(seen.every((c) => c.input.ExpectedBucketOwner === OWNER)).toBe(true);
     const create = seen.find((c) => c.name === CreateMultipartUploadCommand.name);
-    expect(create?.input).toMatchObject({ ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyArn, ACL: 'bucket-owner-full-control' });
+    expect(create?.input).toMatchObject({
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: kmsKeyArn,
+      ACL: 'bucket-owner-full-control',
+    });
     expect(seen.map((c) => c.name)).toEqual(expect.arrayContaining([UploadPartCommand.name]));
     expect(seen.map((c) => c.name)).not.toContain(PutObjectCommand.name);
   });

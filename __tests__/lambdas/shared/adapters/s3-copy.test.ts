@@ -40,10 +40,26 @@ describe('Class: S3ObjectCopier', () => {
 
     it('copies an object keeping its content type and metadata', async () => {
       await client.send(
-        new PutObjectCommand({ Bucket: 'src', Key: 'a b/part=1.parquet', Body: 'hello', ContentType: 'application/x-parquet', Metadata: { origin: 'export' } }),
+        new PutObjectCommand({
+          Bucket: 'src',
+          Key: 'a b/part=1.parquet',
+          Body: 'hello',
+          ContentType: 'application/x-parquet',
+          Metadata: { origin: 'export' },
+        }),
       );
-      const copier = new S3ObjectCopier({ client, sourceBucket: 'src', sourceOwnerAccountId: SOURCE_OWNER, destinationBucket: 'dst', destinationOwnerAccountId: DEST_OWNER });
-      const result = await copier.copy({ sourceKey: 'a b/part=1.parquet', destinationKey: 'x/a b/part=1.parquet', size: 5 });
+      const copier = new S3ObjectCopier({
+        client,
+        sourceBucket: 'src',
+        sourceOwnerAccountId: SOURCE_OWNER,
+        destinationBucket: 'dst',
+        destinationOwnerAccountId: DEST_OWNER,
+      });
+      const result = await copier.copy({
+        sourceKey: 'a b/part=1.parquet',
+        destinationKey: 'x/a b/part=1.parquet',
+        size: 5,
+      });
       const head = await client.send(new HeadObjectCommand({ Bucket: 'dst', Key: 'x/a b/part=1.parquet' }));
       expect(result).toEqual({ etag: head.ETag, multipart: false, parts: 1 });
       expect(head.ContentType).toBe('application/x-parquet');
@@ -52,8 +68,16 @@ describe('Class: S3ObjectCopier', () => {
     });
 
     it('reports which call failed when the source is missing', async () => {
-      const copier = new S3ObjectCopier({ client, sourceBucket: 'src', sourceOwnerAccountId: SOURCE_OWNER, destinationBucket: 'dst', destinationOwnerAccountId: DEST_OWNER });
-      const error = await copier.copy({ sourceKey: 'missing', destinationKey: 'missing', size: 1 }).catch((e: unknown) => e);
+      const copier = new S3ObjectCopier({
+        client,
+        sourceBucket: 'src',
+        sourceOwnerAccountId: SOURCE_OWNER,
+        destinationBucket: 'dst',
+        destinationOwnerAccountId: DEST_OWNER,
+      });
+      const error = await copier
+        .copy({ sourceKey: 'missing', destinationKey: 'missing', size: 1 })
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(S3CopyCallError);
       expect((error as S3CopyCallError).action).toBe('s3:PutObject');
       expect((error as S3CopyCallError).side).toBe('both');
@@ -80,7 +104,11 @@ describe('Class: S3ObjectCopier', () => {
 
     it('sends both expected owners, SSE-KMS with the client key and the ACL only when configured', async () => {
       s3Mock.on(CopyObjectCommand).resolves({ CopyObjectResult: { ETag: '"e"' } });
-      await copier({ kmsKeyArn: KEY, bucketOwnerFullControl: true }).copy({ sourceKey: 'k', destinationKey: 'd/k', size: 10 });
+      await copier({ kmsKeyArn: KEY, bucketOwnerFullControl: true }).copy({
+        sourceKey: 'k',
+        destinationKey: 'd/k',
+        size: 10,
+      });
       await copier().copy({ sourceKey: 'k', destinationKey: 'd/k', size: 10 });
       const [withAll, plain] = s3Mock.commandCalls(CopyObjectCommand).map((c) => c.args[0].input);
       expect(withAll).toMatchObject({
@@ -101,7 +129,9 @@ describe('Class: S3ObjectCopier', () => {
 
     it('copies an object above 5 GiB part by part, in parallel, keeping type and metadata', async () => {
       const size = 6 * GiB + 123;
-      s3Mock.on(HeadObjectCommand).resolves({ ContentLength: size, ContentType: 'application/x-parquet', Metadata: { a: 'b' }, ETag: '"src"' });
+      s3Mock
+        .on(HeadObjectCommand)
+        .resolves({ ContentLength: size, ContentType: 'application/x-parquet', Metadata: { a: 'b' }, ETag: '"src"' });
       s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up-1' });
       let inFlight = 0;
       let peak = 0;
@@ -114,11 +144,19 @@ describe('Class: S3ObjectCopier', () => {
       });
       s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"mp-7"' });
 
-      const result = await copier({ kmsKeyArn: KEY, partSizeBytes: 1 * GiB, partConcurrency: 4 }).copy({ sourceKey: 'big', destinationKey: 'd/big', size });
+      const result = await copier({ kmsKeyArn: KEY, partSizeBytes: 1 * GiB, partConcurrency: 4 }).copy({
+        sourceKey: 'big',
+        destinationKey: 'd/big',
+        size,
+      });
 
       expect(result).toEqual({ etag: '"mp-7"', multipart: true, parts: 7 });
       expect(s3Mock.commandCalls(CopyObjectCommand)).toHaveLength(0);
-      expect(s3Mock.commandCalls(HeadObjectCommand)[0]?.args[0].input).toMatchObject({ Bucket: 'exports', Key: 'big', ExpectedBucketOwner: SOURCE_OWNER });
+      expect(s3Mock.commandCalls(HeadObjectCommand)[0]?.args[0].input).toMatchObject({
+        Bucket: 'exports',
+        Key: 'big',
+        ExpectedBucketOwner: SOURCE_OWNER,
+      });
       expect(s3Mock.commandCalls(CreateMultipartUploadCommand)[0]?.args[0].input).toMatchObject({
         Bucket: AP,
         Key: 'd/big',
@@ -133,7 +171,14 @@ describe('Class: S3ObjectCopier', () => {
         ...Array.from({ length: 6 }, (_, i) => `bytes=${i * GiB}-${(i + 1) * GiB - 1}`),
         `bytes=${6 * GiB}-${size - 1}`,
       ]);
-      expect(parts.every((p) => p.ExpectedBucketOwner === DEST_OWNER && p.ExpectedSourceBucketOwner === SOURCE_OWNER && p.UploadId === 'up-1')).toBe(true);
+      expect(
+        parts.every(
+          (p) =>
+            p.ExpectedBucketOwner === DEST_OWNER &&
+            p.ExpectedSourceBucketOwner === SOURCE_OWNER &&
+            p.UploadId === 'up-1',
+        ),
+      ).toBe(true);
       expect(parts.every((p) => p.CopySourceIfMatch === '"src"')).toBe(true);
       expect(peak).toBeGreaterThan(1);
       expect(peak).toBeLessThanOrEqual(4);
@@ -149,10 +194,17 @@ describe('Class: S3ObjectCopier', () => {
       s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up-2' });
       s3Mock.on(UploadPartCopyCommand).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }));
       s3Mock.on(AbortMultipartUploadCommand).resolves({});
-      const error = await copier().copy({ sourceKey: 'big', destinationKey: 'd/big', size: 6 * GiB }).catch((e: unknown) => e);
+      const error = await copier()
+        .copy({ sourceKey: 'big', destinationKey: 'd/big', size: 6 * GiB })
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(S3CopyCallError);
       expect(((error as S3CopyCallError).cause as Error).name).toBe('AccessDenied');
-      expect(s3Mock.commandCalls(AbortMultipartUploadCommand)[0]?.args[0].input).toEqual({ Bucket: AP, Key: 'd/big', UploadId: 'up-2', ExpectedBucketOwner: DEST_OWNER });
+      expect(s3Mock.commandCalls(AbortMultipartUploadCommand)[0]?.args[0].input).toEqual({
+        Bucket: AP,
+        Key: 'd/big',
+        UploadId: 'up-2',
+        ExpectedBucketOwner: DEST_OWNER,
+      });
       expect(s3Mock.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
     });
   });
@@ -199,7 +251,9 @@ describe('Function: createCopyS3Client', () => {
       { step: 'finalizeRequest', name: 'captureHost' },
     );
     const otherRegion = 'arn:aws:s3:us-east-1:210987654321:accesspoint/lake';
-    await expect(client.send(new CopyObjectCommand({ Bucket: otherRegion, Key: 'k', CopySource: 'exports/k' }))).rejects.toThrow('request stopped before it left');
+    await expect(
+      client.send(new CopyObjectCommand({ Bucket: otherRegion, Key: 'k', CopySource: 'exports/k' })),
+    ).rejects.toThrow('request stopped before it left');
     expect(hosts).toEqual(['lake-210987654321.s3-accesspoint.us-east-1.amazonaws.com']);
     client.destroy();
   });

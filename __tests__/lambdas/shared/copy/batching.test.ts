@@ -1,6 +1,7 @@
 import { batchId, planBatches, RECORD_BYTES_PER_OBJECT } from '../../../../lambdas/shared/copy/batching';
 
-const objects = (n: number, size: number) => Array.from({ length: n }, (_, i) => ({ key: `db/s.t/${String(i).padStart(5, '0')}.parquet`, size }));
+const objects = (n: number, size: number) =>
+  Array.from({ length: n }, (_, i) => ({ key: `db/s.t/${String(i).padStart(5, '0')}.parquet`, size }));
 
 describe('Function: planBatches', () => {
   it('closes a batch at the object count', () => {
@@ -36,10 +37,18 @@ describe('Function: planBatches', () => {
     expect(batches.map((b) => b.objects.length)).toEqual([10, 10, 10, 10, 10]);
   });
 
-  it('orders objects as they are named at the destination, where the export\'s own files sit in _export/', () => {
+  it("orders objects as they are named at the destination, where the export's own files sit in _export/", () => {
     const keys = ['zeta/s.t/1.parquet', 'export_info_x.json', 'analytics/s.t/1.parquet', 'Audit/s.t/1.parquet'];
-    const batches = planBatches(keys.map((key) => ({ key, size: 1 })), { maxObjects: 2, maxBytes: 1e9 });
-    expect(batches.flatMap((b) => b.objects.map((o) => o.key))).toEqual(['Audit/s.t/1.parquet', 'export_info_x.json', 'analytics/s.t/1.parquet', 'zeta/s.t/1.parquet']);
+    const batches = planBatches(
+      keys.map((key) => ({ key, size: 1 })),
+      { maxObjects: 2, maxBytes: 1e9 },
+    );
+    expect(batches.flatMap((b) => b.objects.map((o) => o.key))).toEqual([
+      'Audit/s.t/1.parquet',
+      'export_info_x.json',
+      'analytics/s.t/1.parquet',
+      'zeta/s.t/1.parquet',
+    ]);
   });
 
   it('plans nothing for an empty export', () => {

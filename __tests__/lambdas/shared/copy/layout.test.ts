@@ -1,4 +1,11 @@
-import { classifyExportKey, destinationKey, destinationPrefix, exportTaskPrefix, manifestKey, successMarkerKey } from '../../../../lambdas/shared/copy/layout';
+import {
+  classifyExportKey,
+  destinationKey,
+  destinationPrefix,
+  exportTaskPrefix,
+  manifestKey,
+  successMarkerKey,
+} from '../../../../lambdas/shared/copy/layout';
 
 describe('Module: layout', () => {
   const values = { cluster: 'orders', snapshotTime: new Date('2024-03-07T23:30:00Z'), runId: 'r-20240307-ab12' };
@@ -8,13 +15,17 @@ describe('Module: layout', () => {
       expect(destinationPrefix('exports/{cluster}/{date}', values)).toBe('exports/orders/2024-03-07');
     });
     it('writes a Hive-style dt= partition for {dt} and the run id for {runId}', () => {
-      expect(destinationPrefix('lake/{cluster}/{dt}/{runId}', values)).toBe('lake/orders/dt=2024-03-07/r-20240307-ab12');
+      expect(destinationPrefix('lake/{cluster}/{dt}/{runId}', values)).toBe(
+        'lake/orders/dt=2024-03-07/r-20240307-ab12',
+      );
     });
     it('drops leading, trailing and doubled slashes', () => {
       expect(destinationPrefix('/lake//{cluster}/', values)).toBe('lake/orders');
     });
     it('uses the UTC day of the snapshot', () => {
-      expect(destinationPrefix('{date}', { ...values, snapshotTime: new Date('2024-03-07T23:59:59-05:00') })).toBe('2024-03-08');
+      expect(destinationPrefix('{date}', { ...values, snapshotTime: new Date('2024-03-07T23:59:59-05:00') })).toBe(
+        '2024-03-08',
+      );
     });
     it('rejects an unknown placeholder', () => {
       expect(() => destinationPrefix('{cluster}/{table}', values)).toThrow(/\{table\}/);
@@ -29,8 +40,12 @@ describe('Module: layout', () => {
       );
     });
     it('puts the export JSON files under _export/', () => {
-      expect(destinationKey(prefix, 'export_tables_info_t1_from_1_to_3.json')).toBe('exports/orders/2024-03-07/_export/export_tables_info_t1_from_1_to_3.json');
-      expect(destinationKey(prefix, 'export_info_t1.json')).toBe('exports/orders/2024-03-07/_export/export_info_t1.json');
+      expect(destinationKey(prefix, 'export_tables_info_t1_from_1_to_3.json')).toBe(
+        'exports/orders/2024-03-07/_export/export_tables_info_t1_from_1_to_3.json',
+      );
+      expect(destinationKey(prefix, 'export_info_t1.json')).toBe(
+        'exports/orders/2024-03-07/_export/export_info_t1.json',
+      );
     });
     it('places the manifest and the marker at the delivery prefix', () => {
       expect(manifestKey(prefix)).toBe('exports/orders/2024-03-07/_manifest.json');

@@ -20,7 +20,11 @@ describe('Function: buildManifest', () => {
         { target: 'orders.public.empty', status: 'COMPLETE', sizeGB: 0 },
       ],
     });
-    expect(manifest.objects.map((o) => o.key)).toEqual(['p/_export/export_info_task-1.json', 'p/orders/public.orders/1.parquet', 'p/orders/public.orders/2.parquet']);
+    expect(manifest.objects.map((o) => o.key)).toEqual([
+      'p/_export/export_info_task-1.json',
+      'p/orders/public.orders/1.parquet',
+      'p/orders/public.orders/2.parquet',
+    ]);
     expect(manifest.totals).toEqual({ objects: 3, bytes: 35 });
     expect(manifest.tables).toEqual([
       { table: 'orders.public.empty', objects: 0, bytes: 0, exportStatus: 'COMPLETE' },
@@ -33,7 +37,9 @@ describe('Function: buildManifest', () => {
 
 describe('Function: parseExportTablesInfo', () => {
   it('reads perTableStatus entries and nothing else', () => {
-    expect(parseExportTablesInfo('{"perTableStatus":[{"target":"a.b.c","status":"FAILED"}]}')).toEqual([{ target: 'a.b.c', status: 'FAILED' }]);
+    expect(parseExportTablesInfo('{"perTableStatus":[{"target":"a.b.c","status":"FAILED"}]}')).toEqual([
+      { target: 'a.b.c', status: 'FAILED' },
+    ]);
     expect(parseExportTablesInfo('{"other":1}')).toEqual([]);
   });
 });

@@ -14,7 +14,8 @@ const ctx = (over: Partial<CopyCallContext> = {}): CopyCallContext => ({
   source: { bucket: 'aurora-export-exports', ownerAccountId: '123456789012', kmsKeyArn: exportKey },
   ...over,
 });
-const s3Error = (name: string, message: string, status: number) => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+const s3Error = (name: string, message: string, status: number) =>
+  Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
 
 describe('Function: classifyCopyError', () => {
   it('names principal, action, object and both access point and bucket policies for AccessDenied through an access point', () => {
@@ -22,7 +23,9 @@ describe('Function: classifyCopyError', () => {
     expect(failure?.reason).toBe('AccessDenied');
     expect(failure?.message).toContain(role);
     expect(failure?.message).toContain('s3:PutObject');
-    expect(failure?.message).toContain(`${ap}/object/exports/orders/2024-03-07/orders/public.orders/1/part-0.gz.parquet`);
+    expect(failure?.message).toContain(
+      `${ap}/object/exports/orders/2024-03-07/orders/public.orders/1/part-0.gz.parquet`,
+    );
     expect(failure?.message).toContain(`access point policy of ${ap}`);
     expect(failure?.message).toContain('bucket policy of the bucket behind it (account 210987654321)');
     expect(failure?.message).toContain(`key policy of the client's KMS key ${clientKey}`);
@@ -37,13 +40,21 @@ describe('Function: classifyCopyError', () => {
   });
 
   it('names the bucket policy when the destination is a bucket', () => {
-    const failure = classifyCopyError(s3Error('AccessDenied', 'Access Denied', 403), ctx({ destination: { bucketOrAccessPoint: 'client-lake', ownerAccountId: '210987654321' } }));
+    const failure = classifyCopyError(
+      s3Error('AccessDenied', 'Access Denied', 403),
+      ctx({ destination: { bucketOrAccessPoint: 'client-lake', ownerAccountId: '210987654321' } }),
+    );
     expect(failure?.message).toContain('bucket policy of client-lake (account 210987654321)');
-    expect(failure?.resource).toBe('arn:aws:s3:::client-lake/exports/orders/2024-03-07/orders/public.orders/1/part-0.gz.parquet');
+    expect(failure?.resource).toBe(
+      'arn:aws:s3:::client-lake/exports/orders/2024-03-07/orders/public.orders/1/part-0.gz.parquet',
+    );
   });
 
   it('blames the role and export bucket policy when reading the export is denied', () => {
-    const failure = classifyCopyError(s3Error('AccessDenied', 'Access Denied', 403), ctx({ side: 'source', action: 's3:ListBucket', key: undefined }));
+    const failure = classifyCopyError(
+      s3Error('AccessDenied', 'Access Denied', 403),
+      ctx({ side: 'source', action: 's3:ListBucket', key: undefined }),
+    );
     expect(failure?.action).toBe('s3:ListBucket');
     expect(failure?.message).toContain('arn:aws:s3:::aurora-export-exports');
     expect(failure?.message).toContain("copy function's role policy");
@@ -60,7 +71,10 @@ describe('Function: classifyCopyError', () => {
   });
 
   it('names the export key when decrypting the source is denied', () => {
-    const failure = classifyCopyError(s3Error('KMS.AccessDeniedException', 'kms:Decrypt denied', 403), ctx({ side: 'source', action: 's3:GetObject' }));
+    const failure = classifyCopyError(
+      s3Error('KMS.AccessDeniedException', 'kms:Decrypt denied', 403),
+      ctx({ side: 'source', action: 's3:GetObject' }),
+    );
     expect(failure?.reason).toBe('KmsDenied');
     expect(failure?.action).toBe('kms:Decrypt');
     expect(failure?.message).toContain(exportKey);
@@ -68,7 +82,10 @@ describe('Function: classifyCopyError', () => {
 
   it("names the client's key when kms:Decrypt on it is denied while completing a multipart copy", () => {
     const message = `User: ${role} is not authorized to perform: kms:Decrypt on resource: ${clientKey} because no resource-based policy allows the kms:Decrypt action`;
-    const failure = classifyCopyError(s3Error('AccessDenied', message, 403), ctx({ side: 'destination', action: 's3:CompleteMultipartUpload' }));
+    const failure = classifyCopyError(
+      s3Error('AccessDenied', message, 403),
+      ctx({ side: 'destination', action: 's3:CompleteMultipartUpload' }),
+    );
     expect(failure?.reason).toBe('KmsDenied');
     expect(failure?.action).toBe('kms:Decrypt');
     expect(failure?.resource).toBe(clientKey);
@@ -86,7 +103,10 @@ describe('Function: classifyCopyError', () => {
   });
 
   it('reports a bucket owned by another account', () => {
-    const failure = classifyCopyError(s3Error('InvalidBucketOwnerAWSAccountID', 'The expected bucket owner does not match', 400), ctx());
+    const failure = classifyCopyError(
+      s3Error('InvalidBucketOwnerAWSAccountID', 'The expected bucket owner does not match', 400),
+      ctx(),
+    );
     expect(failure?.reason).toBe('WrongBucketOwner');
     expect(failure?.message).toContain('not owned by account 210987654321');
     expect(failure?.message).toContain('destination.expectedOwnerAccountId');

@@ -1,4 +1,12 @@
-import { MAX_RUN_ID_LENGTH, exportS3PrefixFor, exportTaskIdFor, isValidIdentifier, runIdFor, runIdFromTempId, tempResourceId } from '../../../../lambdas/shared/domain/naming';
+import {
+  MAX_RUN_ID_LENGTH,
+  exportS3PrefixFor,
+  exportTaskIdFor,
+  isValidIdentifier,
+  runIdFor,
+  runIdFromTempId,
+  tempResourceId,
+} from '../../../../lambdas/shared/domain/naming';
 import { NamingError } from '../../../../lambdas/shared/errors';
 
 const LONGEST_PREFIX = 'abcdefghijklmnopqrst-tmp-';

@@ -24,17 +24,30 @@ describe('Module: rds-event', () => {
     });
 
     it('ignores the plain-text message sent after subscribing', () => {
-      expect(parseSnsRecord(loadEvent('sns-subscription-plain-text.json').Records[0])).toMatchObject({ type: 'ignored' });
+      expect(parseSnsRecord(loadEvent('sns-subscription-plain-text.json').Records[0])).toMatchObject({
+        type: 'ignored',
+      });
     });
 
     it('reads a pipeline message by its target attribute', () => {
-      expect(parseSnsRecord(loadEvent('pipeline-start.json').Records[0])).toEqual({ type: 'pipeline', target: 'start', message: { kind: 'start', clusterId: 'orders-provisioned' } });
+      expect(parseSnsRecord(loadEvent('pipeline-start.json').Records[0])).toEqual({
+        type: 'pipeline',
+        target: 'start',
+        message: { kind: 'start', clusterId: 'orders-provisioned' },
+      });
     });
 
     it('ignores a pipeline message with an unknown target or kind', () => {
       const record = loadEvent('pipeline-start.json').Records[0];
-      expect(parseSnsRecord({ ...record, Sns: { ...record.Sns, MessageAttributes: { target: { Type: 'String', Value: 'nowhere' } } } })).toMatchObject({ type: 'ignored' });
-      expect(parseSnsRecord({ ...record, Sns: { ...record.Sns, Message: '{"kind":"explode"}' } })).toMatchObject({ type: 'ignored' });
+      expect(
+        parseSnsRecord({
+          ...record,
+          Sns: { ...record.Sns, MessageAttributes: { target: { Type: 'String', Value: 'nowhere' } } },
+        }),
+      ).toMatchObject({ type: 'ignored' });
+      expect(parseSnsRecord({ ...record, Sns: { ...record.Sns, Message: '{"kind":"explode"}' } })).toMatchObject({
+        type: 'ignored',
+      });
     });
 
     it('ignores something that is not an SNS record', () => {
