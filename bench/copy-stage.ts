@@ -10,8 +10,8 @@ import { RunStore, defaultDocumentClient } from '../lambdas/shared/adapters/run-
 import { createCopyS3Client } from '../lambdas/shared/adapters/s3-copy';
 import type { PipelineMessage, PipelinePublisher } from '../lambdas/shared/domain/messages';
 import { StageFunction } from '../lambdas/shared/domain/run';
-import { silentLogger } from '../lambdas/shared/logger';
-import type { RuntimeSettings } from '../lambdas/shared/settings';
+import { silentLogger } from '../lambdas/shared/runtime/logger';
+import type { RuntimeSettings } from '../lambdas/shared/contracts/settings';
 
 /** Everything a copy-stage instance needs; plain data, so that it can be handed to a worker thread. */
 export interface CopyStageSetup {

@@ -44,7 +44,7 @@ import { Worker } from 'node:worker_threads';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { PipelineMessage, PipelinePublisher } from '../lambdas/shared/domain/messages';
 import type { Run, StageFunction } from '../lambdas/shared/domain/run';
-import type { RuntimeSettings } from '../lambdas/shared/settings';
+import type { RuntimeSettings } from '../lambdas/shared/contracts/settings';
 import { createRunTable } from '../__tests__/support/dynalite';
 import { benchSettings, buildCopyStage, sns, type CopyStageSetup } from './copy-stage';
 import { processTreeCpuSeconds, startMemoryEmulator, startS3rverEmulator, type Emulator } from './emulators';

@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm';
-import { PipelineMetrics } from '../lambdas/shared/table-layout';
+import { PipelineMetrics } from '../lambdas/shared/contracts/table-layout';
 
 /** Props of {@link Alarms}. */
 export interface AlarmsProps {

@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
-import { RunTableLayout } from '../lambdas/shared/table-layout';
+import { RunTableLayout } from '../lambdas/shared/contracts/table-layout';
 import { allow, type Statement } from './iam';
 
 /** Props of {@link RunTable}. */
@@ -23,7 +23,7 @@ export const RUN_TABLE_ACTIONS = [
 ] as const;
 
 /**
- * The run table, laid out by `lambdas/shared/table-layout.ts`: one partition per run, the two sparse indexes
+ * The run table, laid out by `lambdas/shared/contracts/table-layout.ts`: one partition per run, the two sparse indexes
  * the engine queries, TTL on finished runs, on-demand capacity, point-in-time recovery, encrypted with our key.
  */
 export class RunTable extends Construct {

@@ -1,6 +1,6 @@
 import { Token } from 'cdktf';
 import type { PipelineConfig } from '../config/schema';
-import { runtimeSettingsSchema, type RuntimeSettings } from '../lambdas/shared/settings';
+import { runtimeSettingsSchema, type RuntimeSettings } from '../lambdas/shared/contracts/settings';
 
 /** Names and ARNs of the deployed resources the settings point at (Terraform tokens at synth time). */
 export interface DeployedResources {

@@ -9,7 +9,7 @@ import { LambdaPermission } from '@cdktf/provider-aws/lib/lambda-permission';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription';
 import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue';
 import type { StageFunction as StageFunctionName } from '../lambdas/shared/domain/run';
-import { SETTINGS_ENV_VAR } from '../lambdas/shared/settings';
+import { SETTINGS_ENV_VAR } from '../lambdas/shared/contracts/settings';
 import { allow, policyJson, serviceTrustPolicy, type Statement } from './iam';
 import { LAMBDA_HANDLER, type LambdaZip } from './lambda-bundle';
 

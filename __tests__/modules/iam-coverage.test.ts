@@ -10,7 +10,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { STAGES } from '../../modules/export-pipeline';
 import { RunStage, StageFunction } from '../../lambdas/shared/domain/run';
 import { TagKeys } from '../../lambdas/shared/domain/naming';
-import type { RuntimeSettings } from '../../lambdas/shared/settings';
+import type { RuntimeSettings } from '../../lambdas/shared/contracts/settings';
 import { SnsAlertPublisher, SnsPipelinePublisher } from '../../lambdas/shared/adapters/sns';
 import { S3ObjectCopier } from '../../lambdas/shared/adapters/s3-copy';
 import { SIM_DESTINATION_BUCKET, Simulation, type SimulationOptions } from '../simulation/harness';

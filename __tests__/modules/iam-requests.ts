@@ -6,7 +6,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { StageFunction } from '../../lambdas/shared/domain/run';
-import type { RuntimeSettings } from '../../lambdas/shared/settings';
+import type { RuntimeSettings } from '../../lambdas/shared/contracts/settings';
 import type { AuthzRequest, ContextValue } from '../support/iam-eval';
 
 /** One SDK command sent by a stage function. */

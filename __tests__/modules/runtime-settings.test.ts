@@ -1,6 +1,6 @@
 import { App, TerraformStack } from 'cdktf';
 import { DataAwsCallerIdentity } from '@cdktf/provider-aws/lib/data-aws-caller-identity';
-import { runtimeSettingsSchema } from '../../lambdas/shared/settings';
+import { runtimeSettingsSchema } from '../../lambdas/shared/contracts/settings';
 import {
   buildRuntimeSettings,
   runtimeSettingsJson,

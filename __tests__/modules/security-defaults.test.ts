@@ -6,8 +6,8 @@ import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-own
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
 import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function';
 import { StageFunction } from '../../lambdas/shared/domain/run';
-import { runtimeSettingsSchema } from '../../lambdas/shared/settings';
-import { RunTableLayout, PipelineMetrics } from '../../lambdas/shared/table-layout';
+import { runtimeSettingsSchema } from '../../lambdas/shared/contracts/settings';
+import { RunTableLayout, PipelineMetrics } from '../../lambdas/shared/contracts/table-layout';
 import { STAGES } from '../../modules/export-pipeline';
 import { evaluatePolicy, resolveTokens, type PolicyDocumentJson } from '../support/iam-eval';
 import { actionsOf, exampleConfig, only, resources, resourcesOf, stagePolicy, synthStack } from './stack-helper';

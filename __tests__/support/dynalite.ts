@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { RunTableLayout } from '../../lambdas/shared/table-layout';
+import { RunTableLayout } from '../../lambdas/shared/contracts/table-layout';
 import { defaultDocumentClient } from '../../lambdas/shared/adapters/run-store';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 

@@ -4,10 +4,10 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { RdsGateway } from '../../lambdas/shared/adapters/rds';
 import type { PipelineMessage } from '../../lambdas/shared/domain/messages';
 import type { StageFunction } from '../../lambdas/shared/domain/run';
-import { silentLogger } from '../../lambdas/shared/logger';
-import { Metrics } from '../../lambdas/shared/metrics';
-import { storeFor, type StageDeps } from '../../lambdas/shared/runtime';
-import type { RuntimeSettings } from '../../lambdas/shared/settings';
+import { silentLogger } from '../../lambdas/shared/runtime/logger';
+import { Metrics } from '../../lambdas/shared/runtime/metrics';
+import { storeFor, type StageDeps } from '../../lambdas/shared/runtime/stage-deps';
+import type { RuntimeSettings } from '../../lambdas/shared/contracts/settings';
 import { simulationSettings } from '../simulation/harness';
 import { startDynalite, type DynaliteHandle } from './dynalite';
 

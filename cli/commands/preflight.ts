@@ -475,15 +475,13 @@ async function probeAsCopyFunction(input: PreflightInput, account: string): Prom
   let payload: string;
   let functionError: string | undefined;
   try {
-    const out = await aws
-      .lambda()
-      .send(
-        new InvokeCommand({
-          FunctionName: functionName,
-          InvocationType: 'RequestResponse',
-          Payload: Buffer.from(JSON.stringify({ kind: 'probe' })),
-        }),
-      );
+    const out = await aws.lambda().send(
+      new InvokeCommand({
+        FunctionName: functionName,
+        InvocationType: 'RequestResponse',
+        Payload: Buffer.from(JSON.stringify({ kind: 'probe' })),
+      }),
+    );
     payload = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
     functionError = out.FunctionError;
   } catch (e) {

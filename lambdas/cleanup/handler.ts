@@ -13,12 +13,19 @@
 import type { SNSEvent } from 'aws-lambda';
 import { RunOutcome, RunStage, StageFunction, isTerminal, type Run } from '../shared/domain/run';
 import { tempResourceId } from '../shared/domain/naming';
-import { RUNNING_EXPORT_STATES, exportTaskIdsOf } from '../shared/export-attempts';
+import { RUNNING_EXPORT_STATES, exportTaskIdsOf } from '../shared/stage/export-attempts';
 import { isAwsError } from '../shared/adapters/rds';
 import { errorMessage } from '../shared/errors';
-import { PipelineMetrics } from '../shared/table-layout';
-import { alertOwed, sendRunAlert } from '../shared/run-alert';
-import { defaultStageDeps, forEachRecord, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime';
+import { PipelineMetrics } from '../shared/contracts/table-layout';
+import { alertOwed, sendRunAlert } from '../shared/stage/run-alert';
+import {
+  defaultStageDeps,
+  forEachRecord,
+  forRun,
+  memoDeps,
+  type DepsSource,
+  type StageDeps,
+} from '../shared/runtime/stage-deps';
 
 /**
  * Deletes what the run may have created. Names are derived from the run id rather than read from the run,

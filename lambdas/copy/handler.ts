@@ -16,7 +16,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { RunStage, StageFunction, type Run } from '../shared/domain/run';
 import type { PipelinePublisher } from '../shared/domain/messages';
-import { forEachRecord } from '../shared/records';
+import { forEachRecord } from '../shared/runtime/records';
 import { RunStore, defaultDocumentClient } from '../shared/adapters/run-store';
 import { SnsPipelinePublisher } from '../shared/adapters/sns';
 import { createCopyS3Client, S3CopyCallError, S3ObjectCopier } from '../shared/adapters/s3-copy';
@@ -30,14 +30,14 @@ import {
   manifestKey,
   successMarkerKey,
 } from '../shared/copy/layout';
-import { destinationOf, destinationRefusal, runDestinationPrefix } from '../shared/destination';
+import { destinationOf, destinationRefusal, runDestinationPrefix } from '../shared/stage/destination';
 import { ManifestText, parseExportTablesInfo, type ExportTableInfo } from '../shared/copy/manifest';
 import { classifyCopyError, type CopyCallContext, type PermanentCopyFailure } from '../shared/copy/permanent-errors';
 import { mapWithConcurrency } from '../shared/copy/concurrency';
-import { finishStage } from '../shared/finish-stage';
+import { finishStage } from '../shared/stage/finish-stage';
 import { DestinationAccessDenied, StaleTransition, errorMessage } from '../shared/errors';
-import { createLogger, withRunId, type Logger } from '../shared/logger';
-import { settingsFromEnv, type RuntimeSettings } from '../shared/settings';
+import { createLogger, withRunId, type Logger } from '../shared/runtime/logger';
+import { settingsFromEnv, type RuntimeSettings } from '../shared/contracts/settings';
 import { isSnsEvent, makeProbeHandler, type ProbeResult } from './probe';
 
 const MiB = 1024 ** 2;

@@ -25,8 +25,8 @@ import {
   type PermanentCopyFailure,
 } from '../shared/copy/permanent-errors';
 import { PipelineError } from '../shared/errors';
-import type { Logger } from '../shared/logger';
-import type { RuntimeSettings } from '../shared/settings';
+import type { Logger } from '../shared/runtime/logger';
+import type { RuntimeSettings } from '../shared/contracts/settings';
 
 /** The only direct invocation the copy function accepts. */
 export const probeRequestSchema = z.object({ kind: z.literal('probe') }).strict();

@@ -8,8 +8,8 @@ import { runIdFromTempId } from '../shared/domain/naming';
 import { EXPORT_FINISHED_EVENT_IDS, type RdsEvent } from '../shared/domain/rds-event';
 import { readExportTablesInfo } from '../shared/adapters/s3';
 import { ExportTablesFailed } from '../shared/errors';
-import { finishStage } from '../shared/finish-stage';
-import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps } from '../shared/runtime';
+import { finishStage } from '../shared/stage/finish-stage';
+import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps } from '../shared/runtime/stage-deps';
 
 async function finishExport(d: StageDeps, runId: string): Promise<void> {
   const run = await d.store.get(runId);

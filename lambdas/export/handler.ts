@@ -7,9 +7,9 @@ import { ExportPath, RunStage, StageFunction, type Run } from '../shared/domain/
 import { RdsEventId } from '../shared/domain/rds-event';
 import { isAwsError } from '../shared/adapters/rds';
 import { errorMessage } from '../shared/errors';
-import { finishStage } from '../shared/finish-stage';
-import { startRunExport } from '../shared/export-start';
-import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps } from '../shared/runtime';
+import { finishStage } from '../shared/stage/finish-stage';
+import { startRunExport } from '../shared/stage/export-start';
+import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps } from '../shared/runtime/stage-deps';
 
 /**
  * Deletes the temporary cluster (never with a final snapshot) without describing it first, which this stage

@@ -10,12 +10,12 @@
 import type { DBCluster, DBClusterSnapshot, Tag } from '@aws-sdk/client-rds';
 import { OPEN_STAGES, RunStage, StageFunction, TERMINAL_STAGES, isTerminal, type Run } from '../shared/domain/run';
 import { TagKeys, runIdFromTempId } from '../shared/domain/naming';
-import { finishStage } from '../shared/finish-stage';
-import { ENDED_EXPORT_STATES, adoptEarlierExport } from '../shared/export-attempts';
+import { finishStage } from '../shared/stage/finish-stage';
+import { ENDED_EXPORT_STATES, adoptEarlierExport } from '../shared/stage/export-attempts';
 import { errorMessage, errorName } from '../shared/errors';
-import { PipelineMetrics } from '../shared/table-layout';
-import { alertOwed, redeliverRunAlert } from '../shared/run-alert';
-import { defaultStageDeps, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime';
+import { PipelineMetrics } from '../shared/contracts/table-layout';
+import { alertOwed, redeliverRunAlert } from '../shared/stage/run-alert';
+import { defaultStageDeps, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime/stage-deps';
 
 /** What one pass did, returned (and logged) for operators and tests. */
 export interface ReconcileReport {

@@ -6,8 +6,8 @@ import { RunStage, StageFunction } from '../shared/domain/run';
 import { tempResourceTags } from '../shared/domain/naming';
 import { RdsEventId } from '../shared/domain/rds-event';
 import { errorMessage, errorName, isPermanentAwsError } from '../shared/errors';
-import { finishStage } from '../shared/finish-stage';
-import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps } from '../shared/runtime';
+import { finishStage } from '../shared/stage/finish-stage';
+import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps } from '../shared/runtime/stage-deps';
 
 async function snapshotRun(d: StageDeps, runId: string): Promise<void> {
   const run = await d.store.get(runId);

@@ -11,11 +11,18 @@ import { runIdFor, tempResourceId, tempResourceTags } from '../shared/domain/nam
 import { RdsEventId } from '../shared/domain/rds-event';
 import { isAwsError, isExportUnsupported } from '../shared/adapters/rds';
 import { errorMessage, errorName, isPermanentAwsError } from '../shared/errors';
-import { finishStage } from '../shared/finish-stage';
-import { startRunExport } from '../shared/export-start';
-import { destinationOf, destinationRefusal, runDestinationPrefix } from '../shared/destination';
+import { finishStage } from '../shared/stage/finish-stage';
+import { startRunExport } from '../shared/stage/export-start';
+import { destinationOf, destinationRefusal, runDestinationPrefix } from '../shared/stage/destination';
 import { CopyBatchStore } from '../shared/adapters/copy-batch-store';
-import { defaultStageDeps, forEachRecord, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime';
+import {
+  defaultStageDeps,
+  forEachRecord,
+  forRun,
+  memoDeps,
+  type DepsSource,
+  type StageDeps,
+} from '../shared/runtime/stage-deps';
 
 /** The configured source cluster of that id, if any. */
 function configuredCluster(d: StageDeps, clusterId: string | undefined): SourceClusterConfig | undefined {

@@ -90,11 +90,9 @@ function healthy(): void {
   sts
     .on(GetCallerIdentityCommand)
     .resolves({ Account: ACCOUNT, Arn: `arn:aws:sts::${ACCOUNT}:assumed-role/operator/alice` });
-  rds
-    .on(DescribeDBClustersCommand, { DBClusterIdentifier: 'me3-serverless' })
-    .resolves({
-      DBClusters: [{ Engine: 'aurora-mysql', EngineVersion: '5.7.mysql_aurora.2.11.4', EngineMode: 'serverless' }],
-    });
+  rds.on(DescribeDBClustersCommand, { DBClusterIdentifier: 'me3-serverless' }).resolves({
+    DBClusters: [{ Engine: 'aurora-mysql', EngineVersion: '5.7.mysql_aurora.2.11.4', EngineMode: 'serverless' }],
+  });
   rds
     .on(DescribeDBClustersCommand, { DBClusterIdentifier: 'orders-provisioned' })
     .resolves({ DBClusters: [{ Engine: 'aurora-postgresql', EngineVersion: '16.4', EngineMode: 'provisioned' }] });
@@ -246,18 +244,16 @@ describe('Command: preflight', () => {
   });
 
   it('fails the client KMS key when S3 cannot get a data key for the copy role', async () => {
-    lambda
-      .on(InvokeCommand)
-      .resolves(
-        invoked(
-          probeAnswer({
-            ok: false,
-            step: 'put',
-            reason: 'KmsDenied',
-            error: `kms:GenerateDataKey by ${COPY_PRINCIPAL} on ${CLIENT_KEY} was denied`,
-          }),
-        ),
-      );
+    lambda.on(InvokeCommand).resolves(
+      invoked(
+        probeAnswer({
+          ok: false,
+          step: 'put',
+          reason: 'KmsDenied',
+          error: `kms:GenerateDataKey by ${COPY_PRINCIPAL} on ${CLIENT_KEY} was denied`,
+        }),
+      ),
+    );
     const { code, lines } = await preflight();
     expect(code).toBe(1);
     expect(lineOf(lines, 'destination write')).toMatch(
@@ -386,41 +382,35 @@ describe('Command: preflight', () => {
   });
 
   it('fails an export role that RDS export does not trust', async () => {
-    iam
-      .on(GetRoleCommand)
-      .resolves({
-        Role: {
-          RoleName: 'r',
-          Path: '/',
-          RoleId: 'r',
-          Arn: 'a',
-          CreateDate: new Date(),
-          AssumeRolePolicyDocument: encodeURIComponent(
-            JSON.stringify({
-              Statement: [
-                { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
-              ],
-            }),
-          ),
-        },
-      });
+    iam.on(GetRoleCommand).resolves({
+      Role: {
+        RoleName: 'r',
+        Path: '/',
+        RoleId: 'r',
+        Arn: 'a',
+        CreateDate: new Date(),
+        AssumeRolePolicyDocument: encodeURIComponent(
+          JSON.stringify({
+            Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+          }),
+        ),
+      },
+    });
     const { lines } = await preflight();
     expect(lineOf(lines, 'export role trust')).toContain('is not trusted by export.rds.amazonaws.com');
   });
 
   it('fails an export role trusted without aws:SourceAccount', async () => {
-    iam
-      .on(GetRoleCommand)
-      .resolves({
-        Role: {
-          RoleName: 'r',
-          Path: '/',
-          RoleId: 'r',
-          Arn: 'a',
-          CreateDate: new Date(),
-          AssumeRolePolicyDocument: trust(),
-        },
-      });
+    iam.on(GetRoleCommand).resolves({
+      Role: {
+        RoleName: 'r',
+        Path: '/',
+        RoleId: 'r',
+        Arn: 'a',
+        CreateDate: new Date(),
+        AssumeRolePolicyDocument: trust(),
+      },
+    });
     const { lines } = await preflight();
     expect(lineOf(lines, 'export role trust')).toMatch(/^✗ .*without aws:SourceAccount = 123456789012/);
   });

@@ -5,8 +5,8 @@ import { CopyBatchStore } from '../../../lambdas/shared/adapters/copy-batch-stor
 import { RunStore } from '../../../lambdas/shared/adapters/run-store';
 import type { PipelineMessage, PipelinePublisher } from '../../../lambdas/shared/domain/messages';
 import type { Run, StageFunction } from '../../../lambdas/shared/domain/run';
-import { silentLogger } from '../../../lambdas/shared/logger';
-import type { RuntimeSettings } from '../../../lambdas/shared/settings';
+import { silentLogger } from '../../../lambdas/shared/runtime/logger';
+import type { RuntimeSettings } from '../../../lambdas/shared/contracts/settings';
 import type { DynaliteHandle } from '../../support/dynalite';
 import type { S3rverHandle } from '../../support/s3rver';
 

@@ -21,8 +21,8 @@ import {
 } from '../../../lambdas/copy/probe';
 import { CopyBatchStore } from '../../../lambdas/shared/adapters/copy-batch-store';
 import { RunStore } from '../../../lambdas/shared/adapters/run-store';
-import { silentLogger } from '../../../lambdas/shared/logger';
-import type { RuntimeSettings } from '../../../lambdas/shared/settings';
+import { silentLogger } from '../../../lambdas/shared/runtime/logger';
+import type { RuntimeSettings } from '../../../lambdas/shared/contracts/settings';
 import { startS3rver, type S3rverHandle } from '../../support/s3rver';
 import { DEST_BUCKET, PRINCIPAL, RecordingPublisher, snsEvent, testSettings } from './harness';
 
@@ -232,14 +232,12 @@ describe('Module: copy/probe', () => {
     });
 
     it('reports an error a retry may fix as Other, with the raw AWS message', async () => {
-      mock
-        .on(PutObjectCommand)
-        .rejects(
-          Object.assign(new Error('Please reduce your request rate.'), {
-            name: 'SlowDown',
-            $metadata: { httpStatusCode: 503 },
-          }),
-        );
+      mock.on(PutObjectCommand).rejects(
+        Object.assign(new Error('Please reduce your request rate.'), {
+          name: 'SlowDown',
+          $metadata: { httpStatusCode: 503 },
+        }),
+      );
       const result = await runProbe(deps(testSettings('t'), s3), { now: () => NOW, id: 'o' });
       expect(result).toMatchObject({ ok: false, reason: 'Other' });
       expect(result.error).toMatch(/PutObject of .* failed: SlowDown: Please reduce your request rate\./);

@@ -132,13 +132,11 @@ describe('Handler: export-finished', () => {
 
   it('fails the run with the failure cause of an export that failed (0162)', async () => {
     await setUp();
-    rds
-      .on(DescribeExportTasksCommand)
-      .resolves({
-        ExportTasks: [
-          { ExportTaskIdentifier: run.exportTaskId, Status: 'FAILED', FailureCause: 'The IAM role lacks s3:PutObject' },
-        ],
-      });
+    rds.on(DescribeExportTasksCommand).resolves({
+      ExportTasks: [
+        { ExportTaskIdentifier: run.exportTaskId, Status: 'FAILED', FailureCause: 'The IAM role lacks s3:PutObject' },
+      ],
+    });
     await makeHandler(deps)(rdsEventWith('rds-event-0162-export-failed.json', { 'Source ID': `sim-tmp-${run.runId}` }));
     expect((await deps.store.get(run.runId))?.error).toMatchObject({
       kind: 'ExportFailed',

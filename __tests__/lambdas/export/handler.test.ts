@@ -18,13 +18,11 @@ const event0075 = () =>
 describe('Handler: export', () => {
   const env = useStageDeps({
     stub: (rds) => {
-      rds
-        .on(DescribeDBClusterSnapshotsCommand)
-        .resolves({
-          DBClusterSnapshots: [
-            { DBClusterSnapshotIdentifier: TEMP, DBClusterSnapshotArn: TEMP_ARN, Status: 'available' },
-          ],
-        });
+      rds.on(DescribeDBClusterSnapshotsCommand).resolves({
+        DBClusterSnapshots: [
+          { DBClusterSnapshotIdentifier: TEMP, DBClusterSnapshotArn: TEMP_ARN, Status: 'available' },
+        ],
+      });
       rds.on(DescribeDBClustersCommand).resolves({ DBClusters: [{ DBClusterIdentifier: TEMP, Status: 'available' }] });
       rds.on(DeleteDBClusterCommand).resolves({});
       rds.on(StartExportTaskCommand).resolves({});

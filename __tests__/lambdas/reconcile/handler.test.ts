@@ -92,11 +92,9 @@ describe('Handler: reconcile', () => {
 
     it('adopts the task an earlier attempt started without recording it, instead of starting another', async () => {
       await seedRun(env.deps.store, RunStage.WAITING_FOR_EXPORT_SLOT, waitingAt(2));
-      rds
-        .on(DescribeExportTasksCommand, { ExportTaskIdentifier: taskOf(1) })
-        .resolves({
-          ExportTasks: [{ ExportTaskIdentifier: taskOf(1), SourceArn: 'arn:source', Status: 'IN_PROGRESS' }],
-        });
+      rds.on(DescribeExportTasksCommand, { ExportTaskIdentifier: taskOf(1) }).resolves({
+        ExportTasks: [{ ExportTaskIdentifier: taskOf(1), SourceArn: 'arn:source', Status: 'IN_PROGRESS' }],
+      });
       const report = await makeHandler(env.deps)();
       expect(report.adoptedExports).toEqual([{ runId: FIXTURE_RUN_ID, exportTaskId: taskOf(1) }]);
       expect(env.deps.sent).toEqual([]);

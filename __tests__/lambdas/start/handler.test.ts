@@ -10,7 +10,7 @@ import { loadEvent, pipelineEvent, rdsEventWith } from '../../support/events';
 import { awsError } from '../../support/fake-rds';
 import type { Run } from '../../../lambdas/shared/domain/run';
 import { CopyBatchStore } from '../../../lambdas/shared/adapters/copy-batch-store';
-import { destinationOf, runDestinationPrefix } from '../../../lambdas/shared/destination';
+import { destinationOf, runDestinationPrefix } from '../../../lambdas/shared/stage/destination';
 
 const SNAP_ID = 'rds:orders-provisioned-2026-05-15-09-10';
 const SNAP_ARN = `arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:${SNAP_ID}`;
@@ -99,11 +99,9 @@ describe('Handler: start', () => {
   });
 
   it('restores an Aurora Serverless v1 snapshot to a private, tagged, provisioned cluster without deletion protection', async () => {
-    rds
-      .on(DescribeDBClusterSnapshotsCommand)
-      .resolves({
-        DBClusterSnapshots: [snapshot({ DBClusterIdentifier: 'me3-serverless', EngineMode: 'serverless' })],
-      });
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({
+      DBClusterSnapshots: [snapshot({ DBClusterIdentifier: 'me3-serverless', EngineMode: 'serverless' })],
+    });
     await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
     expect(rds.commandCalls(StartExportTaskCommand)).toHaveLength(0);
     expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)[0].args[0].input).toMatchObject({

@@ -24,7 +24,7 @@ import {
   UpdateCommand,
   type NativeAttributeValue,
 } from '@aws-sdk/lib-dynamodb';
-import { RunTableLayout } from '../table-layout';
+import { RunTableLayout } from '../contracts/table-layout';
 import { batchId, type CopyBatch } from '../copy/batching';
 
 const L = RunTableLayout;

@@ -12,7 +12,7 @@ import {
   UpdateCommand,
   type NativeAttributeValue,
 } from '@aws-sdk/lib-dynamodb';
-import { RunTableLayout } from '../table-layout';
+import { RunTableLayout } from '../contracts/table-layout';
 import { RunNotFound, StaleTransition } from '../errors';
 import type { Run, RunStage } from '../domain/run';
 import {

@@ -3,11 +3,11 @@
  * first object is copied (see `claimDestination` in ./adapters/copy-batch-store). A retry checks its prefix
  * before it starts any work, so that it fails in seconds rather than after a whole export.
  */
-import type { Run } from './domain/run';
-import type { RuntimeSettings } from './settings';
-import { destinationPrefix } from './copy/layout';
-import type { DestinationStatus } from './adapters/copy-batch-store';
-import { DestinationTaken, PartialDeliveryPresent } from './errors';
+import type { Run } from '../domain/run';
+import type { RuntimeSettings } from '../contracts/settings';
+import { destinationPrefix } from '../copy/layout';
+import type { DestinationStatus } from '../adapters/copy-batch-store';
+import { DestinationTaken, PartialDeliveryPresent } from '../errors';
 
 /** What every destination call names as Bucket: the access point ARN, or the bucket name. */
 export function destinationOf(settings: RuntimeSettings): string {

@@ -1,5 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { forRun } from '../../../lambdas/shared/runtime';
+import { forRun } from '../../../../lambdas/shared/runtime/stage-deps';
 
 describe('Module: logger', () => {
   it('writes structured JSON lines that carry the run id while a run is worked on, and not after', async () => {

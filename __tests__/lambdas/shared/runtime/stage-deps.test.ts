@@ -1,10 +1,15 @@
-import { defaultStageDeps, forEachRecord, makeRunStageHandler, type StageDeps } from '../../../lambdas/shared/runtime';
-import { ExportPath, newRun } from '../../../lambdas/shared/domain/run';
-import { silentLogger } from '../../../lambdas/shared/logger';
-import { StaleTransition } from '../../../lambdas/shared/errors';
-import { simulationSettings } from '../../simulation/harness';
-import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
-import { loadEvent, pipelineEvent, rdsEventWith } from '../../support/events';
+import {
+  defaultStageDeps,
+  forEachRecord,
+  makeRunStageHandler,
+  type StageDeps,
+} from '../../../../lambdas/shared/runtime/stage-deps';
+import { ExportPath, newRun } from '../../../../lambdas/shared/domain/run';
+import { silentLogger } from '../../../../lambdas/shared/runtime/logger';
+import { StaleTransition } from '../../../../lambdas/shared/errors';
+import { simulationSettings } from '../../../simulation/harness';
+import { startDynalite, type DynaliteHandle } from '../../../support/dynalite';
+import { loadEvent, pipelineEvent, rdsEventWith } from '../../../support/events';
 
 describe('Module: runtime', () => {
   describe('Function: defaultStageDeps', () => {

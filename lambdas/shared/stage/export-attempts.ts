@@ -7,10 +7,10 @@
  * describe them), and a task found is adopted; the cleanup cancels every attempt's task still running.
  */
 import type { ExportTask } from '@aws-sdk/client-rds';
-import { RunStage, type Run } from './domain/run';
-import { exportS3PrefixFor, exportTaskIdFor } from './domain/naming';
+import { RunStage, type Run } from '../domain/run';
+import { exportS3PrefixFor, exportTaskIdFor } from '../domain/naming';
 import { finishStage } from './finish-stage';
-import type { StageDeps } from './runtime';
+import type { StageDeps } from '../runtime/stage-deps';
 
 /** Export task states in which the task still runs (and holds one of the account's export slots). */
 export const RUNNING_EXPORT_STATES: readonly string[] = ['STARTING', 'IN_PROGRESS'];

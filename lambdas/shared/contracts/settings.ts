@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { sourceClusterSchema, destinationSchema, stageDeadlinesSchema } from '../../config/schema';
+import { sourceClusterSchema, destinationSchema, stageDeadlinesSchema } from '../../../config/schema';
 
 /**
  * What every stage function knows about its deployment. The infrastructure writes it, as JSON, into the

@@ -2,12 +2,12 @@
  * Starting a run's export, shared by the start stage (direct path) and the export stage (restore path,
  * and retries of runs waiting for an export slot).
  */
-import { ExportPath, type Run } from './domain/run';
-import { exportS3PrefixFor, exportTaskIdFor, exportTaskS3Prefix } from './domain/naming';
-import { isExportSlotUnavailable } from './adapters/rds';
-import { errorMessage, errorName, isPermanentAwsError } from './errors';
+import { ExportPath, type Run } from '../domain/run';
+import { exportS3PrefixFor, exportTaskIdFor, exportTaskS3Prefix } from '../domain/naming';
+import { isExportSlotUnavailable } from '../adapters/rds';
+import { errorMessage, errorName, isPermanentAwsError } from '../errors';
 import { finishStage } from './finish-stage';
-import type { StageDeps } from './runtime';
+import type { StageDeps } from '../runtime/stage-deps';
 
 /** How {@link startRunExport} is asked to start an export. */
 export interface StartRunExportOptions {

@@ -5,9 +5,9 @@
  * No AWS client here, so any function can use it without bundling one it does not call.
  */
 import type { SNSEvent } from 'aws-lambda';
-import { parseSnsRecord, type InboundRecord } from './domain/rds-event';
+import { parseSnsRecord, type InboundRecord } from '../domain/rds-event';
 import type { Logger } from './logger';
-import { StaleTransition, errorMessage, errorName } from './errors';
+import { StaleTransition, errorMessage, errorName } from '../errors';
 
 const LOGGED = new WeakSet<object>();
 

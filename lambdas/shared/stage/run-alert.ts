@@ -4,11 +4,11 @@
  * the alert owed, and the reconciler sends it again; a crash after publishing and before confirming can
  * therefore repeat an alert, never lose one.
  */
-import { RunStage, isTerminal, type Run } from './domain/run';
-import { alertFor } from './domain/report';
-import { StaleTransition, errorMessage, errorName } from './errors';
-import type { RuntimeSettings } from './settings';
-import type { StageDeps } from './runtime';
+import { RunStage, isTerminal, type Run } from '../domain/run';
+import { alertFor } from '../domain/report';
+import { StaleTransition, errorMessage, errorName } from '../errors';
+import type { RuntimeSettings } from '../contracts/settings';
+import type { StageDeps } from '../runtime/stage-deps';
 
 /** How many times the reconciler sends an unconfirmed alert again before it gives up on it. */
 export const MAX_ALERT_REDELIVERIES = 3;

@@ -1,7 +1,7 @@
-import { finishStage } from '../../../lambdas/shared/finish-stage';
-import { ExportPath, RunStage, newRun, type Run } from '../../../lambdas/shared/domain/run';
-import { transition, type RunEvent } from '../../../lambdas/shared/domain/transitions';
-import { StaleTransition } from '../../../lambdas/shared/errors';
+import { finishStage } from '../../../../lambdas/shared/stage/finish-stage';
+import { ExportPath, RunStage, newRun, type Run } from '../../../../lambdas/shared/domain/run';
+import { transition, type RunEvent } from '../../../../lambdas/shared/domain/transitions';
+import { StaleTransition } from '../../../../lambdas/shared/errors';
 
 const ctx = {
   now: new Date('2026-05-15T10:00:00Z'),

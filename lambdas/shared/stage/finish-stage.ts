@@ -2,10 +2,10 @@
  * Finishing a stage, the same way in every stage function: move the run with a conditional write, then
  * publish the message that wakes the next stage.
  */
-import type { Run, RunStage } from './domain/run';
-import type { RunEvent } from './domain/transitions';
-import { nextMessageFor, type PipelinePublisher } from './domain/messages';
-import type { RunStore } from './adapters/run-store';
+import type { Run, RunStage } from '../domain/run';
+import type { RunEvent } from '../domain/transitions';
+import { nextMessageFor, type PipelinePublisher } from '../domain/messages';
+import type { RunStore } from '../adapters/run-store';
 
 /** What {@link finishStage} needs: the run store and the pipeline publisher. */
 export interface FinishStageDeps {

@@ -2,7 +2,7 @@
  * The pipeline's own metrics, written as CloudWatch Embedded Metric Format log lines: no client, no call,
  * CloudWatch extracts them from the function's log group.
  */
-import { PipelineMetrics } from './table-layout';
+import { PipelineMetrics } from '../contracts/table-layout';
 
 /** Where EMF lines go. */
 export type MetricSink = (line: string) => void;
