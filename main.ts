@@ -1,10 +1,11 @@
 import { App } from 'cdktf';
 import { ConfigError, configPathFrom, loadConfig } from './config/load';
+import type { PipelineConfig } from './config/schema';
 import { PipelineStack, STACK_ID } from './modules/pipeline-stack';
 
 /** Reads the configuration, builds the pipeline stack and writes the Terraform to cdktf.out/stacks/pipeline. */
 function main(): void {
-  let config;
+  let config: PipelineConfig;
   try {
     config = loadConfig(configPathFrom(process.argv.slice(2), process.env));
   } catch (e) {

@@ -6,7 +6,11 @@ import { join, relative } from 'node:path';
 /** Runs `main.ts` the way `npm run synth` does, into a fresh output folder. */
 const ROOT = join(__dirname, '..');
 const temporary: string[] = [];
-afterAll(() => temporary.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() =>
+  temporary.forEach((d) => {
+    rmSync(d, { recursive: true, force: true });
+  }),
+);
 
 function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

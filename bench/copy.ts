@@ -192,7 +192,11 @@ class WorkerPool {
         this.pump();
       });
       worker.on('error', (e) => {
-        for (const [id, job] of this.running) if (job.worker === worker) this.running.delete(id), job.reject(e);
+        for (const [id, job] of this.running)
+          if (job.worker === worker) {
+            this.running.delete(id);
+            job.reject(e);
+          }
       });
       this.workers.push(worker);
       this.idle.push(worker);

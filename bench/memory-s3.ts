@@ -212,10 +212,16 @@ export class MemoryS3 {
     if (!bucket) throw new S3Error(501, 'NotImplemented', 'ListBuckets is not implemented');
     if (!key) {
       if (method === 'PUT' && query.size === 0) return this.createBucketCall(bucket, res);
-      if (method === 'HEAD') return void (this.bucket(bucket), this.reply(res, 200, ''));
-      if (method === 'GET' && query.has('location'))
-        return void (this.bucket(bucket),
-        this.reply(res, 200, `${XML_HEAD}<LocationConstraint ${NS}></LocationConstraint>`));
+      if (method === 'HEAD') {
+        this.bucket(bucket);
+        this.reply(res, 200, '');
+        return;
+      }
+      if (method === 'GET' && query.has('location')) {
+        this.bucket(bucket);
+        this.reply(res, 200, `${XML_HEAD}<LocationConstraint ${NS}></LocationConstraint>`);
+        return;
+      }
       if (method === 'GET' && query.get('list-type') === '2') return this.listV2(bucket, query, res);
       throw new S3Error(501, 'NotImplemented', `${method} ${path}?${query} is not implemented`);
     }
@@ -231,9 +237,11 @@ export class MemoryS3 {
         if (query.size > 0) break;
         return this.getObject(bucket, key, req, res, false);
       case 'GET':
-        if (query.has('tagging'))
-          return void (this.object(bucket, key),
-          this.reply(res, 200, `${XML_HEAD}<Tagging ${NS}><TagSet></TagSet></Tagging>`));
+        if (query.has('tagging')) {
+          this.object(bucket, key);
+          this.reply(res, 200, `${XML_HEAD}<Tagging ${NS}><TagSet></TagSet></Tagging>`);
+          return;
+        }
         if ([...query.keys()].some((k) => !k.startsWith('response-'))) break;
         return this.getObject(bucket, key, req, res, true);
       case 'POST':
@@ -518,7 +526,8 @@ export class MemoryS3 {
 
   private listV2(bucket: string, query: URLSearchParams, res: ServerResponse): void {
     const b = this.bucket(bucket);
-    const keys = (b.sorted ??= [...b.objects.keys()].sort());
+    b.sorted ??= [...b.objects.keys()].sort();
+    const keys = b.sorted;
     const prefix = query.get('prefix') ?? '';
     const delimiter = query.get('delimiter') ?? '';
     const startAfter = query.get('start-after') ?? '';
@@ -533,6 +542,7 @@ export class MemoryS3 {
       if (!after) throw new S3Error(400, 'InvalidArgument', 'The continuation token provided is incorrect');
     }
     // First key strictly after `after` and not before `prefix`.
+    // biome-ignore lint/complexity/useMathMinMax: keys are strings; Math.max would compare numbers
     const floor = after >= prefix ? after : prefix;
     let lo = 0;
     let hi = keys.length;

@@ -91,7 +91,9 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
     const { command, words } = findCommand(argv);
     if (!command) {
       if (words.length === 0 || words[0] === 'help' || argv.includes('--help')) {
-        usage().forEach((l) => io.out(l));
+        usage().forEach((l) => {
+          io.out(l);
+        });
         return words.length === 0 && !argv.includes('--help') ? 2 : 0;
       }
       throw new UsageError(`Unknown command "${words.join(' ')}". Run \`pipeline help\` for the list.`);
@@ -110,7 +112,9 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
     const flags = parsed.values as FlagValues;
     json = flags.json === true;
     if (flags.help) {
-      commandHelp(command).forEach((l) => io.out(l));
+      commandHelp(command).forEach((l) => {
+        io.out(l);
+      });
       return 0;
     }
     const args = parsed.positionals.slice(command.name.split(' ').length);

@@ -52,8 +52,14 @@ export function parseStatuses(value: string | undefined): RunStage[] {
     .split(',')
     .map((v) => v.trim().toUpperCase().replace(/-/g, '_'))
     .filter(Boolean)) {
-    if (raw === 'ACTIVE' || raw === 'LIVE') LIVE_STAGES.forEach((s) => stages.add(s));
-    else if (raw === 'FINISHED' || raw === 'TERMINAL') TERMINAL_STAGES.forEach((s) => stages.add(s));
+    if (raw === 'ACTIVE' || raw === 'LIVE')
+      LIVE_STAGES.forEach((s) => {
+        stages.add(s);
+      });
+    else if (raw === 'FINISHED' || raw === 'TERMINAL')
+      TERMINAL_STAGES.forEach((s) => {
+        stages.add(s);
+      });
     else if ((ALL_STAGES as string[]).includes(raw)) stages.add(raw as RunStage);
     else throw new UsageError(`Unknown status "${raw}": use ${ALL_STAGES.join(', ')}, active or finished`);
   }

@@ -89,7 +89,7 @@ function normalize(prefix: string): string {
 
 function partitionOf(arn: string | undefined): string {
   const part = arn?.split(':')[1];
-  return part && part.startsWith('aws') ? part : 'aws';
+  return part?.startsWith('aws') ? part : 'aws';
 }
 
 function regionOf(arn: string | undefined): string | undefined {

@@ -146,14 +146,15 @@ export class ExportPipeline extends Construct {
     }
     this.functions = functions;
 
+    const stageFunction = (stage: Stage) => this.stageFunction(stage);
     this.key.applyPolicy({
-      functionRoleArns: STAGES.map((s) => functions.get(s)!.role.arn),
-      exportStarterRoleArns: EXPORT_STARTERS.map((s) => functions.get(s)!.role.arn),
+      functionRoleArns: STAGES.map((s) => stageFunction(s).role.arn),
+      exportStarterRoleArns: EXPORT_STARTERS.map((s) => stageFunction(s).role.arn),
       exportRoleArn: this.exportRole.roleArn,
     });
 
     // Schedule and alarms
-    const reconcile = functions.get(Stage.RECONCILE)!;
+    const reconcile = stageFunction(Stage.RECONCILE);
     new ReconcilerSchedule(this, 'reconciler-schedule', {
       namePrefix,
       periodMinutes: config.reconcilerPeriodMinutes,
@@ -165,10 +166,17 @@ export class ExportPipeline extends Construct {
       alertTopicArns: this.topics.alertTopicArns,
       functions: STAGES.map((stage) => ({
         stage,
-        functionName: functions.get(stage)!.functionName,
-        deadLetterQueueName: functions.get(stage)!.deadLetterQueue.name,
+        functionName: stageFunction(stage).functionName,
+        deadLetterQueueName: stageFunction(stage).deadLetterQueue.name,
       })),
     });
+  }
+
+  /** The function of one stage; every stage has one, so a missing one is a construction bug. */
+  public stageFunction(stage: Stage): StageFunction {
+    const fn = this.functions.get(stage);
+    if (!fn) throw new Error(`no function was built for the ${stage} stage`);
+    return fn;
   }
 }
 

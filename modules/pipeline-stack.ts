@@ -104,7 +104,7 @@ export class PipelineStack extends TerraformStack {
     const out = (id: string, value: unknown, description: string) =>
       new TerraformOutput(this, id, { value, description });
     const byStage = <T>(f: (stage: (typeof STAGES)[number]) => T) => Object.fromEntries(STAGES.map((s) => [s, f(s)]));
-    const copyRoleArn = p.functions.get('copy')!.role.arn;
+    const copyRoleArn = p.stageFunction('copy').role.arn;
 
     out('export_bucket_name', p.bucket.bucketName, 'Our bucket the exports land in before the copy');
     out('export_bucket_arn', p.bucket.bucketArn, 'ARN of the export bucket');
@@ -122,17 +122,17 @@ export class PipelineStack extends TerraformStack {
     out('export_role_arn', p.exportRole.roleArn, 'Role RDS assumes to write exports');
     out(
       'function_arns',
-      byStage((s) => p.functions.get(s)!.function.arn),
+      byStage((s) => p.stageFunction(s).function.arn),
       'Stage function ARNs by stage',
     );
     out(
       'function_role_arns',
-      byStage((s) => p.functions.get(s)!.role.arn),
+      byStage((s) => p.stageFunction(s).role.arn),
       'Stage function role ARNs by stage',
     );
     out(
       'dead_letter_queue_arns',
-      byStage((s) => p.functions.get(s)!.deadLetterQueue.arn),
+      byStage((s) => p.stageFunction(s).deadLetterQueue.arn),
       'Dead-letter queue ARNs by stage',
     );
     out('copy_role_arn', copyRoleArn, 'Role the client grants write access to on their access point, bucket and key');

@@ -1,4 +1,4 @@
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { PipelineMessage, PipelinePublisher } from '../../lambdas/shared/domain/messages';
 import type { Run, StageFunction } from '../../lambdas/shared/domain/run';
 import { benchSettings, buildCopyStage, sns, type CopyStage } from '../../bench/copy-stage';

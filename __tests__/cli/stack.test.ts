@@ -72,7 +72,10 @@ describe('Function: locateStack', () => {
       config: s3Config,
       env: {},
       stackDir: dir,
-      terraformOutput: (d) => (calls.push(d), JSON.stringify(tfOutputs)),
+      terraformOutput: (d) => {
+        calls.push(d);
+        return JSON.stringify(tfOutputs);
+      },
     });
     expect(calls).toEqual([dir]);
     expect(stack.info.pipelineTopicArn).toBe('arn:aws:sns:eu-west-1:123456789012:aurora-export-pipeline');

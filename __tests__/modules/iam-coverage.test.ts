@@ -153,7 +153,9 @@ function deploymentFor(
   bind(synthesized.exportRoleArn, settings.exportRoleArn);
   bind(synthesized.pipelineTopicArn, settings.pipelineTopicArn);
   expect(synthesized.alertTopicArns).toHaveLength(settings.alertTopicArns.length);
-  synthesized.alertTopicArns.forEach((t, i) => bind(t, settings.alertTopicArns[i]));
+  synthesized.alertTopicArns.forEach((t, i) => {
+    bind(t, settings.alertTopicArns[i]);
+  });
 
   // Everything else is named by the stack itself: ARNs follow from the resource's name.
   const resolve = (token: string): string | undefined => {

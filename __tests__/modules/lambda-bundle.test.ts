@@ -54,7 +54,11 @@ describe('Function: deterministicZip', () => {
 
 describe('Function: bundleLambdas', () => {
   const cleanup: string[] = [];
-  afterAll(() => cleanup.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  afterAll(() =>
+    cleanup.forEach((d) => {
+      rmSync(d, { recursive: true, force: true });
+    }),
+  );
   const outDirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'bundle-test-')));
   cleanup.push(...outDirs);
   const [first, second] = outDirs.map(

@@ -1,4 +1,4 @@
-import { App, Testing } from 'cdktf';
+import { type App, Testing } from 'cdktf';
 import { parseConfig } from '../../config/load';
 import type { PipelineConfig, PipelineConfigInput } from '../../config/schema';
 import example from '../../config/example.json';

@@ -9,7 +9,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { runtimeSettingsSchema, type RuntimeSettings } from '../../lambdas/shared/contracts/settings';
-import { RunStore } from '../../lambdas/shared/adapters/run-store';
+import type { RunStore } from '../../lambdas/shared/adapters/run-store';
 import { RdsGateway } from '../../lambdas/shared/adapters/rds';
 import type { AlertPublisher, PipelineMessage, PipelinePublisher } from '../../lambdas/shared/domain/messages';
 import { STAGES_IN_ORDER, StageFunction, isTerminal, type Run } from '../../lambdas/shared/domain/run';

@@ -165,7 +165,9 @@ function conditionMatches(s: PolicyStatementJson, context: AuthzRequest['context
   for (const [operator, keys] of Object.entries(s.Condition ?? {})) {
     for (const [key, values] of Object.entries(keys)) {
       const policyValues = list(values as string | readonly string[]).map(String);
-      policyValues.forEach((v) => assertResolved(`Condition ${operator} ${key}`, v));
+      policyValues.forEach((v) => {
+        assertResolved(`Condition ${operator} ${key}`, v);
+      });
       if (!operatorMatches(operator, key, policyValues, context)) return false;
     }
   }

@@ -2,7 +2,7 @@
  * --openssl-legacy-provider. The parent passes { directory, buckets, workers } and receives { port } once
  * listening. With workers > 1 the emulator runs as a Node cluster sharing one port and one store directory,
  * so that it is not the bottleneck of a benchmark. */
-'use strict';
+
 const cluster = require('node:cluster');
 const S3rver = require('s3rver');
 

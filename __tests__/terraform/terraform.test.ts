@@ -15,7 +15,11 @@ import { handlerEntry, PipelineStack, STACK_ID } from '../../modules/pipeline-st
 
 const MIRROR = process.env.TF_PROVIDER_MIRROR ?? '/opt/tf-plugins';
 const temporary: string[] = [];
-afterAll(() => temporary.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() =>
+  temporary.forEach((d) => {
+    rmSync(d, { recursive: true, force: true });
+  }),
+);
 
 function findOnPath(command: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {

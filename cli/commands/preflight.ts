@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { GetRoleCommand } from '@aws-sdk/client-iam';
 import { DescribeKeyCommand } from '@aws-sdk/client-kms';
-import { DescribeDBClusterSnapshotsCommand, DescribeDBClustersCommand } from '@aws-sdk/client-rds';
+import { type DBCluster, DescribeDBClusterSnapshotsCommand, DescribeDBClustersCommand } from '@aws-sdk/client-rds';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -21,7 +21,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
-import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { GetCallerIdentityCommand, type GetCallerIdentityCommandOutput } from '@aws-sdk/client-sts';
 import type { PipelineConfig, SourceClusterConfig } from '../../config/schema';
 import { CLIENT_KMS_ACTIONS, copyObjectActions, destinationObjectPrefixes } from '../../modules/client-policy';
 import { PROBE_FOLDER, probeResultSchema, type ProbeResult } from '../../lambdas/copy/probe';
@@ -94,7 +94,7 @@ export function pathFor(
 
 async function checkCluster(aws: AwsClients, cluster: SourceClusterConfig, region: string): Promise<CheckResult> {
   const check = `source cluster ${cluster.identifier}`;
-  let found;
+  let found: DBCluster | undefined;
   try {
     const out = await aws.rds().send(new DescribeDBClustersCommand({ DBClusterIdentifier: cluster.identifier }));
     found = out.DBClusters?.[0];
@@ -631,7 +631,7 @@ export async function runPreflight(
     onResult(r);
   };
   const { aws, config, stack } = input;
-  let identity;
+  let identity: GetCallerIdentityCommandOutput;
   try {
     identity = await aws.sts().send(new GetCallerIdentityCommand({}));
   } catch (e) {
@@ -719,7 +719,12 @@ export const preflightCommand: Command = {
         asSelf: flags['as-self'] === true,
         now: () => ctx.now(),
       },
-      ctx.json ? undefined : (r) => formatCheck(r).forEach((l) => ctx.io.out(l)),
+      ctx.json
+        ? undefined
+        : (r) =>
+            formatCheck(r).forEach((l) => {
+              ctx.io.out(l);
+            }),
     );
     const failed = results.filter((r) => r.status === 'fail').length;
     const warned = results.filter((r) => r.status === 'warn').length;

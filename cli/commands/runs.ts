@@ -167,7 +167,9 @@ export const runsListCommand: Command = {
     formatTable(
       ['RUN ID', 'CLUSTER', 'SNAPSHOT', 'PATH', 'STAGE', 'STARTED', 'DURATION'],
       runs.map((r) => row(r, ctx.now())),
-    ).forEach((l) => ctx.io.out(l));
+    ).forEach((l) => {
+      ctx.io.out(l);
+    });
     return 0;
   },
 };
@@ -193,7 +195,10 @@ export const runsShowCommand: Command = {
       )
         .slice(1)
         .map((l) => `  ${l}`);
-    const out = (lines: string[]) => lines.forEach((l) => ctx.io.out(l));
+    const out = (lines: string[]) =>
+      lines.forEach((l) => {
+        ctx.io.out(l);
+      });
     out([`Run ${run.runId}`]);
     out(
       kv([

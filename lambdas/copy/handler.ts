@@ -65,7 +65,7 @@ export interface CopyDeps {
 /** The copy stage's handler: SNS events, or a direct `{ "kind": "probe" }` invocation answered with a {@link ProbeResult} (see ./probe). */
 export interface CopyHandler {
   (event: SNSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<void>;
-  (event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<void | ProbeResult>;
+  (event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<undefined | ProbeResult>;
 }
 
 /** Builds the handler around its dependencies. */
@@ -75,7 +75,7 @@ export function makeHandler(deps: CopyDeps): CopyHandler {
   const handle = async (
     event: unknown,
     context?: Pick<Context, 'getRemainingTimeInMillis'>,
-  ): Promise<void | ProbeResult> => {
+  ): Promise<undefined | ProbeResult> => {
     if (!isSnsEvent(event)) return probe(event);
     await forEachRecord(event as SNSEvent, deps.logger, async (record) => {
       const message = record.type === 'pipeline' && record.target === StageFunction.COPY ? record.message : undefined;
@@ -520,5 +520,7 @@ export function defaultDeps(settings: RuntimeSettings = settingsFromEnv()): Copy
 
 let lazy: CopyHandler | undefined;
 /** The Lambda entry point. */
-export const handler = ((event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) =>
-  (lazy ??= makeHandler(defaultDeps()))(event, context)) as CopyHandler;
+export const handler = ((event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) => {
+  lazy ??= makeHandler(defaultDeps());
+  return lazy(event, context);
+}) as CopyHandler;

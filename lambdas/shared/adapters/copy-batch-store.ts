@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  DynamoDBDocumentClient,
+  type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -359,7 +359,7 @@ export class CopyBatchStore {
       if (!isConditionFailure(e)) throw e;
     }
     const run = await this.readRunCopy(runId);
-    if (!run || run.stage !== 'COPYING') return undefined;
+    if (run?.stage !== 'COPYING') return undefined;
     return { counted: false, batchesDone: run.doneIds.size, batchesTotal: run.batchesTotal };
   }
 

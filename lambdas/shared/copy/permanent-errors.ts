@@ -173,12 +173,11 @@ export function classifyCopyError(error: unknown, ctx: CopyCallContext): Permane
       ? keyInError !== ctx.destination.kmsKeyArn
       : ctx.side === 'source' || (parsed.action === 'kms:Decrypt' && ctx.side !== 'destination');
     const keyArn = keyInError ?? (decrypting ? ctx.source.kmsKeyArn : ctx.destination.kmsKeyArn);
-    const kmsAction =
-      parsed.action && parsed.action.startsWith('kms:')
-        ? parsed.action
-        : decrypting
-          ? 'kms:Decrypt'
-          : 'kms:GenerateDataKey';
+    const kmsAction = parsed.action?.startsWith('kms:')
+      ? parsed.action
+      : decrypting
+        ? 'kms:Decrypt'
+        : 'kms:GenerateDataKey';
     const resource = keyArn ?? (decrypting ? 'the export KMS key' : "the client's KMS key");
     const policies = decrypting
       ? [`the key policy of the export key ${resource} and the copy function's role policy (kms:Decrypt)`]

@@ -2,7 +2,7 @@
  * Starting a run's export, shared by the start stage (direct path) and the export stage (restore path,
  * and retries of runs waiting for an export slot).
  */
-import { ExportPath, type Run } from '../domain/run';
+import type { ExportPath, Run } from '../domain/run';
 import { exportS3PrefixFor, exportTaskIdFor, exportTaskS3Prefix } from '../domain/naming';
 import { isExportSlotUnavailable } from '../adapters/rds';
 import { errorMessage, errorName, isPermanentAwsError } from '../errors';

@@ -20,7 +20,9 @@ describe('Module: logger', () => {
       });
       logger.info('after the run');
     } finally {
-      spies.forEach((s) => s.mockRestore());
+      spies.forEach((s) => {
+        s.mockRestore();
+      });
     }
     const parsed = lines
       .join('')
