@@ -75,7 +75,6 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     expect(restore).toMatchObject({
       EngineMode: 'provisioned',
       DeletionProtection: false,
-      PubliclyAccessible: false,
       DBSubnetGroupName: 'private-db-subnets',
     });
     expect(sim.rds.successfulCalls('DeleteDBCluster').every((c) => c.input.SkipFinalSnapshot === true)).toBe(true);

@@ -25,6 +25,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SNSEventRecord } from 'aws-lambda';
+import { checkRdsRequest, type ModelViolation } from './rds-model';
 
 const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
@@ -113,6 +114,11 @@ export class FakeRds {
   readonly snapshots = new Map<string, SnapshotState>();
   readonly tasks = new Map<string, TaskState>();
   readonly calls: CallRecord[] = [];
+  /**
+   * Requests that broke a rule of the RDS model documentation (see ./rds-model); each was answered with
+   * InvalidParameterCombination, so a pipeline that sends one cannot succeed in a test either.
+   */
+  readonly modelViolations: ModelViolation[] = [];
   /** RDS events emitted and not yet taken by {@link drainEvents}. */
   private outbox: SNSEventRecord[] = [];
   private readonly failures = new Map<string, Error[]>();
@@ -342,7 +348,14 @@ export class FakeRds {
   private async call(command: string, input: Record<string, unknown>, fn: () => unknown): Promise<unknown> {
     const queued = this.failures.get(command);
     let error: Error | undefined;
-    if (queued?.length) error = queued.shift();
+    const violations = checkRdsRequest(command, input);
+    if (violations.length > 0) {
+      this.modelViolations.push(...violations);
+      error = awsError(
+        'InvalidParameterCombination',
+        `request outside the RDS model: ${violations.map((v) => `${v.member}: ${v.rule}`).join('; ')}`,
+      );
+    } else if (queued?.length) error = queued.shift();
     else if (this.throttleEveryCommandOnce && !this.throttled.has(command)) {
       this.throttled.add(command);
       error = awsError('ThrottlingException', 'Rate exceeded');

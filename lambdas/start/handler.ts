@@ -44,7 +44,6 @@ async function restore(d: StageDeps, run: Run, snapshot: DBClusterSnapshot): Pro
       ...(s.restore.dbSubnetGroupName ? { DBSubnetGroupName: s.restore.dbSubnetGroupName } : {}),
       ...(s.restore.vpcSecurityGroupIds.length ? { VpcSecurityGroupIds: s.restore.vpcSecurityGroupIds } : {}),
       DeletionProtection: false,
-      PubliclyAccessible: false,
       CopyTagsToSnapshot: false,
       Tags: tempResourceTags(s.managedByTag, run.runId),
     });

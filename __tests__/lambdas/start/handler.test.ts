@@ -8,6 +8,7 @@ import { runIdFor } from '../../../lambdas/shared/domain/naming';
 import { useStageDeps } from '../../support/stage-deps';
 import { loadEvent, pipelineEvent, rdsEventWith } from '../../support/events';
 import { awsError } from '../../support/fake-rds';
+import { checkRdsRequest } from '../../support/rds-model';
 import type { Run } from '../../../lambdas/shared/domain/run';
 import { CopyBatchStore } from '../../../lambdas/shared/adapters/copy-batch-store';
 import { destinationOf, runDestinationPrefix } from '../../../lambdas/shared/stage/destination';
@@ -98,7 +99,7 @@ describe('Handler: start', () => {
     expect(rds.commandCalls(StartExportTaskCommand)).toHaveLength(1);
   });
 
-  it('restores an Aurora Serverless v1 snapshot to a private, tagged, provisioned cluster without deletion protection', async () => {
+  it('restores an Aurora Serverless v1 snapshot to a tagged, provisioned cluster without deletion protection, sending only parameters AWS documents for Aurora', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({
       DBClusterSnapshots: [snapshot({ DBClusterIdentifier: 'me3-serverless', EngineMode: 'serverless' })],
     });
@@ -109,7 +110,6 @@ describe('Handler: start', () => {
       SnapshotIdentifier: SNAP_ARN,
       EngineMode: 'provisioned',
       DeletionProtection: false,
-      PubliclyAccessible: false,
       DBSubnetGroupName: 'private-db-subnets',
       VpcSecurityGroupIds: ['sg-0123456789abcdef0'],
       Tags: [
@@ -117,6 +117,8 @@ describe('Handler: start', () => {
         { Key: 'run-id', Value: RUN_ID },
       ],
     });
+    const restore = rds.commandCalls(RestoreDBClusterFromSnapshotCommand)[0].args[0].input;
+    expect(checkRdsRequest('RestoreDBClusterFromSnapshot', { ...restore })).toEqual([]);
     expect(await env.deps.store.get(RUN_ID)).toMatchObject({ stage: 'RESTORING', tempClusterId: `sim-tmp-${RUN_ID}` });
   });
 
@@ -257,11 +259,11 @@ describe('Handler: start', () => {
     expect(await env.deps.store.get(runIdFor(SNAP_ID, 2))).toBeUndefined();
   });
 
-  it('looks the snapshot up by its ARN, not by string surgery on the id', async () => {
+  it('looks the automated snapshot up by its ARN, not by string surgery on the id, with the SnapshotType AWS requires for it', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
     await makeHandler(env.deps)(rdsEventWith('rds-event-0169-automated-snapshot.json', {}));
-    expect(rds.commandCalls(DescribeDBClusterSnapshotsCommand)[0].args[0].input).toEqual({
-      DBClusterSnapshotIdentifier: SNAP_ARN,
-    });
+    const input = rds.commandCalls(DescribeDBClusterSnapshotsCommand)[0].args[0].input;
+    expect(input).toEqual({ DBClusterSnapshotIdentifier: SNAP_ARN, SnapshotType: 'automated' });
+    expect(checkRdsRequest('DescribeDBClusterSnapshots', { ...input })).toEqual([]);
   });
 });

@@ -70,15 +70,31 @@ export function isExportUnsupported(e: unknown): boolean {
   );
 }
 
+/**
+ * True for the id or ARN of an automated cluster snapshot: RDS names those `rds:<cluster>-<timestamp>`
+ * (Aurora User Guide, Backing up and restoring an Aurora DB cluster), so the ARN ends in
+ * `:cluster-snapshot:rds:...`. Manual snapshot ids cannot contain a colon.
+ */
+export function isAutomatedSnapshotId(idOrArn: string): boolean {
+  return /(^|:cluster-snapshot:)rds:/.test(idOrArn);
+}
+
 /** The RDS calls of the pipeline. */
 export class RdsGateway {
   constructor(readonly client: RDSClient = new RDSClient({})) {}
 
-  /** A cluster snapshot by id or ARN, or undefined. */
+  /**
+   * A cluster snapshot by id or ARN, or undefined. An automated snapshot's id is sent with
+   * `SnapshotType: automated`, which the API requires for it ("If this identifier is for an automated
+   * snapshot, the SnapshotType parameter must also be specified", DescribeDBClusterSnapshots).
+   */
   async describeClusterSnapshot(idOrArn: string): Promise<DBClusterSnapshot | undefined> {
     try {
       const out = await this.client.send(
-        new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: idOrArn }),
+        new DescribeDBClusterSnapshotsCommand({
+          DBClusterSnapshotIdentifier: idOrArn,
+          ...(isAutomatedSnapshotId(idOrArn) ? { SnapshotType: 'automated' } : {}),
+        }),
       );
       return out.DBClusterSnapshots?.[0];
     } catch (e) {

@@ -1,7 +1,22 @@
-import { isExportSlotUnavailable, isExportUnsupported } from '../../../../lambdas/shared/adapters/rds';
+import {
+  isAutomatedSnapshotId,
+  isExportSlotUnavailable,
+  isExportUnsupported,
+} from '../../../../lambdas/shared/adapters/rds';
 import { awsError } from '../../../support/fake-rds';
 
 describe('Module: rds adapter', () => {
+  describe('Function: isAutomatedSnapshotId', () => {
+    it.each([
+      ['rds:orders-2026-05-15-09-10', true],
+      ['arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:rds:orders-2026-05-15-09-10', true],
+      ['sim-tmp-orders-202605150910-93f418', false],
+      ['arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:orders-manual', false],
+    ])('tells %s as automated: %s', (id, expected) => {
+      expect(isAutomatedSnapshotId(id)).toBe(expected);
+    });
+  });
+
   describe('Function: isExportSlotUnavailable', () => {
     it.each([
       ['ExportTaskLimitReachedFault', 'You have reached the limit of 5 concurrent export tasks'],
