@@ -82,6 +82,25 @@ describe('main', () => {
     expect(broken.stderr).not.toMatch(/^\s+at /m);
   });
 
+  it('lists every AWS limit a configuration would go past and exits 1 without a stack trace', () => {
+    const tooLarge = writeConfig({
+      ...example,
+      sourceClusters: Array.from({ length: 400 }, (_, i) => ({
+        identifier: `${'a'.repeat(56)}-${String(i).padStart(4, '0')}`,
+        exportOnly: Array.from({ length: 20 }, (_, j) => `sales.public.order_line_items_${j}`),
+      })),
+    });
+    const { status, stderr, stdout } = synth(['--config', tooLarge]);
+    expect(status).toBe(1);
+    expect(stdout).not.toContain('cdk.tf.json');
+    expect(stderr).toMatch(/^Configuration .+config\.json: The configuration goes past AWS limits \(\d+ problems\):\n/);
+    expect(stderr).toMatch(
+      /  - the start function's role \(aurora-export-start\): \d+ policies, over IAM's managed policies attached per role quota .* of 10 policies \(grows with sourceClusters: 400 clusters\)/,
+    );
+    expect(stderr).toMatch(/  - the export function's role \(aurora-export-export\): \d+ policies/);
+    expect(stderr).not.toMatch(/^\s+at /m);
+  }, 60_000);
+
   it('synthesizes the example twice into byte-identical Terraform and zips', () => {
     const first = synth([]);
     const second = synth([]);

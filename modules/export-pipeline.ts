@@ -1,18 +1,21 @@
 import { Construct } from 'constructs';
+import { Token } from 'cdktf';
+import { SETTINGS_FILE } from '../lambdas/shared/contracts/settings';
 import type { PipelineConfig } from '../config/schema';
 import { StageFunction as Stage } from '../lambdas/shared/domain/run';
 import { Alarms } from './alarms';
 import type { AwsContext } from './aws-context';
+import { LimitChecks } from './aws-limits';
 import { ExportBucket } from './export-bucket';
 import { ExportRole } from './export-role';
 import { allow, type Statement } from './iam';
-import type { LambdaZip } from './lambda-bundle';
+import { type LambdaZip, withFiles } from './lambda-bundle';
 import { PipelineKey } from './pipeline-key';
 import { PipelineTopics } from './pipeline-topics';
 import { RdsEventSubscription } from './rds-event-subscription';
 import { ReconcilerSchedule } from './reconciler-schedule';
 import { RunTable } from './run-table';
-import { buildRuntimeSettings, runtimeSettingsJson, tempResourcePrefixOf } from './runtime-settings';
+import { buildRuntimeSettings, packageRuntimeSettings, tempResourcePrefixOf } from './runtime-settings';
 import { EXPORT_STARTERS, STAGE_PUBLISHES, STAGE_RDS_EVENTS, stagePermissions } from './stage-permissions';
 import { StageFunction } from './stage-function';
 
@@ -29,6 +32,9 @@ export interface ExportPipelineProps {
 /** Every stage, in pipeline order. */
 export const STAGES: readonly Stage[] = Object.values(Stage);
 
+/** The longest partition name (`aws-us-gov`): ARNs are measured with it. */
+const MAX_PARTITION_LENGTH = 10;
+
 /**
  * The whole pipeline, in the order of the architecture:
  *
@@ -44,6 +50,8 @@ export class ExportPipeline extends Construct {
   public readonly topics: PipelineTopics;
   public readonly exportRole: ExportRole;
   public readonly functions: ReadonlyMap<Stage, StageFunction>;
+  /** The `settings.json` packaged beside every handler. */
+  public readonly settingsFile: Uint8Array;
 
   constructor(scope: Construct, id: string, props: ExportPipelineProps) {
     super(scope, id);
@@ -87,7 +95,7 @@ export class ExportPipeline extends Construct {
     });
 
     // Stages
-    const settingsJson = runtimeSettingsJson(
+    const packaged = packageRuntimeSettings(
       buildRuntimeSettings(config, {
         accountId: aws.accountId,
         tableName: this.table.tableName,
@@ -99,6 +107,18 @@ export class ExportPipeline extends Construct {
         alertTopicArns: this.topics.alertTopicArns,
       }),
     );
+    this.settingsFile = packaged.file;
+    // Partition, region and account are the only tokens in ARNs that grow with the configuration: measure
+    // them at their real longest rather than as any reference.
+    const limits = new LimitChecks(
+      [
+        { token: aws.partition, maxLength: MAX_PARTITION_LENGTH },
+        { token: aws.region, maxLength: config.region.length },
+        { token: aws.accountId, maxLength: 12 },
+      ].filter((b) => Token.isUnresolved(b.token)),
+    );
+    const clusters = config.sourceClusters.length;
+    const policyGrowth = `grows with sourceClusters: ${clusters} cluster${clusters === 1 ? '' : 's'}`;
     const permissionScope = {
       aws,
       tempResourcePrefix: tempResourcePrefixOf(namePrefix),
@@ -129,8 +149,10 @@ export class ExportPipeline extends Construct {
         new StageFunction(this, stage, {
           namePrefix,
           stage,
-          code,
-          settingsJson,
+          code: withFiles(code, { [SETTINGS_FILE]: packaged.file }),
+          settingsJson: packaged.environmentJson,
+          limits,
+          policyGrowth,
           statements: mergeKeyStatements(statements, kmsKeyArn),
           kmsKeyArn,
           logRetentionDays: config.logRetentionDays,
@@ -170,6 +192,9 @@ export class ExportPipeline extends Construct {
         deadLetterQueueName: stageFunction(stage).deadLetterQueue.name,
       })),
     });
+
+    // Everything past an AWS limit, listed at once, before anything is written.
+    limits.assertWithinLimits();
   }
 
   /** The function of one stage; every stage has one, so a missing one is a construction bug. */

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { buildSync } from 'esbuild';
-import { zipSync } from 'fflate';
+import { unzipSync, zipSync } from 'fflate';
 
 /**
  * Bundles Lambda handlers with esbuild and zips each one deterministically, so the same source always gives
@@ -29,6 +29,8 @@ export interface LambdaZip {
   /** Hex SHA-256 of the zip, usable as an asset folder name. */
   readonly sha256Hex: string;
   readonly sizeBytes: number;
+  /** Total size of the files inside, as Lambda counts a package's unzipped size. */
+  readonly unzippedSizeBytes: number;
 }
 
 /** Options of {@link bundleLambdas}. */
@@ -120,17 +122,34 @@ export function bundleLambdas(entries: readonly BundleEntry[], options: BundleOp
   for (const e of entries) {
     const out = result.outputFiles.find((f) => f.path === `/bundle-out/${e.name}.js`);
     if (!out) throw new Error(`esbuild produced no output for ${e.name}`);
-    const zip = deterministicZip({ [HANDLER_FILE]: out.contents });
-    const digest = createHash('sha256').update(zip).digest();
-    const zipPath = join(outDir, digest.toString('hex'), `${e.name}.zip`);
-    writeOnce(zipPath, zip);
-    zips.set(e.name, {
-      name: e.name,
-      zipPath,
-      sourceCodeHash: digest.toString('base64'),
-      sha256Hex: digest.toString('hex'),
-      sizeBytes: zip.byteLength,
-    });
+    zips.set(e.name, writeZip(e.name, { [HANDLER_FILE]: out.contents }, outDir));
   }
   return zips;
+}
+
+/** Zips files deterministically and writes the zip once under `<outDir>/<sha256>/<name>.zip`. */
+function writeZip(name: string, files: Readonly<Record<string, Uint8Array>>, outDir: string): LambdaZip {
+  const zip = deterministicZip(files);
+  const digest = createHash('sha256').update(zip).digest();
+  const zipPath = join(outDir, digest.toString('hex'), `${name}.zip`);
+  writeOnce(zipPath, zip);
+  return {
+    name,
+    zipPath,
+    sourceCodeHash: digest.toString('base64'),
+    sha256Hex: digest.toString('hex'),
+    sizeBytes: zip.byteLength,
+    unzippedSizeBytes: Object.values(files).reduce((sum, f) => sum + f.byteLength, 0),
+  };
+}
+
+/**
+ * The same bundle with more files beside the handler (the packaged settings), zipped as deterministically as
+ * the bundle itself and written next to it: the same code and files always give the same bytes.
+ */
+export function withFiles(code: LambdaZip, files: Readonly<Record<string, Uint8Array>>): LambdaZip {
+  const clash = Object.keys(files).filter((f) => f === HANDLER_FILE);
+  if (clash.length > 0) throw new Error(`${code.name}: ${HANDLER_FILE} is the handler and cannot be replaced`);
+  const existing = unzipSync(readFileSync(code.zipPath));
+  return writeZip(code.name, { ...existing, ...files }, dirname(dirname(code.zipPath)));
 }

@@ -1,6 +1,10 @@
 import { Token } from 'cdktf';
 import type { PipelineConfig } from '../config/schema';
-import { runtimeSettingsSchema, type RuntimeSettings } from '../lambdas/shared/contracts/settings';
+import {
+  DEPLOYED_SETTING_KEYS,
+  runtimeSettingsSchema,
+  type RuntimeSettings,
+} from '../lambdas/shared/contracts/settings';
 
 /** Names and ARNs of the deployed resources the settings point at (Terraform tokens at synth time). */
 export interface DeployedResources {
@@ -13,11 +17,6 @@ export interface DeployedResources {
   readonly pipelineTopicArn: string;
   readonly alertTopicArns: readonly string[];
 }
-
-/** Lambda allows 4 KiB of environment variables per function. */
-export const LAMBDA_ENV_LIMIT_BYTES = 4096;
-/** What a resolved ARN or name may take at most, to estimate the settings' deployed size. */
-const RESOLVED_TOKEN_ALLOWANCE = 100;
 
 /** `<namePrefix>-tmp-`: the prefix of every temporary resource, and the scope of the destructive IAM grants. */
 export function tempResourcePrefixOf(namePrefix: string): string {
@@ -69,14 +68,39 @@ export function buildRuntimeSettings(config: PipelineConfig, deployed: DeployedR
   return settings;
 }
 
-/** The settings as the JSON of the `PIPELINE_SETTINGS` variable; fails when they would not fit in Lambda's limit. */
-export function runtimeSettingsJson(settings: RuntimeSettings): string {
-  const json = JSON.stringify(settings);
-  const estimated = Buffer.byteLength(json.replace(/\$\{TfToken\[[^\]]+\]\}/g, 'x'.repeat(RESOLVED_TOKEN_ALLOWANCE)));
-  if (estimated > LAMBDA_ENV_LIMIT_BYTES - 200) {
+/** The settings as a function receives them: the environment's part and the packaged file. */
+export interface PackagedSettings {
+  /** JSON of the deployed part (`PIPELINE_SETTINGS`): names and ARNs Terraform fills in, small and bounded. */
+  readonly environmentJson: string;
+  /** The `settings.json` packaged beside every handler: canonical JSON (sorted keys), so the same configuration always gives the same bytes. */
+  readonly file: Uint8Array;
+}
+
+/** JSON with every object's keys sorted: byte-stable whatever order the configuration was written in. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
+  );
+}
+
+/**
+ * Splits the settings between the environment (what only Terraform knows) and the packaged file (everything
+ * known at synth, which is what grows with the configuration). The file must hold no Terraform token: a token
+ * inside a zip would never be resolved.
+ */
+export function packageRuntimeSettings(settings: RuntimeSettings): PackagedSettings {
+  const deployedKeys: readonly string[] = DEPLOYED_SETTING_KEYS;
+  const deployed = Object.fromEntries(DEPLOYED_SETTING_KEYS.map((k) => [k, settings[k]]));
+  const rest = Object.fromEntries(Object.entries(settings).filter(([k]) => !deployedKeys.includes(k)));
+  const fileJson = canonicalJson(rest);
+  if (Token.isUnresolved(fileJson)) {
     throw new RuntimeSettingsError(
-      `The stage functions' settings would take about ${estimated} bytes, over Lambda's ${LAMBDA_ENV_LIMIT_BYTES}-byte environment limit: shorten exportOnly lists or the number of source clusters`,
+      `The packaged settings hold a value only Terraform knows; move its key to DEPLOYED_SETTING_KEYS: ${fileJson}`,
     );
   }
-  return json;
+  return { environmentJson: JSON.stringify(deployed), file: new TextEncoder().encode(fileJson) };
 }

@@ -1,8 +1,10 @@
 import { Construct } from 'constructs';
 import { TerraformAsset, AssetType } from 'cdktf';
 import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
+import { IamPolicy } from '@cdktf/provider-aws/lib/iam-policy';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
+import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment';
 import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function';
 import { LambdaFunctionEventInvokeConfig } from '@cdktf/provider-aws/lib/lambda-function-event-invoke-config';
 import { LambdaPermission } from '@cdktf/provider-aws/lib/lambda-permission';
@@ -10,18 +12,24 @@ import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscrip
 import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue';
 import type { StageFunction as StageFunctionName } from '../lambdas/shared/domain/run';
 import { SETTINGS_ENV_VAR } from '../lambdas/shared/contracts/settings';
+import { AWS_LIMITS, type LimitChecks } from './aws-limits';
 import { allow, policyJson, serviceTrustPolicy, type Statement } from './iam';
 import { LAMBDA_HANDLER, type LambdaZip } from './lambda-bundle';
+import { layoutPolicies } from './policy-layout';
 
 /** Props of {@link StageFunction}. */
 export interface StageFunctionProps {
   readonly namePrefix: string;
   /** The stage this function runs; also the value of the `target` attribute it listens to. */
   readonly stage: StageFunctionName;
-  /** The bundled handler. */
+  /** The bundled handler, with the packaged settings file beside it. */
   readonly code: LambdaZip;
-  /** JSON of the runtime settings (`PIPELINE_SETTINGS`). */
+  /** JSON of the deployed part of the runtime settings (`PIPELINE_SETTINGS`). */
   readonly settingsJson: string;
+  /** Where sizes are checked against AWS limits (environment, package, policies, filter policies). */
+  readonly limits: LimitChecks;
+  /** What in the configuration makes the role's policies grow, for a limit error. @default none named */
+  readonly policyGrowth?: string;
   /** The stage's own statements (RDS, S3, table, topics...); logs and the dead-letter queue are added here. */
   readonly statements: readonly Statement[];
   /** Key the dead-letter queue and the log group are encrypted with (its policy must admit CloudWatch Logs). */
@@ -53,11 +61,18 @@ export class StageFunction extends Construct {
   public readonly logGroup: CloudwatchLogGroup;
   public readonly deadLetterQueue: SqsQueue;
   public readonly functionName: string;
+  /** The package deployed: the bundled handler and the packaged settings file. */
+  public readonly code: LambdaZip;
+  /** Managed policies holding the statements that do not fit in the role's inline policy (usually none). */
+  public readonly managedPolicies: readonly IamPolicy[];
+  private readonly limits: LimitChecks;
 
   constructor(scope: Construct, id: string, props: StageFunctionProps) {
     super(scope, id);
     const name = `${props.namePrefix}-${props.stage}`;
     this.functionName = name;
+    this.limits = props.limits;
+    this.code = props.code;
 
     // The name Lambda logs to by default: created here first, so it has a retention, is encrypted with the
     // pipeline key, and nothing else makes it.
@@ -77,16 +92,66 @@ export class StageFunction extends Construct {
       description: `Runs the ${props.stage} stage of ${props.namePrefix}`,
       assumeRolePolicy: serviceTrustPolicy('lambda.amazonaws.com'),
     });
+    const statements = [
+      allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [`${this.logGroup.arn}:*`]),
+      allow('ParkFailedEvents', ['sqs:SendMessage'], [this.deadLetterQueue.arn]),
+      ...props.statements,
+    ];
+    const roleSubject = `the ${props.stage} function's role (${name})`;
+    const sizeOf = (json: string) => props.limits.resolvedSize(json, 'characters without whitespace');
+    const layout = layoutPolicies(statements, {
+      inlineMax: AWS_LIMITS.roleInlinePolicies.max,
+      managedMax: AWS_LIMITS.managedPolicySize.max,
+      sizeOf,
+    });
     const policy = new IamRolePolicy(this, 'policy', {
       name: `${props.stage}-stage`,
       role: this.role.name,
-      policy: policyJson([
-        allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [`${this.logGroup.arn}:*`]),
-        allow('ParkFailedEvents', ['sqs:SendMessage'], [this.deadLetterQueue.arn]),
-        ...props.statements,
-      ]),
+      policy: policyJson(layout.inline),
     });
+    props.limits.check(
+      AWS_LIMITS.roleInlinePolicies,
+      roleSubject,
+      sizeOf(policyJson(layout.inline)),
+      props.policyGrowth,
+    );
+    props.limits.check(AWS_LIMITS.managedPoliciesPerRole, roleSubject, layout.managed.length, props.policyGrowth);
+    const attachments = layout.managed.map((doc, i) => {
+      const part = i + 2;
+      props.limits.check(
+        AWS_LIMITS.managedPolicySize,
+        `part ${part} of ${roleSubject}'s permissions`,
+        sizeOf(policyJson(doc)),
+        props.policyGrowth,
+      );
+      const managed = new IamPolicy(this, `policy-part-${part}`, {
+        name: `${name}-stage-part-${part}`,
+        description: `Part ${part} of the ${props.stage} stage's permissions (part 1 is the role's inline policy)`,
+        policy: policyJson(doc),
+      });
+      return {
+        managed,
+        attachment: new IamRolePolicyAttachment(this, `policy-part-${part}-attachment`, {
+          role: this.role.name,
+          policyArn: managed.arn,
+        }),
+      };
+    });
+    this.managedPolicies = attachments.map((a) => a.managed);
+    const permissions = [policy, ...attachments.map((a) => a.attachment)];
 
+    const variables = { [SETTINGS_ENV_VAR]: props.settingsJson };
+    props.limits.check(
+      AWS_LIMITS.lambdaEnvironment,
+      `the ${props.stage} function's environment`,
+      props.limits.resolvedSize(JSON.stringify(variables), 'bytes'),
+    );
+    props.limits.check(AWS_LIMITS.lambdaZippedPackage, `the ${props.stage} function's package`, props.code.sizeBytes);
+    props.limits.check(
+      AWS_LIMITS.lambdaUnzippedPackage,
+      `the ${props.stage} function's unpacked package`,
+      props.code.unzippedSizeBytes,
+    );
     const asset = new TerraformAsset(this, 'code', {
       path: props.code.zipPath,
       type: AssetType.FILE,
@@ -103,8 +168,8 @@ export class StageFunction extends Construct {
       sourceCodeHash: props.code.sourceCodeHash,
       memorySize: props.memoryMiB ?? 512,
       timeout: props.timeoutSeconds ?? 300,
-      environment: { variables: { [SETTINGS_ENV_VAR]: props.settingsJson } },
-      dependsOn: [this.logGroup, policy],
+      environment: { variables },
+      dependsOn: [this.logGroup, ...permissions],
     });
 
     new LambdaFunctionEventInvokeConfig(this, 'async', {
@@ -112,7 +177,7 @@ export class StageFunction extends Construct {
       maximumRetryAttempts: props.maxRetryAttempts ?? 2,
       destinationConfig: { onFailure: { destination: this.deadLetterQueue.arn } },
       // Lambda checks the role may send to the queue when the destination is set.
-      dependsOn: [policy],
+      dependsOn: permissions,
     });
 
     if (props.rdsEvents && props.rdsEvents.eventIds.length > 0) {
@@ -132,6 +197,11 @@ export class StageFunction extends Construct {
     scope: 'MessageBody' | 'MessageAttributes',
     filter: Record<string, unknown>,
   ): void {
+    const filterPolicy = JSON.stringify(filter);
+    const subject = `the filter policy of ${this.functionName}'s ${id} subscription`;
+    this.limits.check(AWS_LIMITS.snsFilterPolicySize, subject, Buffer.byteLength(filterPolicy));
+    this.limits.check(AWS_LIMITS.snsFilterPolicyKeys, subject, filterPolicyKeys(filter));
+    this.limits.check(AWS_LIMITS.snsFilterPolicyCombinations, subject, filterPolicyCombinations(filter));
     const permission = new LambdaPermission(this, `${id}-invoke`, {
       statementId: `sns-${id}`,
       action: 'lambda:InvokeFunction',
@@ -144,8 +214,34 @@ export class StageFunction extends Construct {
       protocol: 'lambda',
       endpoint: this.function.arn,
       filterPolicyScope: scope,
-      filterPolicy: JSON.stringify(filter),
+      filterPolicy,
       dependsOn: [permission],
     });
   }
+}
+
+/** Keys of a filter policy, nested keys included (SNS counts every key of a message body policy). */
+export function filterPolicyKeys(filter: Readonly<Record<string, unknown>>): number {
+  return Object.values(filter).reduce<number>(
+    (sum, v) => sum + 1 + (isNested(v) ? filterPolicyKeys(v as Record<string, unknown>) : 0),
+    0,
+  );
+}
+
+/** SNS's complexity measure of a filter policy: the product of the number of values in each array. */
+export function filterPolicyCombinations(filter: Readonly<Record<string, unknown>>): number {
+  return Object.values(filter).reduce<number>(
+    (product, v) =>
+      product *
+      (Array.isArray(v)
+        ? Math.max(v.length, 1)
+        : isNested(v)
+          ? filterPolicyCombinations(v as Record<string, unknown>)
+          : 1),
+    1,
+  );
+}
+
+function isNested(v: unknown): boolean {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }

@@ -130,7 +130,6 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
           ['rds:RestoreDBClusterFromSnapshot'],
           [
             a.tempClusters,
-            ...a.sourceSnapshots,
             s.aws.rds('cluster-pg:*'),
             s.aws.rds('og:*'),
             s.aws.rds(`subgrp:${s.dbSubnetGroupName ?? '*'}`),
@@ -138,8 +137,14 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
         ),
         // Tags given to the restore are authorized as tagging the new cluster; start makes no snapshot.
         allow('TagTemporaryResources', ['rds:AddTagsToResource'], [a.tempClusters]),
-        // The direct path only: a temporary snapshot is exported by the export stage.
-        allow('ExportSourceSnapshots', ['rds:StartExportTask'], [...a.sourceSnapshots]),
+        // A source snapshot is restored (the long way) or exported directly (a temporary snapshot is exported
+        // by the export stage). One statement names each configured cluster's snapshots once for both, as the
+        // list grows with every configured cluster.
+        allow(
+          'RestoreOrExportSourceSnapshots',
+          ['rds:RestoreDBClusterFromSnapshot', 'rds:StartExportTask'],
+          [...a.sourceSnapshots],
+        ),
         ...passExportRole(s),
         ...restoreWithSourceKeys(s),
       ];

@@ -25,7 +25,7 @@ import {
   type PolicyDocumentJson,
 } from '../support/iam-eval';
 import { CallRecorder, requestsFor, type MappedRequest, type RecordedCall } from './iam-requests';
-import { exampleConfig, only, resources, synthStack, type SynthesizedStack } from './stack-helper';
+import { exampleConfig, only, resources, synthesizedSettings, synthStack, type SynthesizedStack } from './stack-helper';
 
 const REGION = 'eu-west-1';
 const CLIENT_ACCOUNT = '210987654321';
@@ -116,11 +116,8 @@ function stackFor(settings: RuntimeSettings): { tf: SynthesizedStack; synthesize
     restore: { ...settings.restore, vpcSecurityGroupIds: [...settings.restore.vpcSecurityGroupIds] },
     destination: shapeOf(settings).destination,
   }));
-  const { tf } = synthStack(config);
-  const fn = Object.values(resources(tf, 'aws_lambda_function'))[0] as {
-    environment: { variables: Record<string, string> };
-  };
-  return { tf, synthesized: JSON.parse(fn.environment.variables.PIPELINE_SETTINGS) as RuntimeSettings };
+  const { tf, stack } = synthStack(config);
+  return { tf, synthesized: synthesizedSettings(tf, stack, StageFunction.START) };
 }
 
 /** The stack's policies with its tokens replaced by the names and ARNs of one simulated deployment. */
@@ -726,7 +723,7 @@ describe('IAM coverage: the calls the stage functions make against the policies 
     const d = run.deployment;
     const start = d.stagePolicies.get(StageFunction.START) as PolicyDocumentJson;
     const withoutExport = new Map(d.stagePolicies).set(StageFunction.START, {
-      Statement: start.Statement.filter((s) => s.Sid !== 'ExportSourceSnapshots'),
+      Statement: start.Statement.filter((s) => s.Sid !== 'RestoreOrExportSourceSnapshots'),
     });
     expect(deniedRequests([{ ...run, deployment: { ...d, stagePolicies: withoutExport } }])).toContainEqual(
       expect.stringMatching(

@@ -1,9 +1,13 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
-import { bundleLambdas, deterministicZip, HANDLER_FILE, REPO_ROOT } from '../../modules/lambda-bundle';
+import { SETTINGS_FILE } from '../../lambdas/shared/contracts/settings';
+import { bundleLambdas, deterministicZip, HANDLER_FILE, REPO_ROOT, withFiles } from '../../modules/lambda-bundle';
+import { buildRuntimeSettings, packageRuntimeSettings } from '../../modules/runtime-settings';
+import { exampleConfig } from './stack-helper';
 
 const FIXTURE = '__tests__/fixtures/handler.ts';
 
@@ -109,5 +113,85 @@ describe('Function: bundleLambdas', () => {
         { name: 'c', entry: 'lambdas/nope-c/handler.ts' },
       ]),
     ).toThrow('missing handler file(s) lambdas/nope-a/handler.ts (a), lambdas/nope-c/handler.ts (c)');
+  });
+});
+
+describe('Function: withFiles', () => {
+  const cleanup: string[] = [];
+  afterAll(() =>
+    cleanup.forEach((d) => {
+      rmSync(d, { recursive: true, force: true });
+    }),
+  );
+  const outDir = mkdtempSync(join(tmpdir(), 'bundle-files-'));
+  cleanup.push(outDir);
+  const bundled = bundleLambdas([{ name: 'snapshot', entry: 'lambdas/snapshot/handler.ts' }], { outDir }).get(
+    'snapshot',
+  )!;
+  const packaged = packageRuntimeSettings(
+    buildRuntimeSettings(exampleConfig(), {
+      accountId: '123456789012',
+      tableName: 'aurora-export-runs',
+      exportBucket: 'aurora-export-exports',
+      exportPrefix: 'exports',
+      exportKmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/abc',
+      exportRoleArn: 'arn:aws:iam::123456789012:role/aurora-export-rds-export',
+      pipelineTopicArn: 'arn:aws:sns:eu-west-1:123456789012:aurora-export-pipeline',
+      alertTopicArns: ['arn:aws:sns:eu-west-1:123456789012:aurora-export-alerts'],
+    }),
+  );
+
+  it('adds the settings beside the handler, byte-identically for the same code and settings', () => {
+    const a = withFiles(bundled, { [SETTINGS_FILE]: packaged.file });
+    const b = withFiles(bundled, { [SETTINGS_FILE]: packaged.file });
+    expect(a.sourceCodeHash).toBe(b.sourceCodeHash);
+    expect(a.sourceCodeHash).not.toBe(bundled.sourceCodeHash);
+    const files = unzipSync(readFileSync(a.zipPath));
+    expect(Object.keys(files)).toEqual([HANDLER_FILE, SETTINGS_FILE]);
+    expect(
+      Buffer.from(files[HANDLER_FILE]).equals(Buffer.from(unzipSync(readFileSync(bundled.zipPath))[HANDLER_FILE])),
+    ).toBe(true);
+    expect(a.unzippedSizeBytes).toBe(bundled.unzippedSizeBytes + packaged.file.byteLength);
+    expect(() => withFiles(bundled, { [HANDLER_FILE]: packaged.file })).toThrow(/cannot be replaced/);
+  });
+
+  it('gives a stage handler, run as Lambda runs it, the settings it reads from beside itself', () => {
+    const zip = withFiles(bundled, { [SETTINGS_FILE]: packaged.file });
+    mkdirSync(join(REPO_ROOT, 'build'), { recursive: true });
+    const dir = mkdtempSync(join(REPO_ROOT, 'build', 'bundle-run-'));
+    cleanup.push(dir);
+    for (const [name, bytes] of Object.entries(unzipSync(readFileSync(zip.zipPath))))
+      writeFileSync(join(dir, name), bytes);
+    const invoke = () =>
+      spawnSync(
+        process.execPath,
+        [
+          '-e',
+          `require(${JSON.stringify(join(dir, HANDLER_FILE))}).handler({ Records: [] }).then(() => console.log('handled'), (e) => { console.error(e.message); process.exit(1); })`,
+        ],
+        {
+          cwd: dir,
+          encoding: 'utf8',
+          env: {
+            PATH: process.env.PATH,
+            AWS_REGION: 'eu-west-1',
+            LAMBDA_TASK_ROOT: dir,
+            PIPELINE_SETTINGS: packaged.environmentJson,
+          },
+        },
+      );
+    const ran = invoke();
+    expect(ran.status).toBe(0);
+    expect(ran.stdout).toContain('handled');
+
+    writeFileSync(join(dir, SETTINGS_FILE), JSON.stringify({ namePrefix: 'aurora-export' }));
+    const incomplete = invoke();
+    expect(incomplete.status).toBe(1);
+    expect(incomplete.stderr).toMatch(/sourceClusters/);
+
+    unlinkSync(join(dir, SETTINGS_FILE));
+    const missing = invoke();
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain(`${join(dir, SETTINGS_FILE)} cannot be read (ENOENT)`);
   });
 });

@@ -1,9 +1,15 @@
 import { App, TerraformStack } from 'cdktf';
 import { DataAwsCallerIdentity } from '@cdktf/provider-aws/lib/data-aws-caller-identity';
-import { runtimeSettingsSchema } from '../../lambdas/shared/contracts/settings';
+import {
+  DEPLOYED_SETTING_KEYS,
+  runtimeSettingsSchema,
+  settingsFromEnv,
+  SETTINGS_FILE,
+} from '../../lambdas/shared/contracts/settings';
 import {
   buildRuntimeSettings,
-  runtimeSettingsJson,
+  canonicalJson,
+  packageRuntimeSettings,
   RuntimeSettingsError,
   tempResourcePrefixOf,
 } from '../../modules/runtime-settings';
@@ -19,6 +25,15 @@ const deployed = {
   pipelineTopicArn: 'arn:aws:sns:eu-west-1:123456789012:aurora-export-pipeline',
   alertTopicArns: ['arn:aws:sns:eu-west-1:123456789012:aurora-export-alerts'],
 };
+
+/** A configuration whose settings grow: many clusters, each with a long exportOnly list. */
+const large = exampleConfig((c) => ({
+  ...c,
+  sourceClusters: Array.from({ length: 100 }, (_, i) => ({
+    identifier: `cluster-${i}`,
+    exportOnly: Array.from({ length: 20 }, (_, j) => `db${i}.public.table_with_a_long_name_${j}`),
+  })),
+}));
 
 describe('Function: buildRuntimeSettings', () => {
   it('gives the handlers settings their own schema accepts', () => {
@@ -42,18 +57,55 @@ describe('Function: buildRuntimeSettings', () => {
   });
 });
 
-describe('Function: runtimeSettingsJson', () => {
-  it('refuses settings that would not fit in Lambda environment variables', () => {
-    const many = exampleConfig((c) => ({
-      ...c,
-      sourceClusters: Array.from({ length: 40 }, (_, i) => ({
-        identifier: `cluster-${i}`,
-        exportOnly: [`db${i}.public.table_with_a_long_name_${i}`],
-      })),
-    }));
-    expect(() => runtimeSettingsJson(buildRuntimeSettings(many, deployed))).toThrow(/4096-byte environment limit/);
-    expect(JSON.parse(runtimeSettingsJson(buildRuntimeSettings(exampleConfig(), deployed))).namePrefix).toBe(
-      'aurora-export',
+describe('Function: packageRuntimeSettings', () => {
+  it('puts only the deployed names and ARNs in the environment, however large the configuration', () => {
+    const small = packageRuntimeSettings(buildRuntimeSettings(exampleConfig(), deployed));
+    const big = packageRuntimeSettings(buildRuntimeSettings(large, deployed));
+    expect(Object.keys(JSON.parse(big.environmentJson)).sort()).toEqual([...DEPLOYED_SETTING_KEYS].sort());
+    expect(big.environmentJson).toBe(small.environmentJson);
+    expect(big.file.byteLength).toBeGreaterThan(40_000);
+  });
+
+  it('gives the same file bytes for the same configuration, whatever order its keys were written in', () => {
+    const settings = buildRuntimeSettings(large, deployed);
+    const reordered = Object.fromEntries(Object.entries(settings).reverse()) as typeof settings;
+    expect(Buffer.from(packageRuntimeSettings(reordered).file)).toEqual(
+      Buffer.from(packageRuntimeSettings(settings).file),
+    );
+    expect(canonicalJson({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: 3 } })).toBe(
+      '{"a":{"c":3,"d":[2,{"e":0,"f":1}]},"b":1}',
+    );
+  });
+
+  it('refuses to package a value only Terraform knows', () => {
+    const stack = new TerraformStack(new App(), 'probe');
+    const token = new DataAwsCallerIdentity(stack, 'id').accountId;
+    const settings = { ...buildRuntimeSettings(exampleConfig(), deployed), namePrefix: token };
+    expect(() => packageRuntimeSettings(settings)).toThrow(/only Terraform knows/);
+  });
+
+  it('gives back, through what a handler reads, exactly the settings it was built from', () => {
+    const settings = buildRuntimeSettings(large, deployed);
+    const packaged = packageRuntimeSettings(settings);
+    const read: string[] = [];
+    const env = { PIPELINE_SETTINGS: packaged.environmentJson, LAMBDA_TASK_ROOT: '/var/task' };
+    const loaded = settingsFromEnv(env, (path) => {
+      read.push(path);
+      return new TextDecoder().decode(packaged.file);
+    });
+    expect(read).toEqual([`/var/task/${SETTINGS_FILE}`]);
+    expect(loaded).toEqual(settings);
+  });
+
+  it('says so when a deployed function has no settings file', () => {
+    const packaged = packageRuntimeSettings(buildRuntimeSettings(exampleConfig(), deployed));
+    const env = { PIPELINE_SETTINGS: packaged.environmentJson, LAMBDA_TASK_ROOT: '/var/task' };
+    expect(() =>
+      settingsFromEnv(env, () => {
+        throw Object.assign(new Error('missing'), { code: 'ENOENT' });
+      }),
+    ).toThrow(
+      `/var/task/${SETTINGS_FILE} cannot be read (ENOENT): the function was deployed without its settings file`,
     );
   });
 });

@@ -6,15 +6,24 @@ import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-own
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
 import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function';
 import { StageFunction } from '../../lambdas/shared/domain/run';
-import { runtimeSettingsSchema } from '../../lambdas/shared/contracts/settings';
+import { DEPLOYED_SETTING_KEYS, runtimeSettingsSchema } from '../../lambdas/shared/contracts/settings';
 import { RunTableLayout, PipelineMetrics } from '../../lambdas/shared/contracts/table-layout';
 import { STAGES } from '../../modules/export-pipeline';
 import { evaluatePolicy, resolveTokens, type PolicyDocumentJson } from '../support/iam-eval';
-import { actionsOf, exampleConfig, only, resources, resourcesOf, stagePolicy, synthStack } from './stack-helper';
+import {
+  actionsOf,
+  exampleConfig,
+  only,
+  resources,
+  resourcesOf,
+  stagePolicy,
+  synthesizedSettings,
+  synthStack,
+} from './stack-helper';
 
 Testing.setupJest();
 
-const { json, tf } = synthStack();
+const { json, tf, stack } = synthStack();
 const ACCOUNT = /^\$\{data\.aws_caller_identity\.aws-context_caller_[0-9A-F]+\.account_id\}$/;
 const statementsOf = (policy: string) =>
   (JSON.parse(policy) as { Statement: Array<Record<string, unknown>> }).Statement;
@@ -328,13 +337,20 @@ describe('Construct: StageFunction', () => {
   });
 
   it('passes settings the handlers accept, with the account id from Terraform', () => {
-    for (const f of functions) {
-      const raw = (f.environment as any).variables.PIPELINE_SETTINGS as string;
-      const settings = JSON.parse(raw);
+    for (const stage of STAGES) {
+      const settings = synthesizedSettings(tf, stack, stage);
       expect(settings.accountId).toMatch(ACCOUNT);
       expect(settings.tempResourcePrefix).toBe('aurora-export-tmp-');
       expect(runtimeSettingsSchema.safeParse({ ...settings, accountId: '123456789012' }).success).toBe(true);
     }
+  });
+
+  it('keeps what grows with the configuration out of the environment: it travels in the package', () => {
+    for (const f of functions) {
+      const environment = JSON.parse((f.environment as any).variables.PIPELINE_SETTINGS);
+      expect(Object.keys(environment).sort()).toEqual([...DEPLOYED_SETTING_KEYS].sort());
+    }
+    expect(synthesizedSettings(tf, stack, StageFunction.START).sourceClusters).toEqual(exampleConfig().sourceClusters);
   });
 
   it('gives each function a log group with the configured retention, encrypted with the pipeline key, and logs only there', () => {
@@ -467,7 +483,9 @@ describe('Stage permissions', () => {
 
   it('restores and exports only snapshots of the configured clusters or temporary ones', () => {
     const start = stagePolicy(tf, 'start').Statement;
-    const snapshots = resourcesOf(bySid(start, 'ExportSourceSnapshots'));
+    const sourceSnapshots = bySid(start, 'RestoreOrExportSourceSnapshots');
+    expect(actionsOf(sourceSnapshots)).toEqual(['rds:RestoreDBClusterFromSnapshot', 'rds:StartExportTask']);
+    const snapshots = resourcesOf(sourceSnapshots);
     expect(snapshots.map((r) => r.replace(/^.*:cluster-snapshot:/, '')).sort()).toEqual(
       ['me3-serverless-*', 'orders-provisioned-*', 'rds:me3-serverless-*', 'rds:orders-provisioned-*'].sort(),
     );
@@ -483,6 +501,7 @@ describe('Stage permissions', () => {
     );
     const restore = resourcesOf(bySid(start, 'RestoreToTemporaryCluster'));
     expect(restore.filter((r) => r.includes(':cluster:'))).toEqual([expect.stringMatching(tempCluster)]);
+    expect(restore.filter((r) => r.includes(':cluster-snapshot:'))).toEqual([]);
     expect(restore).toContainEqual(expect.stringMatching(/:subgrp:private-db-subnets$/));
   });
 

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { type App, Testing } from 'cdktf';
+import { unzipSync } from 'fflate';
+import { SETTINGS_ENV_VAR, SETTINGS_FILE, type RuntimeSettings } from '../../lambdas/shared/contracts/settings';
 import { parseConfig } from '../../config/load';
 import type { PipelineConfig, PipelineConfigInput } from '../../config/schema';
 import example from '../../config/example.json';
@@ -38,6 +41,27 @@ export function synthStack(config: PipelineConfig = exampleConfig(), extra: Part
   return { stack, json, tf: JSON.parse(json) as SynthesizedStack };
 }
 
+/**
+ * The settings a stage function of a synthesized stack runs with, as the handler reads them: the packaged
+ * `settings.json` of its zip under the deployed part of its environment (Terraform tokens left in place).
+ */
+export function synthesizedSettings(
+  tf: SynthesizedStack,
+  stack: PipelineStack,
+  stage: (typeof STAGES)[number],
+): RuntimeSettings {
+  const fn = stack.pipeline.stageFunction(stage);
+  const resource = Object.values(resources(tf, 'aws_lambda_function')).find((f) => f.function_name === fn.functionName);
+  if (!resource) throw new Error(`no function ${fn.functionName} in the stack`);
+  const environment = (resource.environment as { variables: Record<string, string> }).variables;
+  const packaged = unzipSync(readFileSync(fn.code.zipPath))[SETTINGS_FILE];
+  if (!packaged) throw new Error(`${fn.code.zipPath} holds no ${SETTINGS_FILE}`);
+  return {
+    ...JSON.parse(new TextDecoder().decode(packaged)),
+    ...JSON.parse(environment[SETTINGS_ENV_VAR]),
+  } as RuntimeSettings;
+}
+
 /** Resources of one type, by logical name. */
 export function resources(tf: SynthesizedStack, type: string): Record<string, Record<string, unknown>> {
   return tf.resource[type] ?? {};
@@ -66,6 +90,7 @@ export function allPolicies(tf: SynthesizedStack): FoundPolicy[] {
     }
   };
   add('aws_iam_role_policy', 'policy', 'identity');
+  add('aws_iam_policy', 'policy', 'identity');
   add('aws_iam_role', 'assume_role_policy', 'trust');
   add('aws_kms_key', 'policy', 'key');
   add('aws_s3_bucket_policy', 'policy', 'bucket');
@@ -73,11 +98,24 @@ export function allPolicies(tf: SynthesizedStack): FoundPolicy[] {
   return found;
 }
 
-/** The role policy of a stage function, parsed. */
+/**
+ * The permissions of a stage function's role, parsed: its inline policy's statements, followed by those of the
+ * managed policies attached to the role (which hold what does not fit inline, for large configurations).
+ */
 export function stagePolicy(tf: SynthesizedStack, stage: string): { Statement: Array<Record<string, unknown>> } {
   const entry = Object.entries(resources(tf, 'aws_iam_role_policy')).find(([, r]) => r.name === `${stage}-stage`);
   if (!entry) throw new Error(`no role policy for stage ${stage}`);
-  return JSON.parse(entry[1].policy as string);
+  const role = entry[1].role;
+  const attached = Object.values(resources(tf, 'aws_iam_role_policy_attachment'))
+    .filter((a) => a.role === role)
+    .map((a) => {
+      const name = /^\$\{aws_iam_policy\.([^.]+)\.arn\}$/.exec(String(a.policy_arn))?.[1];
+      const managed = name ? resources(tf, 'aws_iam_policy')[name] : undefined;
+      if (!managed) throw new Error(`${stage}: attachment of ${String(a.policy_arn)}, not a policy of the stack`);
+      return JSON.parse(managed.policy as string) as { Statement: Array<Record<string, unknown>> };
+    });
+  const inline = JSON.parse(entry[1].policy as string) as { Statement: Array<Record<string, unknown>> };
+  return { Statement: [...inline.Statement, ...attached.flatMap((d) => d.Statement)] };
 }
 
 /** Actions of a statement as a list. */

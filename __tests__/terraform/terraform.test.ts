@@ -3,7 +3,8 @@ import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { App } from 'cdktf';
-import { loadConfig } from '../../config/load';
+import { loadConfig, parseConfig } from '../../config/load';
+import type { PipelineConfig } from '../../config/schema';
 import { STAGES } from '../../modules/export-pipeline';
 import { bundleLambdas } from '../../modules/lambda-bundle';
 import { handlerEntry, PipelineStack, STACK_ID } from '../../modules/pipeline-stack';
@@ -41,11 +42,23 @@ const whyNot = !terraform
     ? `no hashicorp/aws provider in the mirror ${MIRROR} (set TF_PROVIDER_MIRROR)`
     : undefined;
 
-/** Synthesizes the example stack into a fresh folder; returns the stack's Terraform directory. */
-function synthInto(offline: boolean, code: ReturnType<typeof bundleLambdas>): string {
+/** The example configuration with `clusters` source clusters of `entries` exportOnly entries each. */
+function largeConfig(clusters: number, entries: number): PipelineConfig {
+  const example = loadConfig(join(__dirname, '..', '..', 'config', 'example.json'));
+  return parseConfig({
+    ...example,
+    sourceClusters: Array.from({ length: clusters }, (_, i) => ({
+      identifier: `orders-eu-${String(i).padStart(3, '0')}`,
+      exportOnly: Array.from({ length: entries }, (_, j) => `sales_${i}.public.order_line_items_${j}`),
+    })),
+  });
+}
+
+/** Synthesizes the example stack (or `config`) into a fresh folder; returns the stack's Terraform directory. */
+function synthInto(offline: boolean, code: ReturnType<typeof bundleLambdas>, config?: PipelineConfig): string {
   const outdir = mkdtempSync(join(tmpdir(), 'pipeline-tf-'));
   temporary.push(outdir);
-  const config = loadConfig(join(__dirname, '..', '..', 'config', 'example.json'));
+  config ??= loadConfig(join(__dirname, '..', '..', 'config', 'example.json'));
   const app = new App({ outdir });
   new PipelineStack(app, STACK_ID, {
     config: { ...config, backend: { type: 'local', path: join(outdir, 'terraform.tfstate') } },
@@ -90,6 +103,12 @@ if (whyNot) {
 
     it('terraform validate accepts the synthesized stack', () => {
       const dir = synthInto(false, code);
+      run(dir, ['init', '-backend=false', '-input=false', '-no-color']);
+      expect(run(dir, ['validate', '-no-color'])).toContain('Success! The configuration is valid.');
+    }, 120_000);
+
+    it('terraform validate accepts the stack of 100 source clusters with 20 exportOnly entries each', () => {
+      const dir = synthInto(false, code, largeConfig(100, 20));
       run(dir, ['init', '-backend=false', '-input=false', '-no-color']);
       expect(run(dir, ['validate', '-no-color'])).toContain('Success! The configuration is valid.');
     }, 120_000);

@@ -1,9 +1,14 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { sourceClusterSchema, destinationSchema, stageDeadlinesSchema } from '../../../config/schema';
 
 /**
- * What every stage function knows about its deployment. The infrastructure writes it, as JSON, into the
- * `PIPELINE_SETTINGS` environment variable of each function; handlers parse it once per container.
+ * What every stage function knows about its deployment. The infrastructure writes it in two parts: what only
+ * Terraform knows (the account, names and ARNs of deployed resources, see {@link DEPLOYED_SETTING_KEYS}) as JSON
+ * in the `PIPELINE_SETTINGS` environment variable, which stays small whatever the configuration; everything
+ * else, which grows with the configuration (source clusters and their `exportOnly` lists, destination...), as
+ * the `settings.json` file packaged beside the handler. Handlers read both once per container.
  * Anything not here (region, credentials, endpoint) comes from the SDK's standard configuration.
  */
 export const runtimeSettingsSchema = z
@@ -52,12 +57,52 @@ export const runtimeSettingsSchema = z
 /** Settings a stage function runs with. */
 export type RuntimeSettings = z.output<typeof runtimeSettingsSchema>;
 
-/** Name of the environment variable holding the JSON settings. */
+/** Name of the environment variable holding the JSON of the deployed part of the settings. */
 export const SETTINGS_ENV_VAR = 'PIPELINE_SETTINGS';
 
-/** Reads and validates the settings from the environment; a deployment error, so it throws loudly. */
-export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeSettings {
+/** Name of the file, beside the handler in every function's package, holding the rest of the settings. */
+export const SETTINGS_FILE = 'settings.json';
+
+/**
+ * Settings only Terraform knows at deployment (the account, names and ARNs of the stack's resources): they go
+ * in the environment. Their number and size do not depend on the configuration.
+ */
+export const DEPLOYED_SETTING_KEYS = [
+  'accountId',
+  'tableName',
+  'exportBucket',
+  'exportKmsKeyArn',
+  'exportRoleArn',
+  'pipelineTopicArn',
+  'alertTopicArns',
+] as const satisfies readonly (keyof RuntimeSettings)[];
+
+/** Reads a file as UTF-8 text. */
+export type ReadText = (path: string) => string;
+
+/**
+ * Reads and validates the settings: the environment's part, over the packaged file's part when the function
+ * runs in Lambda (`LAMBDA_TASK_ROOT`, where the package is unpacked). A deployment error, so it throws loudly.
+ */
+export function settingsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  readText: ReadText = (path) => readFileSync(path, 'utf8'),
+): RuntimeSettings {
   const raw = env[SETTINGS_ENV_VAR];
   if (!raw) throw new Error(`${SETTINGS_ENV_VAR} is not set: the function was deployed without its settings`);
-  return runtimeSettingsSchema.parse(JSON.parse(raw));
+  const root = env.LAMBDA_TASK_ROOT;
+  let packaged: unknown = {};
+  if (root) {
+    const path = join(root, SETTINGS_FILE);
+    let text: string;
+    try {
+      text = readText(path);
+    } catch (e) {
+      throw new Error(
+        `${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)}): the function was deployed without its settings file`,
+      );
+    }
+    packaged = JSON.parse(text);
+  }
+  return runtimeSettingsSchema.parse({ ...(packaged as object), ...JSON.parse(raw) });
 }
