@@ -95,9 +95,9 @@ describe('main', () => {
     expect(stdout).not.toContain('cdk.tf.json');
     expect(stderr).toMatch(/^Configuration .+config\.json: The configuration goes past AWS limits \(\d+ problems\):\n/);
     expect(stderr).toMatch(
-      /  - the start function's role \(aurora-export-start\): \d+ policies, over IAM's managed policies attached per role quota .* of 10 policies \(grows with sourceClusters: 400 clusters\)/,
+      / {2}- the start function's role \(aurora-export-start\): \d+ policies, over IAM's managed policies attached per role quota .* of 10 policies \(grows with sourceClusters: 400 clusters\)/,
     );
-    expect(stderr).toMatch(/  - the export function's role \(aurora-export-export\): \d+ policies/);
+    expect(stderr).toMatch(/ {2}- the export function's role \(aurora-export-export\): \d+ policies/);
     expect(stderr).not.toMatch(/^\s+at /m);
   }, 60_000);
 
