@@ -51,6 +51,20 @@ export const AWS_LIMITS = {
     unit: 'combinations',
   },
   snsFilterPolicyKeys: { name: "SNS's filter policy key limit", max: 5, unit: 'keys' },
+  tagsPerResource: { name: 'the limit of user tags per resource', max: 50, unit: 'tags' },
+  tagKeyLength: { name: 'the tag key length limit', max: 128, unit: 'characters' },
+  tagValueLength: { name: 'the tag value length limit', max: 256, unit: 'characters' },
+  s3AccessPointPolicy: {
+    name: "S3's access point policy size limit (the client's policy holds these statements and its own)",
+    max: 20 * 1024,
+    unit: 'bytes',
+  },
+  s3BucketPolicy: {
+    name: "S3's bucket policy size limit (the client's policy holds these statements and its own)",
+    max: 20 * 1024,
+    unit: 'bytes',
+  },
+  kmsKeyPolicy: { name: "KMS's key policy size limit", max: 32 * 1024, unit: 'bytes' },
 } as const satisfies Record<string, AwsLimit>;
 
 /** A value past a limit: which limit, what went past it, by how much, and what in the configuration drives it. */

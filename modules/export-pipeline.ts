@@ -5,7 +5,8 @@ import type { PipelineConfig } from '../config/schema';
 import { StageFunction as Stage } from '../lambdas/shared/domain/run';
 import { Alarms } from './alarms';
 import type { AwsContext } from './aws-context';
-import { LimitChecks } from './aws-limits';
+import { AWS_LIMITS, LimitChecks } from './aws-limits';
+import { clientPolicyStatements } from './client-policy';
 import { ExportBucket } from './export-bucket';
 import { ExportRole } from './export-role';
 import { allow, type Statement } from './iam';
@@ -193,8 +194,45 @@ export class ExportPipeline extends Construct {
       })),
     });
 
+    this.checkConfiguredLimits(limits, config);
     // Everything past an AWS limit, listed at once, before anything is written.
     limits.assertWithinLimits();
+  }
+
+  /**
+   * Limits the configuration reaches beyond the stack's own resources: the tags every resource carries
+   * (provider default_tags), and the statements the client adds to their access point, bucket and key
+   * policies (which must fit beside the client's own).
+   */
+  private checkConfiguredLimits(limits: LimitChecks, config: PipelineConfig): void {
+    const tags = Object.entries(config.tags);
+    const shown = (key: string) => JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key);
+    limits.check(AWS_LIMITS.tagsPerResource, 'tags (every resource of the stack carries them)', tags.length);
+    for (const [key, value] of tags) {
+      limits.check(AWS_LIMITS.tagKeyLength, `tags: the key ${shown(key)}`, [...key].length);
+      limits.check(AWS_LIMITS.tagValueLength, `tags.${shown(key)}: its value`, [...value].length);
+    }
+    const client = clientPolicyStatements({ config, copyRoleArn: this.stageFunction(Stage.COPY).role.arn });
+    const growth = `grows with sourceClusters and destination.keyPrefixTemplate: ${config.sourceClusters.length} clusters`;
+    const size = (doc: unknown) => limits.resolvedSize(JSON.stringify(doc), 'bytes');
+    if (client.accessPointPolicy) {
+      const subject = "the statements for the client's access point policy";
+      limits.check(AWS_LIMITS.s3AccessPointPolicy, subject, size(client.accessPointPolicy), growth);
+    }
+    limits.check(
+      AWS_LIMITS.s3BucketPolicy,
+      "the statements for the client's bucket policy",
+      size(client.bucketPolicy),
+      growth,
+    );
+    if (client.kmsKeyPolicy) {
+      limits.check(
+        AWS_LIMITS.kmsKeyPolicy,
+        "the statements for the client's key policy",
+        size(client.kmsKeyPolicy),
+        growth,
+      );
+    }
   }
 
   /** The function of one stage; every stage has one, so a missing one is a construction bug. */

@@ -118,7 +118,21 @@ function measure(tf: SynthesizedStack) {
         keys: filterPolicyKeys(policy),
       };
     });
-  return { roleSizes, managed, environments, filters };
+  const client = JSON.parse(resolveAll(tf, tf.output.client_policy_statements.value as string));
+  const clientPolicies = Object.fromEntries(
+    ['accessPointPolicy', 'bucketPolicy', 'kmsKeyPolicy']
+      .filter((k) => client[k] !== undefined)
+      .map((k) => [k, Buffer.byteLength(JSON.stringify(client[k]))]),
+  );
+  const ownPolicies = {
+    keyPolicy: Buffer.byteLength(resolveAll(tf, Object.values(resources(tf, 'aws_kms_key'))[0].policy as string)),
+    bucketPolicy: Math.max(
+      ...Object.values(resources(tf, 'aws_s3_bucket_policy')).map((p) =>
+        Buffer.byteLength(resolveAll(tf, p.policy as string)),
+      ),
+    ),
+  };
+  return { roleSizes, managed, environments, filters, clientPolicies, ownPolicies };
 }
 
 describe('A stack of 100 source clusters with 20 exportOnly entries each', () => {
@@ -145,6 +159,8 @@ describe('A stack of 100 source clusters with 20 exportOnly entries each', () =>
       trustPolicyChars: largest(sizes.roleSizes, (r) => r.trustChars),
       filterPolicyBytes: largest(sizes.filters, (f) => f.bytes),
       filterPolicyCombinations: largest(sizes.filters, (f) => f.combinations),
+      clientPolicyBytes: sizes.clientPolicies,
+      ownResourcePolicyBytes: sizes.ownPolicies,
     };
     console.log(`Measured at 100 clusters x 20 exportOnly entries:\n${JSON.stringify(figures, null, 2)}`);
 
@@ -164,6 +180,11 @@ describe('A stack of 100 source clusters with 20 exportOnly entries each', () =>
       expect(f.combinations).toBeLessThanOrEqual(AWS_LIMITS.snsFilterPolicyCombinations.max);
       expect(f.keys).toBeLessThanOrEqual(AWS_LIMITS.snsFilterPolicyKeys.max);
     }
+    expect(sizes.clientPolicies.accessPointPolicy).toBeLessThanOrEqual(AWS_LIMITS.s3AccessPointPolicy.max);
+    expect(sizes.clientPolicies.bucketPolicy).toBeLessThanOrEqual(AWS_LIMITS.s3BucketPolicy.max);
+    expect(sizes.clientPolicies.kmsKeyPolicy).toBeLessThanOrEqual(AWS_LIMITS.kmsKeyPolicy.max);
+    expect(sizes.ownPolicies.keyPolicy).toBeLessThanOrEqual(AWS_LIMITS.kmsKeyPolicy.max);
+    expect(sizes.ownPolicies.bucketPolicy).toBeLessThanOrEqual(AWS_LIMITS.s3BucketPolicy.max);
     for (const stage of STAGES) {
       const code = stack.pipeline.stageFunction(stage).code;
       expect(code.sizeBytes).toBeLessThanOrEqual(AWS_LIMITS.lambdaZippedPackage.max);
@@ -205,7 +226,27 @@ describe('A configuration past an AWS limit', () => {
       /the start function's role \(aurora-export-start\): \d+ policies, over IAM's managed policies attached per role quota \(the default; it can be raised\) of 10 policies \(grows with sourceClusters: 400 clusters\)/,
     );
     expect(message).toContain("the export function's role (aurora-export-export)");
+    expect(message).toMatch(
+      /the statements for the client's access point policy: \d+ bytes, over S3's access point policy size limit/,
+    );
     expect((error as AwsLimitError).problems.every((p) => p.value > p.limit.max)).toBe(true);
+  });
+
+  it('lists every tag past the per-resource limits, the count, a key and a value', () => {
+    const tags = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`team-${i}`, 'data']));
+    const config = exampleConfig((c) => ({ ...c, tags: { ...tags, ['k'.repeat(129)]: 'v'.repeat(257) } }));
+    let error: unknown;
+    try {
+      synthStack(config);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(AwsLimitError);
+    expect((error as AwsLimitError).problems.map((p) => `${p.subject}: ${p.value}/${p.limit.max}`)).toEqual([
+      'tags (every resource of the stack carries them): 52/50',
+      `tags: the key "${'k'.repeat(40)}…": 129/128`,
+      `tags."${'k'.repeat(40)}…": its value: 257/256`,
+    ]);
   });
 });
 
