@@ -1,16 +1,28 @@
 import { App } from 'cdktf';
-import { ConfigError, configPathFrom, loadConfig } from './config/load';
-import type { PipelineConfig } from './config/schema';
+import {
+  ConfigError,
+  configPathFrom,
+  type Environment,
+  environmentsFrom,
+  loadConfigFile,
+  SINGLE_ENVIRONMENT,
+  selectEnvironments,
+} from './config/load';
 import { AwsLimitError } from './modules/aws-limits';
-import { PipelineStack, STACK_ID } from './modules/pipeline-stack';
+import { STAGES } from './modules/export-pipeline';
+import { bundleLambdas } from './modules/lambda-bundle';
+import { handlerEntry, PipelineStack } from './modules/pipeline-stack';
 
-/** Reads the configuration, builds the pipeline stack and writes the Terraform to cdktf.out/stacks/pipeline. */
+/**
+ * Reads the configuration and builds one stack per environment (all of them, or those named by
+ * `--environment` / `PIPELINE_ENVIRONMENT`), each written to cdktf.out/stacks/<environment>.
+ */
 function main(): void {
-  let config: PipelineConfig;
-  let file: string | undefined;
+  let environments: Environment[];
+  let file: string;
   try {
     file = configPathFrom(process.argv.slice(2), process.env);
-    config = loadConfig(file);
+    environments = selectEnvironments(loadConfigFile(file), environmentsFrom(process.argv.slice(2), process.env), file);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`${e.message}\n`);
@@ -19,15 +31,22 @@ function main(): void {
     throw e;
   }
   const app = new App();
-  try {
-    new PipelineStack(app, STACK_ID, { config });
-  } catch (e) {
-    // A configuration whose stack would not fit AWS's limits is a configuration error too.
-    if (e instanceof AwsLimitError) {
-      process.stderr.write(`Configuration ${file}: ${e.message}\n`);
-      process.exit(1);
+  // The handlers do not depend on the environment: bundled once, the same zips serve every stack.
+  const code = bundleLambdas(STAGES.map((stage) => ({ name: stage, entry: handlerEntry(stage) })));
+  const tooLarge: string[] = [];
+  for (const { name, config } of environments) {
+    try {
+      new PipelineStack(app, name, { config, code });
+    } catch (e) {
+      // A configuration whose stack would not fit AWS's limits is a configuration error too; every
+      // environment's are listed.
+      if (!(e instanceof AwsLimitError)) throw e;
+      tooLarge.push(`Configuration ${file}${name === SINGLE_ENVIRONMENT ? '' : `, environment ${name}`}: ${e.message}`);
     }
-    throw e;
+  }
+  if (tooLarge.length > 0) {
+    process.stderr.write(`${tooLarge.join('\n')}\n`);
+    process.exit(1);
   }
   app.synth();
 }

@@ -42,17 +42,22 @@ function writeConfig(config: unknown): string {
 }
 
 const example = JSON.parse(readFileSync(join(ROOT, 'config', 'example.json'), 'utf8'));
+const production = example.environments.production;
 
 describe('main', () => {
   it('lists every problem of a bad configuration and exits 1 without a stack trace', () => {
     const bad = writeConfig({
-      ...example,
-      namePrefix: 'Bad_Prefix',
-      region: 'moon-1',
-      sourceClusters: [],
-      exportRetentionDays: 0,
-      destination: { expectedOwnerAccountId: '12' },
-      surprise: true,
+      environments: {
+        production: {
+          ...production,
+          namePrefix: 'Bad_Prefix',
+          region: 'moon-1',
+          sourceClusters: [],
+          exportRetentionDays: '7',
+          destination: { expectedOwnerAccountId: '12' },
+          surprise: true,
+        },
+      },
     });
     const { status, stderr, stdout } = synth(['--config', bad]);
     expect(status).toBe(1);
@@ -64,36 +69,47 @@ describe('main', () => {
       'exportRetentionDays',
       'destination.expectedOwnerAccountId',
       'destination.accessPointArn',
-      '(root)',
     ]) {
-      expect(stderr).toContain(`  - ${path}: `);
+      expect(stderr).toContain(`  - environments.production.${path}: `);
     }
+    expect(stderr).toContain('  - environments.production: unknown key(s) surprise');
+    expect(stderr).toContain('exportRetentionDays: expected number, got string ("7")');
     expect(stderr).toMatch(/Invalid configuration in .+config\.json \(\d+ problems\)/);
     expect(stderr).not.toMatch(/^\s+at /m);
   });
 
-  it('reports an unreadable file and invalid JSON the same way', () => {
+  it('reports an unreadable file and invalid JSON the same way, naming the line and column', () => {
     const missing = synth(['--config', join(tmpdir(), 'no-such-pipeline-config.json')]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain('(file): a readable file (ENOENT)');
-    const broken = synth([], { PIPELINE_CONFIG: writeConfig('{ "namePrefix": ') });
+    const broken = synth([], {
+      PIPELINE_CONFIG: writeConfig('{\n  "environments": {\n    "dev": { "namePrefix": }\n'),
+    });
     expect(broken.status).toBe(1);
-    expect(broken.stderr).toContain('(file): valid JSON');
+    expect(broken.stderr).toContain('(file): valid JSON (');
+    expect(broken.stderr).toContain('at line 3, column 28)');
     expect(broken.stderr).not.toMatch(/^\s+at /m);
   });
 
   it('lists every AWS limit a configuration would go past and exits 1 without a stack trace', () => {
     const tooLarge = writeConfig({
-      ...example,
-      sourceClusters: Array.from({ length: 400 }, (_, i) => ({
-        identifier: `${'a'.repeat(56)}-${String(i).padStart(4, '0')}`,
-        exportOnly: Array.from({ length: 20 }, (_, j) => `sales.public.order_line_items_${j}`),
-      })),
+      environments: {
+        development: example.environments.development,
+        production: {
+          ...production,
+          sourceClusters: Array.from({ length: 400 }, (_, i) => ({
+            identifier: `${'a'.repeat(56)}-${String(i).padStart(4, '0')}`,
+            exportOnly: Array.from({ length: 20 }, (_, j) => `sales.public.order_line_items_${j}`),
+          })),
+        },
+      },
     });
     const { status, stderr, stdout } = synth(['--config', tooLarge]);
     expect(status).toBe(1);
     expect(stdout).not.toContain('cdk.tf.json');
-    expect(stderr).toMatch(/^Configuration .+config\.json: The configuration goes past AWS limits \(\d+ problems\):\n/);
+    expect(stderr).toMatch(
+      /^Configuration .+config\.json, environment production: The configuration goes past AWS limits \(\d+ problems\):\n/,
+    );
     expect(stderr).toMatch(
       / {2}- the start function's role \(aurora-export-start\): \d+ policies, over IAM's managed policies attached per role quota .* of 10 policies \(grows with sourceClusters: 400 clusters\)/,
     );
@@ -101,23 +117,45 @@ describe('main', () => {
     expect(stderr).not.toMatch(/^\s+at /m);
   }, 60_000);
 
-  it('synthesizes the example twice into byte-identical Terraform and zips', () => {
+  it('synthesizes only the environments named by --environment, and refuses an unknown one', () => {
+    const one = synth(['--environment', 'development']);
+    expect(one.stderr).toBe('');
+    expect(one.status).toBe(0);
+    expect(readdirSync(join(one.outdir, 'stacks'))).toEqual(['development']);
+    const unknown = synth([], { PIPELINE_ENVIRONMENT: 'staging' });
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toContain('--environment: one of development, production (got "staging")');
+  }, 60_000);
+
+  it('reads a single-environment file as the stack named pipeline', () => {
+    const { $schema: _, ...single } = { $schema: './pipeline.schema.json', ...production };
+    const result = synth(['--config', writeConfig({ $schema: 'x', ...single })]);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(readdirSync(join(result.outdir, 'stacks'))).toEqual(['pipeline']);
+  }, 60_000);
+
+  it('synthesizes every environment of the example twice into byte-identical Terraform and zips', () => {
     const first = synth([]);
     const second = synth([]);
     expect(first.stderr).toBe('');
     expect(first.status).toBe(0);
     expect(second.status).toBe(0);
-    const stack = (out: string) => join(out, 'stacks', 'pipeline');
+    expect(readdirSync(join(first.outdir, 'stacks')).sort()).toEqual(['development', 'production']);
     const list = (out: string) =>
-      filesUnder(stack(out))
-        .map((f) => relative(stack(out), f))
+      filesUnder(join(out, 'stacks'))
+        .map((f) => relative(join(out, 'stacks'), f))
         .sort();
     expect(list(first.outdir)).toEqual(list(second.outdir));
     const files = list(first.outdir);
-    expect(files).toContain('cdk.tf.json');
-    expect(files.filter((f) => f.endsWith('.zip'))).toHaveLength(7);
-    for (const f of files) {
-      expect(readFileSync(join(stack(first.outdir), f)).equals(readFileSync(join(stack(second.outdir), f)))).toBe(true);
+    for (const env of ['development', 'production']) {
+      expect(files).toContain(`${env}/cdk.tf.json`);
+      expect(files.filter((f) => f.startsWith(`${env}/`) && f.endsWith('.zip'))).toHaveLength(7);
     }
-  }, 60_000);
+    for (const f of files) {
+      expect(readFileSync(join(first.outdir, 'stacks', f)).equals(readFileSync(join(second.outdir, 'stacks', f)))).toBe(
+        true,
+      );
+    }
+  }, 90_000);
 });

@@ -1,10 +1,10 @@
 /**
  * The operator CLI: `npm run pipeline -- <command> [flags]` (or the `pipeline` bin).
  *
- * Global flags: --config <file>, --json, --outputs <file>, --stack-dir <dir>, --region <region>, --help.
+ * Global flags: --config <file>, --environment <name>, --json, --outputs <file>, --stack-dir <dir>, --region <region>, --help.
  */
 import { parseArgs } from 'node:util';
-import { configPathFrom, loadConfig, ConfigError } from '../config/load';
+import { configPathFrom, loadEnvironment, ConfigError } from '../config/load';
 import { SnsPipelinePublisher } from '../lambdas/shared/adapters/sns';
 import type { PipelinePublisher } from '../lambdas/shared/domain/messages';
 import { defaultClients, type AwsClients } from './aws';
@@ -16,9 +16,13 @@ import { locateStack, requireStack, type LocatedStack } from './stack';
 
 const GLOBAL_OPTIONS = {
   config: { type: 'string', description: 'Configuration file (default: PIPELINE_CONFIG, then config/example.json)' },
+  environment: {
+    type: 'string',
+    description: "Environment of the configuration (default: PIPELINE_ENVIRONMENT, else the file's only one)",
+  },
   json: { type: 'boolean', description: 'Print machine-readable JSON only' },
   outputs: { type: 'string', description: 'File with `terraform output -json` of the deployed stack' },
-  'stack-dir': { type: 'string', description: 'Synthesized stack folder (default: cdktf.out/stacks/pipeline)' },
+  'stack-dir': { type: 'string', description: 'Synthesized stack folder (default: cdktf.out/stacks/<environment>)' },
   region: { type: 'string', description: 'AWS region (default: AWS_REGION, then the configuration region)' },
   help: { type: 'boolean', description: 'Show help' },
 } as const satisfies Command['options'];
@@ -132,7 +136,11 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
       );
 
     const configPath = configPathFrom(argv, env);
-    const config = loadConfig(configPath);
+    const environment = loadEnvironment(
+      configPath,
+      (flags.environment as string | undefined) ?? (env.PIPELINE_ENVIRONMENT || undefined),
+    );
+    const config = environment.config;
     const region = (flags.region as string | undefined) ?? env.AWS_REGION ?? config.region;
     let located: LocatedStack | undefined = deps.stack;
     let publisher: PipelinePublisher | undefined = deps.publisher;
@@ -149,6 +157,7 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
           env,
           outputsFile: flags.outputs as string | undefined,
           stackDir: flags['stack-dir'] as string | undefined,
+          stackName: environment.name,
         })),
       aws,
       publisher: () =>

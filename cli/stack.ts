@@ -42,7 +42,10 @@ export const STACK_FIELDS: Readonly<Record<StackField, { readonly env: string; r
     copyFunctionArn: { env: 'PIPELINE_COPY_FUNCTION_ARN', outputs: ['function_arns.copy', 'copy_function_arn'] },
   };
 
-/** Id of the cdktf stack (`cdktf.out/stacks/<id>`); equals modules/pipeline-stack STACK_ID (a test keeps them equal). */
+/**
+ * Id of the cdktf stack of a single-environment configuration (`cdktf.out/stacks/<id>`); equals
+ * modules/pipeline-stack STACK_ID (a test keeps them equal). An environment's stack is named after it.
+ */
 export const STACK_NAME = 'pipeline';
 
 /** Where the stack's values came from, for messages. */
@@ -57,8 +60,10 @@ export interface LocateOptions {
   readonly env: NodeJS.ProcessEnv;
   /** `--outputs <file>`: JSON from `terraform output -json` (or a flat `{name: value}` object). */
   readonly outputsFile?: string;
-  /** `--stack-dir`: the synthesized stack folder. @default PIPELINE_STACK_DIR or cdktf.out/stacks/pipeline */
+  /** `--stack-dir`: the synthesized stack folder. @default PIPELINE_STACK_DIR or cdktf.out/stacks/<stackName> */
   readonly stackDir?: string;
+  /** The environment's stack. @default {@link STACK_NAME} */
+  readonly stackName?: string;
   /** Runs `terraform output -json` in a folder; injectable for tests. */
   readonly terraformOutput?: (dir: string) => string;
 }
@@ -153,7 +158,9 @@ export function locateStack(options: LocateOptions): LocatedStack {
     source = `outputs file ${options.outputsFile}`;
   } else {
     const dir = resolve(
-      options.stackDir ?? env.PIPELINE_STACK_DIR ?? join(__dirname, '..', 'cdktf.out', 'stacks', STACK_NAME),
+      options.stackDir ??
+        env.PIPELINE_STACK_DIR ??
+        join(__dirname, '..', 'cdktf.out', 'stacks', options.stackName ?? STACK_NAME),
     );
     const found = readStackOutputs(options.config, dir, options.terraformOutput ?? defaultTerraformOutput);
     if (found) {

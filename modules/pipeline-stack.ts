@@ -1,5 +1,5 @@
 import type { Construct } from 'constructs';
-import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
+import { CloudBackend, LocalBackend, NamedCloudWorkspace, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
 import { AwsProvider, type AwsProviderConfig } from '@cdktf/provider-aws/lib/provider';
 import type { PipelineConfig } from '../config/schema';
 import { AwsContext } from './aws-context';
@@ -7,7 +7,10 @@ import { clientPolicyStatements } from './client-policy';
 import { ExportPipeline, STAGES } from './export-pipeline';
 import { bundleLambdas, type BundleOptions, type LambdaZip } from './lambda-bundle';
 
-/** Id of the stack: the synthesized Terraform lands in `cdktf.out/stacks/<STACK_ID>/`. */
+/**
+ * Id of the stack of a single-environment configuration; an environment's stack is named after the environment.
+ * The synthesized Terraform lands in `cdktf.out/stacks/<id>/`.
+ */
 export const STACK_ID = 'pipeline';
 
 /** Entry file of a stage's handler. */
@@ -71,22 +74,23 @@ export class PipelineStack extends TerraformStack {
     new AwsProvider(this, 'aws', {
       region: config.region,
       ...(Object.keys(config.tags).length > 0 ? { defaultTags: [{ tags: config.tags }] } : {}),
+      // The account guard: credentials of any other account fail the plan before anything is read or changed.
+      // Offline there is no account to check (the provider then rejects every account), so no guard and no role.
+      ...(config.accountId && !props.offline ? { allowedAccountIds: [config.accountId] } : {}),
+      ...(config.assumeRole && !props.offline
+        ? {
+            assumeRole: [
+              {
+                roleArn: config.assumeRole.roleArn,
+                sessionName: config.assumeRole.sessionName,
+                externalId: config.assumeRole.externalId,
+              },
+            ],
+          }
+        : {}),
       ...(props.offline ? offlineProvider(props.offline.endpoint) : {}),
     });
-    if (config.backend.type === 's3') {
-      const b = config.backend;
-      const backend = new S3Backend(this, {
-        bucket: b.bucket,
-        key: b.key,
-        region: b.region,
-        encrypt: b.encrypt,
-        dynamodbTable: b.dynamodbTable,
-      });
-      // S3 native locking (Terraform ≥ 1.10) is not among cdktf's typed backend options.
-      if (b.useLockfile) backend.addOverride('use_lockfile', true);
-    } else {
-      new LocalBackend(this, { path: config.backend.path });
-    }
+    this.backend(config.backend);
 
     const aws = new AwsContext(this, 'aws-context', props.offline ? { accountId: props.offline.accountId } : {});
     const code =
@@ -97,6 +101,31 @@ export class PipelineStack extends TerraformStack {
       );
     this.pipeline = new ExportPipeline(this, 'pipeline', { config, aws, code });
     this.outputs(config);
+  }
+
+  /** State: a local file in the stack folder, an S3 object (role, KMS key, native lock), or an HCP Terraform workspace. */
+  private backend(b: PipelineConfig['backend']): void {
+    if (b.type === 's3') {
+      const backend = new S3Backend(this, {
+        bucket: b.bucket,
+        key: b.key,
+        region: b.region,
+        encrypt: b.encrypt,
+        kmsKeyId: b.kmsKeyArn,
+        dynamodbTable: b.dynamodbTable,
+        ...(b.roleArn ? { assumeRole: { roleArn: b.roleArn } } : {}),
+      });
+      // S3 native locking (Terraform ≥ 1.10) is not among cdktf's typed backend options.
+      if (b.useLockfile) backend.addOverride('use_lockfile', true);
+    } else if (b.type === 'cloud') {
+      new CloudBackend(this, {
+        hostname: b.hostname,
+        organization: b.organization,
+        workspaces: new NamedCloudWorkspace(b.workspace, b.project),
+      });
+    } else {
+      new LocalBackend(this, { path: b.path });
+    }
   }
 
   private outputs(config: PipelineConfig): void {

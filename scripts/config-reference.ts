@@ -1,14 +1,16 @@
 /**
  * Renders the configuration reference (a markdown table) from the zod schema in config/schema.ts: its
- * keys, types, defaults and `.describe()` texts. The schema is the single source; docs/configuration.md
- * carries the rendered table between markers, and a test fails when the two drift apart.
+ * keys, types, defaults and `.describe()` texts, and the JSON Schema editors validate the file with. The zod
+ * schema is the single source; docs/configuration.md carries the rendered table between markers,
+ * config/pipeline.schema.json the JSON Schema, and a test fails when either drifts apart.
  *
  *   node --import tsx scripts/config-reference.ts           # print the table
- *   node --import tsx scripts/config-reference.ts --write   # refresh docs/configuration.md
+ *   node --import tsx scripts/config-reference.ts --write   # refresh docs/configuration.md and the JSON Schema
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { configSchema } from '../config/schema';
+import { z } from 'zod';
+import { configFileSchema, configSchema } from '../config/schema';
 
 /** One row of the reference: a configuration key and what it takes. */
 export interface ConfigReferenceRow {
@@ -26,6 +28,19 @@ export const END_MARKER = '<!-- config-reference:end -->';
 
 /** Path of the document that carries the table. */
 export const CONFIGURATION_DOC = join(__dirname, '..', 'docs', 'configuration.md');
+
+/** Path of the JSON Schema of the configuration file, named by its `$schema` key. */
+export const CONFIG_JSON_SCHEMA = join(__dirname, '..', 'config', 'pipeline.schema.json');
+
+/**
+ * The JSON Schema of the configuration file (draft 7, which editors support widely), as written: defaults are
+ * optional. Cross-field rules (one of accessPointArn and bucket, collisions between environments) are beyond
+ * JSON Schema and stay with the loader.
+ */
+export function renderConfigJsonSchema(): string {
+  const schema = z.toJSONSchema(configFileSchema, { io: 'input', target: 'draft-7' });
+  return `${JSON.stringify({ ...schema, title: 'aurora-datalake-export configuration' }, null, 2)}\n`;
+}
 
 // zod 4 keeps a schema's structure on `.def` and its description on `.description`; this reads only those.
 interface Schema {
@@ -241,7 +256,8 @@ export function withFreshTable(markdown: string): string {
 if (require.main === module) {
   if (process.argv.includes('--write')) {
     writeFileSync(CONFIGURATION_DOC, withFreshTable(readFileSync(CONFIGURATION_DOC, 'utf8')));
-    process.stdout.write(`updated ${CONFIGURATION_DOC}\n`);
+    writeFileSync(CONFIG_JSON_SCHEMA, renderConfigJsonSchema());
+    process.stdout.write(`updated ${CONFIGURATION_DOC} and ${CONFIG_JSON_SCHEMA}\n`);
   } else {
     process.stdout.write(`${renderConfigReference()}\n`);
   }

@@ -2,8 +2,8 @@ import { main } from '../../cli/main';
 import { captureIo } from './support/io';
 
 const COPY_ROLE = 'arn:aws:iam::123456789012:role/aurora-export-copy';
-/** An environment with no stack anywhere: the stack folder does not exist. */
-const env = { PIPELINE_STACK_DIR: '/nonexistent/stack' };
+/** The example's production environment, with no stack anywhere: the stack folder does not exist. */
+const env = { PIPELINE_STACK_DIR: '/nonexistent/stack', PIPELINE_ENVIRONMENT: 'production' };
 
 describe('Function: main', () => {
   it('lists the commands and exits 2 when no command is given', async () => {
@@ -29,6 +29,12 @@ describe('Function: main', () => {
     expect(await main(['client-policy', '--config', '/nonexistent/pipeline.json'], { io, env })).toBe(1);
     expect(io.stderr.join('\n')).toContain('Invalid configuration in /nonexistent/pipeline.json');
     expect(io.stderr.join('\n')).not.toMatch(/\n\s+at /);
+  });
+
+  it('asks which environment when the configuration has several and none is named', async () => {
+    const io = captureIo();
+    expect(await main(['client-policy'], { io, env: { PIPELINE_STACK_DIR: '/nonexistent/stack' } })).toBe(1);
+    expect(io.stderr.join('\n')).toContain('choose one of development, production');
   });
 
   it('prints the error as JSON on stdout with --json', async () => {

@@ -2,14 +2,14 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../config/load';
-import exampleJson from '../../config/example.json';
+import { exampleEnvironment } from '../support/example-config';
 import { flattenOutputs, locateStack, requireStack, STACK_NAME } from '../../cli/stack';
 import { STACK_ID } from '../../modules/pipeline-stack';
 import { StackNotFound } from '../../cli/errors';
 
-const localConfig = parseConfig(exampleJson);
+const localConfig = parseConfig({ ...exampleEnvironment(), backend: { type: 'local', path: 'terraform.tfstate' } });
 const s3Config = parseConfig({
-  ...exampleJson,
+  ...exampleEnvironment(),
   backend: { type: 's3', bucket: 'tf-state', key: 'pipeline.tfstate', region: 'eu-west-1' },
 });
 const tfOutputs = {

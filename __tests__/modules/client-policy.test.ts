@@ -1,6 +1,6 @@
 import { parseConfig } from '../../config/load';
 import type { PipelineConfigInput } from '../../config/schema';
-import exampleJson from '../../config/example.json';
+import { exampleEnvironment } from '../support/example-config';
 import {
   BUCKET_PLACEHOLDER,
   clientPolicyStatements,
@@ -12,7 +12,7 @@ const COPY_ROLE = 'arn:aws:iam::123456789012:role/aurora-export-copy';
 const AP = 'arn:aws:s3:eu-west-1:210987654321:accesspoint/me3-datalake';
 
 function configWith(destination: Partial<PipelineConfigInput['destination']>, replace = false) {
-  const example = exampleJson as PipelineConfigInput;
+  const example = exampleEnvironment();
   return parseConfig({
     ...example,
     destination: replace ? destination : { ...example.destination, ...destination },

@@ -4,7 +4,7 @@ import { unzipSync } from 'fflate';
 import { SETTINGS_ENV_VAR, SETTINGS_FILE, type RuntimeSettings } from '../../lambdas/shared/contracts/settings';
 import { parseConfig } from '../../config/load';
 import type { PipelineConfig, PipelineConfigInput } from '../../config/schema';
-import example from '../../config/example.json';
+import { exampleEnvironment } from '../support/example-config';
 import { STAGES } from '../../modules/export-pipeline';
 import { bundleLambdas, type LambdaZip } from '../../modules/lambda-bundle';
 import { PipelineStack, type PipelineStackProps } from '../../modules/pipeline-stack';
@@ -28,9 +28,9 @@ export function fixtureBundles(): Map<string, LambdaZip> {
   return fixtureCode;
 }
 
-/** The example configuration, optionally changed. */
+/** The example's production environment, optionally changed. */
 export function exampleConfig(change: (c: PipelineConfigInput) => PipelineConfigInput = (c) => c): PipelineConfig {
-  return parseConfig(change(structuredClone(example) as PipelineConfigInput), 'config/example.json');
+  return parseConfig(change(exampleEnvironment()), 'config/example.json');
 }
 
 /** Builds the pipeline stack from a configuration and returns the stack and its synthesized JSON. */

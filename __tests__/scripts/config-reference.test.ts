@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { configSchema } from '../../config/schema';
+import example from '../../config/example.json';
 import {
+  CONFIG_JSON_SCHEMA,
   CONFIGURATION_DOC,
   configReferenceRows,
+  renderConfigJsonSchema,
   renderConfigReference,
   tableInDocument,
   withFreshTable,
@@ -42,5 +45,26 @@ describe('Script: config-reference', () => {
     const stale = doc.replace(/\| `region` \|[^\n]*/, '| `region` | old | yes |  | stale |');
     expect(tableInDocument(stale)).not.toBe(renderConfigReference());
     expect(withFreshTable(stale)).toBe(doc);
+  });
+});
+
+describe('Script: config-reference, the JSON Schema', () => {
+  it('keeps config/pipeline.schema.json in step with the schema', () => {
+    // On failure: npm run docs:config
+    expect(readFileSync(CONFIG_JSON_SCHEMA, 'utf8')).toBe(renderConfigJsonSchema());
+  });
+
+  it('is the schema the example names, and describes environments and each key an editor completes', () => {
+    const schema = JSON.parse(renderConfigJsonSchema());
+    expect(example.$schema).toBe('./pipeline.schema.json');
+    expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
+    expect(Object.keys(schema.properties)).toEqual(['$schema', 'environments']);
+    const environment = schema.properties.environments.additionalProperties;
+    expect(environment.required).toEqual(expect.arrayContaining(['accountId', 'namePrefix', 'region', 'destination']));
+    expect(environment.additionalProperties).toBe(false);
+    expect(environment.properties.exportRetentionDays).toMatchObject({ type: 'integer', default: 7 });
+    expect(environment.properties.backend.anyOf ?? environment.properties.backend.oneOf).toHaveLength(3);
+    for (const key of Object.keys(example.environments.production))
+      expect(environment.properties).toHaveProperty([key]);
   });
 });

@@ -44,7 +44,7 @@ const whyNot = !terraform
 
 /** The example configuration with `clusters` source clusters of `entries` exportOnly entries each. */
 function largeConfig(clusters: number, entries: number): PipelineConfig {
-  const example = loadConfig(join(__dirname, '..', '..', 'config', 'example.json'));
+  const example = loadConfig(join(__dirname, '..', '..', 'config', 'example.json'), 'production');
   return parseConfig({
     ...example,
     sourceClusters: Array.from({ length: clusters }, (_, i) => ({
@@ -58,7 +58,7 @@ function largeConfig(clusters: number, entries: number): PipelineConfig {
 function synthInto(offline: boolean, code: ReturnType<typeof bundleLambdas>, config?: PipelineConfig): string {
   const outdir = mkdtempSync(join(tmpdir(), 'pipeline-tf-'));
   temporary.push(outdir);
-  config ??= loadConfig(join(__dirname, '..', '..', 'config', 'example.json'));
+  config ??= loadConfig(join(__dirname, '..', '..', 'config', 'example.json'), 'production');
   const app = new App({ outdir });
   new PipelineStack(app, STACK_ID, {
     config: { ...config, backend: { type: 'local', path: join(outdir, 'terraform.tfstate') } },

@@ -128,7 +128,7 @@ async function preflight(args: string[] = []) {
   const io = captureIo();
   const code = await main(['preflight', ...args], {
     io,
-    env: {},
+    env: { PIPELINE_ENVIRONMENT: 'production' },
     stack,
     aws: defaultClients('eu-west-1', {}),
     now: () => new Date('2026-11-27T10:00:00Z'),
@@ -210,7 +210,7 @@ describe('Command: preflight', () => {
     const io = captureIo();
     await main(['preflight'], {
       io,
-      env: {},
+      env: { PIPELINE_ENVIRONMENT: 'production' },
       stack: { source: 'test', info: { ...stack.info, copyFunctionArn: undefined } },
       aws: defaultClients('eu-west-1', {}),
     });
@@ -420,7 +420,7 @@ describe('Command: preflight', () => {
     const io = captureIo();
     const code = await main(['preflight'], {
       io,
-      env: {},
+      env: { PIPELINE_ENVIRONMENT: 'production' },
       stack: { source: 'nothing deployed found', info: {} },
       aws: defaultClients('eu-west-1', {}),
     });

@@ -77,7 +77,7 @@ async function cli(args: string[], stackInfo: LocatedStack['info'] = { tableName
   const io = captureIo();
   const code = await main(args, {
     io,
-    env: {},
+    env: { PIPELINE_ENVIRONMENT: 'production' },
     aws: aws(),
     stack: { source: 'test', info: stackInfo },
     now: () => new Date(clock),
