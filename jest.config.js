@@ -10,5 +10,6 @@ module.exports = {
     ],
   },
   moduleFileExtensions: ['ts', 'js', 'json'],
+  setupFiles: ['<rootDir>/__tests__/support/quiet-sdk-node-warning.ts'],
   testTimeout: 60000,
 };

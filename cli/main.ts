@@ -182,6 +182,9 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
  * (`pipeline runs list | head`) ends the process quietly instead of with a stack trace.
  */
 export function runAsProcess(argv: readonly string[] = process.argv.slice(2)): void {
+  // The AWS SDK prints an 8-line NodeVersionSupportWarning once per process on Node < 22 (the declared Node is
+  // 22). Its own switch silences exactly that warning; an explicit setting by the operator is kept.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code !== 'EPIPE') throw e;
