@@ -187,11 +187,10 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
       return [
         // Finding orphans means listing: read-only, this account and region. The listings carry each
         // resource's tags, so no ListTagsForResource is needed.
-        allow(
-          'ListClustersAndSnapshots',
-          ['rds:DescribeDBClusters', 'rds:DescribeDBClusterSnapshots'],
-          [a.anyCluster, a.anySnapshot],
-        ),
+        // One statement per action: DescribeDBClusters is authorized on clusters only, DescribeDBClusterSnapshots
+        // on snapshots and, when filtered by cluster, on that cluster.
+        allow('ListClusters', ['rds:DescribeDBClusters'], [a.anyCluster]),
+        allow('ListSnapshots', ['rds:DescribeDBClusterSnapshots'], [a.anySnapshot, a.anyCluster]),
         describeExportTasks(s),
         allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters]),
         allow('DeleteTemporarySnapshots', ['rds:DeleteDBClusterSnapshot'], [a.tempSnapshots]),
