@@ -20,10 +20,13 @@ export interface PipelineKeyUsers {
   readonly exportRoleArn: string;
 }
 
-/** What CloudWatch Logs does with the key of an encrypted log group (as its documentation lists them). */
+/**
+ * What CloudWatch Logs does with the key of an encrypted log group, under the condition on the log group's
+ * encryption context. DescribeKey takes no encryption context, so that condition could never allow it: it is left
+ * out rather than granted in a statement that cannot match.
+ */
 export const LOGS_KEY_ACTIONS = [
   'kms:Decrypt',
-  'kms:DescribeKey',
   'kms:Encrypt',
   'kms:GenerateDataKey',
   'kms:GenerateDataKeyWithoutPlaintext',
