@@ -77,6 +77,15 @@ function restoreWithSourceKeys(s: StagePermissionScope): Statement[] {
   ];
 }
 
+/**
+ * DeleteDBCluster on temporary clusters. The Service Authorization Reference lists cluster-snapshot as a required
+ * resource type of DeleteDBCluster (the final snapshot's ARN), so temporary snapshot names are granted too; every
+ * call skips the final snapshot, and none of these roles may create a snapshot (rds:CreateDBClusterSnapshot).
+ */
+function deleteTemporaryClusters(a: ReturnType<typeof rdsArns>): Statement {
+  return allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters, a.tempSnapshots]);
+}
+
 function describeExportTasks(s: StagePermissionScope): Statement {
   return allow('DescribeExportTasks', ['rds:DescribeExportTasks'], ['*'], {
     StringEquals: { 'aws:RequestedRegion': s.aws.region },
@@ -162,9 +171,8 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
         allow('DescribeSnapshots', ['rds:DescribeDBClusterSnapshots'], [a.tempSnapshots, a.tempClusters]),
         // Temporary snapshots, and source snapshots of direct-path runs that waited for an export slot.
         allow('StartExports', ['rds:StartExportTask'], [a.tempSnapshots, ...a.sourceSnapshots]),
-        // The temporary cluster is no longer needed once its snapshot exists. No snapshot ARN is granted with
-        // DeleteDBCluster, so a final snapshot could not be taken even if one were asked for.
-        allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters]),
+        // The temporary cluster is no longer needed once its snapshot exists.
+        deleteTemporaryClusters(a),
         ...passExportRole(s),
       ];
     case StageFunction.EXPORT_FINISHED:
@@ -175,7 +183,7 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
       return [
         // A cluster is described before it is deleted (already deleting counts as done); a snapshot is not.
         allow('DescribeTemporaryClusters', ['rds:DescribeDBClusters'], [a.tempClusters]),
-        allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters]),
+        deleteTemporaryClusters(a),
         allow('DeleteTemporarySnapshots', ['rds:DeleteDBClusterSnapshot'], [a.tempSnapshots]),
         describeExportTasks(s),
         // CancelExportTask has no resource type: "*" is the only resource IAM accepts for it.
@@ -192,7 +200,7 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
         allow('ListClusters', ['rds:DescribeDBClusters'], [a.anyCluster]),
         allow('ListSnapshots', ['rds:DescribeDBClusterSnapshots'], [a.anySnapshot, a.anyCluster]),
         describeExportTasks(s),
-        allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters]),
+        deleteTemporaryClusters(a),
         allow('DeleteTemporarySnapshots', ['rds:DeleteDBClusterSnapshot'], [a.tempSnapshots]),
       ];
     default: {

@@ -53,7 +53,12 @@ const JUSTIFIED_UNUSED: Readonly<Partial<Record<StageFunction, Readonly<Record<s
  */
 const MANUAL_SOURCE_SNAPSHOTS =
   'a manual start may name a manual snapshot of a configured cluster (`<cluster>-...`); the simulation starts from automated ones';
+const FINAL_SNAPSHOT =
+  'the Service Authorization Reference lists cluster-snapshot as a required resource type of DeleteDBCluster; every ' +
+  'call skips the final snapshot, so no call names one';
 const JUSTIFIED_UNUSED_RESOURCES: Readonly<Partial<Record<StageFunction, Readonly<Record<string, string>>>>> = {
+  [StageFunction.CLEANUP]: { ':cluster-snapshot:sim-tmp-*': FINAL_SNAPSHOT },
+  [StageFunction.RECONCILE]: { ':cluster-snapshot:sim-tmp-*': FINAL_SNAPSHOT },
   [StageFunction.START]: {
     ':cluster-snapshot:{cluster}-*': MANUAL_SOURCE_SNAPSHOTS,
     ':cluster-pg:*':
@@ -63,6 +68,7 @@ const JUSTIFIED_UNUSED_RESOURCES: Readonly<Partial<Record<StageFunction, Readonl
   },
   [StageFunction.EXPORT]: {
     ':cluster-snapshot:{cluster}-*': MANUAL_SOURCE_SNAPSHOTS,
+    ':cluster-snapshot:sim-tmp-*': FINAL_SNAPSHOT,
     ':cluster:sim-tmp-*':
       'the Service Authorization Reference lists cluster as a resource type of DescribeDBClusterSnapshots; the temporary ' +
       "snapshot's own cluster is named so the describe works whichever of the two RDS authorizes",
