@@ -33,9 +33,9 @@ export interface StagePermissionScope {
 
 /**
  * Actions AWS authorizes on no resource but `*` (the Service Authorization Reference lists no resource type
- * for them). The only write among them is kept region-bound by a condition.
+ * for them); each is kept region-bound by a condition.
  */
-export const RESOURCELESS_ACTIONS = ['rds:CancelExportTask', 'rds:DescribeExportTasks'] as const;
+export const RESOURCELESS_ACTIONS = ['rds:CancelExportTask'] as const;
 
 /** RDS ARNs the statements use. */
 function rdsArns(s: StagePermissionScope) {
@@ -86,6 +86,10 @@ function deleteTemporaryClusters(a: ReturnType<typeof rdsArns>): Statement {
   return allow('DeleteTemporaryClusters', ['rds:DeleteDBCluster'], [a.tempClusters, a.tempSnapshots]);
 }
 
+/**
+ * DescribeExportTasks by task identifier names no cluster or snapshot (its resource types are all optional in
+ * the Service Authorization Reference), so IAM evaluates `*`: read-only, kept to this region.
+ */
 function describeExportTasks(s: StagePermissionScope): Statement {
   return allow('DescribeExportTasks', ['rds:DescribeExportTasks'], ['*'], {
     StringEquals: { 'aws:RequestedRegion': s.aws.region },

@@ -117,7 +117,8 @@ export function requestsFor(call: RecordedCall, scope: RequestScope): MappedRequ
           break;
         case 'DescribeExportTasks':
         case 'CancelExportTask':
-          // No resource type for either in the Service Authorization Reference: "*" is what IAM evaluates.
+          // CancelExportTask has no resource type in the Service Authorization Reference; DescribeExportTasks by
+          // task identifier names no cluster or snapshot. Either way "*" is what IAM evaluates.
           add(`rds:${call.command}`, '*');
           break;
         case 'StartExportTask':
