@@ -15,8 +15,11 @@ export interface ExportRoleProps {
 }
 
 /**
- * The role export.rds.amazonaws.com assumes to write an export into our bucket. Its trust policy only admits
- * RDS acting for this account and region (confused-deputy guard); it may write under the export prefix only.
+ * The role export.rds.amazonaws.com assumes to write an export into our bucket; it may write under the export
+ * prefix only. Its trust policy has no condition: AWS documents the export role's trust policy without one and
+ * does not document export.rds.amazonaws.com sending `aws:SourceAccount` or `aws:SourceArn`, and a condition on a
+ * key the service does not send would fail every export at AssumeRole. Who can make RDS use the role is decided
+ * by `iam:PassRole`, which only the stages that start exports hold, and only towards RDS.
  */
 export class ExportRole extends Construct {
   public readonly role: IamRole;
@@ -24,14 +27,10 @@ export class ExportRole extends Construct {
 
   constructor(scope: Construct, id: string, props: ExportRoleProps) {
     super(scope, id);
-    const { aws } = props;
     this.role = new IamRole(this, 'role', {
       name: `${props.namePrefix}-rds-export`,
       description: 'Assumed by RDS to write snapshot exports into the export bucket',
-      assumeRolePolicy: serviceTrustPolicy('export.rds.amazonaws.com', {
-        StringEquals: { 'aws:SourceAccount': aws.accountId },
-        ArnLike: { 'aws:SourceArn': aws.rds('*') },
-      }),
+      assumeRolePolicy: serviceTrustPolicy('export.rds.amazonaws.com'),
     });
     this.roleArn = this.role.arn;
     new IamRolePolicy(this, 'policy', {

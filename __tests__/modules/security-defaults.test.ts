@@ -294,14 +294,18 @@ describe('Construct: RdsEventSubscription', () => {
 });
 
 describe('Construct: ExportRole', () => {
-  it('is trusted by export.rds.amazonaws.com only, for this account and region', () => {
+  it('is trusted by export.rds.amazonaws.com only, with no condition the export service does not send', () => {
     const role = Object.values(resources(tf, 'aws_iam_role')).find((r) => r.name === 'aurora-export-rds-export')!;
-    const [trust] = statementsOf(role.assume_role_policy as string);
-    expect(trust.Principal).toEqual({ Service: 'export.rds.amazonaws.com' });
-    expect(Object.keys((trust.Condition as any).StringEquals)).toEqual(['aws:SourceAccount']);
-    expect((trust.Condition as any).ArnLike['aws:SourceArn']).toMatch(
-      /^arn:\$\{data\.aws_partition.+\}:rds:\$\{data\.aws_region.+\}:\$\{data\.aws_caller_identity.+\}:\*$/,
+    expect(statementsOf(role.assume_role_policy as string)).toEqual([
+      { Effect: 'Allow', Principal: { Service: 'export.rds.amazonaws.com' }, Action: 'sts:AssumeRole' },
+    ]);
+  });
+
+  it('can be passed only by the stages that start exports, and only to RDS', () => {
+    const passers = STAGES.filter((stage) =>
+      stagePolicy(tf, stage).Statement.some((s) => actionsOf(s).includes('iam:PassRole')),
     );
+    expect(passers.sort()).toEqual([StageFunction.EXPORT, StageFunction.START].sort());
   });
 
   it('writes only under the export prefix', () => {

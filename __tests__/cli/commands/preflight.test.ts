@@ -119,7 +119,7 @@ function healthy(): void {
       RoleId: 'r',
       Arn: stack.info.exportRoleArn as string,
       CreateDate: new Date(),
-      AssumeRolePolicyDocument: trust({ StringEquals: { 'aws:SourceAccount': ACCOUNT } }),
+      AssumeRolePolicyDocument: trust(),
     },
   });
 }
@@ -400,7 +400,7 @@ describe('Command: preflight', () => {
     expect(lineOf(lines, 'export role trust')).toContain('is not trusted by export.rds.amazonaws.com');
   });
 
-  it('fails an export role trusted without aws:SourceAccount', async () => {
+  it('fails an export role trusted only under conditions the export service does not send', async () => {
     iam.on(GetRoleCommand).resolves({
       Role: {
         RoleName: 'r',
@@ -408,11 +408,16 @@ describe('Command: preflight', () => {
         RoleId: 'r',
         Arn: 'a',
         CreateDate: new Date(),
-        AssumeRolePolicyDocument: trust(),
+        AssumeRolePolicyDocument: trust({
+          StringEquals: { 'aws:SourceAccount': ACCOUNT },
+          ArnLike: { 'aws:SourceArn': `arn:aws:rds:eu-west-1:${ACCOUNT}:*` },
+        }),
       },
     });
     const { lines } = await preflight();
-    expect(lineOf(lines, 'export role trust')).toMatch(/^✗ .*without aws:SourceAccount = 123456789012/);
+    expect(lineOf(lines, 'export role trust')).toMatch(
+      /^✗ .*only under a condition on aws:SourceAccount, aws:SourceArn, .*exports would fail at AssumeRole/,
+    );
   });
 
   it('fails when the stack is not deployed, without stopping the other checks', async () => {
