@@ -50,16 +50,6 @@ export function pipelineTopicArnPattern(aws: AwsContext, namePrefix: string): st
   return aws.arn('sns', `${namePrefix}-*`);
 }
 
-/** What encrypting through S3, SNS, SQS or DynamoDB needs. */
-export const KEY_DATA_ACTIONS = [
-  'kms:Decrypt',
-  'kms:Encrypt',
-  'kms:GenerateDataKey',
-  'kms:GenerateDataKeyWithoutPlaintext',
-  'kms:ReEncryptFrom',
-  'kms:ReEncryptTo',
-] as const;
-
 /**
  * The customer-managed key of the pipeline: it encrypts the export (RDS requires a customer-managed key),
  * the export bucket, the run table, the topics, the dead-letter queues and the functions' log groups. Rotation is on; the key policy
@@ -103,13 +93,6 @@ export class PipelineKey extends Construct {
         Resource: '*',
       },
       {
-        Sid: 'RdsExportUsesKey',
-        Effect: 'Allow',
-        Principal: { Service: 'export.rds.amazonaws.com' },
-        Action: [...KEY_DATA_ACTIONS, 'kms:DescribeKey'],
-        Resource: '*',
-      },
-      {
         // CloudWatch Logs encrypts the stage functions' log groups, and only those: the encryption context
         // it sends names the log group, which must be one of this pipeline's in this account and region.
         Sid: 'CloudWatchLogsEncryptsPipelineLogs',
@@ -134,6 +117,11 @@ export class PipelineKey extends Construct {
     ];
   }
 
+  /**
+   * No statement names export.rds.amazonaws.com: AWS documents that the caller of StartExportTask needs
+   * kms:CreateGrant and kms:DescribeKey on the key (RDS uses the key through a grant made with the caller's
+   * permissions), and that the export role writes to S3; it documents no use of the key by the service as itself.
+   */
   private roleStatements(users: PipelineKeyUsers): Statement[] {
     return [
       {

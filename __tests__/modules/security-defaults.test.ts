@@ -46,9 +46,9 @@ describe('Construct: PipelineKey', () => {
     expect(root[0].Condition).toBeUndefined();
   });
 
-  it('admits export.rds.amazonaws.com, RDS events, CloudWatch alarms and the pipeline roles', () => {
+  it('admits RDS events, CloudWatch alarms and the pipeline roles, and never export.rds.amazonaws.com itself', () => {
     const statements = statementsOf(only(tf, 'aws_kms_key').policy as string);
-    expect(bySid(statements, 'RdsExportUsesKey').Principal).toEqual({ Service: 'export.rds.amazonaws.com' });
+    expect(JSON.stringify(statements)).not.toContain('export.rds.amazonaws.com');
     expect(JSON.stringify(bySid(statements, 'ServicesPublishToEncryptedTopics').Principal)).toMatch(
       /events\.rds\.amazonaws\.com.*cloudwatch\.amazonaws\.com/,
     );
