@@ -92,7 +92,7 @@ export class ExportBucket extends Construct {
           Principal: '*',
           Action: 's3:*',
           Resource: [this.bucketArn, `${this.bucketArn}/*`],
-          Condition: { Bool: { 'aws:SecureTransport': false } },
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
         },
       ]),
       // A bucket policy put before the public access block could be judged public and refused.

@@ -24,7 +24,7 @@ function denyInsecurePublish(topicArn: string): Statement {
     Principal: '*',
     Action: 'sns:Publish',
     Resource: topicArn,
-    Condition: { Bool: { 'aws:SecureTransport': false } },
+    Condition: { Bool: { 'aws:SecureTransport': 'false' } },
   };
 }
 

@@ -99,6 +99,47 @@ describe('IAM lint', () => {
   });
 });
 
+describe('Bucket and topic policies as AWS returns them', () => {
+  // S3 and SNS hand a stored policy back with every condition value as a string ("false", not false); a
+  // document written otherwise differs from what Terraform reads back on every refresh.
+  const nonStringValues = (tf: ReturnType<typeof synthStack>['tf']) =>
+    allPolicies(tf)
+      .filter((p) => p.kind === 'bucket' || p.kind === 'topic')
+      .flatMap(({ where, doc }) =>
+        doc.Statement.flatMap((s) =>
+          Object.entries((s.Condition ?? {}) as Record<string, Record<string, unknown>>).flatMap(([op, keys]) =>
+            Object.entries(keys)
+              .filter(([, v]) => [v].flat().some((x) => typeof x !== 'string'))
+              .map(([k, v]) => `${where}: ${op} ${k} = ${JSON.stringify(v)}`),
+          ),
+        ),
+      );
+
+  it('writes every condition value of a bucket or topic policy as a string', () => {
+    const { tf } = synthStack();
+    expect(allPolicies(tf).filter((p) => p.kind === 'bucket' || p.kind === 'topic').length).toBeGreaterThan(2);
+    expect(nonStringValues(tf)).toEqual([]);
+  });
+
+  it('would catch a boolean condition value', () => {
+    const { tf } = synthStack();
+    const [name] = Object.keys(tf.resource.aws_s3_bucket_policy);
+    tf.resource.aws_s3_bucket_policy[name].policy = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 's3:*',
+          Resource: '*',
+          Condition: { Bool: { 'aws:SecureTransport': false } },
+        },
+      ],
+    });
+    expect(nonStringValues(tf)).toEqual([expect.stringContaining('Bool aws:SecureTransport = false')]);
+  });
+});
+
 describe('Imports of the AWS provider', () => {
   it('never come from the @cdktf/provider-aws barrel, only from deep paths', () => {
     const root = join(__dirname, '..', '..');

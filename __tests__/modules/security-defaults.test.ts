@@ -202,7 +202,7 @@ describe('Construct: ExportBucket', () => {
       Effect: 'Deny',
       Principal: '*',
       Action: 's3:*',
-      Condition: { Bool: { 'aws:SecureTransport': false } },
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
     });
     expect(resourcesOf(deny)).toHaveLength(2);
   });
