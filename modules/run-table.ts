@@ -24,7 +24,8 @@ export const RUN_TABLE_ACTIONS = [
 
 /**
  * The run table, laid out by `lambdas/shared/contracts/table-layout.ts`: one partition per run, the two sparse indexes
- * the engine queries, TTL on finished runs, on-demand capacity, point-in-time recovery, encrypted with our key.
+ * the engine queries, TTL on finished runs, on-demand capacity, point-in-time recovery, deletion protection,
+ * encrypted with our key.
  */
 export class RunTable extends Construct {
   public readonly table: DynamodbTable;
@@ -56,6 +57,9 @@ export class RunTable extends Construct {
       })),
       ttl: { attributeName: L.ttlAttribute, enabled: true },
       pointInTimeRecovery: { enabled: true },
+      // The run history is data: DynamoDB refuses to delete a protected table, so a destroy or a plan that
+      // would replace the table fails instead of erasing it. Retiring a pipeline turns it off on purpose.
+      deletionProtectionEnabled: true,
       serverSideEncryption: { enabled: true, kmsKeyArn: props.kmsKeyArn },
     });
     this.tableName = this.table.name;

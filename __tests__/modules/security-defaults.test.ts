@@ -237,6 +237,10 @@ describe('Construct: RunTable', () => {
     expect(table.server_side_encryption.kms_key_arn).toMatch(/aws_kms_key\./);
   });
 
+  it('is protected from deletion, so no destroy or replacing plan can erase the run history', () => {
+    expect(only(tf, 'aws_dynamodb_table').deletion_protection_enabled).toBe(true);
+  });
+
   it('has the two indexes of the table layout', () => {
     const gsis = (only(tf, 'aws_dynamodb_table') as Record<string, any>).global_secondary_index;
     expect(gsis).toEqual(
