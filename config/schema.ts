@@ -50,7 +50,7 @@ export const sourceClusterSchema = z
     snapshotKmsKeyArn: kmsKeyArn
       .optional()
       .describe(
-        'The customer-managed KMS key the cluster (and so its snapshots) is encrypted with, when it is not the AWS-managed `aws/rds` key: the start function may then create grants on it, through RDS only, to restore its snapshots.',
+        'The customer-managed KMS key the cluster (and so its snapshots) is encrypted with, when it is not the AWS-managed `aws/rds` key: the start and export functions may then create grants on it, through RDS only, to restore its snapshots and export them.',
       ),
   })
   .strict();

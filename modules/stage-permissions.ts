@@ -64,14 +64,19 @@ function passExportRole(s: StagePermissionScope): Statement[] {
 }
 
 /**
- * Restoring a snapshot encrypted with a customer-managed key needs grants on that key (the AWS-managed
- * `aws/rds` key needs none); only RDS, in this region, may use them.
+ * Grants on the customer-managed keys the source clusters are encrypted with (the AWS-managed `aws/rds` key needs
+ * none), through RDS in this region only. Restoring needs them: the restored cluster is encrypted with the
+ * snapshot's key. AWS documents no such need for StartExportTask (only kms:CreateGrant and kms:DescribeKey on the
+ * export's own key), but IAM cannot confine these grants to the restore, so the start stage's direct exports
+ * would run with them: the export stage, which exports the same snapshots when they waited for a slot and the
+ * temporary snapshots encrypted with the same keys, holds the same statement, so an export behaves the same
+ * whichever stage starts it.
  */
-function restoreWithSourceKeys(s: StagePermissionScope): Statement[] {
+function sourceKeysThroughRds(s: StagePermissionScope): Statement[] {
   const keys = [...new Set(s.sourceSnapshotKmsKeyArns ?? [])].sort();
   if (keys.length === 0) return [];
   return [
-    allow('RestoreFromSourceKeysThroughRds', ['kms:CreateGrant', 'kms:DescribeKey'], keys, {
+    allow('SourceKeysThroughRds', ['kms:CreateGrant', 'kms:DescribeKey'], keys, {
       StringEquals: { 'kms:ViaService': `rds.${s.aws.region}.amazonaws.com` },
     }),
   ];
@@ -159,7 +164,7 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
           [...a.sourceSnapshots],
         ),
         ...passExportRole(s),
-        ...restoreWithSourceKeys(s),
+        ...sourceKeysThroughRds(s),
       ];
     case StageFunction.SNAPSHOT:
       return [
@@ -178,6 +183,7 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
         // The temporary cluster is no longer needed once its snapshot exists.
         deleteTemporaryClusters(a),
         ...passExportRole(s),
+        ...sourceKeysThroughRds(s),
       ];
     case StageFunction.EXPORT_FINISHED:
       return [describeExportTasks(s), ...readExports(s)];

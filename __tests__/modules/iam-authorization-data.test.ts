@@ -70,7 +70,7 @@ describe('IAM against the Service Authorization Reference', () => {
     expect(await problemsOf(tf)).toEqual([]);
   });
 
-  it('finds nothing either with a bucket destination, a client key, ACLs and a named subnet group', async () => {
+  it('finds nothing either with a bucket destination, client and source keys, ACLs and a named subnet group', async () => {
     const { tf } = synthStack(
       exampleConfig((c) => ({
         ...c,
@@ -81,6 +81,14 @@ describe('IAM against the Service Authorization Reference', () => {
           aclMode: 'bucket-owner-full-control',
         },
         restore: { ...c.restore, dbSubnetGroupName: 'private-db' },
+        sourceClusters: c.sourceClusters.map((cluster, i) =>
+          i === 0
+            ? {
+                ...cluster,
+                snapshotKmsKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/2c3d4e5f-6a7b-4c8d-9e0f-112233445566`,
+              }
+            : cluster,
+        ),
       })),
     );
     expect(await problemsOf(tf)).toEqual([]);

@@ -432,7 +432,7 @@ describe('Stage permissions', () => {
   const tempCluster = /:cluster:aurora-export-tmp-\*$/;
   const tempSnapshot = /:cluster-snapshot:aurora-export-tmp-\*$/;
 
-  it("lets only start use a source cluster's customer-managed key, through RDS in this region, when one is configured", () => {
+  it("lets the two stages that start exports use a source cluster's customer-managed key alike, through RDS in this region only", () => {
     const sourceKey = 'arn:aws:kms:eu-west-1:123456789012:key/2c3d4e5f-6a7b-4c8d-9e0f-112233445566';
     const { tf: withKey } = synthStack(
       exampleConfig((c) => ({
@@ -443,17 +443,33 @@ describe('Stage permissions', () => {
         ],
       })),
     );
-    const grant = bySid(stagePolicy(withKey, 'start').Statement, 'RestoreFromSourceKeysThroughRds');
-    expect(resourcesOf(grant)).toEqual([sourceKey]);
-    expect(actionsOf(grant).sort()).toEqual(['kms:CreateGrant', 'kms:DescribeKey']);
-    expect(grant.Condition).toEqual({
+    const grants = [StageFunction.START, StageFunction.EXPORT].map((stage) =>
+      bySid(stagePolicy(withKey, stage).Statement, 'SourceKeysThroughRds'),
+    );
+    expect(grants[1]).toEqual(grants[0]);
+    expect(resourcesOf(grants[0])).toEqual([sourceKey]);
+    expect(actionsOf(grants[0]).sort()).toEqual(['kms:CreateGrant', 'kms:DescribeKey']);
+    expect(grants[0].Condition).toEqual({
       StringEquals: {
         'kms:ViaService': expect.stringMatching(/^rds\.\$\{data\.aws_region\..+\.name\}\.amazonaws\.com$/),
       },
     });
-    for (const stage of STAGES.filter((x) => x !== 'start'))
+    for (const stage of STAGES.filter((x) => x !== StageFunction.START && x !== StageFunction.EXPORT))
       expect(JSON.stringify(stagePolicy(withKey, stage))).not.toContain(sourceKey);
-    expect(JSON.stringify(stagePolicy(tf, 'start'))).not.toContain('RestoreFromSourceKeysThroughRds');
+    expect(JSON.stringify(stagePolicy(tf, 'start'))).not.toContain('SourceKeysThroughRds');
+  });
+
+  it('gives the two stages that start exports the same rights on the export itself', () => {
+    const exportRights = (stage: StageFunction) => {
+      const statements = stagePolicy(tf, stage).Statement;
+      const key = bySid(statements, 'UsePipelineKey');
+      return {
+        pass: bySid(statements, 'PassExportRoleToRds'),
+        key: actionsOf(key).filter((a) => a === 'kms:CreateGrant' || a === 'kms:DescribeKey'),
+      };
+    };
+    expect(exportRights(StageFunction.EXPORT)).toEqual(exportRights(StageFunction.START));
+    expect(exportRights(StageFunction.START).key).toEqual(['kms:CreateGrant', 'kms:DescribeKey']);
   });
 
   it('passes the export role only, and only to RDS', () => {
