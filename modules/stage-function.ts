@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { TerraformAsset, AssetType } from 'cdktf';
+import { TerraformAsset, AssetType, type ITerraformDependable } from 'cdktf';
 import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
 import { IamPolicy } from '@cdktf/provider-aws/lib/iam-policy';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
@@ -63,8 +63,6 @@ export class StageFunction extends Construct {
   public readonly functionName: string;
   /** The package deployed: the bundled handler and the packaged settings file. */
   public readonly code: LambdaZip;
-  /** Managed policies holding the statements that do not fit in the role's inline policy (usually none). */
-  public readonly managedPolicies: readonly IamPolicy[];
   private readonly limits: LimitChecks;
 
   constructor(scope: Construct, id: string, props: StageFunctionProps) {
@@ -97,48 +95,7 @@ export class StageFunction extends Construct {
       allow('ParkFailedEvents', ['sqs:SendMessage'], [this.deadLetterQueue.arn]),
       ...props.statements,
     ];
-    const roleSubject = `the ${props.stage} function's role (${name})`;
-    const sizeOf = (json: string) => props.limits.resolvedSize(json, 'characters without whitespace');
-    const layout = layoutPolicies(statements, {
-      inlineMax: AWS_LIMITS.roleInlinePolicies.max,
-      managedMax: AWS_LIMITS.managedPolicySize.max,
-      sizeOf,
-    });
-    const policy = new IamRolePolicy(this, 'policy', {
-      name: `${props.stage}-stage`,
-      role: this.role.name,
-      policy: policyJson(layout.inline),
-    });
-    props.limits.check(
-      AWS_LIMITS.roleInlinePolicies,
-      roleSubject,
-      sizeOf(policyJson(layout.inline)),
-      props.policyGrowth,
-    );
-    props.limits.check(AWS_LIMITS.managedPoliciesPerRole, roleSubject, layout.managed.length, props.policyGrowth);
-    const attachments = layout.managed.map((doc, i) => {
-      const part = i + 2;
-      props.limits.check(
-        AWS_LIMITS.managedPolicySize,
-        `part ${part} of ${roleSubject}'s permissions`,
-        sizeOf(policyJson(doc)),
-        props.policyGrowth,
-      );
-      const managed = new IamPolicy(this, `policy-part-${part}`, {
-        name: `${name}-stage-part-${part}`,
-        description: `Part ${part} of the ${props.stage} stage's permissions (part 1 is the role's inline policy)`,
-        policy: policyJson(doc),
-      });
-      return {
-        managed,
-        attachment: new IamRolePolicyAttachment(this, `policy-part-${part}-attachment`, {
-          role: this.role.name,
-          policyArn: managed.arn,
-        }),
-      };
-    });
-    this.managedPolicies = attachments.map((a) => a.managed);
-    const permissions = [policy, ...attachments.map((a) => a.attachment)];
+    const permissions = this.grant(statements, props);
 
     const variables = { [SETTINGS_ENV_VAR]: props.settingsJson };
     props.limits.check(
@@ -188,6 +145,47 @@ export class StageFunction extends Construct {
     if (props.pipelineTopicArn) {
       this.subscribe('pipeline', props.pipelineTopicArn, 'MessageAttributes', { target: [props.stage] });
     }
+  }
+
+  /**
+   * Gives the role its statements: in its inline policy while they fit, and past IAM's inline limit in managed
+   * policies (`<function>-stage-part-N`), each checked against IAM's limits. Returns what the function must
+   * wait for before it runs.
+   */
+  private grant(statements: readonly Statement[], props: StageFunctionProps): ITerraformDependable[] {
+    const subject = `the ${props.stage} function's role (${this.functionName})`;
+    const sizeOf = (json: string) => this.limits.resolvedSize(json, 'characters without whitespace');
+    const layout = layoutPolicies(statements, {
+      inlineMax: AWS_LIMITS.roleInlinePolicies.max,
+      managedMax: AWS_LIMITS.managedPolicySize.max,
+      sizeOf,
+    });
+    const inline = new IamRolePolicy(this, 'policy', {
+      name: `${props.stage}-stage`,
+      role: this.role.name,
+      policy: policyJson(layout.inline),
+    });
+    this.limits.check(AWS_LIMITS.roleInlinePolicies, subject, sizeOf(policyJson(layout.inline)), props.policyGrowth);
+    this.limits.check(AWS_LIMITS.managedPoliciesPerRole, subject, layout.managed.length, props.policyGrowth);
+    const attachments = layout.managed.map((doc, i) => {
+      const part = i + 2;
+      this.limits.check(
+        AWS_LIMITS.managedPolicySize,
+        `part ${part} of ${subject}'s permissions`,
+        sizeOf(policyJson(doc)),
+        props.policyGrowth,
+      );
+      const managed = new IamPolicy(this, `policy-part-${part}`, {
+        name: `${this.functionName}-stage-part-${part}`,
+        description: `Part ${part} of the ${props.stage} stage's permissions (part 1 is the role's inline policy)`,
+        policy: policyJson(doc),
+      });
+      return new IamRolePolicyAttachment(this, `policy-part-${part}-attachment`, {
+        role: this.role.name,
+        policyArn: managed.arn,
+      });
+    });
+    return [inline, ...attachments];
   }
 
   /** An SNS subscription with its filter policy, and the permission for SNS to invoke the function. */
