@@ -27,7 +27,10 @@ const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
 const KEY_ID = '1b2c3d4e-5f60-4718-9a0b-1c2d3e4f5a6b';
 
-/** `clusters` source clusters with `entries` exportOnly entries each, with realistic names. */
+/**
+ * `clusters` source clusters with `entries` exportOnly entries each, with realistic names, each cluster
+ * encrypted with its own customer-managed key (the most the start and export roles can be asked to name).
+ */
 function sized(
   clusters: number,
   entries: number,
@@ -38,6 +41,7 @@ function sized(
     sourceClusters: Array.from({ length: clusters }, (_, i) => ({
       identifier: identifier(i),
       exportMode: 'auto' as const,
+      snapshotKmsKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/${String(i).padStart(8, '0')}-5f60-4718-9a0b-1c2d3e4f5a6b`,
       exportOnly: Array.from({ length: entries }, (_, j) => `sales_${i}.public.order_line_items_${j}`),
     })),
   });
@@ -192,7 +196,7 @@ describe('A stack of 100 source clusters with 20 exportOnly entries each', () =>
     }
   });
 
-  it('still lets the start and export stages use the snapshots of the last configured cluster, and no other', () => {
+  it('still lets the start and export stages use the snapshots and keys of every configured cluster, and no other', () => {
     const policyOf = (stage: StageFunction): PolicyDocumentJson =>
       JSON.parse(resolveAll(tf, JSON.stringify(stagePolicy(tf, stage))));
     const snapshot = (id: string) => `arn:aws:rds:${REGION}:${ACCOUNT}:cluster-snapshot:rds:${id}-2026-12-01-03-10`;
@@ -206,6 +210,17 @@ describe('A stack of 100 source clusters with 20 exportOnly entries each', () =>
         expect(isAllowed(policy, { action, resource: snapshot(id) })).toBe(true);
       }
       expect(isAllowed(policy, { action, resource: snapshot('orders-eu-100') })).toBe(false);
+    }
+    const key = (i: number) =>
+      `arn:aws:kms:${REGION}:${ACCOUNT}:key/${String(i).padStart(8, '0')}-5f60-4718-9a0b-1c2d3e4f5a6b`;
+    const throughRds = { 'kms:ViaService': `rds.${REGION}.amazonaws.com` };
+    for (const stage of [StageFunction.START, StageFunction.EXPORT]) {
+      const policy = policyOf(stage);
+      for (const i of [0, 99]) {
+        expect(isAllowed(policy, { action: 'kms:CreateGrant', resource: key(i), context: throughRds })).toBe(true);
+      }
+      expect(isAllowed(policy, { action: 'kms:CreateGrant', resource: key(100), context: throughRds })).toBe(false);
+      expect(isAllowed(policy, { action: 'kms:CreateGrant', resource: key(0), context: {} })).toBe(false);
     }
   });
 });

@@ -49,6 +49,7 @@ function largeConfig(clusters: number, entries: number): PipelineConfig {
     ...example,
     sourceClusters: Array.from({ length: clusters }, (_, i) => ({
       identifier: `orders-eu-${String(i).padStart(3, '0')}`,
+      snapshotKmsKeyArn: `arn:aws:kms:eu-west-1:123456789012:key/${String(i).padStart(8, '0')}-5f60-4718-9a0b-1c2d3e4f5a6b`,
       exportOnly: Array.from({ length: entries }, (_, j) => `sales_${i}.public.order_line_items_${j}`),
     })),
   });
