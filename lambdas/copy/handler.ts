@@ -3,14 +3,20 @@
  *
  * - `copy-plan` (and the reconciler's `advance`): list the run's export, split it into batches recorded on the
  *   run table, record the totals on the run, and publish one `copy-batch` message per batch;
- * - `copy-batch`: copy one batch with bounded concurrency, recording each copied object, then count the
- *   batch done; the worker that completes the last batch writes the manifest and then `_SUCCESS`, and moves
- *   the run on to CLEANING_UP through the engine's `finishStage`.
+ * - `copy-batch`: take the batch's lease, copy it with bounded concurrency, recording each copied object (and
+ *   each part of a multipart copy) and renewing the lease at every checkpoint, then count the batch done; the
+ *   worker that completes the last batch writes the manifest and then `_SUCCESS`, and moves the run on to
+ *   CLEANING_UP through the engine's `finishStage`.
+ *
+ * Leases keep one worker per batch: a message for a batch is only sent when no live lease covers it, a
+ * delivery that finds the batch leased does nothing, and a worker running out of time hands its batch on
+ * with exactly one message. So duplicated deliveries and reconciler passes during a long copy add no copies.
  *
  * A permanent refusal (access denied, missing bucket, KMS denied, wrong owner) fails the run at once with a
  * message that names the principal, the action, the resource and the policy to change. Anything else is
  * thrown so that Lambda retries the message; a retry redoes only the objects not yet recorded.
  */
+import { randomUUID } from 'node:crypto';
 import type { Context, SNSEvent } from 'aws-lambda';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -20,9 +26,15 @@ import { forEachRecord } from '../shared/runtime/records';
 import { RunStore, defaultDocumentClient } from '../shared/adapters/run-store';
 import { SnsPipelinePublisher } from '../shared/adapters/sns';
 import { createCopyS3Client, S3CopyCallError, S3ObjectCopier } from '../shared/adapters/s3-copy';
-import { DestinationTextWriter, listPrefix, putDestinationObject, readText } from '../shared/adapters/s3-copy-source';
+import {
+  DestinationTextWriter,
+  listPages,
+  putDestinationObject,
+  readText,
+  type ListedObject,
+} from '../shared/adapters/s3-copy-source';
 import { BatchStatus, CopyBatchStore, type StoredBatch } from '../shared/adapters/copy-batch-store';
-import { planBatches } from '../shared/copy/batching';
+import { planListing, type PlannedObject } from '../shared/copy/batching';
 import {
   classifyExportKey,
   destinationKey,
@@ -37,6 +49,10 @@ import { mapWithConcurrency } from '../shared/copy/concurrency';
 import { finishStage } from '../shared/stage/finish-stage';
 import { DestinationAccessDenied, StaleTransition, errorMessage } from '../shared/errors';
 import { createLogger, withRunId, type Logger } from '../shared/runtime/logger';
+import { LeaseKeeper } from './lease-keeper';
+
+/** How a worker's pass over its batch ended. */
+type CopyOutcome = 'done' | 'time' | 'run' | 'lease';
 import { settingsFromEnv, type RuntimeSettings } from '../shared/contracts/settings';
 import { isSnsEvent, makeProbeHandler, type ProbeResult } from './probe';
 
@@ -60,22 +76,33 @@ export interface CopyDeps {
   readonly reserveMillis?: number;
   /** Age after which a finalization claim by a worker that died may be taken over. @default 900 */
   readonly finalizeLeaseSeconds?: number;
+  /**
+   * Lease a worker takes on its batch, renewed at every checkpoint and whenever less than half of it is left;
+   * a worker that dies frees its batch after at most this long. @default 300
+   */
+  readonly leaseSeconds?: number;
+  /** Lease a `copy-batch` message holds on its batch until a worker takes it: how long a message may take to arrive. @default 900 */
+  readonly dispatchLeaseSeconds?: number;
+  /** Least time between two activity marks on the run (see CopyBatchStore.touchRun). @default 60000 */
+  readonly activityEveryMillis?: number;
+  /** The clock (epoch milliseconds). @default Date.now */
+  readonly now?: () => number;
 }
+
+/** What the copy stage reads from the Lambda context: the time left, and the request id that names its lease. */
+export type CopyContext = Pick<Context, 'getRemainingTimeInMillis'> & Partial<Pick<Context, 'awsRequestId'>>;
 
 /** The copy stage's handler: SNS events, or a direct `{ "kind": "probe" }` invocation answered with a {@link ProbeResult} (see ./probe). */
 export interface CopyHandler {
-  (event: SNSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<void>;
-  (event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<undefined | ProbeResult>;
+  (event: SNSEvent, context?: CopyContext): Promise<void>;
+  (event: unknown, context?: CopyContext): Promise<undefined | ProbeResult>;
 }
 
 /** Builds the handler around its dependencies. */
 export function makeHandler(deps: CopyDeps): CopyHandler {
   const copy = new CopyStage(deps);
   const probe = makeProbeHandler(deps);
-  const handle = async (
-    event: unknown,
-    context?: Pick<Context, 'getRemainingTimeInMillis'>,
-  ): Promise<undefined | ProbeResult> => {
+  const handle = async (event: unknown, context?: CopyContext): Promise<undefined | ProbeResult> => {
     if (!isSnsEvent(event)) return probe(event);
     await forEachRecord(event as SNSEvent, deps.logger, async (record) => {
       const message = record.type === 'pipeline' && record.target === StageFunction.COPY ? record.message : undefined;
@@ -100,9 +127,11 @@ class CopyStage {
   /** Access point ARN or bucket name: what every destination call passes as Bucket. */
   private readonly destination: string;
   private readonly copier: S3ObjectCopier;
+  private readonly now: () => number;
 
   constructor(private readonly deps: CopyDeps) {
     this.s = deps.settings;
+    this.now = deps.now ?? Date.now;
     this.destination = destinationOf(this.s);
     this.copier = new S3ObjectCopier({
       client: deps.s3,
@@ -140,27 +169,41 @@ class CopyStage {
   async plan(runId: string, reason: 'plan' | 'advance'): Promise<void> {
     const run = await this.copyingRun(runId);
     if (!run) return;
+    const dispatchSeconds = this.deps.dispatchLeaseSeconds ?? 900;
+    let created: number[] = [];
     if (run.copy?.batchesTotal === undefined) {
-      const planned = await this.guard(run, () => this.recordPlan(run));
-      if (!planned) return;
+      const planned = await this.guard(run, () => this.recordPlan(run, dispatchSeconds));
+      if (planned === false) return;
+      created = planned;
     } else {
-      this.deps.logger.info('copy already planned; re-sending unfinished batches', {
+      this.deps.logger.info('copy already planned; re-sending the batches no worker or message holds', {
         reason,
         batchesTotal: run.copy.batchesTotal,
       });
     }
-    const pending = await this.deps.batches.pendingIndexes(runId);
-    if (pending.length === 0) {
+    // Planning left a message's lease on every batch it created: those, and any batch whose lease ran out
+    // (its worker died, or its message was lost), are sent now; a batch a worker holds is left alone.
+    const unattended = await this.deps.batches.unattendedIndexes(runId);
+    const claimed = await mapWithConcurrency(unattended, 16, (batch) =>
+      this.deps.batches.claimDispatch(runId, batch, dispatchSeconds),
+    );
+    const send = [...new Set([...created, ...unattended.filter((_, i) => claimed[i])])].sort((a, b) => a - b);
+    if (send.length === 0 && (await this.deps.batches.pendingIndexes(runId)).length === 0) {
       await this.finalizeIfComplete(runId, `plan:${reason}`);
       return;
     }
-    await mapWithConcurrency(pending, 16, (batch) =>
+    await mapWithConcurrency(send, 16, (batch) =>
       this.deps.publisher.publish(StageFunction.COPY, { kind: 'copy-batch', runId, batch }),
     );
-    this.deps.logger.info('copy batches sent', { batches: pending.length });
+    this.deps.logger.info('copy batches sent', { batches: send.length });
   }
 
-  private async recordPlan(run: Run): Promise<boolean> {
+  /**
+   * Plans the copy: streams the export's listing page by page into batches recorded on the run table (each
+   * with the lease of the message about to be sent for it), then records the totals on the run. Returns the
+   * batches it created, or false when the run cannot go on.
+   */
+  private async recordPlan(run: Run, dispatchSeconds: number): Promise<number[] | false> {
     const prefix = runDestinationPrefix(this.s, run);
     const status = await this.deps.batches.claimDestination(this.destination, prefix, run);
     const refusal = destinationRefusal(status, this.destination, prefix, run);
@@ -175,24 +218,44 @@ class CopyStage {
         reuseDestination: run.reuseDestination ?? false,
       });
     const sourcePrefix = this.sourcePrefix(run);
-    const listed = await this.s3Call({ action: 's3:ListBucket', side: 'source' }, () =>
-      listPrefix(this.deps.s3, { bucket: this.s.exportBucket, prefix: sourcePrefix, expectedOwner: this.s.accountId }),
-    );
-    const objects = listed
-      .map((o) => ({ key: o.key.slice(sourcePrefix.length), size: o.size }))
-      .filter((o) => o.key.length > 0 && !o.key.endsWith('/'));
-    const batches = planBatches(objects, {
-      maxObjects: this.s.copy.batchMaxObjects,
-      maxBytes: this.s.copy.batchMaxGiB * GiB,
+    const listing = { bucket: this.s.exportBucket, prefix: sourcePrefix, expectedOwner: this.s.accountId };
+    const relative = (page: readonly ListedObject[]) =>
+      page
+        .map((o) => ({ key: o.key.slice(sourcePrefix.length), size: o.size }))
+        .filter((o) => o.key.length > 0 && !o.key.endsWith('/'));
+    const list = { action: 's3:ListBucket', side: 'source' } as const;
+    const topLevel: PlannedObject[] = [];
+    await this.s3Call(list, async () => {
+      for await (const page of listPages(this.deps.s3, { ...listing, delimiter: '/' }))
+        topLevel.push(...relative(page));
     });
-    await mapWithConcurrency(batches, 8, (b) => this.deps.batches.putIfAbsent(run.runId, b, sourcePrefix, prefix));
-    const bytes = objects.reduce((sum, o) => sum + o.size, 0);
+    const s3Call = this.s3Call.bind(this);
+    async function* pages(s3: S3Client) {
+      const it = listPages(s3, listing);
+      for (;;) {
+        const next = await s3Call(list, () => it.next());
+        if (next.done) return;
+        yield relative(next.value);
+      }
+    }
+    const created: number[] = [];
+    const totals = await planListing(
+      topLevel,
+      pages(this.deps.s3),
+      { maxObjects: this.s.copy.batchMaxObjects, maxBytes: this.s.copy.batchMaxGiB * GiB },
+      async (batches) => {
+        const put = await mapWithConcurrency(batches, 8, (b) =>
+          this.deps.batches.putIfAbsent(run.runId, b, sourcePrefix, prefix, { seconds: dispatchSeconds }),
+        );
+        for (const [i, b] of batches.entries()) if (put[i]) created.push(Number(b.id));
+      },
+    );
     try {
       await this.deps.store.apply(run.runId, RunStage.COPYING, {
         type: 'CopyPlanned',
-        objects: objects.length,
-        bytes,
-        batchesTotal: batches.length,
+        objects: totals.objects,
+        bytes: totals.bytes,
+        batchesTotal: totals.batches,
         destinationPrefix: prefix,
       });
     } catch (e) {
@@ -202,28 +265,59 @@ class CopyStage {
       }
       throw e;
     }
-    this.deps.logger.info('copy planned', {
-      objects: objects.length,
-      bytes,
-      batches: batches.length,
-      destinationPrefix: prefix,
-    });
-    return true;
+    this.deps.logger.info('copy planned', { ...totals, destinationPrefix: prefix });
+    return created;
   }
 
-  /** Copies one batch, then counts it done and finalizes when it was the last one. */
-  async work(runId: string, index: number, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<void> {
+  /**
+   * Works one batch: takes its lease (a delivery that finds another worker on it does nothing), copies what
+   * is left, then counts the batch done and finalizes when it was the last one.
+   */
+  async work(runId: string, index: number, context?: CopyContext): Promise<void> {
     const run = await this.copyingRun(runId);
     if (!run) return;
+    const owner = context?.awsRequestId ?? randomUUID();
+    const leaseSeconds = this.deps.leaseSeconds ?? 300;
+    const lease = await this.deps.batches.acquireLease(runId, index, owner, leaseSeconds);
     const batch = await this.deps.batches.get(runId, index);
     if (!batch) {
       this.deps.logger.warn('no such batch; ignoring the message', { batch: index });
       return;
     }
-    if (batch.status !== BatchStatus.DONE) {
-      const finished = await this.guard(run, () => this.copyBatch(batch, context));
-      if (!finished) return;
-      await this.deps.batches.markBatchDone(runId, index);
+    if (!lease && batch.status !== BatchStatus.DONE) {
+      this.deps.logger.info('another worker holds the batch; nothing to do', {
+        batch: index,
+        leaseExpiresAt: batch.lease ? new Date(batch.lease.expiresAt).toISOString() : undefined,
+      });
+      return;
+    }
+    if (lease) {
+      const keeper = new LeaseKeeper(this.deps.batches, runId, index, lease, leaseSeconds, this.now);
+      let outcome: CopyOutcome | false | 'failed' = 'failed';
+      try {
+        outcome = await this.guard(run, () => this.copyBatch(batch, keeper, context));
+        if (outcome === 'done') await this.deps.batches.markBatchDone(runId, index);
+      } finally {
+        keeper.stop();
+        if (outcome === 'time') {
+          // The one message that carries the batch on holds its lease from now on, so no other is sent.
+          const dispatchSeconds = this.deps.dispatchLeaseSeconds ?? 900;
+          const handedOff = await this.deps.batches.releaseLease(runId, index, owner, {
+            handOffSeconds: dispatchSeconds,
+          });
+          if (handedOff) {
+            await this.deps.publisher.publish(StageFunction.COPY, { kind: 'copy-batch', runId, batch: index });
+            this.deps.logger.info('running out of time; batch handed on with its progress', { batch: index });
+          }
+        } else {
+          // A failure is retried by Lambda as the same request, which owns the lease: it keeps the batch.
+          const retain = outcome === 'failed' && context?.awsRequestId ? { retainSeconds: leaseSeconds } : {};
+          await this.deps.batches
+            .releaseLease(runId, index, owner, retain)
+            .catch((e) => this.deps.logger.error('could not release the batch lease', { error: errorMessage(e) }));
+        }
+      }
+      if (outcome !== 'done') return;
     }
     const counted = await this.deps.batches.countBatchDone(runId, index, batch.keys.length, batch.bytes);
     if (!counted) return;
@@ -237,65 +331,112 @@ class CopyStage {
     if (counted.batchesDone >= counted.batchesTotal) await this.finalizeIfComplete(runId, `batch:${batch.id}`);
   }
 
-  /** Copies the objects of a batch not yet recorded. Returns false when it stopped early (time or run moved on). */
-  private async copyBatch(batch: StoredBatch, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<boolean> {
+  /**
+   * Copies the objects of a batch not yet recorded, continuing multipart copies where they stopped. Progress
+   * is written every `checkpointEvery` objects, after each large object and after each part, and each write
+   * renews the lease. Stops early when time runs short, the lease is lost, or the run moved on.
+   */
+  private async copyBatch(batch: StoredBatch, lease: LeaseKeeper, context?: CopyContext): Promise<CopyOutcome> {
     const todo = batch.keys.map((_, i) => i).filter((i) => !batch.done.has(i));
     const every = this.deps.checkpointEvery ?? 25;
     const reserve = this.deps.reserveMillis ?? 60_000;
-    let pending: Array<{ index: number; etag: string }> = [];
+    const activityEvery = this.deps.activityEveryMillis ?? 60_000;
+    const largeBytes = this.s.copy.partSizeMiB * MiB;
+    let done: Array<{ index: number; etag: string }> = [];
+    // Multipart copies: each object's upload, and what of it is not recorded yet (the upload itself, parts).
+    const uploadOf = new Map<number, { uploadId: string; partSizeBytes: number }>();
+    for (const [i, u] of batch.uploads) uploadOf.set(i, { uploadId: u.uploadId, partSizeBytes: u.partSizeBytes });
+    let unrecorded = new Map<number, Array<{ partNumber: number; etag: string }>>();
     let writing: Promise<void> = Promise.resolve();
-    let stopped: 'time' | 'run' | undefined;
-    let lastStageCheck = Date.now();
+    let stopped: 'time' | 'run' | 'lease' | undefined;
+    let lastStageCheck = this.now();
+    let lastActivity = this.now();
+    // Requests in flight are cancelled shortly before the invocation ends, so that none outlives it.
+    const abort = new AbortController();
+    const deadline = context
+      ? setTimeout(() => abort.abort(), Math.max(0, context.getRemainingTimeInMillis() - 5_000))
+      : undefined;
+    lease.onLost(() => {
+      stopped ??= 'lease';
+      abort.abort();
+    });
+    const timeShort = () => {
+      if (context && context.getRemainingTimeInMillis() < reserve) stopped ??= 'time';
+      return stopped !== undefined;
+    };
     const flush = () => {
-      const entries = pending;
-      pending = [];
-      writing = writing.then(() => this.deps.batches.recordCopied(batch.runId, batch.index, entries));
+      const entries = done;
+      done = [];
+      const parts = [...unrecorded.entries()].map(([index, list]) => ({
+        index,
+        ...(uploadOf.get(index) as { uploadId: string; partSizeBytes: number }),
+        parts: list,
+      }));
+      unrecorded = new Map();
+      writing = writing.then(async () => {
+        await this.deps.batches.recordCopied(batch.runId, batch.index, entries, parts);
+        await lease.renew();
+        if (this.now() - lastActivity >= activityEvery) {
+          lastActivity = this.now();
+          await this.deps.batches.touchRun(batch.runId);
+        }
+      });
       return writing;
     };
     const checkStage = async () => {
-      if (Date.now() - lastStageCheck < 5000) return;
-      lastStageCheck = Date.now();
+      if (this.now() - lastStageCheck < 5000) return;
+      lastStageCheck = this.now();
       const run = await this.deps.store.get(batch.runId);
-      if (run?.stage !== RunStage.COPYING) stopped = 'run';
+      if (run?.stage !== RunStage.COPYING) stopped ??= 'run';
     };
-    // In flight until what this worker copied is recorded: a worker killed in between leaves the mark, and
-    // its run then counts as having written at the destination (see CopyBatchStore.mayHaveWritten).
-    await this.deps.batches.startCopying(batch.runId, batch.index);
     try {
       await mapWithConcurrency(todo, this.s.copy.concurrency, async (i) => {
-        if (stopped) return;
-        if (context && context.getRemainingTimeInMillis() < reserve) {
-          stopped = 'time';
-          return;
-        }
-        const sourceKey = batch.sourcePrefix + batch.keys[i];
-        const destKey = destinationKey(batch.destinationPrefix, batch.keys[i] as string);
-        const result = await this.copier.copy({ sourceKey, destinationKey: destKey, size: batch.sizes[i] as number });
-        pending.push({ index: i, etag: result.etag });
-        if (pending.length >= every) {
+        if (stopped || timeShort()) return;
+        if (!(await lease.ensure())) return;
+        const size = batch.sizes[i] as number;
+        const resume = batch.uploads.get(i);
+        const result = await this.copier.copyResumable(
+          {
+            sourceKey: batch.sourcePrefix + batch.keys[i],
+            destinationKey: destinationKey(batch.destinationPrefix, batch.keys[i] as string),
+            size,
+          },
+          {
+            resume,
+            abortSignal: abort.signal,
+            shouldStop: timeShort,
+            onUpload: async (u) => {
+              uploadOf.set(i, u);
+              unrecorded.set(i, []);
+              await flush();
+            },
+            onPart: async (p) => {
+              uploadOf.set(i, { uploadId: p.uploadId, partSizeBytes: uploadOf.get(i)?.partSizeBytes ?? 0 });
+              unrecorded.set(i, [...(unrecorded.get(i) ?? []), { partNumber: p.partNumber, etag: p.etag }]);
+              await flush();
+            },
+          },
+        );
+        if ('paused' in result) return;
+        done.push({ index: i, etag: result.etag });
+        if (done.length >= every || size >= largeBytes) {
           await flush();
           await checkStage();
         }
       });
     } finally {
-      await flush()
-        .then(() => this.deps.batches.stopCopying(batch.runId, batch.index))
-        .catch((e) => this.deps.logger.error('could not record copy progress', { error: errorMessage(e) }));
+      if (deadline) clearTimeout(deadline);
+      await flush().catch((e) => this.deps.logger.error('could not record copy progress', { error: errorMessage(e) }));
     }
     if (stopped === 'run') {
       this.deps.logger.info('run left COPYING; batch abandoned', { batch: batch.index });
-      return false;
+      return 'run';
     }
-    if (stopped === 'time') {
-      this.deps.logger.info('running out of time; batch re-queued with its progress', { batch: batch.index });
-      await this.deps.publisher.publish(StageFunction.COPY, {
-        kind: 'copy-batch',
-        runId: batch.runId,
-        batch: batch.index,
-      });
-      return false;
+    if (stopped === 'lease') {
+      this.deps.logger.warn('the batch lease was lost; another worker has the batch', { batch: batch.index });
+      return 'lease';
     }
-    return true;
+    return stopped === 'time' ? 'time' : 'done';
   }
 
   /** Claims and runs the finalization when every batch is in; a no-op for everyone but the claim's winner. */

@@ -16,6 +16,8 @@ import { errorMessage, errorName } from '../shared/errors';
 import { PipelineMetrics } from '../shared/contracts/table-layout';
 import { alertOwed, redeliverRunAlert } from '../shared/stage/run-alert';
 import { defaultStageDeps, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime/stage-deps';
+import { CopyBatchStore } from '../shared/adapters/copy-batch-store';
+import { defaultDocumentClient } from '../shared/adapters/run-store';
 
 /** What one pass did, returned (and logged) for operators and tests. */
 export interface ReconcileReport {
@@ -40,6 +42,12 @@ export interface ReconcileDeps extends StageDeps {
   readonly missedSnapshotLookbackHours?: number;
   /** Hours after a run finished in which its unconfirmed alert is still sent again. @default 6 */
   readonly alertRedeliveryHours?: number;
+  /**
+   * The copy batches of COPYING runs: a run whose copy is active (its `updatedAt` moves at every worker's
+   * checkpoint) is still nudged when one of its batches has no live lease (its worker died or its message was
+   * lost), and the copy stage then re-sends only such batches.
+   */
+  readonly copyBatches?: Pick<CopyBatchStore, 'unattendedIndexes'>;
 }
 
 const BROKEN_CLUSTER = [
@@ -89,8 +97,12 @@ async function nextStep(
       const status = t.Status?.toUpperCase() ?? '';
       return ENDED_EXPORT_STATES.includes(status) ? { advance: StageFunction.EXPORT_FINISHED } : {};
     }
-    case RunStage.COPYING:
-      return stalled ? { advance: StageFunction.COPY } : {};
+    case RunStage.COPYING: {
+      if (stalled) return { advance: StageFunction.COPY };
+      if (run.copy?.batchesTotal === undefined || !d.copyBatches) return {};
+      const unattended = await d.copyBatches.unattendedIndexes(run.runId);
+      return unattended.length > 0 ? { advance: StageFunction.COPY } : {};
+    }
     case RunStage.CLEANING_UP:
       return stalled ? { advance: StageFunction.CLEANUP } : {};
     default:
@@ -285,4 +297,12 @@ export function makeHandler(source: DepsSource<ReconcileDeps>) {
 }
 
 /** The deployed function. */
-export const handler = makeHandler(defaultStageDeps(StageFunction.RECONCILE));
+export const handler = makeHandler(() => {
+  const d = defaultStageDeps(StageFunction.RECONCILE)();
+  const copyBatches = new CopyBatchStore({
+    tableName: d.settings.tableName,
+    client: defaultDocumentClient(),
+    retentionDays: d.settings.runRetentionDays,
+  });
+  return { ...d, copyBatches };
+});

@@ -211,14 +211,19 @@ describe('Handler: copy', () => {
       await world.store.createRun(copyingRun('run-time', MEDIUM_EXPORT));
       await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-time' }));
       const [first] = world.publisher.takeBatches();
-      let left = 120_000;
+      // Each copy takes 3 s of the 120 s left; a worker stops taking objects with less than 60 s left.
+      const copies = instrument(s3, 'CopyObjectCommand');
+      const before = copies.count();
       await world.handler(s3, { checkpointEvery: 5 })(snsEvent(first), {
-        getRemainingTimeInMillis: () => (left -= 3_000),
+        getRemainingTimeInMillis: () => 120_000 - (copies.count() - before) * 3_000,
       });
       const batch = await world.batches.get('run-time', 0);
       expect(batch?.status).toBe('PENDING');
-      expect(batch?.done.size).toBe(20);
+      expect(copies.count() - before).toBe(21);
+      expect(batch?.done.size).toBe(21);
+      // Handed on exactly once, with the lease of that one message on the batch.
       expect(world.publisher.takeBatches()).toEqual([first]);
+      expect(batch?.lease?.owner).toMatch(/^dispatch:/);
     });
 
     it("lists the manifest's objects in key order across batches, the export's own files in _export/ among the databases", async () => {
@@ -270,10 +275,32 @@ describe('Handler: copy', () => {
       ]);
     });
 
-    it('re-sends only unfinished batches when the plan message comes again', async () => {
+    it('re-sends no batch while its message is on its way', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
+      await world.store.createRun(copyingRun('run-in-flight', SMALL_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-in-flight' }));
+      expect(world.publisher.takeBatches()).toHaveLength(2);
+      await world.handler()(snsEvent({ kind: 'advance', runId: 'run-in-flight' }));
+      expect(world.publisher.takeBatches()).toEqual([]);
+    });
+
+    it('does nothing with a delivery of a batch another worker holds', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
+      await world.store.createRun(copyingRun('run-held', SMALL_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-held' }));
+      const [first] = world.publisher.takeBatches();
+      expect(await world.batches.acquireLease('run-held', 0, 'other-worker', 300)).toBeDefined();
+      const copies = instrument(s3, 'CopyObjectCommand');
+      await world.handler()(snsEvent(first));
+      expect(copies.count()).toBe(0);
+      expect((await world.batches.get('run-held', 0))?.lease?.owner).toBe('other-worker');
+    });
+
+    it('re-sends only unfinished batches whose message lease ran out when the plan message comes again', async () => {
       const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
       await world.store.createRun(copyingRun('run-replan', SMALL_EXPORT));
-      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-replan' }));
+      // Messages that hold their batch for no time at all: as if each had been lost on its way.
+      await world.handler(s3, { dispatchLeaseSeconds: 0 })(snsEvent({ kind: 'copy-plan', runId: 'run-replan' }));
       const [first] = world.publisher.takeBatches();
       await world.handler()(snsEvent(first));
       await world.handler()(snsEvent({ kind: 'advance', runId: 'run-replan' }));
@@ -429,7 +456,7 @@ describe('Handler: copy', () => {
     it('counts a worker killed before it recorded its copies as having written', async () => {
       const world = await copyWorld(dynalite, s3, { ...sharedPrefix, copy: { batchMaxObjects: 4 } });
       await failedFirstAttempt(world, 'run-k1', 0);
-      await world.batches.startCopying('run-k1', 0);
+      await world.batches.acquireLease('run-k1', 0, 'killed-worker', 300);
       await world.store.createRun(copyingRun('run-k2', SMALL_EXPORT, { ...SNAPSHOT, attempt: 2 }));
       await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-k2' }));
       expect((await world.store.mustGet('run-k2')).error?.kind).toBe('PartialDeliveryPresent');

@@ -171,6 +171,22 @@ describe('Handler: reconcile', () => {
     expect(env.deps.sent).toEqual([{ target: 'copy', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
   });
 
+  it('nudges an active copy only when one of its batches has no live lease', async () => {
+    await seedRun(env.deps.store, RunStage.COPYING, {
+      extra: {
+        updatedAt: '2026-05-15T09:14:00.000Z',
+        copy: { objects: 3, bytes: 3, batchesTotal: 3, batchesDone: 0, objectsCopied: 0, bytesCopied: 0 },
+      },
+    });
+    const unattended: number[] = [];
+    const deps = { ...env.deps, copyBatches: { unattendedIndexes: async () => unattended } };
+    await makeHandler(deps)();
+    expect(env.deps.sent).toEqual([]);
+    unattended.push(2);
+    await makeHandler(deps)();
+    expect(env.deps.sent).toEqual([{ target: 'copy', message: { kind: 'advance', runId: FIXTURE_RUN_ID } }]);
+  });
+
   it('sends a waiting cleanup again once it has been idle, and reports it once past the cleanup deadline', async () => {
     const waiting = {
       outcome: 'FAILED' as const,

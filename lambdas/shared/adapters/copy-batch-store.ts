@@ -13,7 +13,13 @@
  *   the last batches together exactly one finalizes;
  * - a worker adds one to its batch's `inFlight` counter before it copies and takes it off once what it copied
  *   is recorded, so a batch left above zero names a worker killed in between, whose copies may have landed
- *   unrecorded: with the progress items, that tells whether a run wrote anything at its destination.
+ *   unrecorded: with the progress items, that tells whether a run wrote anything at its destination;
+ * - a batch is worked by whoever holds its lease (`lease` = `{ owner, expiresAt }`, epoch milliseconds): a
+ *   message on its way holds a `dispatch` lease, a worker holds its own and renews it at every checkpoint.
+ *   A batch is only sent again, and only taken by a worker, once no live lease is on it, so duplicate
+ *   deliveries and repeated reconciler passes never put two workers on one batch;
+ * - a multipart copy records its upload id and then each completed part (number and ETag) as progress items
+ *   too, so the next invocation continues the same upload where the last one stopped.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -56,6 +62,10 @@ export interface StoredBatch {
   readonly bytes: number;
   /** Destination ETag per object index, for the objects copied so far. */
   readonly done: ReadonlyMap<number, string>;
+  /** Multipart copies started and not finished, by object index (the latest upload of each). */
+  readonly uploads: ReadonlyMap<number, UploadProgress>;
+  /** The lease on the batch, if any (it may have expired). */
+  readonly lease?: BatchLease;
 }
 
 /** Who holds a destination prefix: the run that claimed it, and the snapshot that run exports. */
@@ -114,10 +124,33 @@ const batchKey = (runId: string, index: number) => ({
 });
 /** Marker between a batch's sort key and the suffix of its progress items. */
 const PROGRESS = '#P#';
+/** Owner prefix of a lease held by a message on its way to a worker. */
+const DISPATCH = 'dispatch:';
 
 interface DoneEntry {
   i: number;
   e: string;
+}
+
+/** A multipart copy's progress entry: object index, upload id, part size, and parts completed (`[number, etag]`). */
+interface UploadEntry {
+  i: number;
+  u: string;
+  s: number;
+  p?: Array<[number, string]>;
+}
+
+/** Who may work a batch, until when (epoch milliseconds). */
+export interface BatchLease {
+  readonly owner: string;
+  readonly expiresAt: number;
+}
+
+/** A multipart copy in progress: the upload, its part size, and the parts completed so far (part number → ETag). */
+export interface UploadProgress {
+  readonly uploadId: string;
+  readonly partSizeBytes: number;
+  readonly parts: ReadonlyMap<number, string>;
 }
 
 function isConditionFailure(e: unknown): boolean {
@@ -131,7 +164,21 @@ function toBatch(
   const sk = String(item[L.sortKey]);
   const id = sk.slice(L.batchSortKeyPrefix.length);
   const done = new Map<number, string>();
-  for (const p of progress) for (const entry of (p.done ?? []) as DoneEntry[]) done.set(entry.i, entry.e);
+  const uploads = new Map<number, { uploadId: string; partSizeBytes: number; parts: Map<number, string> }>();
+  for (const p of progress) {
+    for (const entry of (p.done ?? []) as DoneEntry[]) done.set(entry.i, entry.e);
+    // Progress items sort by write time, so a later upload of the same object replaces an earlier one.
+    for (const u of (p.uploads ?? []) as UploadEntry[]) {
+      let upload = uploads.get(u.i);
+      if (upload?.uploadId !== u.u) {
+        upload = { uploadId: u.u, partSizeBytes: u.s, parts: new Map() };
+        uploads.set(u.i, upload);
+      }
+      for (const [n, etag] of u.p ?? []) upload.parts.set(n, etag);
+    }
+  }
+  for (const i of done.keys()) uploads.delete(i);
+  const lease = item.lease as BatchLease | undefined;
   return {
     runId: String(item[L.partitionKey]),
     index: Number(id),
@@ -143,6 +190,8 @@ function toBatch(
     sizes: item.sizes as number[],
     bytes: item.bytes as number,
     done,
+    uploads,
+    ...(lease ? { lease: { owner: String(lease.owner), expiresAt: Number(lease.expiresAt) } } : {}),
   };
 }
 
@@ -152,6 +201,12 @@ export class CopyBatchStore {
   private readonly client: DynamoDBDocumentClient;
   private readonly now: () => Date;
   private readonly retentionDays: number;
+
+  private writes = 0;
+  /** A per-instance counter that orders two progress items written in the same millisecond. */
+  private sequence(): string {
+    return (this.writes++).toString(36).padStart(6, '0');
+  }
 
   constructor(options: CopyBatchStoreOptions) {
     this.tableName = options.tableName;
@@ -169,6 +224,7 @@ export class CopyBatchStore {
     batch: CopyBatch,
     sourcePrefix: string,
     destinationPrefix: string,
+    dispatchLease?: { readonly seconds: number },
   ): Promise<boolean> {
     try {
       await this.client.send(
@@ -182,6 +238,7 @@ export class CopyBatchStore {
             keys: batch.objects.map((o) => o.key),
             sizes: batch.objects.map((o) => o.size),
             bytes: batch.bytes,
+            ...(dispatchLease ? { lease: this.dispatchLease(dispatchLease.seconds) } : {}),
             createdAt: this.now().toISOString(),
             [L.ttlAttribute]: Math.floor(this.now().getTime() / 1000) + this.retentionDays * 86_400,
           },
@@ -231,7 +288,155 @@ export class CopyBatchStore {
     return pending;
   }
 
-  /** Items of the run whose sort key starts with `prefix`, page by page; `projection` keeps only sort key, status and in-flight count. */
+  /**
+   * Indexes of the run's unfinished batches that no live lease covers: no worker holds them and no message
+   * for them is on its way. These, and only these, need a `copy-batch` message.
+   */
+  async unattendedIndexes(runId: string): Promise<number[]> {
+    const now = this.now().getTime();
+    const unattended: number[] = [];
+    for await (const item of this.items(runId, L.batchSortKeyPrefix, { projection: true })) {
+      const sk = String(item[L.sortKey]);
+      if (sk.includes(PROGRESS) || item.status === BatchStatus.DONE) continue;
+      const lease = item.lease as BatchLease | undefined;
+      if (!lease || Number(lease.expiresAt) <= now) unattended.push(Number(sk.slice(L.batchSortKeyPrefix.length)));
+    }
+    return unattended;
+  }
+
+  /**
+   * Takes a `dispatch` lease on an unfinished batch whose lease has expired (or that has none), for a message
+   * about to be sent for it. Of two senders exactly one wins; false means a worker or a message has it.
+   */
+  async claimDispatch(runId: string, index: number, seconds: number): Promise<boolean> {
+    return this.conditionalLeaseWrite(runId, index, {
+      update: 'SET #lease = :lease',
+      condition: '#status <> :done AND (attribute_not_exists(#lease) OR #lease.#expiresAt <= :now)',
+      values: { ':lease': this.dispatchLease(seconds), ':done': BatchStatus.DONE },
+      names: { '#status': 'status' },
+    });
+  }
+
+  /**
+   * A worker takes the batch: wins when the batch is unfinished and its lease is a message's (the one that
+   * woke this worker), expired, absent, or already this owner's. Adds the worker to `inFlight` in the same
+   * write. False means another worker holds it, or it is done.
+   */
+  async acquireLease(runId: string, index: number, owner: string, seconds: number): Promise<BatchLease | undefined> {
+    const lease = { owner, expiresAt: this.now().getTime() + seconds * 1000 };
+    const won = await this.conditionalLeaseWrite(runId, index, {
+      update: 'SET #lease = :lease ADD #inFlight :one',
+      condition:
+        '#status <> :done AND (attribute_not_exists(#lease) OR #lease.#expiresAt <= :now OR ' +
+        'begins_with(#lease.#owner, :dispatch) OR #lease.#owner = :owner)',
+      values: { ':lease': lease, ':done': BatchStatus.DONE, ':dispatch': DISPATCH, ':owner': owner, ':one': 1 },
+      names: { '#status': 'status', '#owner': 'owner', '#inFlight': 'inFlight' },
+    });
+    return won ? lease : undefined;
+  }
+
+  /** Extends the owner's lease; false when the owner lost it (it expired and another took the batch). */
+  async renewLease(runId: string, index: number, owner: string, seconds: number): Promise<BatchLease | undefined> {
+    const expiresAt = this.now().getTime() + seconds * 1000;
+    const won = await this.conditionalLeaseWrite(runId, index, {
+      update: 'SET #lease.#expiresAt = :expiresAt',
+      condition: '#lease.#owner = :owner',
+      values: { ':expiresAt': expiresAt, ':owner': owner },
+      names: { '#owner': 'owner' },
+      noNow: true,
+    });
+    return won ? { owner, expiresAt } : undefined;
+  }
+
+  /**
+   * The worker is done with the batch (its copies recorded): takes it off `inFlight` and gives up the lease;
+   * with `handOffSeconds`, turns it into the `dispatch` lease of the one message the worker then sends to
+   * continue the batch; with `retainSeconds` (the worker failed and Lambda retries the same request, which
+   * owns the lease), keeps it that long so that nothing else is sent for the batch meanwhile. Returns false when the lease was no longer the owner's (it is then left alone).
+   */
+  async releaseLease(
+    runId: string,
+    index: number,
+    owner: string,
+    options: { handOffSeconds?: number; retainSeconds?: number } = {},
+  ): Promise<boolean> {
+    const lease =
+      options.handOffSeconds !== undefined
+        ? this.dispatchLease(options.handOffSeconds)
+        : options.retainSeconds !== undefined
+          ? { owner, expiresAt: this.now().getTime() + options.retainSeconds * 1000 }
+          : undefined;
+    const won = await this.conditionalLeaseWrite(runId, index, {
+      update: lease ? 'SET #lease = :lease ADD #inFlight :minus' : 'REMOVE #lease ADD #inFlight :minus',
+      condition: '#lease.#owner = :owner',
+      values: { ':owner': owner, ':minus': -1, ...(lease ? { ':lease': lease } : {}) },
+      names: { '#owner': 'owner', '#inFlight': 'inFlight' },
+      noNow: true,
+    });
+    if (!won) await this.addInFlight(runId, index, -1);
+    return won;
+  }
+
+  private dispatchLease(seconds: number): BatchLease {
+    return { owner: `${DISPATCH}${randomUUID()}`, expiresAt: this.now().getTime() + seconds * 1000 };
+  }
+
+  private async conditionalLeaseWrite(
+    runId: string,
+    index: number,
+    w: {
+      update: string;
+      condition: string;
+      values: Record<string, NativeAttributeValue>;
+      names: Record<string, string>;
+      noNow?: boolean;
+    },
+  ): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: batchKey(runId, index),
+          UpdateExpression: w.update,
+          ConditionExpression: `attribute_exists(#sk) AND ${w.condition}`,
+          ExpressionAttributeNames: {
+            '#sk': L.sortKey,
+            '#lease': 'lease',
+            ...(`${w.update} ${w.condition}`.includes('#expiresAt') ? { '#expiresAt': 'expiresAt' } : {}),
+            ...w.names,
+          },
+          ExpressionAttributeValues: { ...(w.noNow ? {} : { ':now': this.now().getTime() }), ...w.values },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Marks the run active: its `updatedAt` moves while its batches are being copied, so a long copy whose
+   * batches take hours is not mistaken for a stalled one. A no-op once the run left COPYING.
+   */
+  async touchRun(runId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: runKey(runId),
+          UpdateExpression: 'SET #updatedAt = :now',
+          ConditionExpression: '#stage = :copying',
+          ExpressionAttributeNames: { '#updatedAt': 'updatedAt', '#stage': 'stage' },
+          ExpressionAttributeValues: { ':now': this.now().toISOString(), ':copying': 'COPYING' },
+        }),
+      );
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
+    }
+  }
+
+  /** Items of the run whose sort key starts with `prefix`, page by page; `projection` keeps only sort key, status, in-flight count and lease. */
   private async *items(
     runId: string,
     prefix: string,
@@ -246,10 +451,10 @@ export class CopyBatchStore {
           ExpressionAttributeNames: {
             '#pk': L.partitionKey,
             '#sk': L.sortKey,
-            ...(options.projection ? { '#status': 'status', '#inFlight': 'inFlight' } : {}),
+            ...(options.projection ? { '#status': 'status', '#inFlight': 'inFlight', '#lease': 'lease' } : {}),
           },
           ExpressionAttributeValues: { ':pk': runId, ':prefix': prefix },
-          ...(options.projection ? { ProjectionExpression: '#sk, #status, #inFlight' } : {}),
+          ...(options.projection ? { ProjectionExpression: '#sk, #status, #inFlight, #lease' } : {}),
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
@@ -276,20 +481,41 @@ export class CopyBatchStore {
     if (current) yield toBatch(current.item, current.progress);
   }
 
-  /** Records copied objects (index and destination ETag) of a batch as one new progress item. */
+  /**
+   * Records copied objects (index and destination ETag) of a batch, and the progress of multipart copies
+   * (upload started, parts completed), as one new progress item.
+   */
   async recordCopied(
     runId: string,
     index: number,
     entries: ReadonlyArray<{ index: number; etag: string }>,
+    uploads: ReadonlyArray<{
+      index: number;
+      uploadId: string;
+      partSizeBytes: number;
+      parts: ReadonlyArray<{ partNumber: number; etag: string }>;
+    }> = [],
   ): Promise<void> {
-    if (entries.length === 0) return;
+    if (entries.length === 0 && uploads.length === 0) return;
+    // Sort keys carry a zero-padded write time, so reading them in order replays the progress as it happened.
+    const at = this.now().getTime().toString(36).padStart(10, '0');
     await this.client.send(
       new PutCommand({
         TableName: this.tableName,
         Item: {
           [L.partitionKey]: runId,
-          [L.sortKey]: `${L.batchSortKeyPrefix}${batchId(index)}${PROGRESS}${Date.now().toString(36)}-${randomUUID()}`,
+          [L.sortKey]: `${L.batchSortKeyPrefix}${batchId(index)}${PROGRESS}${at}-${this.sequence()}-${randomUUID()}`,
           done: entries.map((e) => ({ i: e.index, e: e.etag })),
+          ...(uploads.length > 0
+            ? {
+                uploads: uploads.map((u) => ({
+                  i: u.index,
+                  u: u.uploadId,
+                  s: u.partSizeBytes,
+                  p: u.parts.map((p) => [p.partNumber, p.etag]),
+                })),
+              }
+            : {}),
           [L.ttlAttribute]: Math.floor(this.now().getTime() / 1000) + this.retentionDays * 86_400,
         },
       }),
@@ -490,16 +716,6 @@ export class CopyBatchStore {
         return true;
     }
     return false;
-  }
-
-  /** A worker is about to copy objects of the batch (see the module notes). */
-  async startCopying(runId: string, index: number): Promise<void> {
-    await this.addInFlight(runId, index, 1);
-  }
-
-  /** The worker's copies of the batch are recorded (or it copied none). */
-  async stopCopying(runId: string, index: number): Promise<void> {
-    await this.addInFlight(runId, index, -1);
   }
 
   private async addInFlight(runId: string, index: number, delta: number): Promise<void> {

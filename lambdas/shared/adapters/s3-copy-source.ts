@@ -46,6 +46,32 @@ export async function listPrefix(
   return all;
 }
 
+/**
+ * The pages of a listing under a prefix, one at a time (1,000 keys a page), with `delimiter` when given (then
+ * only the keys directly under the prefix). Sends ExpectedBucketOwner.
+ */
+export async function* listPages(
+  client: S3Client,
+  params: { bucket: string; prefix: string; expectedOwner: string; delimiter?: string },
+): AsyncGenerator<ListedObject[]> {
+  let token: string | undefined;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({
+        Bucket: params.bucket,
+        Prefix: params.prefix,
+        ContinuationToken: token,
+        ExpectedBucketOwner: params.expectedOwner,
+        ...(params.delimiter ? { Delimiter: params.delimiter } : {}),
+      }),
+    );
+    yield (page.Contents ?? [])
+      .filter((o) => o.Key !== undefined)
+      .map((o) => ({ key: o.Key as string, size: o.Size ?? 0 }));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+}
+
 /** Reads a small object (the export's JSON files) as text. */
 export async function readText(
   client: S3Client,

@@ -4,6 +4,7 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   HeadObjectCommand,
+  type HeadObjectCommandOutput,
   S3Client,
   UploadPartCopyCommand,
   type S3ClientConfig,
@@ -30,6 +31,15 @@ const MiB = 1024 ** 2;
 export const COPY_MAX_SOCKETS = 256;
 
 /**
+ * Longest one attempt of one S3 request may take before it is abandoned and retried (5 minutes). A CopyObject
+ * of 5 GiB, the largest single copy, takes well under that at S3's copy rates; a request stuck on a dead
+ * connection otherwise holds its worker until the Lambda timeout.
+ */
+export const COPY_REQUEST_TIMEOUT_MS = 300_000;
+/** Longest a new connection may take to open. */
+export const COPY_CONNECTION_TIMEOUT_MS = 10_000;
+
+/**
  * Builds the S3 client the copy stage uses: the SDK's standard configuration (region, credentials,
  * AWS_ENDPOINT_URL) with adaptive retry, which backs off on SlowDown/503 and rate-limits the client itself,
  * and a keep-alive socket pool of {@link COPY_MAX_SOCKETS}. `useArnRegion` sends requests for an access point
@@ -42,7 +52,13 @@ export function createCopyS3Client(overrides: S3ClientConfig = {}): S3Client {
     retryMode: 'adaptive',
     maxAttempts: 8,
     useArnRegion: true,
-    requestHandler: { httpsAgent: agent, httpAgent: agent },
+    requestHandler: {
+      httpsAgent: agent,
+      httpAgent: agent,
+      requestTimeout: COPY_REQUEST_TIMEOUT_MS,
+      throwOnRequestTimeout: true,
+      connectionTimeout: COPY_CONNECTION_TIMEOUT_MS,
+    },
     ...overrides,
   });
 }
@@ -82,6 +98,31 @@ export interface ObjectCopyResult {
   readonly etag: string;
   readonly multipart: boolean;
   readonly parts: number;
+}
+
+/** A multipart copy stopped part-way on request; its upload and completed parts are kept for the next attempt. */
+export interface PausedCopy {
+  readonly paused: true;
+  readonly partsDone: number;
+  readonly partsTotal: number;
+}
+
+/** Hooks of a resumable copy: where a multipart copy starts from, what it reports, when it stops. */
+export interface ResumableCopyHooks {
+  /** An upload of this object begun earlier, with the parts it completed. */
+  readonly resume?: {
+    readonly uploadId: string;
+    readonly partSizeBytes: number;
+    readonly parts: ReadonlyMap<number, string>;
+  };
+  /** A multipart upload was created; called (and awaited) before any part is copied, so it can be recorded. */
+  readonly onUpload?: (upload: { uploadId: string; partSizeBytes: number }) => Promise<void> | void;
+  /** A part was copied. */
+  readonly onPart?: (part: { uploadId: string; partNumber: number; etag: string }) => Promise<void> | void;
+  /** Checked before each part: true stops the copy once the parts in flight are done. */
+  readonly shouldStop?: () => boolean;
+  /** Cancels the requests in flight (the invocation's time or the batch's lease ran out). */
+  readonly abortSignal?: AbortSignal;
 }
 
 /** Error raised with the failing S3 call attached, so the caller can tell which action and side failed. */
@@ -135,7 +176,18 @@ export class S3ObjectCopier {
 
   /** Copies one object; above the threshold, part by part with parallel UploadPartCopy calls. */
   async copy(request: ObjectCopyRequest): Promise<ObjectCopyResult> {
-    return request.size > this.threshold ? this.copyMultipart(request) : this.copySingle(request);
+    const result = await this.copyResumable(request, {});
+    if ('paused' in result) throw new Error(`copy of ${request.destinationKey} paused without a stop request`);
+    return result;
+  }
+
+  /**
+   * Copies one object like {@link copy}; a multipart copy reports its upload and each part, continues an
+   * upload begun earlier, and pauses (keeping the upload) when `shouldStop` says so. A transient failure
+   * leaves the upload for the next attempt; a refusal (4xx) aborts it.
+   */
+  async copyResumable(request: ObjectCopyRequest, hooks: ResumableCopyHooks): Promise<ObjectCopyResult | PausedCopy> {
+    return request.size > this.threshold ? this.copyMultipart(request, hooks) : this.copySingle(request, hooks);
   }
 
   private writeOptions() {
@@ -160,7 +212,7 @@ export class S3ObjectCopier {
     }
   }
 
-  private async copySingle(request: ObjectCopyRequest): Promise<ObjectCopyResult> {
+  private async copySingle(request: ObjectCopyRequest, hooks: ResumableCopyHooks): Promise<ObjectCopyResult> {
     const o = this.options;
     const out = await this.call('s3:PutObject', 'both', request.destinationKey, () =>
       o.client.send(
@@ -172,13 +224,18 @@ export class S3ObjectCopier {
           MetadataDirective: 'COPY',
           ...this.writeOptions(),
         }),
+        { abortSignal: hooks.abortSignal },
       ),
     );
     return { etag: out.CopyObjectResult?.ETag ?? '', multipart: false, parts: 1 };
   }
 
-  private async copyMultipart(request: ObjectCopyRequest): Promise<ObjectCopyResult> {
+  private async copyMultipart(
+    request: ObjectCopyRequest,
+    hooks: ResumableCopyHooks,
+  ): Promise<ObjectCopyResult | PausedCopy> {
     const o = this.options;
+    const signal = { abortSignal: hooks.abortSignal };
     const head = await this.call('s3:GetObject', 'source', request.sourceKey, () =>
       o.client.send(
         new HeadObjectCommand({
@@ -186,10 +243,85 @@ export class S3ObjectCopier {
           Key: request.sourceKey,
           ExpectedBucketOwner: o.sourceOwnerAccountId,
         }),
+        signal,
       ),
     );
     const size = head.ContentLength ?? request.size;
-    const partSize = effectivePartSize(size, this.partSizeBytes);
+    const resumable = Boolean(hooks.onUpload || hooks.onPart || hooks.shouldStop || hooks.resume);
+    let resume = hooks.resume;
+    for (;;) {
+      const partSize = resume?.partSizeBytes ?? effectivePartSize(size, this.partSizeBytes);
+      const uploadId = resume?.uploadId ?? (await this.createUpload(request, head, signal));
+      if (!resume) await hooks.onUpload?.({ uploadId, partSizeBytes: partSize });
+      const done = new Map(resume?.parts ?? []);
+      const ranges: Array<{ partNumber: number; first: number; last: number }> = [];
+      for (let first = 0, partNumber = 1; first < size; first += partSize, partNumber++) {
+        if (!done.has(partNumber)) ranges.push({ partNumber, first, last: Math.min(first + partSize, size) - 1 });
+      }
+      const partsTotal = Math.ceil(size / partSize);
+      try {
+        let paused = false;
+        await mapWithConcurrency(ranges, this.partConcurrency, async (range) => {
+          if (paused || hooks.shouldStop?.()) {
+            paused = true;
+            return;
+          }
+          const out = await this.call('s3:PutObject', 'both', request.destinationKey, () =>
+            o.client.send(
+              new UploadPartCopyCommand({
+                Bucket: o.destinationBucket,
+                Key: request.destinationKey,
+                UploadId: uploadId,
+                PartNumber: range.partNumber,
+                CopySource: copySource(o.sourceBucket, request.sourceKey),
+                CopySourceRange: `bytes=${range.first}-${range.last}`,
+                ...(head.ETag ? { CopySourceIfMatch: head.ETag } : {}),
+                ExpectedBucketOwner: o.destinationOwnerAccountId,
+                ExpectedSourceBucketOwner: o.sourceOwnerAccountId,
+              }),
+              signal,
+            ),
+          );
+          const etag = out.CopyPartResult?.ETag ?? '';
+          done.set(range.partNumber, etag);
+          await hooks.onPart?.({ uploadId, partNumber: range.partNumber, etag });
+        });
+        if (paused) return { paused: true, partsDone: done.size, partsTotal };
+        const parts = [...done.entries()]
+          .sort((a, b) => a[0] - b[0])
+          .map(([PartNumber, ETag]) => ({ PartNumber, ETag }));
+        const completed = await this.call('s3:PutObject', 'destination', request.destinationKey, () =>
+          o.client.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: o.destinationBucket,
+              Key: request.destinationKey,
+              UploadId: uploadId,
+              MultipartUpload: { Parts: parts },
+              ExpectedBucketOwner: o.destinationOwnerAccountId,
+            }),
+            signal,
+          ),
+        );
+        return { etag: completed.ETag ?? '', multipart: true, parts: parts.length };
+      } catch (error) {
+        // An upload recorded earlier that S3 no longer knows (aborted, expired, or completed by a worker that
+        // died before recording it) is started again from its first part.
+        if (resume && isNoSuchUpload(error)) {
+          resume = undefined;
+          continue;
+        }
+        if (!resumable || isRefusal(error)) await this.abort(request, uploadId);
+        throw error;
+      }
+    }
+  }
+
+  private async createUpload(
+    request: ObjectCopyRequest,
+    head: HeadObjectCommandOutput,
+    signal: { abortSignal?: AbortSignal },
+  ): Promise<string> {
+    const o = this.options;
     const created = await this.call('s3:PutObject', 'destination', request.destinationKey, () =>
       o.client.send(
         new CreateMultipartUploadCommand({
@@ -203,63 +335,47 @@ export class S3ObjectCopier {
           Metadata: head.Metadata,
           ...this.writeOptions(),
         }),
+        signal,
       ),
     );
-    const uploadId = created.UploadId;
-    if (!uploadId)
+    if (!created.UploadId)
       throw new S3CopyCallError(
         's3:PutObject',
         'destination',
         request.destinationKey,
         new Error('CreateMultipartUpload returned no UploadId'),
       );
-    const ranges: Array<{ partNumber: number; first: number; last: number }> = [];
-    for (let first = 0, partNumber = 1; first < size; first += partSize, partNumber++) {
-      ranges.push({ partNumber, first, last: Math.min(first + partSize, size) - 1 });
-    }
-    try {
-      const parts = await mapWithConcurrency(ranges, this.partConcurrency, async (range) => {
-        const out = await this.call('s3:PutObject', 'both', request.destinationKey, () =>
-          o.client.send(
-            new UploadPartCopyCommand({
-              Bucket: o.destinationBucket,
-              Key: request.destinationKey,
-              UploadId: uploadId,
-              PartNumber: range.partNumber,
-              CopySource: copySource(o.sourceBucket, request.sourceKey),
-              CopySourceRange: `bytes=${range.first}-${range.last}`,
-              ...(head.ETag ? { CopySourceIfMatch: head.ETag } : {}),
-              ExpectedBucketOwner: o.destinationOwnerAccountId,
-              ExpectedSourceBucketOwner: o.sourceOwnerAccountId,
-            }),
-          ),
-        );
-        return { PartNumber: range.partNumber, ETag: out.CopyPartResult?.ETag };
-      });
-      const done = await this.call('s3:PutObject', 'destination', request.destinationKey, () =>
-        o.client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: o.destinationBucket,
-            Key: request.destinationKey,
-            UploadId: uploadId,
-            MultipartUpload: { Parts: parts },
-            ExpectedBucketOwner: o.destinationOwnerAccountId,
-          }),
-        ),
-      );
-      return { etag: done.ETag ?? '', multipart: true, parts: parts.length };
-    } catch (error) {
-      await o.client
-        .send(
-          new AbortMultipartUploadCommand({
-            Bucket: o.destinationBucket,
-            Key: request.destinationKey,
-            UploadId: uploadId,
-            ExpectedBucketOwner: o.destinationOwnerAccountId,
-          }),
-        )
-        .catch(() => undefined);
-      throw error;
-    }
+    return created.UploadId;
   }
+
+  private async abort(request: ObjectCopyRequest, uploadId: string): Promise<void> {
+    const o = this.options;
+    await o.client
+      .send(
+        new AbortMultipartUploadCommand({
+          Bucket: o.destinationBucket,
+          Key: request.destinationKey,
+          UploadId: uploadId,
+          ExpectedBucketOwner: o.destinationOwnerAccountId,
+        }),
+      )
+      .catch(() => undefined);
+  }
+}
+
+function causeOf(error: unknown): { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } } {
+  const e = error instanceof S3CopyCallError ? error.cause : error;
+  return (e ?? {}) as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+}
+
+/** S3 no longer knows the multipart upload. */
+function isNoSuchUpload(error: unknown): boolean {
+  const e = causeOf(error);
+  return e.name === 'NoSuchUpload' || e.Code === 'NoSuchUpload';
+}
+
+/** A 4xx answer other than a timeout or throttling: trying again will not help, so the upload is aborted. */
+function isRefusal(error: unknown): boolean {
+  const status = causeOf(error).$metadata?.httpStatusCode ?? 0;
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
