@@ -18,7 +18,7 @@ import { ReconcilerSchedule } from './reconciler-schedule';
 import { RunTable } from './run-table';
 import { buildRuntimeSettings, packageRuntimeSettings, tempResourcePrefixOf } from './runtime-settings';
 import { EXPORT_STARTERS, STAGE_PUBLISHES, STAGE_RDS_EVENTS, stagePermissions } from './stage-permissions';
-import { StageFunction } from './stage-function';
+import { COPY_TIMEOUT_SECONDS, StageFunction } from './stage-function';
 
 /** Props of {@link ExportPipeline}. */
 export interface ExportPipelineProps {
@@ -158,7 +158,7 @@ export class ExportPipeline extends Construct {
           kmsKeyArn,
           logRetentionDays: config.logRetentionDays,
           memoryMiB: config.lambda.memoryMiB,
-          timeoutSeconds: config.lambda.timeoutSeconds,
+          timeoutSeconds: stage === Stage.COPY ? COPY_TIMEOUT_SECONDS : config.lambda.timeoutSeconds,
           rdsEvents:
             STAGE_RDS_EVENTS[stage].length > 0
               ? { topicArn: this.topics.rdsEvents.arn, eventIds: STAGE_RDS_EVENTS[stage] }

@@ -17,6 +17,12 @@ import { allow, policyJson, serviceTrustPolicy, type Statement } from './iam';
 import { LAMBDA_HANDLER, type LambdaZip } from './lambda-bundle';
 import { layoutPolicies } from './policy-layout';
 
+/**
+ * Timeout of the copy function: Lambda's longest (900 s). A copy worker time-boxes itself (it stops taking
+ * objects a minute before the end and hands its batch on), so the longer the invocation, the fewer hand-offs.
+ */
+export const COPY_TIMEOUT_SECONDS = 900;
+
 /** Props of {@link StageFunction}. */
 export interface StageFunctionProps {
   readonly namePrefix: string;

@@ -335,7 +335,7 @@ describe('Construct: StageFunction', () => {
     expect(json).toHaveResourceWithProperties(LambdaFunction, {
       function_name: 'aurora-export-copy',
       memory_size: 512,
-      timeout: 300,
+      timeout: 900,
     });
   });
 

@@ -85,6 +85,10 @@ export interface CopyDeps {
   readonly dispatchLeaseSeconds?: number;
   /** Least time between two activity marks on the run (see CopyBatchStore.touchRun). @default 60000 */
   readonly activityEveryMillis?: number;
+  /** Parts copied at once for one multipart object. @default 8 */
+  readonly partConcurrency?: number;
+  /** Objects above this size are copied part by part. @default 5 GiB (the CopyObject limit) */
+  readonly multipartThresholdBytes?: number;
   /** The clock (epoch milliseconds). @default Date.now */
   readonly now?: () => number;
 }
@@ -142,6 +146,8 @@ class CopyStage {
       kmsKeyArn: this.s.destination.kmsKeyArn,
       bucketOwnerFullControl: this.s.destination.aclMode === 'bucket-owner-full-control',
       partSizeBytes: this.s.copy.partSizeMiB * MiB,
+      partConcurrency: deps.partConcurrency,
+      multipartThresholdBytes: deps.multipartThresholdBytes,
     });
   }
 

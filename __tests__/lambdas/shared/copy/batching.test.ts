@@ -1,4 +1,12 @@
-import { batchId, planBatches, RECORD_BYTES_PER_OBJECT } from '../../../../lambdas/shared/copy/batching';
+import {
+  batchId,
+  compareKeys,
+  planBatches,
+  planListing,
+  RECORD_BYTES_PER_OBJECT,
+  type CopyBatch,
+  type PlannedObject,
+} from '../../../../lambdas/shared/copy/batching';
 
 const objects = (n: number, size: number) =>
   Array.from({ length: n }, (_, i) => ({ key: `db/s.t/${String(i).padStart(5, '0')}.parquet`, size }));
@@ -60,5 +68,84 @@ describe('Function: batchId', () => {
   it('pads to six digits and refuses what does not fit', () => {
     expect(batchId(42)).toBe('000042');
     expect(() => batchId(1_000_000)).toThrow();
+  });
+});
+
+/** A listing as S3 returns it: every key in UTF-8 byte order, in pages. */
+async function* pagesOf(objects: readonly PlannedObject[], pageSize: number): AsyncGenerator<PlannedObject[]> {
+  const sorted = [...objects].sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+  for (let i = 0; i < sorted.length; i += pageSize) yield sorted.slice(i, i + pageSize);
+}
+
+describe('Function: planListing', () => {
+  const dbs = ['Audit', 'analytics', '_internal', 'orders', 'zeta', 'émoji'];
+  const data = dbs.flatMap((db, d) =>
+    Array.from({ length: 37 }, (_, i) => ({
+      key: `${db}/s.t${i % 3}/1/part-${i}.parquet`,
+      size: 10 + ((i * 7 + d) % 50),
+    })),
+  );
+  const files = [
+    { key: 'export_info_task.json', size: 2 },
+    { key: 'export_tables_info_task_from_1_to_3.json', size: 3 },
+  ];
+
+  it('streams a paginated listing into the same batches as planning the whole listing at once', async () => {
+    const limits = { maxObjects: 17, maxBytes: 400 };
+    const streamed: CopyBatch[] = [];
+    const totals = await planListing(files, pagesOf([...data, ...files], 25), limits, async (batches) => {
+      streamed.push(...batches);
+    });
+    expect(streamed).toEqual(planBatches([...data, ...files], limits));
+    expect(totals).toEqual({
+      objects: data.length + files.length,
+      bytes: [...data, ...files].reduce((sum, o) => sum + o.size, 0),
+      batches: streamed.length,
+    });
+  });
+
+  it('hands batches over as pages arrive, holding at most a page and an open batch', async () => {
+    let read = 0;
+    let handed = 0;
+    const held: number[] = [];
+    async function* counted() {
+      for await (const page of pagesOf(data, 10)) {
+        read += page.length;
+        yield page;
+      }
+    }
+    await planListing([], counted(), { maxObjects: 7, maxBytes: 1e9 }, async (batches) => {
+      handed += batches.reduce((sum, b) => sum + b.objects.length, 0);
+      held.push(read - handed);
+    });
+    expect(handed).toBe(data.length);
+    expect(held.length).toBeGreaterThan(data.length / 10 - 1);
+    expect(Math.max(...held)).toBeLessThanOrEqual(7);
+  });
+
+  it('refuses an export file that appeared after the export was first listed', async () => {
+    await expect(
+      planListing([], pagesOf([...data, ...files], 50), { maxObjects: 10, maxBytes: 1e9 }, async () => undefined),
+    ).rejects.toThrow(/export_info_task.json appeared while the export was being planned/);
+  });
+
+  it('refuses a listing out of key order', async () => {
+    async function* shuffled() {
+      yield [
+        { key: 'b/s.t/1', size: 1 },
+        { key: 'a/s.t/1', size: 1 },
+      ];
+    }
+    await expect(planListing([], shuffled(), { maxObjects: 10, maxBytes: 1e9 }, async () => undefined)).rejects.toThrow(
+      /not in key order/,
+    );
+  });
+});
+
+describe('Function: compareKeys', () => {
+  it('orders keys as S3 does, by UTF-8 bytes', () => {
+    const keys = ['a', 'Z', '_', 'é', '\u{1F600}', '\uFF5E', 'ab'];
+    const byBytes = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    expect([...keys].sort(compareKeys)).toEqual(byBytes);
   });
 });
