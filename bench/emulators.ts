@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3RVER_CREDENTIALS, startS3rver } from '../__tests__/support/s3rver';
+import type { ModelCounters, S3Model } from './memory-s3';
 
 /** Content of seeded objects: random bytes of a size (one body shared by every key), or a text. */
 export type SeedBody = { readonly size: number } | { readonly text: string };
@@ -26,6 +27,8 @@ export interface Emulator {
   seed(bucket: string, keys: readonly string[], body: SeedBody, contentType: string): Promise<void>;
   /** CPU seconds (user + system) spent so far by the emulator's processes, or NaN where /proc is missing. */
   cpuSeconds(): number;
+  /** What the S3 model did so far (requests, SlowDowns, latency drawn), when the emulator runs one. */
+  modelCounters?(): Promise<ModelCounters>;
   stop(): Promise<void>;
 }
 
@@ -118,7 +121,7 @@ export async function startS3rverEmulator(buckets: readonly string[], options: {
 /** The in-memory emulator (bench/memory-s3.ts) in its own process. */
 export async function startMemoryEmulator(
   buckets: readonly string[],
-  options: { latencyMs: number },
+  options: { latencyMs: number; model?: S3Model },
 ): Promise<Emulator> {
   const child = fork(join(__dirname, 'memory-s3-child.ts'), [], {
     execArgv: ['--import', 'tsx'],
@@ -134,12 +137,15 @@ export async function startMemoryEmulator(
     child.on('message', onMessage);
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the memory emulator exited early with code ${code}`)));
-    child.send({ buckets, latencyMs: options.latencyMs });
+    child.send({ buckets, latencyMs: options.latencyMs, model: options.model });
   });
   let seeds = 0;
+  const m = options.model;
   return {
-    name: 'memory',
-    description: `in-memory emulator (bench/memory-s3.ts), 1 process${options.latencyMs > 0 ? `, ${options.latencyMs} ms added to every request` : ''}`,
+    name: m ? 'memory+model' : 'memory',
+    description: m
+      ? `in-memory emulator with the S3 model (latency log-normal, median ${m.medianMs} ms, σ ${m.sigma}; copies at ${m.copyMiBps} MiB/s; SlowDown past ${m.writesPerSecondPerPrefix} writes/s per prefix), 1 process`
+      : `in-memory emulator (bench/memory-s3.ts), 1 process${options.latencyMs > 0 ? `, ${options.latencyMs} ms added to every request` : ''}`,
     endpoint: `http://127.0.0.1:${port}`,
     credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
     uploadPartCopy: true,
@@ -156,6 +162,18 @@ export async function startMemoryEmulator(
         child.send({ seed: { id, bucket, keys, contentType, ...body } });
       }),
     cpuSeconds: () => processTreeCpuSeconds(child.pid as number),
+    modelCounters: () =>
+      new Promise<ModelCounters>((resolve) => {
+        const id = ++seeds;
+        const onMessage = (msg: unknown) => {
+          if ((msg as { countersOf?: number }).countersOf === id) {
+            child.off('message', onMessage);
+            resolve((msg as { counters: ModelCounters }).counters);
+          }
+        };
+        child.on('message', onMessage);
+        child.send({ counters: id });
+      }),
     stop: () => stopChild(child),
   };
 }

@@ -21,7 +21,8 @@
  * without characters above U+FFFF). Any other request gets `501 NotImplemented`, never a silent success.
  *
  * An optional fixed latency per request (`latencyMs`) stands in for the round trip to a real S3 endpoint,
- * the same for every client.
+ * the same for every client; or a model of real S3's timing ({@link S3Model}): latency drawn from a
+ * distribution, copies that take longer the more they move, and 503 SlowDown past a prefix's write rate.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -50,10 +51,61 @@ interface Upload {
   readonly parts: Map<number, { body: Buffer; md5: Buffer }>;
 }
 
+/**
+ * A model of real S3's timing, so that a benchmark on this server says something about a night on AWS:
+ * - every request waits a latency drawn from a log-normal distribution (median and spread below);
+ * - a copy (CopyObject, UploadPartCopy) also waits for its bytes at `copyMiBps`, so its time grows with size;
+ * - writes (PUT, COPY, POST, DELETE) to one prefix (the key up to its last `/`) past `writesPerSecondPerPrefix`
+ *   in any one-second window are answered `503 SlowDown`, as S3 answers a partitioned prefix asked for more.
+ * Draws come from a seeded generator, so two runs with the same seed see the same latencies.
+ */
+export interface S3Model {
+  /** Median latency of a request, in milliseconds. */
+  readonly medianMs: number;
+  /** Standard deviation of the latency's logarithm (0.35: p99 about 2.3× the median). */
+  readonly sigma: number;
+  /** Server-side copy rate of one request, in MiB/s. */
+  readonly copyMiBps: number;
+  /** Writes one prefix takes per second before answering 503 SlowDown. */
+  readonly writesPerSecondPerPrefix: number;
+  /** Seed of the latency draws. @default 1 */
+  readonly seed?: number;
+}
+
+/** The model the latency benchmark uses by default (see docs/benchmarks.md for where each figure comes from). */
+export const REAL_S3_MODEL: S3Model = {
+  medianMs: 100,
+  sigma: 0.35,
+  copyMiBps: 100,
+  writesPerSecondPerPrefix: 3500,
+};
+
 /** How to build a server. */
 export interface MemoryS3Options {
   /** Wait this long before answering each request. @default 0 */
   readonly latencyMs?: number;
+  /** Answer with real S3's timing (replaces `latencyMs`). */
+  readonly model?: S3Model;
+}
+
+/** What the model did: requests delayed, and writes refused with SlowDown. */
+export interface ModelCounters {
+  requests: number;
+  slowDowns: number;
+  /** Sum of the latencies drawn, in milliseconds. */
+  latencyMs: number;
+}
+
+/** mulberry32: a small seeded generator, good enough to draw latencies. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /** A listening server. */
@@ -125,7 +177,52 @@ export class MemoryS3 {
   private readonly buckets = new Map<string, Bucket>();
   private readonly uploads = new Map<string, Upload>();
 
-  constructor(private readonly options: MemoryS3Options = {}) {}
+  /** What the model did so far. */
+  readonly counters: ModelCounters = { requests: 0, slowDowns: 0, latencyMs: 0 };
+  private readonly random: () => number;
+  /** Writes per prefix in the current one-second window. */
+  private writes = new Map<string, number>();
+  private window = 0;
+
+  constructor(private readonly options: MemoryS3Options = {}) {
+    this.random = seeded(options.model?.seed ?? 1);
+  }
+
+  /** A log-normal draw around the model's median (Box-Muller). */
+  private latency(model: S3Model): number {
+    const u = 1 - this.random();
+    const v = this.random();
+    const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    return model.medianMs * Math.exp(model.sigma * z);
+  }
+
+  /** Bytes a copy request moves: the copy source's size, or its range's. */
+  private copyBytes(req: IncomingMessage): number {
+    const header = req.headers['x-amz-copy-source'];
+    if (typeof header !== 'string') return 0;
+    try {
+      const range = req.headers['x-amz-copy-source-range'];
+      const m = typeof range === 'string' ? /bytes=(\d+)-(\d+)/.exec(range) : null;
+      if (m) return Number(m[2]) - Number(m[1]) + 1;
+      return this.source(req, header).object.body.length;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Counts a write against its prefix's rate; false when the prefix is past it in this second. */
+  private admitWrite(req: IncomingMessage, model: S3Model): boolean {
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.window) {
+      this.window = second;
+      this.writes = new Map();
+    }
+    const path = (req.url ?? '/').split('?')[0] as string;
+    const prefix = path.slice(0, path.lastIndexOf('/') + 1);
+    const n = (this.writes.get(prefix) ?? 0) + 1;
+    this.writes.set(prefix, n);
+    return n <= model.writesPerSecondPerPrefix;
+  }
 
   /** Creates a bucket (no-op when it exists). */
   createBucket(name: string): void {
@@ -161,6 +258,24 @@ export class MemoryS3 {
           this.fail(req, res, e);
         }
       };
+      const model = this.options.model;
+      if (model) {
+        this.counters.requests++;
+        const method = req.method ?? 'GET';
+        const write = method === 'PUT' || method === 'POST' || method === 'DELETE';
+        const drawn = this.latency(model);
+        this.counters.latencyMs += drawn;
+        if (write && !this.admitWrite(req, model)) {
+          this.counters.slowDowns++;
+          setTimeout(
+            () => this.fail(req, res, new S3Error(503, 'SlowDown', 'Please reduce your request rate.')),
+            drawn,
+          );
+          return;
+        }
+        setTimeout(send, drawn + (this.copyBytes(req) / (model.copyMiBps * 1024 * 1024)) * 1000);
+        return;
+      }
       const latency = this.options.latencyMs ?? 0;
       if (latency > 0) setTimeout(send, latency);
       else send();

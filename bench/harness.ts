@@ -1,0 +1,130 @@
+/**
+ * What the copy benchmarks share: timing a piece of work with its peak memory and CPU, the pipeline topic's
+ * fan-out, warm copy-stage workers on threads (one per Lambda container), and dynalite in a process of its own.
+ */
+import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { PipelineMessage, PipelinePublisher } from '../lambdas/shared/domain/messages';
+import type { StageFunction } from '../lambdas/shared/domain/run';
+import type { CopyStageSetup } from './copy-stage';
+
+const MiB = 1024 * 1024;
+
+/** Samples RSS while `work` runs; returns its duration, the peak and the process's CPU time. */
+export async function measure(
+  work: () => Promise<void>,
+): Promise<{ seconds: number; peakRssMiB: number; cpuSeconds: number }> {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  const cpu = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  try {
+    await work();
+  } finally {
+    clearInterval(timer);
+  }
+  const used = process.cpuUsage(cpu);
+  peak = Math.max(peak, process.memoryUsage().rss);
+  return {
+    seconds: Number(process.hrtime.bigint() - start) / 1e9,
+    peakRssMiB: peak / MiB,
+    cpuSeconds: (used.user + used.system) / 1e6,
+  };
+}
+
+/** Stands in for the pipeline topic: hands every copy-batch message to a worker at once. */
+export class FanOut implements PipelinePublisher {
+  readonly inFlight: Promise<void>[] = [];
+  deliver: (message: PipelineMessage) => Promise<void> = async () => undefined;
+  async publish(_target: StageFunction, message: PipelineMessage): Promise<void> {
+    if (message.kind === 'copy-batch') this.inFlight.push(this.deliver(message));
+  }
+  async drain(): Promise<void> {
+    while (this.inFlight.length > 0) await this.inFlight.shift();
+  }
+}
+
+/**
+ * Warm copy-stage workers, one thread each (bench/copy-worker.ts), each taking one message at a time like a
+ * Lambda container; a message goes to the worker idle the longest.
+ */
+export class WorkerPool {
+  private readonly idle: Worker[] = [];
+  private readonly queue: Array<{ message: PipelineMessage; resolve: () => void; reject: (e: Error) => void }> = [];
+  private readonly running = new Map<number, { worker: Worker; resolve: () => void; reject: (e: Error) => void }>();
+  private readonly workers: Worker[] = [];
+  private nextId = 0;
+
+  constructor(size: number, setup: CopyStageSetup, onPublish: (message: PipelineMessage) => void) {
+    const entry = `require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(join(__dirname, 'copy-worker.ts'))});`;
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(entry, { eval: true, workerData: setup });
+      worker.on('message', (m: { publish?: PipelineMessage; done?: number; error?: string }) => {
+        if (m.publish) onPublish(m.publish);
+        if (m.done === undefined) return;
+        const job = this.running.get(m.done);
+        this.running.delete(m.done);
+        this.idle.push(worker);
+        if (m.error) job?.reject(new Error(m.error));
+        else job?.resolve();
+        this.pump();
+      });
+      worker.on('error', (e) => {
+        for (const [id, job] of this.running)
+          if (job.worker === worker) {
+            this.running.delete(id);
+            job.reject(e);
+          }
+      });
+      this.workers.push(worker);
+      this.idle.push(worker);
+    }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  run(message: PipelineMessage): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ message, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const worker = this.idle.shift() as Worker;
+      const job = this.queue.shift() as (typeof this.queue)[number];
+      const id = ++this.nextId;
+      this.running.set(id, { worker, resolve: job.resolve, reject: job.reject });
+      worker.postMessage({ id, message: job.message });
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** Starts dynalite in its own process, as DynamoDB is a remote service: its work is not the copier's. */
+export async function startDynaliteProcess(): Promise<{ endpoint: string; pid: number; stop: () => void }> {
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address() as AddressInfo;
+      probe.close(() => resolve(free));
+    });
+  });
+  const child = spawn(
+    process.execPath,
+    [require.resolve('dynalite/cli.js'), '--port', String(port), '--host', '127.0.0.1', '--createTableMs', '0'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`dynalite exited with ${code}`)));
+  });
+  return { endpoint: `http://127.0.0.1:${port}`, pid: child.pid as number, stop: () => child.kill() };
+}
