@@ -255,7 +255,9 @@ const pipelineShape = {
       vpcSecurityGroupIds: z
         .array(z.string().regex(/^sg-[0-9a-f]+$/, 'a security group id (sg-...)'))
         .default([])
-        .describe('Security groups for temporary clusters (default: the VPC default).'),
+        .describe(
+          "VPC security groups for temporary clusters (default: the source cluster's when `dbSubnetGroupName` is not set either, else the default group of that subnet group's VPC).",
+        ),
       engineVersion: z
         .string()
         .min(1)

@@ -38,6 +38,7 @@ export function buildRuntimeSettings(config: PipelineConfig, deployed: DeployedR
     namePrefix: config.namePrefix,
     tempResourcePrefix: tempResourcePrefixOf(config.namePrefix),
     managedByTag: config.namePrefix,
+    tags: config.tags,
     accountId: deployed.accountId,
     tableName: deployed.tableName,
     exportBucket: deployed.exportBucket,

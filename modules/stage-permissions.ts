@@ -143,6 +143,10 @@ export function stagePermissions(fn: StageFunction, s: StagePermissionScope): St
       return [
         // Any snapshot event may name any cluster's snapshot; RDS tells which cluster it belongs to.
         allow('FindSnapshotsAndClusters', ['rds:DescribeDBClusterSnapshots'], [a.anySnapshot, ...a.sourceClusters]),
+        // Without a configured subnet group, a temporary cluster goes into its source cluster's (and its groups).
+        ...(s.dbSubnetGroupName
+          ? []
+          : [allow('DescribeSourceClusters', ['rds:DescribeDBClusters'], [...a.sourceClusters])]),
         allow(
           'RestoreToTemporaryCluster',
           ['rds:RestoreDBClusterFromSnapshot'],

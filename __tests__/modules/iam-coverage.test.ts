@@ -542,7 +542,7 @@ describe('IAM coverage: the calls the stage functions make against the policies 
     await scenario('restore refused', shared, async (sim) => {
       sim.rds.failNext(
         'RestoreDBClusterFromSnapshot',
-        awsError('InsufficientDBClusterCapacityFault', 'Not enough capacity'),
+        awsError('DBClusterQuotaExceededFault', 'You have reached the maximum allowed DB cluster quota'),
       );
       sim.announceSnapshot('me3-serverless', 'serverless');
       expect((await sim.runUntilSettled()).map((r) => r.stage)).toEqual([RunStage.FAILED]);

@@ -13,7 +13,7 @@ import {
   RuntimeSettingsError,
   tempResourcePrefixOf,
 } from '../../modules/runtime-settings';
-import { exampleConfig } from './stack-helper';
+import { exampleConfig, resources, synthStack } from './stack-helper';
 
 const deployed = {
   accountId: '123456789012',
@@ -107,5 +107,29 @@ describe('Function: packageRuntimeSettings', () => {
     ).toThrow(
       `/var/task/${SETTINGS_FILE} cannot be read (ENOENT): the function was deployed without its settings file`,
     );
+  });
+});
+
+describe('Runtime settings and permissions of the restore network and tags', () => {
+  it('hands the configured tags to the functions, for their temporary clusters and snapshots', () => {
+    const config = exampleConfig((c) => ({ ...c, tags: { 'cost-center': 'data-lake' } }));
+    expect(buildRuntimeSettings(config, deployed).tags).toEqual({ 'cost-center': 'data-lake' });
+  });
+
+  const startStatements = (config: ReturnType<typeof exampleConfig>) => {
+    const policy = Object.values(resources(synthStack(config).tf, 'aws_iam_role_policy')).find(
+      (p) => p.name === 'start-stage',
+    );
+    return (
+      JSON.parse(policy?.policy as string) as { Statement: { Sid: string; Action: string[]; Resource: string[] }[] }
+    ).Statement;
+  };
+
+  it('lets the start function read its source clusters only when it must take their subnet group', () => {
+    const withoutGroup = exampleConfig((c) => ({ ...c, restore: { vpcSecurityGroupIds: [] } }));
+    const describe = startStatements(withoutGroup).find((s) => s.Sid === 'DescribeSourceClusters');
+    expect([describe?.Action].flat()).toEqual(['rds:DescribeDBClusters']);
+    expect([describe?.Resource ?? []].flat().every((r) => /:cluster:[^*]+$/.test(r))).toBe(true);
+    expect(startStatements(exampleConfig()).some((s) => s.Sid === 'DescribeSourceClusters')).toBe(false);
   });
 });

@@ -2,7 +2,7 @@ import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
 import { Simulation, type SimulationOptions } from './harness';
 import { startDynalite, type DynaliteHandle } from '../support/dynalite';
 import { startS3rver, type S3rverHandle } from '../support/s3rver';
-import { awsError } from '../support/fake-rds';
+import { SOURCE_SECURITY_GROUP, awsError } from '../support/fake-rds';
 import { RunStage, StageFunction, type Run } from '../../lambdas/shared/domain/run';
 
 const CREATES = ['RestoreDBClusterFromSnapshot', 'CreateDBClusterSnapshot', 'StartExportTask'];
@@ -87,6 +87,50 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     expect(sim.alerts[0].text).toContain(`Cleaned up: temporary cluster ${temp}, temporary cluster snapshot ${temp}`);
   });
 
+  it("restores into the source cluster's subnet group and security groups when the configuration names none, in an account without a default VPC", async () => {
+    sim = await start({ settings: { restore: { vpcSecurityGroupIds: [] } } });
+    sim.announceSnapshot('me3-serverless', 'serverless');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.SUCCEEDED);
+    expect(sim.rds.successfulCalls('RestoreDBClusterFromSnapshot')[0].input).toMatchObject({
+      DBSubnetGroupName: 'me3-serverless-db-subnets',
+      VpcSecurityGroupIds: [SOURCE_SECURITY_GROUP],
+    });
+  });
+
+  it('tags temporary clusters and snapshots with the configured tags as well as its own', async () => {
+    sim = await start({ settings: { tags: { 'cost-center': 'data-lake', 'managed-by': 'not-this' } } });
+    sim.announceSnapshot('me3-serverless', 'serverless');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.SUCCEEDED);
+    const expected = [
+      { Key: 'cost-center', Value: 'data-lake' },
+      { Key: 'managed-by', Value: 'sim-export-pipeline' },
+      { Key: 'run-id', Value: runs[0].runId },
+    ];
+    expect(sim.rds.successfulCalls('RestoreDBClusterFromSnapshot')[0].input.Tags).toEqual(expected);
+    expect(sim.rds.successfulCalls('CreateDBClusterSnapshot')[0].input.Tags).toEqual(expected);
+  });
+
+  it.each([
+    [
+      'RestoreDBClusterFromSnapshot',
+      'InsufficientDBClusterCapacityFault',
+      'The DB cluster does not have enough capacity',
+    ],
+    ['RestoreDBClusterFromSnapshot', 'InvalidDBClusterSnapshotStateFault', 'The snapshot is being copied'],
+    ['CreateDBClusterSnapshot', 'InvalidDBClusterStateFault', 'DBCluster is in modifying state'],
+    ['StartExportTask', 'InvalidExportSourceStateFault', 'The snapshot is not available yet'],
+  ])('waits out a %s refused with %s and succeeds once RDS allows it', async (command, fault, message) => {
+    sim = await start();
+    sim.rds.failNext(command, awsError(fault, message), 2);
+    sim.announceSnapshot('me3-serverless', 'serverless');
+    const runs = await sim.runUntilSettled();
+    await expectSettled(sim, runs, RunStage.SUCCEEDED);
+    expect(sim.rds.calls.filter((c) => c.command === command && c.result === fault)).toHaveLength(2);
+    expect(sim.deadLetters).toEqual([]);
+  });
+
   it('ends in the same place when every message is delivered three times, two of them at once', async () => {
     sim = await start({ triplicate: true });
     sim.announceSnapshot('me3-serverless', 'serverless');
@@ -165,16 +209,16 @@ describe('Simulation: whole pipelines through the real handlers', () => {
     expect((await sim.store.get(runs[0].runId))?.alertSentAt).toBeDefined();
   });
 
-  it('fails and cleans up when the restore is refused', async () => {
+  it('fails and cleans up when the restore is refused for good', async () => {
     sim = await start();
     sim.rds.failNext(
       'RestoreDBClusterFromSnapshot',
-      awsError('InsufficientDBClusterCapacityFault', 'Not enough capacity'),
+      awsError('DBClusterQuotaExceededFault', 'You have reached the maximum allowed DB cluster quota'),
     );
     sim.announceSnapshot('me3-serverless', 'serverless');
     const runs = await sim.runUntilSettled();
     await expectSettled(sim, runs, RunStage.FAILED);
-    expect(runs[0].error).toMatchObject({ stage: 'PENDING', kind: 'InsufficientDBClusterCapacityFault' });
+    expect(runs[0].error).toMatchObject({ stage: 'PENDING', kind: 'DBClusterQuotaExceededFault' });
     expect(sim.alerts[0].subject).toContain('FAILED');
     expect(sim.metrics.map((m) => Object.keys(m).find((k) => k.startsWith('Run')))).toEqual(['RunFailed']);
   });

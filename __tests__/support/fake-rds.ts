@@ -29,6 +29,8 @@ import { checkRdsRequest, type ModelViolation } from './rds-model';
 
 const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
+/** The VPC security group of every source cluster the fake creates (its subnet group is `<cluster>-db-subnets`). */
+export const SOURCE_SECURITY_GROUP = 'sg-0fedcba9876543210';
 
 /** An error shaped like the SDK's service exceptions. */
 export function awsError(name: string, message: string, fault: 'client' | 'server' = 'client'): Error {
@@ -64,6 +66,8 @@ interface ResourceState {
 
 interface ClusterState extends ResourceState {
   restoredFrom?: string;
+  subnetGroup?: string;
+  securityGroups?: string[];
   deletionProtection?: boolean;
   publiclyAccessible?: boolean;
 }
@@ -106,6 +110,11 @@ export interface FakeRdsOptions {
   readonly exportSlots?: number;
   /** Ticks a restore, snapshot, export or delete takes. @default 1 */
   readonly ticksPerStep?: number;
+  /**
+   * Whether the account has a default VPC, where RDS puts a cluster restored without a DB subnet group.
+   * @default false: accounts in a managed organisation usually have none, so a restore must name its subnet group
+   */
+  readonly defaultVpc?: boolean;
 }
 
 /** The fake RDS control plane. */
@@ -187,6 +196,8 @@ export class FakeRds {
         created: new Date(at.getTime() - 86_400_000),
         tags: [],
         wait: 0,
+        subnetGroup: `${clusterId}-db-subnets`,
+        securityGroups: [SOURCE_SECURITY_GROUP],
       });
     }
     const stamp = at.toISOString().slice(0, 16).replace(/[T:]/g, '-');
@@ -418,6 +429,8 @@ export class FakeRds {
       DeletionProtection: c.deletionProtection ?? false,
       PubliclyAccessible: c.publiclyAccessible ?? false,
       DBClusterMembers: [],
+      ...(c.subnetGroup ? { DBSubnetGroup: c.subnetGroup } : {}),
+      VpcSecurityGroups: (c.securityGroups ?? []).map((id) => ({ VpcSecurityGroupId: id, Status: 'active' })),
     };
   }
 
@@ -504,6 +517,8 @@ export class FakeRds {
     Tags?: Tag[];
     DeletionProtection?: boolean;
     PubliclyAccessible?: boolean;
+    DBSubnetGroupName?: string;
+    VpcSecurityGroupIds?: string[];
   }): object {
     const id = i.DBClusterIdentifier as string;
     if (!/^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-))*$/.test(id) || id.length > 63 || id.endsWith('-'))
@@ -511,6 +526,8 @@ export class FakeRds {
     if (this.clusters.has(id)) throw awsError('DBClusterAlreadyExistsFault', 'DB Cluster already exists');
     const s = this.findSnapshot(i.SnapshotIdentifier as string);
     if (!s) throw awsError('DBClusterSnapshotNotFoundFault', `DBClusterSnapshot ${i.SnapshotIdentifier} not found.`);
+    if (!i.DBSubnetGroupName && !this.options.defaultVpc)
+      throw awsError('DBSubnetGroupNotFoundFault', 'No DB subnet group was named and the account has no default VPC.');
     this.clusters.set(id, {
       id,
       arn: `arn:aws:rds:${REGION}:${ACCOUNT}:cluster:${id}`,
@@ -524,6 +541,8 @@ export class FakeRds {
       restoredFrom: s.id,
       deletionProtection: i.DeletionProtection,
       publiclyAccessible: i.PubliclyAccessible,
+      subnetGroup: i.DBSubnetGroupName ?? 'default',
+      securityGroups: i.VpcSecurityGroupIds ?? ['sg-default'],
     });
     return { DBCluster: this.clusterView(this.clusters.get(id) as ClusterState) };
   }

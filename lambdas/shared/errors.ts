@@ -139,12 +139,25 @@ export function errorMessage(e: unknown): string {
 }
 
 /**
- * True for an AWS error that retrying will not fix (a client fault other than throttling): the run should
- * fail rather than the function retry. Server faults, throttling and network errors are not permanent.
+ * True for a fault that speaks of the moment, not of the request: a resource in a state that does not allow
+ * the call yet (`Invalid…StateFault`, e.g. InvalidDBClusterStateFault: "The requested operation can't be
+ * performed while the cluster is in this state") or a lack of capacity (`Insufficient…CapacityFault`, e.g.
+ * InsufficientDBClusterCapacityFault: "The DB cluster doesn't have enough capacity for the current
+ * operation"), as the RDS model documents them. The same call can succeed later, so the run waits: the stage
+ * leaves it where it is and the reconciler sends it again until the stage's deadline.
+ */
+export function isTransientAwsFault(e: unknown): boolean {
+  return /^(Invalid\w*StateFault|Insufficient\w*CapacityFault)$/.test(errorName(e));
+}
+
+/**
+ * True for an AWS error that retrying will not fix (a client fault other than throttling, a resource state or
+ * a lack of capacity): the run should fail rather than the function retry. Server faults, throttling,
+ * network errors and {@link isTransientAwsFault} faults are not permanent.
  */
 export function isPermanentAwsError(e: unknown): boolean {
   if (!e || typeof e !== 'object') return false;
   const err = e as { $fault?: string; $retryable?: unknown; name?: string };
-  if (err.$fault !== 'client' || err.$retryable) return false;
+  if (err.$fault !== 'client' || err.$retryable || isTransientAwsFault(e)) return false;
   return !/Throttl|RequestLimitExceeded|TooManyRequests|SlowDown|RequestTimeout/i.test(err.name ?? '');
 }

@@ -5,7 +5,7 @@
 import { RunStage, StageFunction } from '../shared/domain/run';
 import { tempResourceTags } from '../shared/domain/naming';
 import { RdsEventId } from '../shared/domain/rds-event';
-import { errorMessage, errorName, isPermanentAwsError } from '../shared/errors';
+import { errorMessage, errorName, isPermanentAwsError, isTransientAwsFault } from '../shared/errors';
 import { finishStage } from '../shared/stage/finish-stage';
 import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps } from '../shared/runtime/stage-deps';
 
@@ -23,12 +23,17 @@ async function snapshotRun(d: StageDeps, runId: string): Promise<void> {
     const result = await d.rds.createClusterSnapshot(
       run.tempSnapshotId,
       run.tempClusterId,
-      tempResourceTags(d.settings.managedByTag, run.runId),
+      tempResourceTags(d.settings.managedByTag, run.runId, d.settings.tags),
     );
     d.logger.info(result === 'created' ? 'snapshot of the temporary cluster started' : 'snapshot already started', {
       tempSnapshotId: run.tempSnapshotId,
     });
   } catch (e) {
+    if (isTransientAwsFault(e))
+      return void d.logger.warn('RDS cannot snapshot the temporary cluster now; the reconciler advances it later', {
+        error: errorName(e),
+        message: errorMessage(e),
+      });
     if (!isPermanentAwsError(e)) throw e;
     await finishStage(d, runId, RunStage.RESTORING, {
       type: 'Failed',

@@ -10,7 +10,7 @@ import { ExportPath, RunStage, StageFunction, isTerminal, newRun, type Run } fro
 import { runIdFor, tempResourceId, tempResourceTags } from '../shared/domain/naming';
 import { RdsEventId } from '../shared/domain/rds-event';
 import { isAwsError, isExportUnsupported } from '../shared/adapters/rds';
-import { errorMessage, errorName, isPermanentAwsError } from '../shared/errors';
+import { errorMessage, errorName, isPermanentAwsError, isTransientAwsFault } from '../shared/errors';
 import { finishStage } from '../shared/stage/finish-stage';
 import { startRunExport } from '../shared/stage/export-start';
 import { destinationOf, destinationRefusal, runDestinationPrefix } from '../shared/stage/destination';
@@ -30,10 +30,54 @@ function configuredCluster(d: StageDeps, clusterId: string | undefined): SourceC
   return d.settings.sourceClusters.find((c) => c.identifier.toLowerCase() === clusterId.toLowerCase());
 }
 
+/** Where a temporary cluster goes: its DB subnet group and VPC security groups. */
+interface RestoreNetwork {
+  readonly DBSubnetGroupName?: string;
+  readonly VpcSecurityGroupIds?: string[];
+}
+
+/**
+ * The network of the run's temporary cluster: the configured subnet group and security groups, and where the
+ * configuration names none, the source cluster's (read from DescribeDBClusters). Without a subnet group RDS
+ * would use the default VPC, which an account may not have, and without security groups the VPC's default
+ * group. The source's security groups are taken only with its subnet group: they belong to its VPC. Returns
+ * undefined when the source cluster is gone and the configuration does not say where to restore.
+ */
+async function restoreNetwork(d: StageDeps, run: Run): Promise<RestoreNetwork | undefined> {
+  const r = d.settings.restore;
+  const configuredGroups = r.vpcSecurityGroupIds.length ? { VpcSecurityGroupIds: [...r.vpcSecurityGroupIds] } : {};
+  if (r.dbSubnetGroupName) return { DBSubnetGroupName: r.dbSubnetGroupName, ...configuredGroups };
+  const source = await d.rds.describeCluster(run.sourceClusterId);
+  if (!source?.DBSubnetGroup) return undefined;
+  const sourceGroups = (source.VpcSecurityGroups ?? [])
+    .filter((g) => g.VpcSecurityGroupId && g.Status !== 'inactive')
+    .map((g) => g.VpcSecurityGroupId as string);
+  return {
+    DBSubnetGroupName: source.DBSubnetGroup,
+    ...(r.vpcSecurityGroupIds.length
+      ? configuredGroups
+      : sourceGroups.length
+        ? { VpcSecurityGroupIds: sourceGroups }
+        : {}),
+  };
+}
+
 /** Restores the run's snapshot to its temporary cluster and moves it to RESTORING. */
 async function restore(d: StageDeps, run: Run, snapshot: DBClusterSnapshot): Promise<void> {
   const s = d.settings;
   const tempId = tempResourceId(s.tempResourcePrefix, run.runId);
+  const network = await restoreNetwork(d, run);
+  if (!network) {
+    await finishStage(d, run.runId, RunStage.PENDING, {
+      type: 'Failed',
+      stage: RunStage.PENDING,
+      kind: 'RestoreNetworkUnknown',
+      message:
+        `source cluster ${run.sourceClusterId} no longer exists (or has no DB subnet group), so its temporary cluster ` +
+        'has nowhere to go: set restore.dbSubnetGroupName (and restore.vpcSecurityGroupIds) in the configuration',
+    });
+    return;
+  }
   try {
     const result = await d.rds.restoreCluster({
       DBClusterIdentifier: tempId,
@@ -41,14 +85,23 @@ async function restore(d: StageDeps, run: Run, snapshot: DBClusterSnapshot): Pro
       Engine: snapshot.Engine,
       EngineVersion: s.restore.engineVersion ?? snapshot.EngineVersion,
       EngineMode: 'provisioned',
-      ...(s.restore.dbSubnetGroupName ? { DBSubnetGroupName: s.restore.dbSubnetGroupName } : {}),
-      ...(s.restore.vpcSecurityGroupIds.length ? { VpcSecurityGroupIds: s.restore.vpcSecurityGroupIds } : {}),
+      ...network,
       DeletionProtection: false,
       CopyTagsToSnapshot: false,
-      Tags: tempResourceTags(s.managedByTag, run.runId),
+      Tags: tempResourceTags(s.managedByTag, run.runId, s.tags),
     });
-    d.logger.info(result === 'created' ? 'restore started' : 'restore already started', { tempClusterId: tempId });
+    d.logger.info(result === 'created' ? 'restore started' : 'restore already started', {
+      tempClusterId: tempId,
+      ...network,
+    });
   } catch (e) {
+    if (isTransientAwsFault(e)) {
+      d.logger.warn('RDS cannot restore now; the run stays PENDING and the reconciler starts it again', {
+        error: errorName(e),
+        message: errorMessage(e),
+      });
+      return;
+    }
     if (isPermanentAwsError(e)) {
       await finishStage(d, run.runId, RunStage.PENDING, {
         type: 'Failed',

@@ -1,4 +1,5 @@
 import {
+  DescribeDBClustersCommand,
   DescribeDBClusterSnapshotsCommand,
   RestoreDBClusterFromSnapshotCommand,
   StartExportTaskCommand,
@@ -120,6 +121,47 @@ describe('Handler: start', () => {
     const restore = rds.commandCalls(RestoreDBClusterFromSnapshotCommand)[0].args[0].input;
     expect(checkRdsRequest('RestoreDBClusterFromSnapshot', { ...restore })).toEqual([]);
     expect(await env.deps.store.get(RUN_ID)).toMatchObject({ stage: 'RESTORING', tempClusterId: `sim-tmp-${RUN_ID}` });
+  });
+
+  it("restores into the source cluster's subnet group with the configured security groups when only those are configured", async () => {
+    await env.rebuild({ settings: { restore: { vpcSecurityGroupIds: ['sg-0aaaaaaaaaaaaaaaa'] } } });
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({
+      DBClusterSnapshots: [snapshot({ DBClusterIdentifier: 'me3-serverless', EngineMode: 'serverless' })],
+    });
+    rds.on(DescribeDBClustersCommand).resolves({
+      DBClusters: [
+        {
+          DBClusterIdentifier: 'me3-serverless',
+          DBSubnetGroup: 'me3-db-subnets',
+          VpcSecurityGroups: [{ VpcSecurityGroupId: 'sg-0bbbbbbbbbbbbbbbb', Status: 'active' }],
+        },
+      ],
+    });
+    await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
+    expect(rds.commandCalls(DescribeDBClustersCommand)[0].args[0].input).toEqual({
+      DBClusterIdentifier: 'me3-serverless',
+    });
+    expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)[0].args[0].input).toMatchObject({
+      DBSubnetGroupName: 'me3-db-subnets',
+      VpcSecurityGroupIds: ['sg-0aaaaaaaaaaaaaaaa'],
+    });
+  });
+
+  it('fails the run, naming the setting to add, when no subnet group is configured and the source cluster is gone', async () => {
+    await env.rebuild({ settings: { restore: { vpcSecurityGroupIds: [] } } });
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({
+      DBClusterSnapshots: [snapshot({ DBClusterIdentifier: 'me3-serverless', EngineMode: 'serverless' })],
+    });
+    rds
+      .on(DescribeDBClustersCommand)
+      .rejects(awsError('DBClusterNotFoundFault', 'DBCluster me3-serverless not found.'));
+    await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
+    expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)).toHaveLength(0);
+    expect(await env.deps.store.get(RUN_ID)).toMatchObject({
+      stage: 'CLEANING_UP',
+      outcome: 'FAILED',
+      error: { kind: 'RestoreNetworkUnknown', message: expect.stringContaining('restore.dbSubnetGroupName') },
+    });
   });
 
   it('falls back to the restore path in auto mode when StartExportTask rejects the snapshot as unsupported', async () => {

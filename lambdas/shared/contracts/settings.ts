@@ -19,6 +19,8 @@ export const runtimeSettingsSchema = z
     tempResourcePrefix: z.string().min(1),
     /** Value of the `managed-by` tag put on every temporary resource. */
     managedByTag: z.string().min(1),
+    /** The configured `tags`, which temporary clusters and snapshots carry beside the pipeline's own. */
+    tags: z.record(z.string(), z.string()).optional(),
     /** AWS account id the stack is deployed in. */
     accountId: z.string().regex(/^\d{12}$/),
     tableName: z.string().min(1),

@@ -126,9 +126,20 @@ export function exportS3PrefixFor(exportPrefix: string, runId: string, exportTas
 /** Tag keys every temporary resource carries. */
 export const TagKeys = { MANAGED_BY: 'managed-by', RUN_ID: 'run-id' } as const;
 
-/** Tags for a temporary resource of a run. */
-export function tempResourceTags(managedByTag: string, runId: string): { Key: string; Value: string }[] {
+/**
+ * Tags for a temporary resource of a run: the configured `tags` (cost allocation, tag policies), then the
+ * pipeline's own, which win over a configured tag of the same key since orphan removal relies on them.
+ */
+export function tempResourceTags(
+  managedByTag: string,
+  runId: string,
+  configured: Readonly<Record<string, string>> = {},
+): { Key: string; Value: string }[] {
+  const own: string[] = Object.values(TagKeys);
   return [
+    ...Object.entries(configured)
+      .filter(([key]) => !own.includes(key))
+      .map(([Key, Value]) => ({ Key, Value })),
     { Key: TagKeys.MANAGED_BY, Value: managedByTag },
     { Key: TagKeys.RUN_ID, Value: runId },
   ];

@@ -5,7 +5,7 @@
 import type { ExportPath, Run } from '../domain/run';
 import { exportS3PrefixFor, exportTaskIdFor, exportTaskS3Prefix } from '../domain/naming';
 import { isExportSlotUnavailable } from '../adapters/rds';
-import { errorMessage, errorName, isPermanentAwsError } from '../errors';
+import { errorMessage, errorName, isPermanentAwsError, isTransientAwsFault } from '../errors';
 import { finishStage } from './finish-stage';
 import type { StageDeps } from '../runtime/stage-deps';
 
@@ -63,6 +63,14 @@ export async function startRunExport(
       });
     }
     if (onUnsupported?.(e)) return undefined;
+    if (isTransientAwsFault(e)) {
+      d.logger.warn('RDS cannot start the export now; the run stays where it is and the reconciler advances it', {
+        exportTaskId,
+        error: errorName(e),
+        message: errorMessage(e),
+      });
+      return run;
+    }
     if (isPermanentAwsError(e)) {
       return finishStage(d, run.runId, run.stage, {
         type: 'Failed',
