@@ -13,8 +13,9 @@ import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps 
 
 async function finishExport(d: StageDeps, runId: string): Promise<void> {
   const run = await d.store.get(runId);
-  if (!run || run.stage !== RunStage.EXPORTING || !run.exportTaskId || !run.exportS3Prefix)
-    return void d.logger.info('run is not exporting; nothing to do', { stage: run?.stage });
+  if (!run) return void d.logger.info('the export belongs to no run of this pipeline; nothing to do');
+  if (run.stage !== RunStage.EXPORTING || !run.exportTaskId || !run.exportS3Prefix)
+    return void d.logger.info('the run already moved on; nothing to do', { stage: run.stage });
   const task = await d.rds.describeExportTask(run.exportTaskId);
   const status = task?.Status?.toUpperCase();
   if (!task)
@@ -54,13 +55,19 @@ async function finishExport(d: StageDeps, runId: string): Promise<void> {
   await finishStage(d, runId, RunStage.EXPORTING, { type: 'ExportCompleted', warnings: problems });
 }
 
-/** The exporting runs an export event is about: the temporary snapshot's run, or the live runs of a source snapshot. */
+/**
+ * The runs an export event is about: the temporary snapshot's run, or the exporting runs of a source snapshot.
+ * When the source snapshot has runs but none is exporting (a late or repeated event), it is about the latest
+ * attempt, which then logs that it already moved on.
+ */
 async function runsFor(d: StageDeps, e: RdsEvent): Promise<readonly string[]> {
   const own = runIdFromTempId(d.settings.tempResourcePrefix, e.sourceId);
   if (own) return [own];
   if (!e.sourceArn) return [];
   const runs: Run[] = await d.store.findBySnapshot(e.sourceArn);
-  return runs.filter((r) => r.stage === RunStage.EXPORTING).map((r) => r.runId);
+  const exporting = runs.filter((r) => r.stage === RunStage.EXPORTING).map((r) => r.runId);
+  if (exporting.length > 0 || runs.length === 0) return exporting;
+  return [runs.reduce((a, b) => (b.attempt > a.attempt ? b : a)).runId];
 }
 
 /** Builds the export-finished function from its dependencies. */

@@ -156,6 +156,30 @@ describe('Handler: export-finished', () => {
     expect((await deps.store.get(run.runId))?.stage).toBe('COPYING');
   });
 
+  it.each([ExportPath.DIRECT, ExportPath.RESTORE])(
+    'logs that the run already moved on when a 0164 of the %s path is delivered again after the run finished',
+    async (path) => {
+      await setUp('fail', path);
+      await deps.store.update(run.runId, { set: { stage: RunStage.SUCCEEDED } });
+      const info = jest.spyOn(deps.logger, 'info');
+      await makeHandler(deps)(
+        rdsEventWith('rds-event-0164-export-completed.json', {
+          'Source ID': path === ExportPath.DIRECT ? run.sourceSnapshotId : `sim-tmp-${run.runId}`,
+          'Source ARN':
+            path === ExportPath.DIRECT
+              ? run.sourceSnapshotArn
+              : `arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:sim-tmp-${run.runId}`,
+        }),
+      );
+      const messages = info.mock.calls.map((c) => c[0]);
+      expect(messages).toContain('the run already moved on; nothing to do');
+      expect(messages.filter((m) => /belongs to no run/.test(String(m)))).toEqual([]);
+      expect(info).toHaveBeenCalledWith('the run already moved on; nothing to do', { stage: 'SUCCEEDED' });
+      expect(rds.calls()).toHaveLength(0);
+      expect((await deps.store.get(run.runId))?.stage).toBe('SUCCEEDED');
+    },
+  );
+
   it('waits when the task is still running', async () => {
     await setUp();
     rds

@@ -33,7 +33,8 @@ export async function forRun<T>(logger: Logger, runId: string, fn: () => Promise
 }
 
 /**
- * Feeds every record of an SNS event to `handle`. Ignorable input is logged and skipped; a
+ * Feeds every record of an SNS event to `handle`. An event without a `Records` list, and ignorable records,
+ * are logged and skipped; a
  * StaleTransition (another delivery got there first) is logged and ends that record; any other error
  * is logged and, once every record had its turn, the first one is thrown.
  */
@@ -43,7 +44,16 @@ export async function forEachRecord(
   handle: (record: Exclude<InboundRecord, { type: 'ignored' }>) => Promise<void>,
 ): Promise<void> {
   const failures: unknown[] = [];
-  for (const raw of event?.Records ?? []) {
+  const records: unknown = (event as { Records?: unknown } | null | undefined)?.Records;
+  if (!Array.isArray(records)) {
+    // Not an SNS event (a test invocation, another trigger): nothing to retry, so nothing is thrown.
+    logger.warn('ignoring an event without a Records list', {
+      recordsType: records === null ? 'null' : typeof records,
+      eventKeys: event && typeof event === 'object' ? Object.keys(event).slice(0, 20) : [],
+    });
+    return;
+  }
+  for (const raw of records) {
     const record = parseSnsRecord(raw);
     if (record.type === 'ignored') {
       logger.warn('ignoring input', { reason: record.reason, body: record.body });
