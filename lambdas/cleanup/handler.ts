@@ -15,7 +15,7 @@ import { RunOutcome, RunStage, StageFunction, isTerminal, type Run } from '../sh
 import { tempResourceId } from '../shared/domain/naming';
 import { RUNNING_EXPORT_STATES, exportTaskIdsOf } from '../shared/stage/export-attempts';
 import { isAwsError } from '../shared/adapters/rds';
-import { errorMessage } from '../shared/errors';
+import { StaleTransition, errorMessage } from '../shared/errors';
 import { PipelineMetrics } from '../shared/contracts/table-layout';
 import { alertOwed, sendRunAlert } from '../shared/stage/run-alert';
 import {
@@ -79,9 +79,19 @@ async function deleteTemporaryResources(d: StageDeps, run: Run): Promise<Cleanup
  */
 async function recordWait(d: StageDeps, run: Run, pass: CleanupPass): Promise<void> {
   const cleanedUp = [...new Set([...(run.cleanedUp ?? []), ...pass.cleaned])];
+  // On the condition that no other delivery added to `cleanedUp` since it was read (see cleanUp); entries are
+  // only ever added, so an unchanged length means an unchanged list.
   await d.store.update(run.runId, {
     set: { cleanedUp, cleanupWaitingFor: pass.pending },
     ifStage: RunStage.CLEANING_UP,
+    condition:
+      run.cleanedUp === undefined
+        ? { expression: 'attribute_not_exists(#cDone)', names: { '#cDone': 'cleanedUp' } }
+        : {
+            expression: 'size(#cDone) = :cDone',
+            names: { '#cDone': 'cleanedUp' },
+            values: { ':cDone': run.cleanedUp.length },
+          },
   });
   d.logger.info('cleanup waits for resources that cannot be deleted yet; the reconciler sends it again', {
     waitingFor: pass.pending,
@@ -89,11 +99,35 @@ async function recordWait(d: StageDeps, run: Run, pass: CleanupPass): Promise<vo
   });
 }
 
-/** Finishes a CLEANING_UP run and reports its end, or records what it did when it must wait. */
-async function cleanUp(d: StageDeps, run: Run): Promise<void> {
-  const pass = await deleteTemporaryResources(d, run);
-  if (pass.pending.length > 0) return recordWait(d, run, pass);
-  const cleaned = pass.cleaned;
+/** How many times a pass writes its result again after another delivery changed `cleanedUp` under it. */
+const MAX_CLEANUP_WRITES = 5;
+
+/**
+ * Finishes a CLEANING_UP run and reports its end, or records what it did when it must wait. Deliveries can
+ * run at once; each write of `cleanedUp` holds only if nobody added to it since this pass read the run, and
+ * a pass that lost that race reads the run again and adds its own entries to what the other wrote.
+ */
+async function cleanUp(d: StageDeps, first: Run): Promise<void> {
+  const pass = await deleteTemporaryResources(d, first);
+  let run = first;
+  for (let write = 1; ; write++) {
+    try {
+      if (pass.pending.length > 0) return await recordWait(d, run, pass);
+      return await finish(d, run, pass.cleaned);
+    } catch (e) {
+      if (!(e instanceof StaleTransition) || write >= MAX_CLEANUP_WRITES) throw e;
+      const fresh = await d.store.get(run.runId);
+      if (fresh?.stage !== RunStage.CLEANING_UP) throw e;
+      d.logger.info('another cleanup delivery recorded resources meanwhile; adding ours to them', {
+        theirs: fresh.cleanedUp,
+      });
+      run = fresh;
+    }
+  }
+}
+
+/** Moves the run to its final stage with what this pass removed, and reports it. */
+async function finish(d: StageDeps, run: Run, cleaned: string[]): Promise<void> {
   const done = await d.store.apply(run.runId, RunStage.CLEANING_UP, { type: 'CleanupDone', cleanedUp: cleaned });
   d.logger.info(`run ${done.stage}`, { stage: done.stage, cleanedUp: done.cleanedUp, error: done.error });
   if (done.stage === RunStage.SUCCEEDED) d.metrics.count(PipelineMetrics.runSucceeded, 1, { runId: done.runId });

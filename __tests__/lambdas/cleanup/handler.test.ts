@@ -11,6 +11,7 @@ import { useStageDeps } from '../../support/stage-deps';
 import { pipelineEvent } from '../../support/events';
 import { FIXTURE_RUN_ID, FIXTURE_TEMP_ID as TEMP, seedRun } from '../../support/runs';
 import { awsError } from '../../support/fake-rds';
+import { storeFor } from '../../../lambdas/shared/runtime/stage-deps';
 
 const cleanup = () => pipelineEvent('cleanup', { kind: 'cleanup', runId: FIXTURE_RUN_ID });
 
@@ -235,5 +236,50 @@ describe('Handler: cleanup', () => {
     await seedRun(env.deps.store, RunStage.EXPORTING);
     await makeHandler(env.deps)(cleanup());
     expect(rds.calls()).toHaveLength(0);
+  });
+
+  describe('Concurrent deliveries on dynalite', () => {
+    const OTHER = `export-task:${TEMP}-x1 (cancelled)`;
+
+    /**
+     * Deps whose run store lets another delivery record `OTHER` in `cleanedUp` right after this delivery's
+     * `nth` read of the run and before its write: the interleaving two cleanup deliveries running at once can
+     * produce (the first read is the handler's, the second the final transition's own).
+     */
+    function racedDeps(nth: number) {
+      const raw = env.deps.store.client;
+      let reads = 0;
+      const client = {
+        send: async (command: { constructor: { name: string } }) => {
+          const out = await raw.send(command as never);
+          if (command.constructor.name === 'GetCommand' && ++reads === nth)
+            await env.deps.store.update(FIXTURE_RUN_ID, { set: { cleanedUp: [OTHER] }, ifStage: RunStage.CLEANING_UP });
+          return out;
+        },
+      };
+      return { ...env.deps, store: storeFor(env.deps.settings, client as never, env.deps.now) };
+    }
+
+    it('keeps what another delivery recorded while this one finished the run', async () => {
+      await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED' } });
+      await makeHandler(racedDeps(2))(cleanup());
+      const done = await env.deps.store.get(FIXTURE_RUN_ID);
+      expect(done?.stage).toBe('FAILED');
+      expect(done?.cleanedUp).toEqual([OTHER, `cluster-snapshot:${TEMP}`, `cluster:${TEMP}`]);
+      expect(env.deps.alertsSent[0].text).toContain(`export task ${TEMP}-x1 (cancelled)`);
+    });
+
+    it('keeps what another delivery recorded while this one recorded a wait', async () => {
+      await seedRun(env.deps.store, RunStage.CLEANING_UP, { extra: { outcome: 'FAILED' } });
+      rds
+        .on(DeleteDBClusterSnapshotCommand)
+        .rejects(awsError('InvalidDBClusterSnapshotStateFault', 'snapshot is creating'));
+      await makeHandler(racedDeps(1))(cleanup());
+      expect(await env.deps.store.get(FIXTURE_RUN_ID)).toMatchObject({
+        stage: 'CLEANING_UP',
+        cleanedUp: [OTHER, `cluster:${TEMP}`],
+        cleanupWaitingFor: [`cluster-snapshot:${TEMP} (snapshot is creating)`],
+      });
+    });
   });
 });

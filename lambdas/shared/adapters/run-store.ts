@@ -69,6 +69,14 @@ export interface CreateRunResult {
   readonly run: Run;
 }
 
+/**
+ * Lists a transition grows from the run as read (`cleanedUp`): a write of one is conditioned on it still
+ * holding what was read, so that two deliveries adding different entries at once cannot drop each other's.
+ * Entries are only ever added, so "as long as when read" means "unchanged" (DynamoDB also compares lists
+ * with `=`, but dynalite, the emulator the tests run on, does not).
+ */
+const GROWN_LISTS: readonly (keyof Run)[] = ['cleanedUp'];
+
 const KEY = (runId: string) => ({
   [RunTableLayout.partitionKey]: runId,
   [RunTableLayout.sortKey]: RunTableLayout.runSortKey,
@@ -195,7 +203,8 @@ export class RunStore {
   /**
    * Moves a run: reads it, checks it is in `expectedStage`, computes the next run with the transition
    * table, and writes only the changed fields on the condition that the stage is still `expectedStage`
-   * (and, for an event that happens once, that the run still lacks what it records).
+   * (and, for an event that happens once, that the run still lacks what it records; for a grown list such as
+   * `cleanedUp`, that it still holds what was read).
    * Throws {@link StaleTransition} when the run is elsewhere (another delivery moved it) or already took a
    * once-only event, and {@link RunNotFound} when there is no such run. Returns the run as written.
    */
@@ -221,9 +230,15 @@ export class RunStore {
       if (after === undefined) removes.push(e.path(key));
       else sets.push(`${e.path(key)} = ${e.value(after as NativeAttributeValue)}`);
     }
+    const unchanged = GROWN_LISTS.filter((k) => JSON.stringify(run[k]) !== JSON.stringify(next[k])).map((k) =>
+      run[k] === undefined
+        ? `attribute_not_exists(${e.path(k)})`
+        : `size(${e.path(k)}) = ${e.value((run[k] as readonly unknown[]).length)}`,
+    );
     const cond = [
       `${e.path('stage')} = ${e.value(expectedStage)}`,
       ...(once ? [`attribute_not_exists(${e.path(once)})`] : []),
+      ...unchanged,
     ].join(' AND ');
     try {
       const out = await this.client.send(
