@@ -8,6 +8,7 @@
  */
 import { Simulation, type SimulationStep } from '../__tests__/simulation/harness';
 import { stageDurations } from '../lambdas/shared/domain/report';
+import { deliveryLines, summarizeDelivery } from './delivery-summary';
 
 // The AWS SDK warns once per process that its releases after January 2027 need Node.js 22; the narration
 // stays readable with the SDK's documented switch for that notice (aws/aws-sdk-js-v3#7983). It is set only
@@ -75,15 +76,15 @@ async function main(): Promise<void> {
         .map((d) => `${d.stage} ${d.seconds / 60} min`)
         .join(', ')}`,
     );
-    const delivered = await sim.keys(sim.destinationBucket, `${run.destinationPrefix ?? ''}/`);
-    console.log(
-      `Delivered ${delivered.length} objects to s3://${sim.destinationBucket}/${run.destinationPrefix}/ (${run.copy?.bytesCopied ?? 0} bytes copied):`,
-    );
-    for (const key of delivered) console.log(`  ${key}`);
+    const prefix = run.destinationPrefix ?? '';
+    const delivered = summarizeDelivery(prefix, await sim.keys(sim.destinationBucket, `${prefix}/`));
+    const lines = deliveryLines(`s3://${sim.destinationBucket}`, prefix, delivered, run.copy ?? {});
+    for (const line of lines) console.log(line);
+    const mismatch = lines.some((l) => l.startsWith('MISMATCH'));
     const left = sim.rds.leftovers(sim.settings.tempResourcePrefix);
     console.log(`Temporary resources left: ${left.length ? left.join(', ') : 'none'}`);
     for (const a of sim.alerts) console.log(`\nAlert: ${a.subject}\n${a.text.replace(/^/gm, '  ')}`);
-    if (run.stage !== 'SUCCEEDED' || left.length > 0 || delivered.length === 0) process.exitCode = 1;
+    if (run.stage !== 'SUCCEEDED' || left.length > 0 || delivered.copied.length === 0 || mismatch) process.exitCode = 1;
   } finally {
     await sim.stop();
   }
