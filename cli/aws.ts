@@ -46,23 +46,53 @@ function s3PathStyle(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
 }
 
+/**
+ * How long a CLI call may wait. The SDK's defaults wait forever for an answer (a request timeout only logs a
+ * warning unless `throwOnRequestTimeout` is set), so an endpoint that accepts and never answers would hang
+ * the CLI; with these a call fails with a TimeoutError the CLI explains.
+ */
+export interface CallTimeouts {
+  /** Milliseconds to open the connection. */
+  readonly connectMs: number;
+  /** Milliseconds for a whole request and its answer. */
+  readonly requestMs: number;
+  /** Milliseconds for a Lambda invocation (the destination probe runs the copy function). */
+  readonly invokeMs: number;
+}
+
+/** Timeouts of the CLI's calls. */
+export const CLI_TIMEOUTS: CallTimeouts = { connectMs: 10_000, requestMs: 60_000, invokeMs: 300_000 };
+
 /** Builds lazily-created default clients for one region. */
-export function defaultClients(region: string, env: NodeJS.ProcessEnv = process.env): AwsClients {
+export function defaultClients(
+  region: string,
+  env: NodeJS.ProcessEnv = process.env,
+  timeouts: CallTimeouts = CLI_TIMEOUTS,
+): AwsClients {
   const s3s = new Map<string, S3Client>();
+  const handler = (requestMs: number) => ({
+    requestHandler: { connectionTimeout: timeouts.connectMs, requestTimeout: requestMs, throwOnRequestTimeout: true },
+  });
+  const common = { region, ...handler(timeouts.requestMs) };
   return {
     region,
-    rds: memo(() => new RDSClient({ region })),
-    kms: memo(() => new KMSClient({ region })),
-    iam: memo(() => new IAMClient({ region })),
-    sts: memo(() => new STSClient({ region })),
-    sns: memo(() => new SNSClient({ region })),
-    lambda: memo(() => new LambdaClient({ region })),
-    dynamo: memo(() => defaultDocumentClient(new DynamoDBClient({ region }))),
+    rds: memo(() => new RDSClient(common)),
+    kms: memo(() => new KMSClient(common)),
+    iam: memo(() => new IAMClient(common)),
+    sts: memo(() => new STSClient(common)),
+    sns: memo(() => new SNSClient(common)),
+    lambda: memo(() => new LambdaClient({ region, ...handler(timeouts.invokeMs) })),
+    dynamo: memo(() => defaultDocumentClient(new DynamoDBClient(common))),
     s3: (r = region, credentials) => {
       const key = `${r}|${credentials?.accessKeyId ?? ''}`;
       let c = s3s.get(key);
       if (!c) {
-        c = new S3Client({ region: r, forcePathStyle: s3PathStyle(env), ...(credentials ? { credentials } : {}) });
+        c = new S3Client({
+          ...handler(timeouts.requestMs),
+          region: r,
+          forcePathStyle: s3PathStyle(env),
+          ...(credentials ? { credentials } : {}),
+        });
         s3s.set(key, c);
       }
       return c;

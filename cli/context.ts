@@ -41,7 +41,16 @@ export interface Command {
   /** Usage line after the command name, e.g. `<run-id> [--wait]`. */
   readonly usage: string;
   readonly options: Readonly<
-    Record<string, { readonly type: 'string' | 'boolean'; readonly multiple?: boolean; readonly description: string }>
+    Record<
+      string,
+      {
+        readonly type: 'string' | 'boolean';
+        readonly multiple?: boolean;
+        /** One-letter alias, e.g. `h` for `-h`. */
+        readonly short?: string;
+        readonly description: string;
+      }
+    >
   >;
   /** Names of the positional arguments it requires. */
   readonly positionals?: readonly string[];

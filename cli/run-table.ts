@@ -25,7 +25,7 @@ export async function reading<T>(ctx: CliContext, store: RunStore, f: () => Prom
   try {
     return await f();
   } catch (e) {
-    throw toCliError(e, { tableName: store.tableName, region: ctx.aws.region });
+    throw toCliError(e, { tableName: store.tableName, region: ctx.aws.region, env: ctx.env });
   }
 }
 
@@ -76,7 +76,14 @@ export function parseSince(value: string | undefined, now: Date, fallback = '7d'
     return new Date(now.getTime() - Number(m[1]) * unit);
   }
   const d = new Date(v);
-  if (/^\d{4}-\d{2}-\d{2}/.test(v) && !Number.isNaN(d.getTime())) return d;
+  if (/^\d{4}-\d{2}-\d{2}/.test(v) && !Number.isNaN(d.getTime())) {
+    // JavaScript rolls 2026-02-30 over to March 2: a day that does not exist is a typo, not a date.
+    if (d.toISOString().slice(0, 10) !== v.slice(0, 10) && /^\d{4}-\d{2}-\d{2}$/.test(v))
+      throw new UsageError(`--since ${v}: there is no such day`);
+    if (d.getTime() > now.getTime())
+      throw new UsageError(`--since ${v} is in the future (now is ${now.toISOString()}): no run was updated after it`);
+    return d;
+  }
   throw new UsageError(
     `Cannot read --since "${v}": use a duration such as 12h or 7d, a date such as 2026-11-01, or all`,
   );

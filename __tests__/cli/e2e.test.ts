@@ -128,12 +128,35 @@ describe('CLI end to end on the simulated pipeline', () => {
     });
   });
 
+  it("refuses a backfill whose delivery prefix holds the day's delivery, before any restore or export", async () => {
+    sim.rds.addSourceSnapshot('orders-provisioned', 'provisioned');
+    expect((await cli.run(['runs', 'start', '--cluster', 'orders-provisioned', '--wait'])).code).toBe(0);
+    const [delivered] = await sim.allRuns();
+    const sameDay = sim.rds.addSourceSnapshot(
+      'orders-provisioned',
+      'provisioned',
+      new Date(sim.now().getTime() + 3_600_000),
+    );
+    const exportsBefore = sim.rds.successfulCalls('StartExportTask').length;
+
+    const refused = await cli.run(['runs', 'start', '--cluster', 'orders-provisioned', '--snapshot', sameDay.id]);
+
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.join('\n')).toContain(
+      `the destination prefix ${delivered.destinationPrefix} of ${sim.settings.destination.accessPointArn ?? sim.settings.destination.bucket} already holds the delivery of run ${delivered.runId}`,
+    );
+    expect(cli.published).toHaveLength(1);
+    expect(sim.rds.successfulCalls('StartExportTask')).toHaveLength(exportsBefore);
+    expect(sim.rds.successfulCalls('RestoreDBClusterFromSnapshot')).toHaveLength(0);
+    expect(await sim.allRuns()).toHaveLength(1);
+  });
+
   it('cancels a run in flight: its export task is cancelled, its temporary cluster and snapshot are deleted, it ends CANCELLED', async () => {
-    sim.rds.addSourceSnapshot('me3-serverless', 'serverless');
+    const snapshot = sim.rds.addSourceSnapshot('me3-serverless', 'serverless');
     const asked = await cli.run(['runs', 'start', '--cluster', 'me3-serverless']);
     expect(asked.code).toBe(0);
     expect(asked.out).toBe(
-      'Asked the start function to export the newest automated snapshot of me3-serverless. Follow it with: npm run pipeline -- runs list --cluster me3-serverless',
+      `Asked the start function to export ${snapshot.arn}. Follow it with: npm run -s pipeline -- runs list --cluster me3-serverless`,
     );
     const exporting = await advanceUntil(sim, (r) => r.stage === RunStage.EXPORTING);
     expect(exporting.path).toBe('restore');

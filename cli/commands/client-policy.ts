@@ -7,6 +7,7 @@ import type { Command } from '../context';
 import { StackNotFound } from '../errors';
 import { printJson } from '../output';
 import { STACK_FIELDS } from '../stack';
+import { checkBucketName, checkRoleArn } from '../validate';
 
 export const clientPolicyCommand: Command = {
   name: 'client-policy',
@@ -17,17 +18,22 @@ export const clientPolicyCommand: Command = {
     bucket: { type: 'string', description: 'Name of the bucket behind the access point (otherwise a placeholder)' },
   },
   async run(ctx, flags) {
-    const copyRoleArn = (flags['copy-role-arn'] as string | undefined) ?? ctx.stack().info.copyRoleArn;
+    const given = flags['copy-role-arn'] as string | undefined;
+    if (given !== undefined) checkRoleArn(given, '--copy-role-arn');
+    const bucket = flags.bucket as string | undefined;
+    if (bucket !== undefined) checkBucketName(bucket);
+    const copyRoleArn = given ?? ctx.stack().info.copyRoleArn;
     if (!copyRoleArn) {
       throw new StackNotFound(
         `The copy role ARN is unknown (${ctx.stack().source}). Deploy the stack, pass --outputs <file>, set ${STACK_FIELDS.copyRoleArn.env}, ` +
           `or pass --copy-role-arn arn:aws:iam::<account>:role/${ctx.config.namePrefix}-copy.`,
       );
     }
+    if (given === undefined) checkRoleArn(copyRoleArn, `The copy role ARN from ${ctx.stack().source}`);
     const result = clientPolicyStatements({
       config: ctx.config,
       copyRoleArn,
-      destinationBucketName: flags.bucket as string | undefined,
+      destinationBucketName: bucket,
     });
     if (ctx.json) {
       printJson(ctx.io, result);

@@ -28,7 +28,7 @@ import { PROBE_FOLDER, probeResultSchema, type ProbeResult } from '../../lambdas
 import { StageFunction } from '../../lambdas/shared/domain/run';
 import type { AwsClients } from '../aws';
 import type { CliContext, Command } from '../context';
-import { toCliError } from '../errors';
+import { AwsUnreachable, type CliError, CredentialsMissing, toCliError } from '../errors';
 import { printJson } from '../output';
 import type { StackInfo } from '../stack';
 
@@ -56,6 +56,13 @@ export interface PreflightInput {
   /** Probe key suffix; random by default. */
   readonly probeId?: string;
   readonly now?: () => Date;
+  /** The environment, so that a network failure names the endpoint override in effect. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Failures that no later check can get past: every check would fail the same way. */
+function isFatal(x: CliError): boolean {
+  return x instanceof CredentialsMissing || x instanceof AwsUnreachable;
 }
 
 const MARK: Record<CheckStatus, string> = { pass: '✓', fail: '✗', warn: '!', skip: '-' };
@@ -499,8 +506,8 @@ async function probeAsCopyFunction(input: PreflightInput, account: string): Prom
         kms: notReached,
       };
     }
-    const x = toCliError(e);
-    if (x.name === 'CredentialsMissing') throw x;
+    const x = toCliError(e, { region: aws.region, env: input.env });
+    if (isFatal(x)) throw x;
     return {
       destination: { check, status: 'fail', detail: `invoking ${functionName} failed: ${x.message}`, fix: invokeFix },
       kms: notReached,
@@ -626,7 +633,7 @@ export async function runPreflight(
   try {
     identity = await aws.sts().send(new GetCallerIdentityCommand({}));
   } catch (e) {
-    throw toCliError(e);
+    throw toCliError(e, { region: aws.region, env: input.env });
   }
   const account = identity.Account as string;
   add({ check: 'credentials', status: 'pass', detail: `${identity.Arn} in account ${account}, region ${aws.region}` });
@@ -635,8 +642,8 @@ export async function runPreflight(
     try {
       add(await f());
     } catch (e) {
-      const x = toCliError(e);
-      if (x.name === 'CredentialsMissing') throw x;
+      const x = toCliError(e, { region: aws.region, env: input.env });
+      if (isFatal(x)) throw x;
       add({
         check,
         status: 'fail',
@@ -664,8 +671,8 @@ export async function runPreflight(
       add(probe.destination);
       add(probe.kms);
     } catch (e) {
-      const x = toCliError(e);
-      if (x.name === 'CredentialsMissing') throw x;
+      const x = toCliError(e, { region: aws.region, env: input.env });
+      if (isFatal(x)) throw x;
       add({
         check: 'destination write',
         status: 'fail',
@@ -709,6 +716,7 @@ export const preflightCommand: Command = {
         aws: ctx.aws,
         asSelf: flags['as-self'] === true,
         now: () => ctx.now(),
+        env: ctx.env,
       },
       ctx.json
         ? undefined

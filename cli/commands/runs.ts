@@ -2,12 +2,16 @@
  * `runs list|show|start|retry|cancel`: read the run table through the engine's run store, and act by
  * publishing pipeline-topic messages that the stage functions handle exactly as they handle their own.
  */
+import type { DBClusterSnapshot } from '@aws-sdk/client-rds';
+import { CopyBatchStore } from '../../lambdas/shared/adapters/copy-batch-store';
 import { RdsGateway } from '../../lambdas/shared/adapters/rds';
 import type { RunStore } from '../../lambdas/shared/adapters/run-store';
 import { pipelineMessageSchema, type PipelineMessage } from '../../lambdas/shared/domain/messages';
+import { runIdFor } from '../../lambdas/shared/domain/naming';
 import { isTerminal, RunStage, StageFunction, type Run } from '../../lambdas/shared/domain/run';
+import { destinationOf, destinationRefusal, runDestinationPrefix } from '../../lambdas/shared/stage/destination';
 import type { CliContext, Command, FlagValues } from '../context';
-import { CliError, InvalidRunState, toCliError, UsageError } from '../errors';
+import { CliError, DeliveryRefused, InvalidRunState, toCliError, UsageError } from '../errors';
 import { formatBytes, formatDuration, formatTable, formatTime, printJson } from '../output';
 import {
   endedAt,
@@ -21,6 +25,14 @@ import {
   stageLabel,
   stageTimeline,
 } from '../run-table';
+import {
+  checkClusterId,
+  checkPositive,
+  checkRunId,
+  checkSnapshot,
+  configuredCluster,
+  configuredClusterList,
+} from '../validate';
 
 /** Flags shared by the commands that can follow a run to its end. */
 const WAIT_OPTIONS = {
@@ -28,14 +40,6 @@ const WAIT_OPTIONS = {
   'timeout-minutes': { type: 'string', description: 'Give up waiting after this many minutes (default 240)' },
   'poll-seconds': { type: 'string', description: 'Seconds between polls while waiting (default 15)' },
 } as const;
-
-function positiveNumber(flags: FlagValues, name: string, fallback: number): number {
-  const raw = flags[name];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got "${String(raw)}"`);
-  return n;
-}
 
 function row(run: Run, now: Date): string[] {
   return [
@@ -60,7 +64,7 @@ async function publish(ctx: CliContext, target: StageFunction, message: Pipeline
   try {
     await publisher.publish(target, checked);
   } catch (e) {
-    throw toCliError(e);
+    throw toCliError(e, { region: ctx.aws.region, env: ctx.env });
   }
 }
 
@@ -76,8 +80,8 @@ interface WaitOptions {
 
 function waitOptions(flags: FlagValues): WaitOptions {
   return {
-    timeoutMs: positiveNumber(flags, 'timeout-minutes', 240) * 60_000,
-    pollMs: positiveNumber(flags, 'poll-seconds', 15) * 1000,
+    timeoutMs: checkPositive(flags['timeout-minutes'], 'timeout-minutes', 240) * 60_000,
+    pollMs: checkPositive(flags['poll-seconds'], 'poll-seconds', 15) * 1000,
   };
 }
 
@@ -104,7 +108,7 @@ async function follow(ctx: CliContext, store: RunStore, first: Run, opts: WaitOp
   while (!isTerminal(last.stage)) {
     if (ctx.now().getTime() >= until) {
       throw new CliError(
-        `${first.runId} is still ${stageLabel(last)} after ${opts.timeoutMs / 60_000} minutes; follow it with: npm run pipeline -- runs show ${first.runId}`,
+        `${first.runId} is still ${stageLabel(last)} after ${opts.timeoutMs / 60_000} minutes; follow it with: npm run -s pipeline -- runs show ${first.runId}`,
       );
     }
     await ctx.sleep(opts.pollMs);
@@ -146,13 +150,18 @@ export const runsListCommand: Command = {
     limit: { type: 'string', description: 'At most this many runs, newest first (default 50)' },
   },
   async run(ctx, flags) {
-    const store = runStoreFor(ctx);
+    const cluster = flags.cluster === undefined ? undefined : checkClusterId(flags.cluster as string);
     const filter = {
       stages: parseStatuses(flags.status as string | undefined),
       since: parseSince(flags.since as string | undefined, ctx.now()),
-      cluster: flags.cluster as string | undefined,
-      limit: positiveNumber(flags, 'limit', 50),
+      cluster,
+      limit: checkPositive(flags.limit, 'limit', 50, true),
     };
+    if (cluster && !configuredCluster(ctx.config, cluster))
+      ctx.io.err(
+        `note: ${cluster} is not a configured source cluster (${configuredClusterList(ctx.config)}); listing its runs anyway`,
+      );
+    const store = runStoreFor(ctx);
     const runs = await reading(ctx, store, () => listRuns(store, filter));
     if (ctx.json) {
       printJson(ctx.io, { runs: runs.map((r) => runJson(r, ctx.now())) });
@@ -181,6 +190,7 @@ export const runsShowCommand: Command = {
   options: {},
   positionals: ['run-id'],
   async run(ctx, _flags, [runId]) {
+    checkRunId(runId);
     const store = runStoreFor(ctx);
     const run = await mustGetRun(ctx, store, runId);
     const now = ctx.now();
@@ -285,31 +295,66 @@ export const runsShowCommand: Command = {
 };
 
 /**
- * Resolves a snapshot (ARN, id, or the cluster's newest available automated one) to its ARN, asking RDS the
- * way the start function does, so that `--wait` follows the run the start function will make: a snapshot
- * still being created is refused here rather than waited on.
+ * Resolves a snapshot (ARN, id, or the cluster's newest available automated one) asking RDS the way the start
+ * function does, so that the CLI checks and follows the run the start function will make: a snapshot still
+ * being created, or one of another cluster, is refused here rather than ignored there.
  */
-async function resolveSnapshotArn(ctx: CliContext, clusterId: string, snapshot: string | undefined): Promise<string> {
-  if (snapshot?.startsWith('arn:')) return snapshot;
+async function resolveSnapshot(
+  ctx: CliContext,
+  clusterId: string,
+  snapshot: string | undefined,
+): Promise<DBClusterSnapshot & { DBClusterSnapshotArn: string; DBClusterSnapshotIdentifier: string }> {
   const rds = new RdsGateway(ctx.aws.rds());
+  let found: DBClusterSnapshot | undefined;
   try {
-    const found = snapshot ? await rds.describeClusterSnapshot(snapshot) : await rds.newestAutomatedSnapshot(clusterId);
-    if (!found?.DBClusterSnapshotArn) {
-      throw new CliError(
-        snapshot
-          ? `No cluster snapshot ${snapshot} in ${ctx.aws.region}`
-          : `Cluster ${clusterId} has no available automated snapshot yet in ${ctx.aws.region}`,
-      );
-    }
-    if (found.Status !== 'available')
-      throw new CliError(
-        `Snapshot ${snapshot} is ${found.Status ?? 'not available'}; the start function exports only available snapshots`,
-      );
-    return found.DBClusterSnapshotArn;
+    found = snapshot ? await rds.describeClusterSnapshot(snapshot) : await rds.newestAutomatedSnapshot(clusterId);
   } catch (e) {
-    if (e instanceof CliError) throw e;
-    throw toCliError(e);
+    throw toCliError(e, { region: ctx.aws.region, env: ctx.env });
   }
+  if (!found?.DBClusterSnapshotArn || !found.DBClusterSnapshotIdentifier) {
+    throw new CliError(
+      snapshot
+        ? `No cluster snapshot ${snapshot} in ${ctx.aws.region}`
+        : `Cluster ${clusterId} has no available automated snapshot yet in ${ctx.aws.region}`,
+    );
+  }
+  if (found.Status !== 'available')
+    throw new CliError(
+      `Snapshot ${snapshot ?? found.DBClusterSnapshotIdentifier} is ${found.Status ?? 'not available'}; the start function exports only available snapshots`,
+    );
+  if (found.DBClusterIdentifier && found.DBClusterIdentifier.toLowerCase() !== clusterId.toLowerCase())
+    throw new UsageError(
+      `Snapshot ${snapshot} is a snapshot of ${found.DBClusterIdentifier}, not of --cluster ${clusterId}; the start function exports only snapshots of the cluster it is asked for`,
+    );
+  return found as DBClusterSnapshot & { DBClusterSnapshotArn: string; DBClusterSnapshotIdentifier: string };
+}
+
+/**
+ * Refuses a start whose delivery prefix already holds another run's delivery, with the start stage's own rule
+ * and message (see lambdas/shared/stage/destination): the new run's prefix is computed as the start function
+ * will compute it, and the claim on it read from the run table. Without this the run would restore and export
+ * for hours, then fail at the copy's claim.
+ */
+async function checkDestination(
+  ctx: CliContext,
+  store: RunStore,
+  clusterId: string,
+  snapshot: DBClusterSnapshot & { DBClusterSnapshotArn: string; DBClusterSnapshotIdentifier: string },
+): Promise<void> {
+  const settings = { destination: ctx.config.destination };
+  const run = {
+    runId: runIdFor(snapshot.DBClusterSnapshotIdentifier, 1),
+    sourceClusterId: clusterId,
+    sourceSnapshotArn: snapshot.DBClusterSnapshotArn,
+    sourceSnapshotCreatedAt: snapshot.SnapshotCreateTime?.toISOString(),
+    createdAt: ctx.now().toISOString(),
+  };
+  const destination = destinationOf(settings);
+  const prefix = runDestinationPrefix(settings, run);
+  const batches = new CopyBatchStore({ tableName: store.tableName, client: ctx.aws.dynamo(), now: () => ctx.now() });
+  const status = await reading(ctx, store, () => batches.destinationStatus(destination, prefix, run));
+  const refusal = destinationRefusal(status, destination, prefix, run);
+  if (refusal) throw new DeliveryRefused(`Not started: ${refusal.message}`, refusal);
 }
 
 export const runsStartCommand: Command = {
@@ -325,27 +370,28 @@ export const runsStartCommand: Command = {
     const wanted = flags.cluster as string | undefined;
     if (!wanted)
       throw new UsageError('Missing --cluster. Usage: pipeline runs start --cluster ID [--snapshot ARN|ID] [--wait]');
-    const configured = ctx.config.sourceClusters.find((c) => c.identifier.toLowerCase() === wanted.toLowerCase());
+    checkClusterId(wanted);
+    const configured = configuredCluster(ctx.config, wanted);
     if (!configured) {
       throw new UsageError(
-        `${wanted} is not a configured source cluster (${ctx.config.sourceClusters.map((c) => c.identifier).join(', ')}); the start function ignores other clusters`,
+        `${wanted} is not a configured source cluster (${configuredClusterList(ctx.config)}); the start function ignores other clusters`,
       );
     }
     const clusterId = configured.identifier;
-    let snapshot = flags.snapshot as string | undefined;
-    const store = runStoreFor(ctx);
+    const named = flags.snapshot as string | undefined;
+    if (named !== undefined) checkSnapshot(named, clusterId, ctx.aws.region);
     const opts = waitOptions(flags);
-    if (flags.wait) snapshot = await resolveSnapshotArn(ctx, clusterId, snapshot);
-    const known = snapshot?.startsWith('arn:')
-      ? await reading(ctx, store, () => store.findBySnapshot(snapshot as string))
-      : [];
+    const store = runStoreFor(ctx);
+    const resolved = await resolveSnapshot(ctx, clusterId, named);
+    const snapshot = resolved.DBClusterSnapshotArn;
+    const known = await reading(ctx, store, () => store.findBySnapshot(snapshot));
     const latest = known.at(-1);
     if (latest) {
       if (isTerminal(latest.stage)) {
         const hint =
           latest.stage === RunStage.SUCCEEDED
             ? 'it was delivered already'
-            : `retry it with: npm run pipeline -- runs retry ${latest.runId}`;
+            : `retry it with: npm run -s pipeline -- runs retry ${latest.runId}`;
         throw new InvalidRunState(`Snapshot ${snapshot} already has run ${latest.runId} (${latest.stage}); ${hint}`);
       }
       if (!flags.wait) {
@@ -356,19 +402,20 @@ export const runsStartCommand: Command = {
       }
       return finish(ctx, await follow(ctx, store, latest, opts), { published: false });
     }
-    const message: PipelineMessage = { kind: 'start', clusterId, ...(snapshot ? { snapshotArn: snapshot } : {}) };
+    await checkDestination(ctx, store, clusterId, resolved);
+    const message: PipelineMessage = { kind: 'start', clusterId, snapshotArn: snapshot };
     await publish(ctx, StageFunction.START, message);
     if (!flags.wait) {
       if (ctx.json) printJson(ctx.io, { published: { target: StageFunction.START, message } });
       else
         ctx.io.out(
-          `Asked the start function to export ${snapshot ?? `the newest automated snapshot of ${clusterId}`}. Follow it with: npm run pipeline -- runs list --cluster ${clusterId}`,
+          `Asked the start function to export ${snapshot}. Follow it with: npm run -s pipeline -- runs list --cluster ${clusterId}`,
         );
       return 0;
     }
     progress(ctx, `start published for ${snapshot}; waiting for the run to appear`);
     const run = await pollFor(ctx, opts, async () =>
-      (await reading(ctx, store, () => store.findBySnapshot(snapshot as string))).at(-1),
+      (await reading(ctx, store, () => store.findBySnapshot(snapshot))).at(-1),
     );
     if (!run)
       throw new CliError(
@@ -392,12 +439,14 @@ export const runsRetryCommand: Command = {
   },
   positionals: ['run-id'],
   async run(ctx, flags, [runId]) {
+    checkRunId(runId);
+    const opts = waitOptions(flags);
     const store = runStoreFor(ctx);
     const run = await mustGetRun(ctx, store, runId);
     if (run.stage !== RunStage.FAILED && run.stage !== RunStage.CANCELLED) {
       const why = isTerminal(run.stage)
         ? 'it succeeded'
-        : `it is still ${stageLabel(run)}; cancel it first with: npm run pipeline -- runs cancel ${runId}`;
+        : `it is still ${stageLabel(run)}; cancel it first with: npm run -s pipeline -- runs cancel ${runId}`;
       throw new InvalidRunState(`Only FAILED or CANCELLED runs can be retried; ${runId}: ${why}`);
     }
     const before = await reading(ctx, store, () => store.findBySnapshot(run.sourceSnapshotArn));
@@ -416,11 +465,10 @@ export const runsRetryCommand: Command = {
       if (ctx.json) printJson(ctx.io, { published: { target: StageFunction.START, message } });
       else
         ctx.io.out(
-          `Asked the start function to retry ${runId} (attempt ${run.attempt + 1} of ${run.sourceSnapshotId}). Follow it with: npm run pipeline -- runs list --cluster ${run.sourceClusterId}`,
+          `Asked the start function to retry ${runId} (attempt ${run.attempt + 1} of ${run.sourceSnapshotId}). Follow it with: npm run -s pipeline -- runs list --cluster ${run.sourceClusterId}`,
         );
       return 0;
     }
-    const opts = waitOptions(flags);
     progress(ctx, `retry published for ${runId}; waiting for attempt ${run.attempt + 1}`);
     const next = await pollFor(ctx, opts, async () =>
       (await reading(ctx, store, () => store.findBySnapshot(run.sourceSnapshotArn)))
@@ -445,13 +493,15 @@ export const runsCancelCommand: Command = {
   options: { ...WAIT_OPTIONS },
   positionals: ['run-id'],
   async run(ctx, flags, [runId]) {
+    checkRunId(runId);
+    const opts = waitOptions(flags);
     const store = runStoreFor(ctx);
     const run = await mustGetRun(ctx, store, runId);
     if (isTerminal(run.stage))
       throw new InvalidRunState(`${runId} has already ended (${run.stage}); nothing to cancel`);
     if (run.stage === RunStage.CLEANING_UP) {
       throw new InvalidRunState(
-        `${runId} is already cleaning up (${stageLabel(run)}); follow it with: npm run pipeline -- runs show ${runId}`,
+        `${runId} is already cleaning up (${stageLabel(run)}); follow it with: npm run -s pipeline -- runs show ${runId}`,
       );
     }
     const message: PipelineMessage = { kind: 'cancel', runId };
@@ -460,11 +510,11 @@ export const runsCancelCommand: Command = {
       if (ctx.json) printJson(ctx.io, { published: { target: StageFunction.CLEANUP, message } });
       else
         ctx.io.out(
-          `Asked the cleanup function to cancel ${runId} (now ${run.stage}). Follow it with: npm run pipeline -- runs show ${runId}`,
+          `Asked the cleanup function to cancel ${runId} (now ${run.stage}). Follow it with: npm run -s pipeline -- runs show ${runId}`,
         );
       return 0;
     }
-    const done = await follow(ctx, store, run, waitOptions(flags));
+    const done = await follow(ctx, store, run, opts);
     finish(ctx, done, { published: { target: StageFunction.CLEANUP, message } });
     return done.stage === RunStage.CANCELLED ? 0 : 1;
   },

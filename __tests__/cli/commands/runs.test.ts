@@ -1,9 +1,10 @@
 import { mockClient } from 'aws-sdk-client-mock';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { DescribeDBClusterSnapshotsCommand, RDSClient } from '@aws-sdk/client-rds';
+import { type DBClusterSnapshot, DescribeDBClusterSnapshotsCommand, RDSClient } from '@aws-sdk/client-rds';
 import { defaultClients, type AwsClients } from '../../../cli/aws';
 import { main } from '../../../cli/main';
 import type { LocatedStack } from '../../../cli/stack';
+import { CopyBatchStore } from '../../../lambdas/shared/adapters/copy-batch-store';
 import { RunStore } from '../../../lambdas/shared/adapters/run-store';
 import type { Run } from '../../../lambdas/shared/domain/run';
 import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
@@ -311,7 +312,9 @@ describe('Command: runs show', () => {
   it('names a wrong run id and how to list runs', async () => {
     const { code, err } = await cli(['runs', 'show', 'nope']);
     expect(code).toBe(1);
-    expect(err).toBe(`error: No run nope in table ${tableName}. List recent runs with: npm run pipeline -- runs list`);
+    expect(err).toBe(
+      `error: No run nope in table ${tableName}. List recent runs with: npm run -s pipeline -- runs list`,
+    );
   });
 
   it('needs the run id', async () => {
@@ -348,7 +351,7 @@ describe('Command: runs retry', () => {
     expect(s.code).toBe(1);
     expect(s.err).toContain('it succeeded');
     const r = await cli(['runs', 'retry', 'orders-r']);
-    expect(r.err).toContain('cancel it first with: npm run pipeline -- runs cancel orders-r');
+    expect(r.err).toContain('cancel it first with: npm run -s pipeline -- runs cancel orders-r');
     expect(published()).toEqual([]);
   });
 
@@ -390,7 +393,7 @@ describe('Command: runs retry', () => {
     const { code, err } = await cli(['runs', 'retry', 'orders-f', '--wait', '--timeout-minutes', '1']);
     expect(code).toBe(1);
     expect(err).toContain(
-      'orders-f-r2 is still EXPORTING after 1 minutes; follow it with: npm run pipeline -- runs show orders-f-r2',
+      'orders-f-r2 is still EXPORTING after 1 minutes; follow it with: npm run -s pipeline -- runs show orders-f-r2',
     );
   });
 });
@@ -446,27 +449,61 @@ describe('Command: runs cancel', () => {
 });
 
 describe('Command: runs start', () => {
-  it('publishes a start for a configured cluster', async () => {
-    const { code } = await cli(['runs', 'start', '--cluster', 'orders-provisioned']);
+  const ACCESS_POINT = 'arn:aws:s3:eu-west-1:210987654321:accesspoint/me3-datalake';
+
+  /** A cluster snapshot as DescribeDBClusterSnapshots returns it. */
+  function snapshot(id: string, created: string, over: Partial<DBClusterSnapshot> = {}): DBClusterSnapshot {
+    return {
+      DBClusterSnapshotIdentifier: id,
+      DBClusterSnapshotArn: snapshotArn(id),
+      DBClusterIdentifier: 'orders-provisioned',
+      SnapshotCreateTime: new Date(created),
+      SnapshotType: id.startsWith('rds:') ? 'automated' : 'manual',
+      Status: 'available',
+      ...over,
+    };
+  }
+
+  const nov26 = snapshot('rds:orders-provisioned-2026-11-26-03-10', '2026-11-26T03:10:00Z');
+  const nov27 = snapshot('rds:orders-provisioned-2026-11-27-03-10', '2026-11-27T03:10:00Z');
+
+  it("publishes a start for a configured cluster's newest available automated snapshot", async () => {
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [nov26, nov27] });
+    const { code, out } = await cli(['runs', 'start', '--cluster', 'orders-provisioned']);
     expect(code).toBe(0);
+    expect(rds.commandCalls(DescribeDBClusterSnapshotsCommand)[0].args[0].input).toEqual({
+      DBClusterIdentifier: 'orders-provisioned',
+      SnapshotType: 'automated',
+    });
     expect(published()).toEqual([
-      { topic: TOPIC, target: 'start', body: { kind: 'start', clusterId: 'orders-provisioned' } },
+      {
+        topic: TOPIC,
+        target: 'start',
+        body: { kind: 'start', clusterId: 'orders-provisioned', snapshotArn: nov27.DBClusterSnapshotArn },
+      },
     ]);
+    expect(out).toContain(`Asked the start function to export ${nov27.DBClusterSnapshotArn}`);
   });
 
   it('passes a named snapshot through for a backfill', async () => {
-    await cli([
-      'runs',
-      'start',
-      '--cluster',
-      'orders-provisioned',
-      '--snapshot',
-      snapshotArn('rds:orders-provisioned-2026-11-01-03-10'),
-    ]);
+    const nov01 = snapshot('rds:orders-provisioned-2026-11-01-03-10', '2026-11-01T03:10:00Z');
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [nov01] });
+    expect(
+      (
+        await cli([
+          'runs',
+          'start',
+          '--cluster',
+          'orders-provisioned',
+          '--snapshot',
+          nov01.DBClusterSnapshotArn as string,
+        ])
+      ).code,
+    ).toBe(0);
     expect(published()[0].body).toEqual({
       kind: 'start',
       clusterId: 'orders-provisioned',
-      snapshotArn: snapshotArn('rds:orders-provisioned-2026-11-01-03-10'),
+      snapshotArn: nov01.DBClusterSnapshotArn,
     });
   });
 
@@ -477,7 +514,45 @@ describe('Command: runs start', () => {
     expect(published()).toEqual([]);
   });
 
+  it.each([
+    [['--cluster', 'orders_provisioned'], '--cluster "orders_provisioned" is not a DB cluster identifier'],
+    [
+      ['--cluster', 'orders-provisioned', '--snapshot', 'my snapshot'],
+      '--snapshot "my snapshot" is not a DB cluster snapshot',
+    ],
+    [
+      ['--cluster', 'orders-provisioned', '--snapshot', 'arn:aws:rds:eu-west-1:123:cluster-snapshot:x'],
+      'is not a DB cluster snapshot ARN',
+    ],
+    [
+      ['--cluster', 'orders-provisioned', '--snapshot', 'arn:aws:rds:us-east-1:123456789012:cluster-snapshot:manual-1'],
+      'is in us-east-1, the pipeline runs in eu-west-1',
+    ],
+    [
+      ['--cluster', 'orders-provisioned', '--snapshot', 'rds:me3-serverless-2026-11-27-02-00'],
+      'is an automated snapshot of me3-serverless, not of --cluster orders-provisioned',
+    ],
+    [['--cluster', 'orders-provisioned', '--timeout-minutes', 'soon'], '--timeout-minutes must be a positive number'],
+  ])('refuses %j before any AWS call', async (args, message) => {
+    const { code, err } = await cli(['runs', 'start', ...args]);
+    expect(code).toBe(2);
+    expect(err).toContain(message);
+    expect(rds.calls()).toHaveLength(0);
+    expect(published()).toEqual([]);
+  });
+
+  it('refuses a manual snapshot that RDS says belongs to another cluster', async () => {
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({
+      DBClusterSnapshots: [snapshot('manual-1', '2026-11-20T10:00:00Z', { DBClusterIdentifier: 'billing' })],
+    });
+    const { code, err } = await cli(['runs', 'start', '--cluster', 'orders-provisioned', '--snapshot', 'manual-1']);
+    expect(code).toBe(2);
+    expect(err).toContain('Snapshot manual-1 is a snapshot of billing, not of --cluster orders-provisioned');
+    expect(published()).toEqual([]);
+  });
+
   it('does not start a snapshot that already has a live run', async () => {
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [nov27] });
     await seed(makeRun('orders-a'));
     const { code, out } = await cli([
       'runs',
@@ -485,41 +560,102 @@ describe('Command: runs start', () => {
       '--cluster',
       'orders-provisioned',
       '--snapshot',
-      snapshotArn('rds:orders-provisioned-2026-11-27-03-10'),
+      nov27.DBClusterSnapshotArn as string,
     ]);
     expect(code).toBe(0);
     expect(out).toContain('already being exported by run orders-a (EXPORTING)');
     expect(published()).toEqual([]);
   });
 
-  it('with --wait, resolves the newest available automated snapshot, not one still being created', async () => {
-    rds.on(DescribeDBClusterSnapshotsCommand).resolves({
-      DBClusterSnapshots: [
-        {
-          DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-26-03-10'),
-          SnapshotCreateTime: new Date('2026-11-26T03:10:00Z'),
-          Status: 'available',
-        },
-        {
-          DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-27-03-10'),
-          SnapshotCreateTime: new Date('2026-11-27T03:10:00Z'),
-          Status: 'creating',
-        },
-      ],
+  describe('a backfill whose delivery prefix already holds another run', () => {
+    /** The prefix the start function gives a run of orders-provisioned for a snapshot taken on 2026-11-27. */
+    const PREFIX = 'me3/orders-provisioned/dt=2026-11-27';
+    const manual = snapshot('orders-before-upgrade', '2026-11-27T14:00:00Z');
+
+    async function claim(prefix: string, runId: string, snapshotArnHeld: string): Promise<void> {
+      const batches = new CopyBatchStore({ tableName, client: dynalite.documentClient() });
+      expect(
+        (await batches.claimDestination(ACCESS_POINT, prefix, { runId, sourceSnapshotArn: snapshotArnHeld })).kind,
+      ).toBe('free');
+    }
+
+    it('is refused before anything is published, naming the prefix, the run there and the ways out', async () => {
+      await claim(PREFIX, 'orders-provisioned-202611270310-a1b2c3', nov27.DBClusterSnapshotArn as string);
+      rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [manual] });
+      const { code, err } = await cli([
+        'runs',
+        'start',
+        '--cluster',
+        'orders-provisioned',
+        '--snapshot',
+        'orders-before-upgrade',
+      ]);
+      expect(code).toBe(1);
+      expect(err).toBe(
+        `error: Not started: the destination prefix ${PREFIX} of ${ACCESS_POINT} already holds the delivery of run ` +
+          `orders-provisioned-202611270310-a1b2c3 (snapshot ${nov27.DBClusterSnapshotArn}); a run never writes over another ` +
+          "run's delivery. Add {runId} to destination.keyPrefixTemplate to keep both, or remove the other delivery first.",
+      );
+      expect(published()).toEqual([]);
     });
+
+    it('says so as JSON with the engine’s kind of error', async () => {
+      await claim(PREFIX, 'orders-provisioned-202611270310-a1b2c3', nov27.DBClusterSnapshotArn as string);
+      rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [manual] });
+      const { code, out } = await cli([
+        'runs',
+        'start',
+        '--cluster',
+        'orders-provisioned',
+        '--snapshot',
+        'orders-before-upgrade',
+        '--json',
+      ]);
+      expect(code).toBe(1);
+      expect(JSON.parse(out).error.name).toBe('DestinationTaken');
+    });
+
+    it("goes ahead when the claim is another day's prefix", async () => {
+      await claim(
+        'me3/orders-provisioned/dt=2026-11-26',
+        'orders-provisioned-202611260310-d4e5f6',
+        nov26.DBClusterSnapshotArn as string,
+      );
+      rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [manual] });
+      const { code } = await cli([
+        'runs',
+        'start',
+        '--cluster',
+        'orders-provisioned',
+        '--snapshot',
+        'orders-before-upgrade',
+      ]);
+      expect(code).toBe(0);
+      expect(published()[0].body).toEqual({
+        kind: 'start',
+        clusterId: 'orders-provisioned',
+        snapshotArn: manual.DBClusterSnapshotArn,
+      });
+    });
+  });
+
+  it('resolves the newest available automated snapshot, not one still being created', async () => {
+    rds
+      .on(DescribeDBClusterSnapshotsCommand)
+      .resolves({ DBClusterSnapshots: [nov26, { ...nov27, Status: 'creating' }] });
     onSleep = async () => void (await store().createRun(makeRun('orders-n', { ago: 0, stage: 'SUCCEEDED' })));
     await cli(['runs', 'start', '--cluster', 'orders-provisioned', '--wait', '--json']);
     expect(published()[0].body).toEqual({
       kind: 'start',
       clusterId: 'orders-provisioned',
-      snapshotArn: snapshotArn('rds:orders-provisioned-2026-11-26-03-10'),
+      snapshotArn: nov26.DBClusterSnapshotArn,
     });
   });
 
-  it('with --wait, refuses a named snapshot that is not available instead of waiting for a run that never comes', async () => {
+  it('refuses a named snapshot that is not available instead of waiting for a run that never comes', async () => {
     rds
       .on(DescribeDBClusterSnapshotsCommand)
-      .resolves({ DBClusterSnapshots: [{ DBClusterSnapshotArn: snapshotArn('rds:manual-1'), Status: 'creating' }] });
+      .resolves({ DBClusterSnapshots: [snapshot('manual-1', '2026-11-27T10:00:00Z', { Status: 'creating' })] });
     const { code, err } = await cli([
       'runs',
       'start',
@@ -534,21 +670,8 @@ describe('Command: runs start', () => {
     expect(published()).toEqual([]);
   });
 
-  it('resolves the newest automated snapshot and follows the new run with --wait', async () => {
-    rds.on(DescribeDBClusterSnapshotsCommand).resolves({
-      DBClusterSnapshots: [
-        {
-          DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-26-03-10'),
-          SnapshotCreateTime: new Date('2026-11-26T03:10:00Z'),
-          Status: 'available',
-        },
-        {
-          DBClusterSnapshotArn: snapshotArn('rds:orders-provisioned-2026-11-27-03-10'),
-          SnapshotCreateTime: new Date('2026-11-27T03:10:00Z'),
-          Status: 'available',
-        },
-      ],
-    });
+  it('follows the new run with --wait', async () => {
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [nov26, nov27] });
     let step = 0;
     onSleep = async () => {
       step++;
@@ -556,16 +679,47 @@ describe('Command: runs start', () => {
     };
     const { code, out, io } = await cli(['runs', 'start', '--cluster', 'orders-provisioned', '--wait', '--json']);
     expect(code).toBe(1);
-    expect(rds.commandCalls(DescribeDBClusterSnapshotsCommand)[0].args[0].input).toEqual({
-      DBClusterIdentifier: 'orders-provisioned',
-      SnapshotType: 'automated',
-    });
     expect(published()[0].body).toEqual({
       kind: 'start',
       clusterId: 'orders-provisioned',
-      snapshotArn: snapshotArn('rds:orders-provisioned-2026-11-27-03-10'),
+      snapshotArn: nov27.DBClusterSnapshotArn,
     });
     expect(JSON.parse(out).run).toMatchObject({ runId: 'orders-n', stage: 'FAILED' });
     expect(io.stderr.length).toBeGreaterThan(0);
+  });
+});
+
+describe('Arguments checked before the run table is read', () => {
+  /** A stack without a table: any command that got as far as reading runs would fail on that instead. */
+  const noStack = {};
+
+  it.each([
+    [['runs', 'show', 'Orders_1'], '"Orders_1" is not a run id: run ids are at most 38 lowercase letters'],
+    [['runs', 'retry', 'orders--x'], '"orders--x" is not a run id'],
+    [['runs', 'cancel', `r${'x'.repeat(38)}`], 'is not a run id'],
+    [['runs', 'retry', 'orders-f', '--poll-seconds', '0'], '--poll-seconds must be a positive number, got "0"'],
+    [
+      ['runs', 'cancel', 'orders-f', '--wait', '--timeout-minutes', '-5'],
+      '--timeout-minutes must be a positive number',
+    ],
+    [['runs', 'list', '--limit', '2.5'], '--limit must be a positive whole number, got "2.5"'],
+    [['runs', 'list', '--since', 'yesterday'], 'Cannot read --since "yesterday": use a duration such as 12h or 7d'],
+    [['runs', 'list', '--since', '2026-02-30'], '--since 2026-02-30: there is no such day'],
+    [['runs', 'list', '--since', '2027-01-01'], '--since 2027-01-01 is in the future'],
+    [['runs', 'list', '--cluster', '-orders'], '--cluster "-orders" is not a DB cluster identifier'],
+  ])('%j is a usage error', async (args, message) => {
+    const { code, err } = await cli(args, noStack);
+    expect(code).toBe(2);
+    expect(err).toContain(message);
+  });
+
+  it('notes a cluster that is not configured on stderr and lists its runs anyway', async () => {
+    await seed(makeRun('billing-a', { ago: 30, sourceClusterId: 'billing' }));
+    const { code, io } = await cli(['runs', 'list', '--cluster', 'billing']);
+    expect(code).toBe(0);
+    expect(io.stderr).toEqual([
+      'note: billing is not a configured source cluster (me3-serverless, orders-provisioned); listing its runs anyway',
+    ]);
+    expect(io.stdout[1]).toMatch(/^billing-a /);
   });
 });

@@ -10,12 +10,15 @@ import type { DestinationStatus } from '../adapters/copy-batch-store';
 import { DestinationTaken, PartialDeliveryPresent } from '../errors';
 
 /** What every destination call names as Bucket: the access point ARN, or the bucket name. */
-export function destinationOf(settings: RuntimeSettings): string {
+export function destinationOf(settings: Pick<RuntimeSettings, 'destination'>): string {
   return settings.destination.accessPointArn ?? (settings.destination.bucket as string);
 }
 
 /** The run's delivery prefix, from `destination.keyPrefixTemplate`. */
-export function runDestinationPrefix(settings: RuntimeSettings, run: Run): string {
+export function runDestinationPrefix(
+  settings: Pick<RuntimeSettings, 'destination'>,
+  run: Pick<Run, 'sourceClusterId' | 'sourceSnapshotCreatedAt' | 'createdAt' | 'runId'>,
+): string {
   return destinationPrefix(settings.destination.keyPrefixTemplate, {
     cluster: run.sourceClusterId,
     snapshotTime: new Date(run.sourceSnapshotCreatedAt ?? run.createdAt),
