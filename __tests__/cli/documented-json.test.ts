@@ -61,6 +61,7 @@ describe('The documented --json commands', () => {
       AWS_ACCESS_KEY_ID: 'AKIDTEST',
       AWS_SECRET_ACCESS_KEY: 'x',
       AWS_ENDPOINT_URL: dynalite.endpoint,
+      PIPELINE_ENVIRONMENT: 'production',
       PIPELINE_TABLE_NAME: tableName,
       PIPELINE_STACK_DIR: '/nonexistent/stack',
     };

@@ -45,6 +45,7 @@ const processEnv: NodeJS.ProcessEnv = {
   AWS_EC2_METADATA_DISABLED: 'true',
   AWS_CONFIG_FILE: '/nonexistent/aws-config',
   AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+  PIPELINE_ENVIRONMENT: 'production',
   PIPELINE_TABLE_NAME: 'aurora-export-runs',
   PIPELINE_STACK_DIR: '/nonexistent/stack',
   AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
@@ -93,7 +94,7 @@ describe('A network failure says what to check', () => {
       const io = captureIo();
       const code = await main(['preflight', '--json'], {
         io,
-        env: {},
+        env: { PIPELINE_ENVIRONMENT: 'production' },
         aws: clientsFor(`http://127.0.0.1:${port}`, SHORT),
         stack: STACK,
       });

@@ -504,7 +504,9 @@ describe('Command: preflight', () => {
     const { code, io } = await preflight();
     expect(code).toBe(1);
     expect(io.stderr).toHaveLength(1);
-    expect(io.stderr[0]).toMatch(/^error: No AWS credentials found\. Set AWS_PROFILE/);
+    expect(io.stderr[0]).toMatch(
+      /^error: No usable AWS credentials \(Could not load credentials from any providers\)\. Set AWS_PROFILE/,
+    );
   });
 
   it('prints every check as JSON with --json', async () => {
