@@ -643,8 +643,16 @@ describe('Command: runs start', () => {
     rds
       .on(DescribeDBClusterSnapshotsCommand)
       .resolves({ DBClusterSnapshots: [nov26, { ...nov27, Status: 'creating' }] });
-    onSleep = async () => void (await store().createRun(makeRun('orders-n', { ago: 0, stage: 'SUCCEEDED' })));
-    await cli(['runs', 'start', '--cluster', 'orders-provisioned', '--wait', '--json']);
+    onSleep = async () =>
+      void (await store().createRun(
+        makeRun('orders-n', {
+          ago: 0,
+          stage: 'SUCCEEDED',
+          sourceSnapshotId: nov26.DBClusterSnapshotIdentifier,
+        }),
+      ));
+    const { code } = await cli(['runs', 'start', '--cluster', 'orders-provisioned', '--wait', '--json']);
+    expect(code).toBe(0);
     expect(published()[0].body).toEqual({
       kind: 'start',
       clusterId: 'orders-provisioned',
