@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { buildSync } from 'esbuild';
 import { unzipSync, zipSync } from 'fflate';
@@ -127,12 +127,55 @@ export function bundleLambdas(entries: readonly BundleEntry[], options: BundleOp
   return zips;
 }
 
-/** Zips files deterministically and writes the zip once under `<outDir>/<sha256>/<name>.zip`. */
+/**
+ * Version of the zip layout ({@link deterministicZip}'s order, timestamp, modes and level): part of every memo key,
+ * so a change to the layout never reuses a zip made the old way.
+ */
+const ZIP_LAYOUT = 'fflate-0.8.3-level9-1980-0644-v1';
+
+/** Digest of what goes into a zip: the layout, each file's name and bytes. Equal inputs give equal zips. */
+function inputDigest(name: string, files: Readonly<Record<string, Uint8Array>>): string {
+  const hash = createHash('sha256').update(`${ZIP_LAYOUT}\0${name}\0`);
+  for (const file of Object.keys(files).sort()) {
+    hash.update(`${file}\0${files[file].byteLength}\0`);
+    hash.update(files[file]);
+  }
+  return hash.digest('hex');
+}
+
+/** Files of the zips made or read in this process, by zip path: adding files to a zip needs no unzip. */
+const zipFiles = new Map<string, Readonly<Record<string, Uint8Array>>>();
+
+/**
+ * Zips files deterministically and writes the zip once under `<outDir>/<sha256>/<name>.zip`. Compressing is
+ * most of a synth's time, and its result depends only on the input, so a memo under `<outDir>/inputs/` maps
+ * each input's digest to its zip: a later synth of the same code and settings reads the zip instead, after
+ * checking the zip's bytes still hash to its name (else it zips again).
+ */
 function writeZip(name: string, files: Readonly<Record<string, Uint8Array>>, outDir: string): LambdaZip {
-  const zip = deterministicZip(files);
-  const digest = createHash('sha256').update(zip).digest();
+  const memo = join(outDir, 'inputs', `${inputDigest(name, files)}.txt`);
+  let zip: Uint8Array | undefined;
+  let digest: Buffer | undefined;
+  if (existsSync(memo)) {
+    const zipPath = join(outDir, readFileSync(memo, 'utf8').trim(), `${name}.zip`);
+    if (existsSync(zipPath)) {
+      const bytes = readFileSync(zipPath);
+      const hash = createHash('sha256').update(bytes).digest();
+      if (join(outDir, hash.toString('hex'), `${name}.zip`) === zipPath) {
+        zip = bytes;
+        digest = hash;
+      }
+    }
+  }
+  if (!zip || !digest) {
+    zip = deterministicZip(files);
+    digest = createHash('sha256').update(zip).digest();
+    writeOnce(join(outDir, digest.toString('hex'), `${name}.zip`), zip);
+    rmSync(memo, { force: true }); // a memo that led nowhere is replaced
+    writeOnce(memo, new TextEncoder().encode(`${digest.toString('hex')}\n`));
+  }
   const zipPath = join(outDir, digest.toString('hex'), `${name}.zip`);
-  writeOnce(zipPath, zip);
+  zipFiles.set(zipPath, files);
   return {
     name,
     zipPath,
@@ -150,6 +193,6 @@ function writeZip(name: string, files: Readonly<Record<string, Uint8Array>>, out
 export function withFiles(code: LambdaZip, files: Readonly<Record<string, Uint8Array>>): LambdaZip {
   const clash = Object.keys(files).filter((f) => f === HANDLER_FILE);
   if (clash.length > 0) throw new Error(`${code.name}: ${HANDLER_FILE} is the handler and cannot be replaced`);
-  const existing = unzipSync(readFileSync(code.zipPath));
+  const existing = zipFiles.get(code.zipPath) ?? unzipSync(readFileSync(code.zipPath));
   return writeZip(code.name, { ...existing, ...files }, dirname(dirname(code.zipPath)));
 }

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
@@ -193,5 +193,41 @@ describe('Function: withFiles', () => {
     const missing = invoke();
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain(`${join(dir, SETTINGS_FILE)} cannot be read (ENOENT)`);
+  });
+});
+
+describe('Zip memo', () => {
+  const outDir = mkdtempSync(join(tmpdir(), 'bundle-memo-'));
+  afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+  const bundle = () => bundleLambdas([{ name: 'probe', entry: FIXTURE }], { outDir }).get('probe')!;
+
+  it('reads the zip an earlier synth made of the same input instead of compressing it again', () => {
+    const first = bundle();
+    const memos = readdirSync(join(outDir, 'inputs'));
+    expect(memos).toHaveLength(1);
+    expect(readFileSync(join(outDir, 'inputs', memos[0]), 'utf8')).toBe(`${first.sha256Hex}\n`);
+    const again = bundle();
+    expect(again).toEqual(first);
+    // Proof that the memo, not a new compression, answers: point it at another zip and that zip comes back.
+    const other = deterministicZip({ [HANDLER_FILE]: new TextEncoder().encode('exports.handler = 1;') });
+    const otherHex = createHash('sha256').update(other).digest('hex');
+    mkdirSync(join(outDir, otherHex));
+    writeFileSync(join(outDir, otherHex, 'probe.zip'), other);
+    writeFileSync(join(outDir, 'inputs', memos[0]), `${otherHex}\n`);
+    expect(bundle().sha256Hex).toBe(otherHex);
+    writeFileSync(join(outDir, 'inputs', memos[0]), `${first.sha256Hex}\n`);
+  });
+
+  it('zips again, to the same bytes, when the zip the memo names is gone or no longer hashes to its name', () => {
+    const first = bundle();
+    unlinkSync(first.zipPath);
+    expect(bundle()).toEqual(first);
+    expect(createHash('sha256').update(readFileSync(first.zipPath)).digest('hex')).toBe(first.sha256Hex);
+    writeFileSync(first.zipPath, 'tampered');
+    const memo = join(outDir, 'inputs', readdirSync(join(outDir, 'inputs'))[0]);
+    writeFileSync(memo, 'not-a-digest\n');
+    const rebuilt = bundle();
+    expect(rebuilt.sha256Hex).toBe(first.sha256Hex);
+    expect(readFileSync(memo, 'utf8')).toBe(`${first.sha256Hex}\n`);
   });
 });
