@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -230,5 +230,16 @@ describe('Function: environmentsFrom', () => {
     expect(environmentsFrom([], { PIPELINE_ENVIRONMENT: 'c, d' })).toEqual(['c', 'd']);
     expect(environmentsFrom([], {})).toEqual([]);
     expect(() => environmentsFrom(['--environment'], {})).toThrow('--environment: an environment name');
+  });
+});
+
+describe('The configuration examples of the documentation', () => {
+  it.each(['README.md', 'docs/configuration.md'])('are valid configuration files in %s', (doc) => {
+    const markdown = readFileSync(join(__dirname, '..', '..', doc), 'utf8');
+    const files = [...markdown.matchAll(/```json\n([\s\S]*?)```/g)]
+      .map((m) => m[1])
+      .filter((text) => text.trimStart().startsWith('{\n  "$schema"'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const text of files) expect(parseConfigFile(JSON.parse(text), doc).length).toBeGreaterThan(0);
   });
 });
