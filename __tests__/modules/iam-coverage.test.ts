@@ -456,6 +456,8 @@ describe('IAM coverage: the calls the stage functions make against the policies 
   let emulators: { dynalite: DynaliteHandle; s3rver: S3rverHandle };
   const bucketRuns: Recorded[] = [];
   const accessPointRuns: Recorded[] = [];
+  /** A configuration naming no subnet group: its stack grants the start function one more statement. */
+  const sourceNetworkRuns: Recorded[] = [];
   /** Stacks by configuration (names aside): one per destination shape. */
   const stacks = new Map<string, ReturnType<typeof stackFor>>();
 
@@ -620,6 +622,19 @@ describe('IAM coverage: the calls the stage functions make against the policies 
       },
     );
 
+    // No subnet group configured: the temporary cluster goes into the source cluster's network, which the start
+    // function reads. Its stack differs (one more statement), so its grants are not counted with the others'.
+    const sourceNetwork = await scenario(
+      'restore into the source cluster network',
+      { ...shared, settings: { restore: { vpcSecurityGroupIds: [] } } },
+      async (sim) => {
+        sim.announceSnapshot('me3-serverless', 'serverless');
+        await succeeded(sim);
+      },
+    );
+    bucketRuns.splice(bucketRuns.indexOf(sourceNetwork), 1);
+    sourceNetworkRuns.push(sourceNetwork);
+
     // The client's access point in another account, the client's KMS key and ACLs: the copy stage's other
     // shape. The emulator has no access points, so the copy client reaches the bucket behind it, after the
     // call is recorded with the access point, as IAM sees it. Own emulators: the shared set-up creates the
@@ -712,6 +727,14 @@ describe('IAM coverage: the calls the stage functions make against the policies 
   it('allows every call each stage makes with a destination bucket, in its role policy and in the key policy', () => {
     expect(bucketRuns.flatMap((r) => r.requests).length).toBeGreaterThan(500);
     expect(deniedRequests(bucketRuns)).toEqual([]);
+  });
+
+  it("allows the start function to read the source cluster's network when no subnet group is configured", () => {
+    const describes = sourceNetworkRuns
+      .flatMap((r) => r.requests)
+      .filter((r) => r.stage === StageFunction.START && r.action === 'rds:DescribeDBClusters');
+    expect(describes.map((r) => r.resource)).toEqual([expect.stringMatching(/:cluster:me3-serverless$/)]);
+    expect(deniedRequests(sourceNetworkRuns)).toEqual([]);
   });
 
   it('allows every call each stage makes with an access point, the client key and ACLs', () => {
