@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { Token } from 'cdktf';
 import { SETTINGS_FILE } from '../lambdas/shared/contracts/settings';
+import { tempResourceTags } from '../lambdas/shared/domain/naming';
 import type { PipelineConfig } from '../config/schema';
 import { StageFunction as Stage } from '../lambdas/shared/domain/run';
 import { Alarms } from './alarms';
@@ -201,13 +202,18 @@ export class ExportPipeline extends Construct {
 
   /**
    * Limits the configuration reaches beyond the stack's own resources: the tags every resource carries
-   * (provider default_tags), and the statements the client adds to their access point, bucket and key
+   * (provider default_tags; temporary resources add the pipeline's own), and the statements the client adds to their access point, bucket and key
    * policies (which must fit beside the client's own).
    */
   private checkConfiguredLimits(limits: LimitChecks, config: PipelineConfig): void {
     const tags = Object.entries(config.tags);
     const shown = (key: string) => JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key);
-    limits.check(AWS_LIMITS.tagsPerResource, 'tags (every resource of the stack carries them)', tags.length);
+    // Temporary clusters and snapshots carry the most: the configured tags and the pipeline's own.
+    limits.check(
+      AWS_LIMITS.tagsPerResource,
+      "tags (on every resource, and with the pipeline's own on each temporary cluster and snapshot)",
+      tempResourceTags(config.namePrefix, 'run', config.tags).length,
+    );
     for (const [key, value] of tags) {
       limits.check(AWS_LIMITS.tagKeyLength, `tags: the key ${shown(key)}`, [...key].length);
       limits.check(AWS_LIMITS.tagValueLength, `tags.${shown(key)}: its value`, [...value].length);

@@ -45,7 +45,8 @@ export function layoutPolicies(statements: readonly Statement[], budget: LayoutB
     moved.add(index);
   }
 
-  // Pack the moved statements, in their original order, into as few managed policies as fit.
+  // Pack the moved statements, in their original order, into as few managed policies as fit: a statement
+  // too large for the policy being filled is split by resource across it and the next ones.
   const managed: Statement[][] = [];
   let current: Statement[] = [];
   const fits = (candidate: readonly Statement[]) => sizeOfStatements(candidate, budget) <= budget.managedMax;
@@ -57,6 +58,12 @@ export function layoutPolicies(statements: readonly Statement[], budget: LayoutB
     if (!moved.has(index)) continue;
     if (fits([...current, s])) {
       current.push(s);
+      continue;
+    }
+    // A statement that fits whole goes in the first earlier policy with room for it (first fit).
+    const earlier = managed.find((doc) => fits([...doc, s]));
+    if (earlier) {
+      earlier.push(s);
       continue;
     }
     const resources = resourcesOf(s);

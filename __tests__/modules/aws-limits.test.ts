@@ -29,7 +29,8 @@ const KEY_ID = '1b2c3d4e-5f60-4718-9a0b-1c2d3e4f5a6b';
 
 /**
  * `clusters` source clusters with `entries` exportOnly entries each, with realistic names, each cluster
- * encrypted with its own customer-managed key (the most the start and export roles can be asked to name).
+ * encrypted with its own customer-managed key and no subnet group configured (the most the start and export
+ * roles can be asked to name per cluster).
  */
 function sized(
   clusters: number,
@@ -38,6 +39,8 @@ function sized(
 ) {
   return (c: PipelineConfigInput): PipelineConfigInput => ({
     ...c,
+    // No subnet group: temporary clusters take the source cluster's, so the start role describes every cluster.
+    restore: { vpcSecurityGroupIds: [] },
     sourceClusters: Array.from({ length: clusters }, (_, i) => ({
       identifier: identifier(i),
       exportMode: 'auto' as const,
@@ -247,6 +250,18 @@ describe('A configuration past an AWS limit', () => {
     expect((error as AwsLimitError).problems.every((p) => p.value > p.limit.max)).toBe(true);
   });
 
+  it("counts the pipeline's own tags of temporary resources with the configured ones", () => {
+    const fits = Object.fromEntries(Array.from({ length: 48 }, (_, i) => [`team-${i}`, 'data']));
+    expect(() => synthStack(exampleConfig((c) => ({ ...c, tags: fits })))).not.toThrow();
+    let error: unknown;
+    try {
+      synthStack(exampleConfig((c) => ({ ...c, tags: { ...fits, 'team-48': 'data' } })));
+    } catch (e) {
+      error = e;
+    }
+    expect((error as AwsLimitError).problems.map((p) => `${p.limit.max} ${p.value}`)).toEqual(['50 51']);
+  });
+
   it('lists every tag past the per-resource limits, the count, a key and a value', () => {
     const tags = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`team-${i}`, 'data']));
     const config = exampleConfig((c) => ({ ...c, tags: { ...tags, ['k'.repeat(129)]: 'v'.repeat(257) } }));
@@ -258,7 +273,7 @@ describe('A configuration past an AWS limit', () => {
     }
     expect(error).toBeInstanceOf(AwsLimitError);
     expect((error as AwsLimitError).problems.map((p) => `${p.subject}: ${p.value}/${p.limit.max}`)).toEqual([
-      'tags (every resource of the stack carries them): 52/50',
+      "tags (on every resource, and with the pipeline's own on each temporary cluster and snapshot): 54/50",
       `tags: the key "${'k'.repeat(40)}…": 129/128`,
       `tags."${'k'.repeat(40)}…": its value: 257/256`,
     ]);
@@ -323,5 +338,17 @@ describe('Function: layoutPolicies', () => {
       expect(sizeOf(JSON.stringify({ Version: '2012-10-17', Statement: doc }))).toBeLessThanOrEqual(600);
     expect(grants([layout.inline, ...layout.managed])).toEqual(grants([statements]));
     expect(layoutPolicies(statements, budget)).toEqual(layout);
+  });
+
+  it('puts a statement that fits whole into an earlier managed policy with room for it', () => {
+    const one = (sid: string, n: number) => allow(sid, ['rds:DescribeDBClusters'], arns(n));
+    // Inline room for nothing but the envelope: every statement moves out.
+    const tight = { ...budget, inlineMax: 50 };
+    const large = allow('Second', ['rds:DescribeDBClusters'], arns(1), {
+      StringEquals: { 'aws:PrincipalTag/team': 'x'.repeat(300) },
+    });
+    const layout = layoutPolicies([one('First', 5), large, one('Third', 1)], tight);
+    expect(layout.inline).toEqual([]);
+    expect(layout.managed.map((doc) => doc.map((s) => s.Sid))).toEqual([['First', 'Third'], ['Second']]);
   });
 });

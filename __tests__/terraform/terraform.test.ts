@@ -47,6 +47,7 @@ function largeConfig(clusters: number, entries: number): PipelineConfig {
   const example = loadConfig(join(__dirname, '..', '..', 'config', 'example.json'), 'production');
   return parseConfig({
     ...example,
+    restore: { vpcSecurityGroupIds: [] },
     sourceClusters: Array.from({ length: clusters }, (_, i) => ({
       identifier: `orders-eu-${String(i).padStart(3, '0')}`,
       snapshotKmsKeyArn: `arn:aws:kms:eu-west-1:123456789012:key/${String(i).padStart(8, '0')}-5f60-4718-9a0b-1c2d3e4f5a6b`,
