@@ -1,4 +1,6 @@
 import {
+  DEFAULT_MAX_RECORD_BYTES,
+  MAX_BATCH_INDEX,
   batchId,
   compareKeys,
   planBatches,
@@ -147,5 +149,69 @@ describe('Function: compareKeys', () => {
     const keys = ['a', 'Z', '_', 'é', '\u{1F600}', '\uFF5E', 'ab'];
     const byBytes = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     expect([...keys].sort(compareKeys)).toEqual(byBytes);
+  });
+});
+
+describe('Function: planBatches, limits at their boundaries', () => {
+  const sized = (...sizes: number[]) => sizes.map((size, i) => ({ key: `db/s.t/${i}.parquet`, size }));
+  const shape = (batches: ReturnType<typeof planBatches>) => batches.map((b) => [b.id, b.objects.length, b.bytes]);
+
+  it('fills a batch up to exactly the byte budget, and totals its bytes', () => {
+    expect(shape(planBatches(sized(40, 60, 1, 99), { maxObjects: 10, maxBytes: 100 }))).toEqual([
+      ['000000', 2, 100],
+      ['000001', 2, 100],
+    ]);
+  });
+
+  it('fills a batch up to exactly the object count', () => {
+    expect(shape(planBatches(sized(1, 1, 1, 1, 1), { maxObjects: 2, maxBytes: 100 }))).toEqual([
+      ['000000', 2, 2],
+      ['000001', 2, 2],
+      ['000002', 1, 1],
+    ]);
+  });
+
+  it('fills a batch record up to exactly its budget, counting key bytes in UTF-8', () => {
+    const keys = ['é/s.t/1', 'é/s.t/2', 'é/s.t/3'];
+    const perObject = Buffer.byteLength(keys[0], 'utf8') + RECORD_BYTES_PER_OBJECT;
+    expect(perObject).toBe(8 + RECORD_BYTES_PER_OBJECT);
+    const batches = planBatches(
+      keys.map((key) => ({ key, size: 1 })),
+      { maxObjects: 10, maxBytes: 100, maxRecordBytes: 2 * perObject },
+    );
+    expect(batches.map((b) => b.objects.length)).toEqual([2, 1]);
+  });
+
+  it('keeps batch records under 300 KiB unless told otherwise', () => {
+    expect(DEFAULT_MAX_RECORD_BYTES).toBe(300 * 1024);
+    const perObject = 1000 + RECORD_BYTES_PER_OBJECT;
+    const fit = Math.floor(DEFAULT_MAX_RECORD_BYTES / perObject);
+    const long = Array.from({ length: fit + 1 }, (_, i) => ({
+      key: `${String(i).padStart(4, '0')}${'k'.repeat(996)}`,
+      size: 1,
+    }));
+    expect(planBatches(long, { maxObjects: 10_000, maxBytes: 1e12 }).map((b) => b.objects.length)).toEqual([fit, 1]);
+  });
+
+  it('reads a fractional object count down and a count or budget below one as one', () => {
+    expect(planBatches(sized(1, 1, 1, 1, 1), { maxObjects: 2.9, maxBytes: 100 }).map((b) => b.objects.length)).toEqual([
+      2, 2, 1,
+    ]);
+    expect(planBatches(sized(1, 1), { maxObjects: 0, maxBytes: 100 }).map((b) => b.objects.length)).toEqual([1, 1]);
+    expect(planBatches(sized(1, 1, 0), { maxObjects: 10, maxBytes: 0 }).map((b) => b.objects.length)).toEqual([1, 2]);
+  });
+});
+
+describe('Function: batchId, range', () => {
+  it('accepts every index a six-digit id holds', () => {
+    expect(batchId(0)).toBe('000000');
+    expect(batchId(MAX_BATCH_INDEX)).toBe('999999');
+    expect(MAX_BATCH_INDEX).toBe(999_999);
+  });
+
+  it('refuses a negative or fractional index, naming it', () => {
+    expect(() => batchId(-1)).toThrow('batch index -1 out of range');
+    expect(() => batchId(1.5)).toThrow('batch index 1.5 out of range');
+    expect(() => batchId(1_000_000)).toThrow('batch index 1000000 out of range');
   });
 });

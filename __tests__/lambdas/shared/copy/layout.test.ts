@@ -1,4 +1,5 @@
 import {
+  DESTINATION_PLACEHOLDERS,
   classifyExportKey,
   destinationKey,
   destinationPrefix,
@@ -65,6 +66,57 @@ describe('Module: layout', () => {
   describe('Function: exportTaskPrefix', () => {
     it('joins export prefix, run id and export task id with one trailing slash', () => {
       expect(exportTaskPrefix('exports/', 'run-1', 'task-1')).toBe('exports/run-1/task-1/');
+    });
+  });
+
+  describe('Function: destinationPrefix, bad input', () => {
+    it('names the placeholders it accepts when the template has another, even an empty one', () => {
+      expect(() => destinationPrefix('{cluster}/{table}', values)).toThrow(
+        'unknown placeholder {table} in the destination key template; use {cluster}, {date}, {dt}, {runId}',
+      );
+      expect(() => destinationPrefix('lake/{}', values)).toThrow('unknown placeholder {}');
+      expect(DESTINATION_PLACEHOLDERS).toEqual(['cluster', 'date', 'dt', 'runId']);
+    });
+
+    it('refuses a snapshot time that is not a date', () => {
+      expect(() => destinationPrefix('{date}', { ...values, snapshotTime: new Date('not a date') })).toThrow(
+        'snapshot time is not a valid date',
+      );
+    });
+
+    it('keeps text outside the placeholders as it is', () => {
+      expect(destinationPrefix('lake-{cluster}_v2/{date}', values)).toBe('lake-orders_v2/2024-03-07');
+    });
+  });
+
+  describe('Function: classifyExportKey, edges', () => {
+    it('needs a database, a table and a file for a data file', () => {
+      expect(classifyExportKey('db/s.t')).toEqual({ kind: 'other' });
+      expect(classifyExportKey('db//part-0.gz.parquet')).toEqual({ kind: 'other' });
+      expect(classifyExportKey('/s.t/part-0.gz.parquet')).toEqual({ kind: 'other' });
+      expect(classifyExportKey('db/s.t/part-0.gz.parquet')).toEqual({ kind: 'data', db: 'db', table: 's.t' });
+    });
+
+    it("takes only the export's own JSON files by their whole name", () => {
+      expect(classifyExportKey('export_tables_info_x.txt')).toEqual({ kind: 'other' });
+      expect(classifyExportKey('old_export_info_x.json')).toEqual({ kind: 'other' });
+      expect(classifyExportKey('export_info_x.json.bak')).toEqual({ kind: 'other' });
+      expect(classifyExportKey('old_export_tables_info_x.json')).toEqual({ kind: 'other' });
+      expect(classifyExportKey('readme.txt')).toEqual({ kind: 'other' });
+    });
+  });
+
+  describe('Function: destinationKey, edges', () => {
+    it('puts any top-level file under _export/ and leaves nested files where they are', () => {
+      expect(destinationKey('p', 'readme.txt')).toBe('p/_export/readme.txt');
+      expect(destinationKey('p', 'db/readme')).toBe('p/db/readme');
+    });
+
+    it('writes at the top of the bucket when the delivery prefix is empty', () => {
+      expect(destinationKey('', 'db/s.t/1.parquet')).toBe('db/s.t/1.parquet');
+      expect(destinationKey('', 'export_info_x.json')).toBe('_export/export_info_x.json');
+      expect(manifestKey('')).toBe('_manifest.json');
+      expect(successMarkerKey('')).toBe('_SUCCESS');
     });
   });
 });
