@@ -179,10 +179,12 @@ export function classifyCopyError(error: unknown, ctx: CopyCallContext): Permane
         ? 'kms:Decrypt'
         : 'kms:GenerateDataKey';
     const resource = keyArn ?? (decrypting ? 'the export KMS key' : "the client's KMS key");
+    // A key the configuration does not name is only described: "the key policy of the export key", not twice over.
+    const named = keyArn ? ` ${keyArn}` : '';
     const policies = decrypting
-      ? [`the key policy of the export key ${resource} and the copy function's role policy (kms:Decrypt)`]
+      ? [`the key policy of the export key${named} and the copy function's role policy (kms:Decrypt)`]
       : [
-          `the key policy of the client's KMS key ${resource} (kms:GenerateDataKey and kms:Decrypt)`,
+          `the key policy of the client's KMS key${named} (kms:GenerateDataKey and kms:Decrypt)`,
           `the copy function's role policy`,
         ];
     return {

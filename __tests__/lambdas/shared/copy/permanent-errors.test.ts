@@ -374,12 +374,19 @@ describe('Function: classifyCopyError, whose KMS key', () => {
       }),
     );
     expect(toClient).toMatchObject({ action: 'kms:GenerateDataKey', resource: "the client's KMS key" });
-    expect(toClient?.message).toContain('while copying objects to the destination');
+    expect(toClient?.message).toBe(
+      `kms:GenerateDataKey by ${role} on the client's KMS key was denied (KMS.DisabledException) while copying objects to the destination: ` +
+        "the key policy of the client's KMS key (kms:GenerateDataKey and kms:Decrypt), and the copy function's role policy must allow it.",
+    );
     const fromExport = classifyCopyError(
       s3Error('KMS.DisabledException', 'key disabled', 400),
       ctx({ side: 'source', source: { bucket: 'aurora-export-exports', ownerAccountId: '123456789012' } }),
     );
-    expect(fromExport).toMatchObject({ action: 'kms:Decrypt', resource: 'the export KMS key' });
+    expect(fromExport).toMatchObject({
+      action: 'kms:Decrypt',
+      resource: 'the export KMS key',
+      policies: ["the key policy of the export key and the copy function's role policy (kms:Decrypt)"],
+    });
   });
 
   it('reads a bare 403 mentioning KMS as a KMS denial', () => {
