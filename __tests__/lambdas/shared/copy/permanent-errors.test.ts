@@ -147,6 +147,24 @@ describe('Function: classifyCopyError, which side', () => {
     });
   });
 
+  it.each(['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket'])(
+    'blames the reading side when the AWS message names %s during a copy',
+    (action) => {
+      const failure = classifyCopyError(denied(action, 'arn:aws:s3:::aurora-export-exports'), ctx());
+      expect(failure).toMatchObject({
+        action,
+        policies: ["the copy function's role policy", 'the export bucket policy of aurora-export-exports'],
+      });
+    },
+  );
+
+  it('says AccessDenied for a bare 403 on the reading side', () => {
+    const bare = { message: 'Forbidden', $metadata: { httpStatusCode: 403 } };
+    expect(classifyCopyError(bare, ctx({ side: 'source', action: 's3:GetObject' }))?.message).toContain(
+      'was denied (AccessDenied): ',
+    );
+  });
+
   it('names the export object and the read action when reading the export is denied without details', () => {
     const failure = classifyCopyError(
       s3Error('AccessDenied', 'Access Denied', 403),
@@ -347,6 +365,11 @@ describe('Function: classifyCopyError, whose KMS key', () => {
   it('blames the export key for an unnamed kms:Decrypt during a copy', () => {
     const failure = classifyCopyError(kmsDenied('kms:Decrypt'), ctx());
     expect(failure).toMatchObject({ reason: 'KmsDenied', action: 'kms:Decrypt', resource: exportKey });
+  });
+
+  it("blames the client's key for an unnamed data key during a copy", () => {
+    const failure = classifyCopyError(kmsDenied('kms:GenerateDataKey'), ctx());
+    expect(failure).toMatchObject({ action: 'kms:GenerateDataKey', resource: clientKey });
   });
 
   it("blames the client's key for an unnamed kms:Decrypt on a write", () => {

@@ -135,6 +135,11 @@ describe('Module: naming', () => {
       expect(runIdFor('Orders_Manual.Snapshot-1')).toBe(`orders-manual-snapshot-1-${sha('Orders_Manual.Snapshot-1')}`);
     });
 
+    it('drops leading and trailing characters RDS does not allow, and names an id with none it allows s', () => {
+      expect(runIdFor('__snap__')).toBe(`snap-${sha('__snap__')}`);
+      expect(runIdFor('!!!')).toBe(`s-${sha('!!!')}`);
+    });
+
     it('starts with s- when the snapshot id starts with a digit', () => {
       expect(runIdFor('2026--weird__Snapshot!!')).toBe(`s-2026-weird-snapshot-${sha('2026--weird__Snapshot!!')}`);
     });

@@ -115,7 +115,9 @@ describe('Module: rds-event', () => {
     });
 
     it('leaves out a missing Source ARN and reads a missing Event Message as empty', () => {
-      const event = parseRdsEvent(rdsMessage({ 'Source ARN': undefined, 'Event Message': undefined }));
+      const event = parseRdsEvent(
+        rdsMessage({ 'Source ARN': undefined, 'Event Message': undefined, 'Identifier Link': undefined }),
+      );
       expect(event).not.toHaveProperty('sourceArn');
       expect(event?.message).toBe('');
     });
@@ -214,6 +216,12 @@ describe('Module: rds-event', () => {
         type: 'rds',
         event: { eventId: 'RDS-EVENT-0169' },
       });
+    });
+
+    it('reads the target attribute without its Type', () => {
+      expect(
+        parseSnsRecord({ Sns: { Message: record.Sns.Message, MessageAttributes: { target: { Value: 'start' } } } }),
+      ).toEqual({ type: 'pipeline', target: 'start', message: { kind: 'start', clusterId: 'orders-provisioned' } });
     });
 
     it('ignores a record whose message attribute has no value', () => {

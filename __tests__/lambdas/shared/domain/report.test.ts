@@ -96,7 +96,7 @@ describe('Module: report', () => {
       const alert = alertFor(
         'aurora-export',
         finished({
-          copy: { objects: 3, bytes: 3000, batchesTotal: 1, batchesDone: 1, objectsCopied: 3, bytesCopied: 3072 },
+          copy: { objects: 4, bytes: 3000, batchesTotal: 1, batchesDone: 1, objectsCopied: 3, bytesCopied: 3072 },
           destinationPrefix: 'lake/orders/2026-05-15',
           warnings: ['table a.b.c skipped', 'table a.b.d failed'],
           cleanedUp: ['cluster:p-tmp-r', 'export-task:p-tmp-r-x1'],

@@ -454,6 +454,24 @@ describe('Module: transitions', () => {
     });
   });
 
+  describe('Class: TransitionNotAllowed', () => {
+    it('names the stage and the event it refuses, and nothing more when there is no detail', () => {
+      let thrown: unknown;
+      try {
+        transition(runIn(RunStage.SUCCEEDED), SAMPLE.Cancelled, ctx);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(TransitionNotAllowed);
+      expect(thrown).toMatchObject({
+        name: 'TransitionNotAllowed',
+        message: 'a run in SUCCEEDED cannot take Cancelled',
+        from: 'SUCCEEDED',
+        event: 'Cancelled',
+      });
+    });
+  });
+
   describe('Function: findTransition', () => {
     it('finds the row allowing an event from a stage, and none for a pair the table does not list', () => {
       expect(findTransition(RunStage.RESTORING, 'SnapshotStarted')).toMatchObject({
