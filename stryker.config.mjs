@@ -36,7 +36,9 @@ export default {
   tempDirName: '.stryker-tmp',
   // The machine is shared: two test processes at most.
   concurrency: 2,
-  timeoutMS: 20000,
+  // A mutant that loops forever is stopped after this (plus 1.5 times the normal run); generous, because a mutant
+  // in module-level code reloads every test, which takes tens of seconds on a busy machine.
+  timeoutMS: 45000,
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/index.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
