@@ -14,7 +14,8 @@ export default {
     // The project's own Jest setup (SWC transform), limited to the tests of lambdas/shared.
     configFile: 'jest.config.js',
     config: { testMatch: ['<rootDir>/__tests__/lambdas/shared/**/*.test.ts'] },
-    enableFindRelatedTests: false,
+    // A mutant in module-level code (a constant, a schema) runs the test files that import its file, not all of them.
+    enableFindRelatedTests: true,
   },
   // Each mutant runs only the tests that reach it.
   coverageAnalysis: 'perTest',
