@@ -121,12 +121,12 @@ async function restore(d: StageDeps, run: Run, snapshot: DBClusterSnapshot): Pro
 }
 
 /**
- * A retry first makes sure it may deliver where it will: an earlier attempt's partial delivery (or another
- * snapshot's delivery) under the same destination prefix fails it now, before anything is restored or
- * exported, with the error that says what to do. Returns true when the run was failed.
+ * Every run, first attempt or retry, makes sure it may deliver where it will before it spends an export:
+ * another snapshot's delivery (a backfill of the same day, say) or an earlier attempt's partial delivery
+ * under the same destination prefix fails it now, before anything is restored or exported, with the error
+ * that says what to do. One consistent read of the run table. Returns true when the run was failed.
  */
 async function refusedDestination(d: StageDeps, run: Run): Promise<boolean> {
-  if (run.attempt <= 1) return false;
   const destination = destinationOf(d.settings);
   const prefix = runDestinationPrefix(d.settings, run);
   const batches = new CopyBatchStore({ tableName: d.settings.tableName, client: d.store.client, now: d.now });
@@ -137,7 +137,7 @@ async function refusedDestination(d: StageDeps, run: Run): Promise<boolean> {
     run,
   );
   if (!refusal) return false;
-  d.logger.warn('the retry cannot deliver under its destination prefix; failing it before any work', {
+  d.logger.warn('the run cannot deliver under its destination prefix; failing it before any work', {
     kind: refusal.name,
     destinationPrefix: prefix,
   });

@@ -293,6 +293,30 @@ describe('Handler: start', () => {
     });
   });
 
+  it("fails a first attempt at once, before any export, when another snapshot's run already delivered to its prefix", async () => {
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
+    const prefix = 'lake/orders-provisioned/2026-05-15';
+    const batches = new CopyBatchStore({ tableName: env.deps.settings.tableName, client: env.deps.store.client });
+    const backfill = {
+      runId: runIdFor('orders-provisioned-backfill'),
+      sourceSnapshotArn: `${SNAP_ARN}-backfill`,
+    };
+    await batches.claimDestination(destinationOf(env.deps.settings), prefix, backfill);
+
+    await makeHandler(env.deps)(loadEvent('rds-event-0169-automated-snapshot.json'));
+
+    const run = await env.deps.store.get(RUN_ID);
+    expect(run).toMatchObject({
+      attempt: 1,
+      stage: 'CLEANING_UP',
+      outcome: 'FAILED',
+      error: { stage: 'PENDING', kind: 'DestinationTaken' },
+    });
+    expect(run?.error?.message).toContain(backfill.runId);
+    expect(rds.commandCalls(StartExportTaskCommand)).toHaveLength(0);
+    expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)).toHaveLength(0);
+  });
+
   it('refuses to retry a run that is still live', async () => {
     rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [snapshot()] });
     const handler = makeHandler(env.deps);

@@ -1,6 +1,6 @@
 /**
  * Where a run delivers, and whether it may: one delivery prefix per run, claimed on the run table before the
- * first object is copied (see `claimDestination` in ./adapters/copy-batch-store). A retry checks its prefix
+ * first object is copied (see `claimDestination` in ./adapters/copy-batch-store). Every run checks its prefix
  * before it starts any work, so that it fails in seconds rather than after a whole export.
  */
 import type { Run } from '../domain/run';
