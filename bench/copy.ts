@@ -35,8 +35,7 @@
  * to stand in for the round trip to S3), BENCH_MAX_SOCKETS (the copy client's socket pool; default the
  * client's own, 256), BENCH_MODES (`loop,threads`), BENCH_WORKER_THREADS (one per batch of the largest phase).
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -44,7 +43,7 @@ import type { Run, StageFunction } from '../lambdas/shared/domain/run';
 import type { RuntimeSettings } from '../lambdas/shared/contracts/settings';
 import { createRunTable } from '../__tests__/support/dynalite';
 import { benchSettings, buildCopyStage, sns, type CopyStageSetup } from './copy-stage';
-import { FanOut, measure, startDynaliteProcess, WorkerPool } from './harness';
+import { cliConfig, cliVersion, FanOut, measure, runCli, startDynaliteProcess, WorkerPool } from './harness';
 import { processTreeCpuSeconds, startMemoryEmulator, startS3rverEmulator, type Emulator } from './emulators';
 
 // Keep the figures readable: the SDK's Node.js 22 notice is silenced with its documented switch, before any
@@ -220,53 +219,6 @@ async function runCopyStage(
     ? `each on its own warm worker thread (${pool.size}), as Lambda runs a container per copy-batch message`
     : 'all on one event loop';
   return { client, rows, inFlight: `${client}: up to ${most} batch(es) × ${CONCURRENCY} objects in flight, ${where}` };
-}
-
-function cliVersion(): string | undefined {
-  const out = spawnSync('aws', ['--version'], { encoding: 'utf8' });
-  return out.status === 0 ? (out.stdout || out.stderr).trim() : undefined;
-}
-
-/**
- * Runs the CLI under `sh -c '…; times'`, whose second line is the CPU time of the shell's children: the CLI's
- * own CPU, which no Node API reports for another process.
- */
-function runCli(
-  emulator: Emulator,
-  configFile: string,
-  args: string[],
-  okStatuses: readonly number[] = [0],
-): { seconds: number; cpuSeconds: number } {
-  const start = process.hrtime.bigint();
-  const out = spawnSync(
-    'sh',
-    ['-c', '"$@"; status=$?; times; exit $status', 'sh', 'aws', ...args, '--endpoint-url', emulator.endpoint],
-    {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: emulator.credentials.secretAccessKey,
-        AWS_DEFAULT_REGION: 'us-east-1',
-        AWS_CONFIG_FILE: configFile,
-        AWS_EC2_METADATA_DISABLED: 'true',
-        AWS_PAGER: '',
-      },
-    },
-  );
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  if (!okStatuses.includes(out.status ?? -1)) throw new Error(`aws ${args.join(' ')} failed: ${out.stderr}`);
-  const children = out.stdout.trim().split('\n').pop() ?? '';
-  const m = /(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/.exec(children);
-  const cpuSeconds = m ? Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]) : Number.NaN;
-  return { seconds, cpuSeconds };
-}
-
-/** A CLI configuration file of its own (the user's is left alone) with the given `s3.max_concurrent_requests`. */
-function cliConfig(folder: string, concurrency: number): string {
-  const file = join(folder, `config-${concurrency}`);
-  writeFileSync(file, `[default]\ns3 =\n    max_concurrent_requests = ${concurrency}\n`);
-  return file;
 }
 
 function runCliPhases(emulator: Emulator, configFile: string, concurrency: number, phases: readonly Phase[]): Row[] {

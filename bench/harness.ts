@@ -2,13 +2,15 @@
  * What the copy benchmarks share: timing a piece of work with its peak memory and CPU, the pipeline topic's
  * fan-out, warm copy-stage workers on threads (one per Lambda container), and dynalite in a process of its own.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { PipelineMessage, PipelinePublisher } from '../lambdas/shared/domain/messages';
 import type { StageFunction } from '../lambdas/shared/domain/run';
 import type { CopyStageSetup } from './copy-stage';
+import type { Emulator } from './emulators';
 
 const MiB = 1024 * 1024;
 
@@ -127,4 +129,51 @@ export async function startDynaliteProcess(): Promise<{ endpoint: string; pid: n
     child.once('exit', (code) => reject(new Error(`dynalite exited with ${code}`)));
   });
   return { endpoint: `http://127.0.0.1:${port}`, pid: child.pid as number, stop: () => child.kill() };
+}
+
+export function cliVersion(): string | undefined {
+  const out = spawnSync('aws', ['--version'], { encoding: 'utf8' });
+  return out.status === 0 ? (out.stdout || out.stderr).trim() : undefined;
+}
+
+/**
+ * Runs the CLI under `sh -c '…; times'`, whose second line is the CPU time of the shell's children: the CLI's
+ * own CPU, which no Node API reports for another process.
+ */
+export function runCli(
+  emulator: Emulator,
+  configFile: string,
+  args: string[],
+  okStatuses: readonly number[] = [0],
+): { seconds: number; cpuSeconds: number } {
+  const start = process.hrtime.bigint();
+  const out = spawnSync(
+    'sh',
+    ['-c', '"$@"; status=$?; times; exit $status', 'sh', 'aws', ...args, '--endpoint-url', emulator.endpoint],
+    {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: emulator.credentials.secretAccessKey,
+        AWS_DEFAULT_REGION: 'us-east-1',
+        AWS_CONFIG_FILE: configFile,
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_PAGER: '',
+      },
+    },
+  );
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (!okStatuses.includes(out.status ?? -1)) throw new Error(`aws ${args.join(' ')} failed: ${out.stderr}`);
+  const children = out.stdout.trim().split('\n').pop() ?? '';
+  const m = /(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/.exec(children);
+  const cpuSeconds = m ? Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]) : Number.NaN;
+  return { seconds, cpuSeconds };
+}
+
+/** A CLI configuration file of its own (the user's is left alone) with the given `s3.max_concurrent_requests`. */
+export function cliConfig(folder: string, concurrency: number): string {
+  const file = join(folder, `config-${concurrency}`);
+  writeFileSync(file, `[default]\ns3 =\n    max_concurrent_requests = ${concurrency}\n`);
+  return file;
 }

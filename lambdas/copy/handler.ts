@@ -265,11 +265,11 @@ class CopyStage {
         destinationPrefix: prefix,
       });
     } catch (e) {
-      if (e instanceof StaleTransition) {
-        this.deps.logger.info('run moved on while planning', { error: e.message });
-        return false;
-      }
-      throw e;
+      if (!(e instanceof StaleTransition)) throw e;
+      // Another planner recorded the plan first (or the run moved on): the batches this one created still hold
+      // the lease of a message, so their messages go out here; a worker checks the run before it copies.
+      this.deps.logger.info('the plan was recorded by another delivery, or the run moved on', { error: e.message });
+      return created;
     }
     this.deps.logger.info('copy planned', { ...totals, destinationPrefix: prefix });
     return created;

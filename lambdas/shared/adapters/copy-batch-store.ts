@@ -11,11 +11,12 @@
  *   it is retried;
  * - finalization is claimed with a conditional write on `copyFinalizeClaim`, so of two workers that finish
  *   the last batches together exactly one finalizes;
- * - a worker adds one to its batch's `inFlight` counter before it copies and takes it off once what it copied
+ * - a worker adds one to its batch's `inFlight` counter (on the lease item) before it copies and takes it off once what it copied
  *   is recorded, so a batch left above zero names a worker killed in between, whose copies may have landed
  *   unrecorded: with the progress items, that tells whether a run wrote anything at its destination;
- * - a batch is worked by whoever holds its lease (`lease` = `{ owner, expiresAt }`, epoch milliseconds): a
- *   message on its way holds a `dispatch` lease, a worker holds its own and renews it at every checkpoint.
+ * - a batch is worked by whoever holds its lease (`lease` = `{ owner, expiresAt }`, epoch milliseconds, on the
+ *   batch's small lease item `BATCH#<nnnnnn>#L`): a message on its way holds a `dispatch` lease, a worker
+ *   holds its own and renews it at every checkpoint.
  *   A batch is only sent again, and only taken by a worker, once no live lease is on it, so duplicate
  *   deliveries and repeated reconciler passes never put two workers on one batch;
  * - a multipart copy records its upload id and then each completed part (number and ETag) as progress items
@@ -31,7 +32,7 @@ import {
   type NativeAttributeValue,
 } from '@aws-sdk/lib-dynamodb';
 import { RunTableLayout } from '../contracts/table-layout';
-import { batchId, type CopyBatch } from '../copy/batching';
+import { BATCH_ID_DIGITS, batchId, type CopyBatch } from '../copy/batching';
 
 const L = RunTableLayout;
 
@@ -124,6 +125,18 @@ const batchKey = (runId: string, index: number) => ({
 });
 /** Marker between a batch's sort key and the suffix of its progress items. */
 const PROGRESS = '#P#';
+/** Suffix of a batch's lease item (`BATCH#<nnnnnn>#L`), which sorts between the batch item and its progress. */
+const LEASE = '#L';
+/**
+ * The lease item of a batch: its lease, its in-flight count and whether it is done. Kept apart from the batch
+ * item, which holds up to ~300 KB of keys, because DynamoDB bills an update by the size of the whole item: a
+ * lease renewal on a small item is one write unit, on the batch item it would be a hundred.
+ */
+const leaseKey = (runId: string, index: number) => ({
+  [L.partitionKey]: runId,
+  [L.sortKey]: `${L.batchSortKeyPrefix}${batchId(index)}${LEASE}`,
+});
+const isLeaseItem = (sk: string) => sk.endsWith(LEASE);
 /** Owner prefix of a lease held by a message on its way to a worker. */
 const DISPATCH = 'dispatch:';
 
@@ -160,6 +173,7 @@ function isConditionFailure(e: unknown): boolean {
 function toBatch(
   item: Record<string, NativeAttributeValue>,
   progress: readonly Record<string, NativeAttributeValue>[],
+  leaseItem?: Record<string, NativeAttributeValue>,
 ): StoredBatch {
   const sk = String(item[L.sortKey]);
   const id = sk.slice(L.batchSortKeyPrefix.length);
@@ -178,7 +192,7 @@ function toBatch(
     }
   }
   for (const i of done.keys()) uploads.delete(i);
-  const lease = item.lease as BatchLease | undefined;
+  const lease = leaseItem?.lease as BatchLease | undefined;
   return {
     runId: String(item[L.partitionKey]),
     index: Number(id),
@@ -238,7 +252,6 @@ export class CopyBatchStore {
             keys: batch.objects.map((o) => o.key),
             sizes: batch.objects.map((o) => o.size),
             bytes: batch.bytes,
-            ...(dispatchLease ? { lease: this.dispatchLease(dispatchLease.seconds) } : {}),
             createdAt: this.now().toISOString(),
             [L.ttlAttribute]: Math.floor(this.now().getTime() / 1000) + this.retentionDays * 86_400,
           },
@@ -246,10 +259,36 @@ export class CopyBatchStore {
           ExpressionAttributeNames: { '#sk': L.sortKey },
         }),
       );
+      await this.putLeaseItem(runId, Number(batch.id), dispatchLease);
       return true;
     } catch (e) {
       if (isConditionFailure(e)) return false;
       throw e;
+    }
+  }
+
+  /** Creates the batch's lease item unless it exists, with a message's lease when one is about to be sent. */
+  private async putLeaseItem(
+    runId: string,
+    index: number,
+    dispatchLease?: { readonly seconds: number },
+  ): Promise<void> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...leaseKey(runId, index),
+            inFlight: 0,
+            ...(dispatchLease ? { lease: this.dispatchLease(dispatchLease.seconds) } : {}),
+            [L.ttlAttribute]: Math.floor(this.now().getTime() / 1000) + this.retentionDays * 86_400,
+          },
+          ConditionExpression: 'attribute_not_exists(#sk)',
+          ExpressionAttributeNames: { '#sk': L.sortKey },
+        }),
+      );
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
     }
   }
 
@@ -282,7 +321,7 @@ export class CopyBatchStore {
     const pending: number[] = [];
     for await (const item of this.items(runId, L.batchSortKeyPrefix, { projection: true })) {
       const sk = String(item[L.sortKey]);
-      if (!sk.includes(PROGRESS) && item.status !== BatchStatus.DONE)
+      if (!sk.includes(PROGRESS) && !isLeaseItem(sk) && item.status !== BatchStatus.DONE)
         pending.push(Number(sk.slice(L.batchSortKeyPrefix.length)));
     }
     return pending;
@@ -294,14 +333,19 @@ export class CopyBatchStore {
    */
   async unattendedIndexes(runId: string): Promise<number[]> {
     const now = this.now().getTime();
-    const unattended: number[] = [];
+    const unfinished: number[] = [];
+    const leases = new Map<number, BatchLease | undefined>();
     for await (const item of this.items(runId, L.batchSortKeyPrefix, { projection: true })) {
       const sk = String(item[L.sortKey]);
-      if (sk.includes(PROGRESS) || item.status === BatchStatus.DONE) continue;
-      const lease = item.lease as BatchLease | undefined;
-      if (!lease || Number(lease.expiresAt) <= now) unattended.push(Number(sk.slice(L.batchSortKeyPrefix.length)));
+      if (sk.includes(PROGRESS)) continue;
+      const index = Number(sk.slice(L.batchSortKeyPrefix.length, L.batchSortKeyPrefix.length + BATCH_ID_DIGITS));
+      if (isLeaseItem(sk)) leases.set(index, item.lease as BatchLease | undefined);
+      else if (item.status !== BatchStatus.DONE) unfinished.push(index);
     }
-    return unattended;
+    return unfinished.filter((i) => {
+      const lease = leases.get(i);
+      return !lease || Number(lease.expiresAt) <= now;
+    });
   }
 
   /**
@@ -311,9 +355,9 @@ export class CopyBatchStore {
   async claimDispatch(runId: string, index: number, seconds: number): Promise<boolean> {
     return this.conditionalLeaseWrite(runId, index, {
       update: 'SET #lease = :lease',
-      condition: '#status <> :done AND (attribute_not_exists(#lease) OR #lease.#expiresAt <= :now)',
-      values: { ':lease': this.dispatchLease(seconds), ':done': BatchStatus.DONE },
-      names: { '#status': 'status' },
+      condition: 'attribute_not_exists(#done) AND (attribute_not_exists(#lease) OR #lease.#expiresAt <= :now)',
+      values: { ':lease': this.dispatchLease(seconds) },
+      names: { '#done': 'done' },
     });
   }
 
@@ -324,15 +368,22 @@ export class CopyBatchStore {
    */
   async acquireLease(runId: string, index: number, owner: string, seconds: number): Promise<BatchLease | undefined> {
     const lease = { owner, expiresAt: this.now().getTime() + seconds * 1000 };
-    const won = await this.conditionalLeaseWrite(runId, index, {
-      update: 'SET #lease = :lease ADD #inFlight :one',
-      condition:
-        '#status <> :done AND (attribute_not_exists(#lease) OR #lease.#expiresAt <= :now OR ' +
-        'begins_with(#lease.#owner, :dispatch) OR #lease.#owner = :owner)',
-      values: { ':lease': lease, ':done': BatchStatus.DONE, ':dispatch': DISPATCH, ':owner': owner, ':one': 1 },
-      names: { '#status': 'status', '#owner': 'owner', '#inFlight': 'inFlight' },
-    });
-    return won ? lease : undefined;
+    const take = () =>
+      this.conditionalLeaseWrite(runId, index, {
+        update: 'SET #lease = :lease ADD #inFlight :one',
+        condition:
+          'attribute_not_exists(#done) AND (attribute_not_exists(#lease) OR #lease.#expiresAt <= :now OR ' +
+          'begins_with(#lease.#owner, :dispatch) OR #lease.#owner = :owner)',
+        values: { ':lease': lease, ':dispatch': DISPATCH, ':owner': owner, ':one': 1 },
+        names: { '#done': 'done', '#owner': 'owner', '#inFlight': 'inFlight' },
+      });
+    if (await take()) return lease;
+    // A batch planned before batches had lease items gets one now, and is then taken like any other.
+    if (await this.missingLeaseItem(runId, index)) {
+      await this.putLeaseItem(runId, index);
+      if (await take()) return lease;
+    }
+    return undefined;
   }
 
   /** Extends the owner's lease; false when the owner lost it (it expired and another took the batch). */
@@ -396,7 +447,7 @@ export class CopyBatchStore {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: batchKey(runId, index),
+          Key: leaseKey(runId, index),
           UpdateExpression: w.update,
           ConditionExpression: `attribute_exists(#sk) AND ${w.condition}`,
           ExpressionAttributeNames: {
@@ -451,10 +502,12 @@ export class CopyBatchStore {
           ExpressionAttributeNames: {
             '#pk': L.partitionKey,
             '#sk': L.sortKey,
-            ...(options.projection ? { '#status': 'status', '#inFlight': 'inFlight', '#lease': 'lease' } : {}),
+            ...(options.projection
+              ? { '#status': 'status', '#inFlight': 'inFlight', '#lease': 'lease', '#done': 'done' }
+              : {}),
           },
           ExpressionAttributeValues: { ':pk': runId, ':prefix': prefix },
-          ...(options.projection ? { ProjectionExpression: '#sk, #status, #inFlight, #lease' } : {}),
+          ...(options.projection ? { ProjectionExpression: '#sk, #status, #inFlight, #lease, #done' } : {}),
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
@@ -466,7 +519,11 @@ export class CopyBatchStore {
 
   private async *batchesFrom(runId: string, prefix: string): AsyncGenerator<StoredBatch> {
     let current:
-      | { item: Record<string, NativeAttributeValue>; progress: Record<string, NativeAttributeValue>[] }
+      | {
+          item: Record<string, NativeAttributeValue>;
+          progress: Record<string, NativeAttributeValue>[];
+          lease?: Record<string, NativeAttributeValue>;
+        }
       | undefined;
     // Sort keys order each batch item right before its progress items (`BATCH#000001` < `BATCH#000001#P#...`).
     for await (const item of this.items(runId, prefix)) {
@@ -475,10 +532,14 @@ export class CopyBatchStore {
         if (current && sk.startsWith(`${String(current.item[L.sortKey])}${PROGRESS}`)) current.progress.push(item);
         continue;
       }
-      if (current) yield toBatch(current.item, current.progress);
+      if (isLeaseItem(sk)) {
+        if (current && sk === `${String(current.item[L.sortKey])}${LEASE}`) current.lease = item;
+        continue;
+      }
+      if (current) yield toBatch(current.item, current.progress, current.lease);
       current = { item, progress: [] };
     }
-    if (current) yield toBatch(current.item, current.progress);
+    if (current) yield toBatch(current.item, current.progress, current.lease);
   }
 
   /**
@@ -534,6 +595,33 @@ export class CopyBatchStore {
         ExpressionAttributeValues: { ':done': BatchStatus.DONE, ':now': this.now().toISOString() },
       }),
     );
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: leaseKey(runId, index),
+        UpdateExpression: 'SET #done = :true',
+        ExpressionAttributeNames: { '#done': 'done' },
+        ExpressionAttributeValues: { ':true': true },
+      }),
+    );
+  }
+
+  /** True when the batch exists without a lease item (planned before batches had one). */
+  private async missingLeaseItem(runId: string, index: number): Promise<boolean> {
+    const [lease, batch] = await Promise.all(
+      [leaseKey(runId, index), batchKey(runId, index)].map((Key) =>
+        this.client.send(
+          new GetCommand({
+            TableName: this.tableName,
+            Key,
+            ConsistentRead: true,
+            ProjectionExpression: '#sk',
+            ExpressionAttributeNames: { '#sk': L.sortKey },
+          }),
+        ),
+      ),
+    );
+    return !lease?.Item && Boolean(batch?.Item);
   }
 
   /**
@@ -722,7 +810,7 @@ export class CopyBatchStore {
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: batchKey(runId, index),
+        Key: leaseKey(runId, index),
         UpdateExpression: 'ADD #inFlight :delta',
         ConditionExpression: 'attribute_exists(#sk)',
         ExpressionAttributeNames: { '#inFlight': 'inFlight', '#sk': L.sortKey },
