@@ -23,13 +23,32 @@ export interface CopyStageSetup {
   readonly maxSockets?: number;
 }
 
+/** DynamoDB requests a copy stage made, with the capacity units DynamoDB reported for them. */
+export interface DynamoCounters {
+  writes: number;
+  writeUnits: number;
+  reads: number;
+  readUnits: number;
+}
+
 /** A built copy stage. */
 export interface CopyStage {
   readonly handler: CopyHandler;
   readonly store: RunStore;
   readonly batches: CopyBatchStore;
+  /** Every DynamoDB request of this stage, counted (each asks for its consumed capacity). */
+  readonly dynamo: DynamoCounters;
   destroy(): void;
 }
+
+const WRITE_COMMANDS = new Set([
+  'PutItemCommand',
+  'UpdateItemCommand',
+  'DeleteItemCommand',
+  'BatchWriteItemCommand',
+  'TransactWriteItemsCommand',
+]);
+const READ_COMMANDS = new Set(['GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand']);
 
 /** An SNS event carrying one pipeline message, as the pipeline topic delivers it. */
 export const sns = (message: PipelineMessage) =>
@@ -95,6 +114,31 @@ export function buildCopyStage(setup: CopyStageSetup, publisher: PipelinePublish
     endpoint: setup.dynamoEndpoint,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
+  const counters: DynamoCounters = { writes: 0, writeUnits: 0, reads: 0, readUnits: 0 };
+  dynamo.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = context.commandName ?? '';
+      const write = WRITE_COMMANDS.has(name);
+      if (!write && !READ_COMMANDS.has(name)) return next(args);
+      (args.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL';
+      const out = await next(args);
+      const consumed = (out.output as { ConsumedCapacity?: { CapacityUnits?: number } | { CapacityUnits?: number }[] })
+        .ConsumedCapacity;
+      const units = (Array.isArray(consumed) ? consumed : consumed ? [consumed] : []).reduce(
+        (sum, c) => sum + (c.CapacityUnits ?? 0),
+        0,
+      );
+      if (write) {
+        counters.writes++;
+        counters.writeUnits += units;
+      } else {
+        counters.reads++;
+        counters.readUnits += units;
+      }
+      return out;
+    },
+    { step: 'initialize', name: 'countCapacity' },
+  );
   const documentClient = defaultDocumentClient(dynamo);
   const cfg = setup.settings;
   const store = new RunStore({
@@ -126,6 +170,7 @@ export function buildCopyStage(setup: CopyStageSetup, publisher: PipelinePublish
     handler,
     store,
     batches,
+    dynamo: counters,
     destroy: () => {
       s3.destroy();
       dynamo.destroy();

@@ -11,7 +11,7 @@
  * - `aws s3 cp --recursive` with `s3.max_concurrent_requests = C`;
  * - `rclone copy` (server-side copy within one remote) with `--transfers C --checkers C`.
  *
- * Beside each row it prints the latency bound: C ÷ the model's mean time of one CopyObject of that size
+ * Beside each row it prints the latency bound: min(C, objects) ÷ the model's mean time of one CopyObject of that size
  * (objects/s, and MiB/s), the most any client can do at that concurrency whatever its CPU; and the share of
  * the machine's cores the client used, which tells when CPU, not latency, sets the pace.
  *
@@ -258,7 +258,8 @@ const f = (n: number, width: number, digits = 1) => (Number.isFinite(n) ? n.toFi
 function print(row: Row): void {
   const objectsPerSecond = row.phase.objects / row.seconds;
   const mibPerSecond = (row.phase.objects * row.phase.objectBytes) / MiB / row.seconds;
-  const bound = row.concurrency / meanCopySeconds(row.phase.objectBytes);
+  // No client can have more objects in flight than there are.
+  const bound = Math.min(row.concurrency, row.phase.objects) / meanCopySeconds(row.phase.objectBytes);
   const boundMiB = (bound * row.phase.objectBytes) / MiB;
   const cpuMs = (row.cpuSeconds * 1000) / row.phase.objects;
   const cores = (row.cpuSeconds / row.seconds / CORES) * 100;
