@@ -4,7 +4,8 @@
  * Delivers a synthetic export (BENCH_COST_OBJECTS, 20,000 × 64 KiB by default) through the real copy stage
  * with the deployed defaults (16 objects in flight per worker, batches of ≤ 1,000 objects, 512 MiB of
  * memory), on the in-memory S3 with the real-S3 timing model (bench/memory-s3.ts: median 100 ms per request),
- * so that invocation durations are the ones a night on AWS would bill. It counts what it does:
+ * so that invocation durations are the ones a night on AWS would bill. Invocations run one at a time, each
+ * with a core to itself. It counts what it does:
  * - Lambda invocations of the copy function and their billed duration (each rounded up to the millisecond,
  *   × the configured memory), from the handler calls themselves;
  * - DynamoDB requests and the write and read units DynamoDB reports for them (ReturnConsumedCapacity);
@@ -77,13 +78,15 @@ async function main(): Promise<void> {
       batchMaxObjects: BATCH_OBJECTS,
     });
     const invocations: number[] = [];
+    const cpuMs: number[] = [];
     const published: PipelineMessage[] = [];
-    const inFlight: Promise<void>[] = [];
-    // The pipeline topic: every message is published (counted) and delivered to a fresh invocation at once.
+    const queue: PipelineMessage[] = [];
+    // The pipeline topic: every message is published (counted) and queued; invocations run one at a time, so
+    // that each has this machine's core to itself as a Lambda container has its own, and its duration is its own.
     const publisher: PipelinePublisher = {
       publish: async (target: StageFunction, message: PipelineMessage) => {
         published.push(message);
-        if (target === 'copy') inFlight.push(invoke(message));
+        if (target === 'copy') queue.push(message);
       },
     };
     const stage = buildCopyStage(
@@ -97,11 +100,14 @@ async function main(): Promise<void> {
     );
     const invoke = async (message: PipelineMessage) => {
       const start = process.hrtime.bigint();
+      const cpu = process.cpuUsage();
       await stage.handler(sns(message), {
         awsRequestId: `cost-${invocations.length}-${Math.random()}`,
         getRemainingTimeInMillis: () => 900_000 - Number(process.hrtime.bigint() - start) / 1e6,
       });
       invocations.push(Math.ceil(Number(process.hrtime.bigint() - start) / 1e6));
+      const used = process.cpuUsage(cpu);
+      cpuMs.push((used.user + used.system) / 1000);
     };
     const now = new Date().toISOString();
     const run: Run = {
@@ -124,7 +130,7 @@ async function main(): Promise<void> {
     const before = await emulator.modelCounters?.();
     const started = Date.now();
     await publisher.publish('copy' as StageFunction, { kind: 'copy-plan', runId: run.runId });
-    while (inFlight.length > 0) await inFlight.shift();
+    for (let next = queue.shift(); next; next = queue.shift()) await invoke(next);
     const seconds = (Date.now() - started) / 1000;
     const after = await emulator.modelCounters?.();
     const done = await stage.store.mustGet(run.runId);
@@ -151,6 +157,11 @@ async function main(): Promise<void> {
       ['SNS publishes', published.length * scale, published.length * scale * PRICES.snsPublish],
     ];
     const ours = lines.reduce((sum, l) => sum + l[2], 0);
+    // Lambda gives a function CPU in proportion to its memory: one vCPU at 1,769 MB. Where the copy's own CPU
+    // time, scaled to that share, exceeds the measured duration, the function would be CPU-bound on Lambda.
+    const vcpu = Math.min(1, MEMORY_MIB / 1769);
+    const cpuBoundSeconds = invocations.reduce((sum, ms, i) => sum + Math.max(ms, (cpuMs[i] ?? 0) / vcpu), 0) / 1000;
+    const cpuBoundGbSeconds = cpuBoundSeconds * (MEMORY_MIB / 1024);
     const batchOps = PRICES.batchOpsJob + PRICES.batchOpsObject * 1e6;
     const copies = 1e6 * PRICES.s3Copy;
     console.log(
@@ -175,6 +186,12 @@ async function main(): Promise<void> {
     );
     console.log(
       `${'  our other S3 requests (LIST, manifest)'.padEnd(40)} ${((s3Requests - OBJECTS) * scale).toFixed(0).padStart(10)} ${((s3Requests - OBJECTS) * scale * PRICES.s3Copy).toFixed(4).padStart(11)}`,
+    );
+    const cpuTotal = cpuMs.reduce((a, b) => a + b, 0);
+    console.log(
+      `CPU: ${(cpuTotal / OBJECTS).toFixed(2)} ms per object; at ${MEMORY_MIB} MiB (${vcpu.toFixed(2)} vCPU) the copy would bill ` +
+        `${(cpuBoundGbSeconds * scale).toFixed(0)} GB-s per million objects where CPU binds, ` +
+        `$${(cpuBoundGbSeconds * scale * PRICES.lambdaGbSecond).toFixed(4)}; total $${(ours - gbSeconds * scale * PRICES.lambdaGbSecond + cpuBoundGbSeconds * scale * PRICES.lambdaGbSecond).toFixed(4)}`,
     );
     console.log('');
     console.log(

@@ -17,6 +17,7 @@
  * thrown so that Lambda retries the message; a retry redoes only the objects not yet recorded.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Context, SNSEvent } from 'aws-lambda';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -359,6 +360,8 @@ class CopyStage {
     let lastActivity = this.now();
     // Requests in flight are cancelled shortly before the invocation ends, so that none outlives it.
     const abort = new AbortController();
+    // Every request in flight listens to the one signal: objects at once × parts at once per object.
+    setMaxListeners(this.s.copy.concurrency * (this.deps.partConcurrency ?? 8) + 16, abort.signal);
     const deadline = context
       ? setTimeout(() => abort.abort(), Math.max(0, context.getRemainingTimeInMillis() - 5_000))
       : undefined;
