@@ -15,7 +15,8 @@ export interface AwsContextProps {
 
 /**
  * Partition, region and account of the deployment, read by Terraform (never hard-coded), and builders for
- * the ARNs the pipeline's policies name.
+ * the ARNs the pipeline's policies name. Data sources are read at plan, so an ARN built here from a name the
+ * stack chooses is known in the first plan, where the `arn` attribute of a resource not yet created is not.
  */
 export class AwsContext extends Construct {
   public readonly partition: string;
@@ -42,6 +43,36 @@ export class AwsContext extends Construct {
   /** ARN of an S3 bucket, or of objects under it when `objects` is given. */
   public s3(bucket: string, objects?: string): string {
     return `arn:${this.partition}:s3:::${bucket}${objects === undefined ? '' : `/${objects}`}`;
+  }
+
+  /** ARN of an IAM role of this account, built from its name (path `/`). */
+  public iamRole(name: string): string {
+    return `arn:${this.partition}:iam::${this.accountId}:role/${name}`;
+  }
+
+  /** ARN of a CloudWatch Logs log group of this account and region, built from its name. */
+  public logGroup(name: string): string {
+    return this.arn('logs', `log-group:${name}`);
+  }
+
+  /** ARN of an SQS queue of this account and region, built from its name. */
+  public sqsQueue(name: string): string {
+    return this.arn('sqs', name);
+  }
+
+  /** ARN of an SNS topic of this account and region, built from its name. */
+  public snsTopic(name: string): string {
+    return this.arn('sns', name);
+  }
+
+  /** ARN of a DynamoDB table of this account and region, built from its name. */
+  public dynamodbTable(name: string): string {
+    return this.arn('dynamodb', `table/${name}`);
+  }
+
+  /** Every KMS key of this account and region: a key's id is random, so policies narrow this by its alias. */
+  public get kmsKeys(): string {
+    return this.arn('kms', 'key/*');
   }
 
   /** The account root principal, `arn:<partition>:iam::<account>:root`. */

@@ -6,7 +6,7 @@ import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy';
 import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block';
 import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration';
 import type { AwsContext } from './aws-context';
-import { policyJson } from './iam';
+import { policyDocument } from './iam';
 
 /** Props of {@link ExportBucket}. */
 export interface ExportBucketProps {
@@ -43,7 +43,8 @@ export class ExportBucket extends Construct {
       forceDestroy: false,
     });
     this.bucketName = this.bucket.bucket;
-    this.bucketArn = this.bucket.arn;
+    // Built from the name (known at plan), so every policy naming the bucket is known in the first plan.
+    this.bucketArn = aws.s3(`${props.namePrefix}-exports-${aws.accountId}-${aws.region}`);
     this.exportObjectsArn = `${this.bucketArn}/${props.exportPrefix}/*`;
 
     const publicAccess = new S3BucketPublicAccessBlock(this, 'public-access', {
@@ -85,7 +86,7 @@ export class ExportBucket extends Construct {
     });
     new S3BucketPolicy(this, 'policy', {
       bucket: this.bucket.id,
-      policy: policyJson([
+      policy: policyDocument([
         {
           Sid: 'DenyInsecureTransport',
           Effect: 'Deny',

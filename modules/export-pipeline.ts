@@ -71,7 +71,11 @@ export class ExportPipeline extends Construct {
       exportPrefix,
       retentionDays: config.exportRetentionDays,
     });
-    this.table = new RunTable(this, 'run-table', { namePrefix, kmsKeyArn });
+    this.table = new RunTable(this, 'run-table', { namePrefix, kmsKeyArn, aws });
+    // Identity policies name the key as every key of the account narrowed to this key's alias: its ARN holds a
+    // random id that is unknown until the key exists, and a policy naming it would be unknown in the first plan.
+    const keyInPolicies = this.key.policyResource;
+    const scopeToKey = (statements: readonly Statement[]) => this.key.scopeToKey(statements);
 
     // Events in
     this.topics = new PipelineTopics(this, 'topics', {
@@ -93,7 +97,8 @@ export class ExportPipeline extends Construct {
       aws,
       bucketArn: this.bucket.bucketArn,
       exportObjectsArn: this.bucket.exportObjectsArn,
-      kmsKeyArn,
+      kmsKeyArn: keyInPolicies,
+      scopeToKey,
     });
 
     // Stages
@@ -128,8 +133,8 @@ export class ExportPipeline extends Construct {
       sourceSnapshotKmsKeyArns: config.sourceClusters.flatMap((c) =>
         c.snapshotKmsKeyArn ? [c.snapshotKmsKeyArn] : [],
       ),
-      exportRoleArn: this.exportRole.roleArn,
-      kmsKeyArn,
+      exportRoleArn: this.exportRole.policyArn,
+      kmsKeyArn: keyInPolicies,
       exportBucketArn: this.bucket.bucketArn,
       exportPrefix,
       exportObjectsArn: this.bucket.exportObjectsArn,
@@ -144,18 +149,21 @@ export class ExportPipeline extends Construct {
       const statements: Statement[] = [
         ...stagePermissions(stage, permissionScope),
         this.table.grantReadWrite(),
-        ...(publish ? [publish, allow('EncryptMessages', ['kms:Decrypt', 'kms:GenerateDataKey'], [kmsKeyArn])] : []),
+        ...(publish
+          ? [publish, allow('EncryptMessages', ['kms:Decrypt', 'kms:GenerateDataKey'], [keyInPolicies])]
+          : []),
       ];
       functions.set(
         stage,
         new StageFunction(this, stage, {
           namePrefix,
+          aws,
           stage,
           code: withFiles(code, { [SETTINGS_FILE]: packaged.file }),
           settingsJson: packaged.environmentJson,
           limits,
           policyGrowth,
-          statements: mergeKeyStatements(statements, kmsKeyArn),
+          statements: scopeToKey(mergeKeyStatements(statements, keyInPolicies)),
           kmsKeyArn,
           logRetentionDays: config.logRetentionDays,
           memoryMiB: config.lambda.memoryMiB,
@@ -172,9 +180,10 @@ export class ExportPipeline extends Construct {
 
     const stageFunction = (stage: Stage) => this.stageFunction(stage);
     this.key.applyPolicy({
-      functionRoleArns: STAGES.map((s) => stageFunction(s).role.arn),
-      exportStarterRoleArns: EXPORT_STARTERS.map((s) => stageFunction(s).role.arn),
-      exportRoleArn: this.exportRole.roleArn,
+      functionRoleArns: STAGES.map((s) => stageFunction(s).roleArn),
+      exportStarterRoleArns: EXPORT_STARTERS.map((s) => stageFunction(s).roleArn),
+      exportRoleArn: this.exportRole.policyArn,
+      roles: [...STAGES.map((s) => stageFunction(s).role), this.exportRole.role],
     });
 
     // Schedule and alarms
@@ -252,6 +261,7 @@ export class ExportPipeline extends Construct {
 /**
  * Several grants ask for actions on the pipeline key (decrypt exports, encrypt messages, let RDS create a
  * grant); folds them into one statement so each role's policy says plainly what it may do with the key.
+ * `kmsKeyArn` is what the statements name the key by (PipelineKey.policyResource).
  */
 function mergeKeyStatements(statements: readonly Statement[], kmsKeyArn: string): Statement[] {
   const onKey = (s: Statement) =>

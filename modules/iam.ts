@@ -1,6 +1,10 @@
+import { Fn } from 'cdktf';
+
 /**
  * IAM policy documents as plain data. Every policy of the stack is written through these types and rendered
- * with {@link policyJson}, so tests can parse each synthesized policy and lint it statement by statement.
+ * with {@link policyDocument} (Terraform's `jsonencode`), so tests can parse each synthesized policy and lint it
+ * statement by statement, and the HCL output is valid; {@link policyJson} is the same document as JSON text, for
+ * measuring it against IAM's size limits.
  */
 
 /** A condition block: operator → key → value(s). */
@@ -27,6 +31,46 @@ export interface PolicyDocument {
 export function policyJson(statements: readonly Statement[]): string {
   const doc: PolicyDocument = { Version: '2012-10-17', Statement: statements.map(normalize) };
   return JSON.stringify(doc);
+}
+
+/**
+ * The policy document of `statements` as a Terraform `jsonencode(...)` expression: references stay expressions
+ * (no JSON text with references spliced into it, which `cdktf synth --hcl` cannot write as valid HCL), and a
+ * document whose references are all known at plan is itself known at plan.
+ */
+export function policyDocument(statements: readonly Statement[]): string {
+  return jsonExpression({ Version: '2012-10-17', Statement: statements.map(normalize) });
+}
+
+/**
+ * Any JSON value as a Terraform `jsonencode(...)` expression. cdktf writes strings into that expression as they
+ * are, so characters an HCL string reads specially (backslash, quote, control characters, `%{` directives) are
+ * escaped here; Terraform references (`${...}`) hold none of them and stay references.
+ */
+export function jsonExpression(value: unknown): string {
+  return Fn.jsonencode(hclStrings(value));
+}
+
+function hclStrings(value: unknown): unknown {
+  if (typeof value === 'string') return hclString(value);
+  if (Array.isArray(value)) return value.map(hclStrings);
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [hclString(k), hclStrings(v)]),
+    );
+  return value;
+}
+
+function hclString(s: string): string {
+  return s
+    .replace(/\\/g, '\\\\')
+    .replace(/"/g, '\\"')
+    .replace(/\n/g, '\\n')
+    .replace(/\r/g, '\\r')
+    .replace(/\t/g, '\\t')
+    .replace(/%\{/g, '%%{');
 }
 
 function sortedUnique(values: string | readonly string[]): string | string[] {
@@ -61,7 +105,7 @@ export function allow(
 
 /** The trust policy of a role assumed by an AWS service. */
 export function serviceTrustPolicy(service: string, condition?: Condition): string {
-  return policyJson([
+  return policyDocument([
     {
       Effect: 'Allow',
       Principal: { Service: service },

@@ -1,8 +1,9 @@
 import { Construct } from 'constructs';
+import type { TerraformResource } from 'cdktf';
 import { KmsAlias } from '@cdktf/provider-aws/lib/kms-alias';
 import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
 import type { AwsContext } from './aws-context';
-import { policyJson, type Statement } from './iam';
+import { type Condition, policyDocument, type Statement } from './iam';
 
 /** Props of {@link PipelineKey}. */
 export interface PipelineKeyProps {
@@ -18,7 +19,15 @@ export interface PipelineKeyUsers {
   readonly exportStarterRoleArns: readonly string[];
   /** The role export.rds.amazonaws.com assumes to write the export. */
   readonly exportRoleArn: string;
+  /**
+   * The roles named above. KMS refuses a key policy naming a principal that does not exist yet, and the ARNs are
+   * built from the roles' names (known at plan) rather than read from them, so the key waits for these explicitly.
+   */
+  readonly roles: readonly TerraformResource[];
 }
+
+/** The condition key KMS sets to the aliases of the key a request uses (an IAM policy condition on key operations). */
+export const RESOURCE_ALIASES_KEY = 'kms:ResourceAliases';
 
 /**
  * What CloudWatch Logs does with the key of an encrypted log group, under the condition on the log group's
@@ -58,6 +67,9 @@ export function pipelineTopicArnPattern(aws: AwsContext, namePrefix: string): st
 export class PipelineKey extends Construct {
   public readonly key: KmsKey;
   public readonly keyArn: string;
+  public readonly alias: KmsAlias;
+  /** `alias/<namePrefix>`: the name identity policies know the key by. */
+  public readonly aliasName: string;
   private readonly props: PipelineKeyProps;
 
   constructor(scope: Construct, id: string, props: PipelineKeyProps) {
@@ -67,15 +79,54 @@ export class PipelineKey extends Construct {
       description: `${props.namePrefix}: Aurora snapshot exports, run table, topics, queues and logs`,
       enableKeyRotation: true,
       deletionWindowInDays: 30,
-      policy: policyJson(this.baseStatements()),
+      policy: policyDocument(this.baseStatements()),
     });
     this.keyArn = this.key.arn;
-    new KmsAlias(this, 'alias', { name: `alias/${props.namePrefix}`, targetKeyId: this.key.keyId });
+    this.aliasName = `alias/${props.namePrefix}`;
+    this.alias = new KmsAlias(this, 'alias', { name: this.aliasName, targetKeyId: this.key.keyId });
   }
 
-  /** Completes the key policy with the pipeline's roles, once they exist. */
+  /**
+   * What identity policies name as the key's resource: every key of the account and region (the key id is random,
+   * so its ARN is unknown until the key exists). Statements on it are narrowed to this key by {@link scopeToKey}.
+   */
+  public get policyResource(): string {
+    return this.props.aws.kmsKeys;
+  }
+
+  /**
+   * Narrows statements naming {@link policyResource} to the key that carries this key's alias
+   * (`kms:ResourceAliases`, which KMS evaluates on operations authorized for a key: Decrypt, Encrypt,
+   * GenerateDataKey, DescribeKey, CreateGrant...). Other statements are returned unchanged. A statement naming the
+   * key together with other resources is refused: the condition would narrow those too.
+   */
+  public scopeToKey(statements: readonly Statement[]): Statement[] {
+    return statements.map((s) => {
+      const resources = [s.Resource ?? []].flat();
+      if (!resources.includes(this.policyResource)) return s;
+      if (resources.length > 1)
+        throw new Error(`statement ${s.Sid ?? '(no Sid)'} names the pipeline key with other resources`);
+      const condition: Condition = {
+        ...s.Condition,
+        'ForAnyValue:StringEquals': {
+          ...s.Condition?.['ForAnyValue:StringEquals'],
+          [RESOURCE_ALIASES_KEY]: [this.aliasName],
+        },
+      };
+      return { ...s, Condition: condition };
+    });
+  }
+
+  /**
+   * Completes the key policy with the pipeline's roles. Their ARNs are built from their names, so the policy is
+   * known at plan; the key depends on the roles explicitly, as KMS rejects a principal that does not exist.
+   */
   public applyPolicy(users: PipelineKeyUsers): void {
-    this.key.policy = policyJson([...this.baseStatements(), ...this.roleStatements(users)]);
+    this.key.policy = policyDocument([...this.baseStatements(), ...this.roleStatements(users)]);
+    this.key.addOverride(
+      'depends_on',
+      users.roles.map((r) => `${r.terraformResourceType}.${r.friendlyUniqueId}`),
+    );
   }
 
   private baseStatements(): Statement[] {

@@ -5,6 +5,7 @@ import type { PipelineConfig } from '../config/schema';
 import { AwsContext } from './aws-context';
 import { clientPolicyStatements } from './client-policy';
 import { ExportPipeline, STAGES } from './export-pipeline';
+import { jsonExpression } from './iam';
 import { bundleLambdas, type BundleOptions, type LambdaZip } from './lambda-bundle';
 
 /**
@@ -178,7 +179,7 @@ export class PipelineStack extends TerraformStack {
     );
     out(
       'client_policy_statements',
-      JSON.stringify(clientPolicyStatements({ config, copyRoleArn })),
+      jsonExpression(clientPolicyStatements({ config, copyRoleArn })),
       'JSON: statements the client adds to their access point, bucket and KMS key policies',
     );
   }

@@ -3,7 +3,7 @@ import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic';
 import { SnsTopicPolicy } from '@cdktf/provider-aws/lib/sns-topic-policy';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription';
 import type { AwsContext } from './aws-context';
-import { allow, policyJson, type Statement } from './iam';
+import { allow, policyDocument, type Statement } from './iam';
 
 /** Props of {@link PipelineTopics}. */
 export interface PipelineTopicsProps {
@@ -42,6 +42,8 @@ export class PipelineTopics extends Construct {
   public readonly alertTopicArns: string[];
   /** The RDS events topic's policy; RDS checks it when the event subscription is created. */
   public readonly rdsEventsPolicy: SnsTopicPolicy;
+  /** ARNs of the pipeline and alert topics built from their names, for the policies that name them. */
+  private readonly builtArns: { readonly pipeline: string; readonly alerts: readonly string[] };
 
   constructor(scope: Construct, id: string, props: PipelineTopicsProps) {
     super(scope, id);
@@ -51,40 +53,45 @@ export class PipelineTopics extends Construct {
     this.rdsEvents = topic('rds-events', 'Aurora export: RDS events');
     this.pipeline = topic('pipeline', 'Aurora export: pipeline messages');
     this.alerts = topic('alerts', 'Aurora export: alerts');
+    // Policies name the topics by ARNs built from their names: known at plan, unlike the topics' `arn`.
+    const arnOf = (name: string) => aws.snsTopic(`${namePrefix}-${name}`);
+    const rdsEventsArn = arnOf('rds-events');
+    const pipelineArn = arnOf('pipeline');
+    const alertsArn = arnOf('alerts');
 
     this.rdsEventsPolicy = new SnsTopicPolicy(this, 'rds-events-policy', {
       arn: this.rdsEvents.arn,
-      policy: policyJson([
+      policy: policyDocument([
         {
           Sid: 'RdsEventsFromThisAccountOnly',
           Effect: 'Allow',
           Principal: { Service: 'events.rds.amazonaws.com' },
           Action: 'sns:Publish',
-          Resource: this.rdsEvents.arn,
+          Resource: rdsEventsArn,
           Condition: { StringEquals: { 'aws:SourceAccount': aws.accountId } },
         },
-        denyInsecurePublish(this.rdsEvents.arn),
+        denyInsecurePublish(rdsEventsArn),
       ]),
     });
     new SnsTopicPolicy(this, 'pipeline-policy', {
       arn: this.pipeline.arn,
-      policy: policyJson([denyInsecurePublish(this.pipeline.arn)]),
+      policy: policyDocument([denyInsecurePublish(pipelineArn)]),
     });
     new SnsTopicPolicy(this, 'alerts-policy', {
       arn: this.alerts.arn,
-      policy: policyJson([
+      policy: policyDocument([
         {
           Sid: 'AlarmsFromThisAccountOnly',
           Effect: 'Allow',
           Principal: { Service: 'cloudwatch.amazonaws.com' },
           Action: 'sns:Publish',
-          Resource: this.alerts.arn,
+          Resource: alertsArn,
           Condition: {
             StringEquals: { 'aws:SourceAccount': aws.accountId },
             ArnLike: { 'aws:SourceArn': aws.arn('cloudwatch', 'alarm:*') },
           },
         },
-        denyInsecurePublish(this.alerts.arn),
+        denyInsecurePublish(alertsArn),
       ]),
     });
     (props.alertEmails ?? []).forEach((email) => {
@@ -94,7 +101,9 @@ export class PipelineTopics extends Construct {
         endpoint: email,
       });
     });
-    this.alertTopicArns = [this.alerts.arn, ...(props.extraAlertTopicArn ? [props.extraAlertTopicArn] : [])];
+    const extra = props.extraAlertTopicArn ? [props.extraAlertTopicArn] : [];
+    this.alertTopicArns = [this.alerts.arn, ...extra];
+    this.builtArns = { pipeline: pipelineArn, alerts: [alertsArn, ...extra] };
   }
 
   /** Publishing to the pipeline topic and/or the alert topics; the KMS side is granted by the caller. */
@@ -102,7 +111,10 @@ export class PipelineTopics extends Construct {
     sid: string,
     targets: { readonly pipeline: boolean; readonly alerts: boolean },
   ): Statement | undefined {
-    const arns = [...(targets.pipeline ? [this.pipeline.arn] : []), ...(targets.alerts ? this.alertTopicArns : [])];
+    const arns = [
+      ...(targets.pipeline ? [this.builtArns.pipeline] : []),
+      ...(targets.alerts ? this.builtArns.alerts : []),
+    ];
     return arns.length > 0 ? allow(sid, ['sns:Publish'], arns) : undefined;
   }
 }

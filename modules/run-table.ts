@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
 import { RunTableLayout } from '../lambdas/shared/contracts/table-layout';
+import type { AwsContext } from './aws-context';
 import { allow, type Statement } from './iam';
 
 /** Props of {@link RunTable}. */
@@ -8,6 +9,8 @@ export interface RunTableProps {
   readonly namePrefix: string;
   /** Key the table is encrypted with. */
   readonly kmsKeyArn: string;
+  /** Where the table's ARN is built for policies. */
+  readonly aws: AwsContext;
 }
 
 /**
@@ -31,6 +34,8 @@ export class RunTable extends Construct {
   public readonly table: DynamodbTable;
   public readonly tableName: string;
   public readonly tableArn: string;
+  /** The table's ARN built from its name: known at plan, for the policies that name it. */
+  private readonly policyArn: string;
 
   constructor(scope: Construct, id: string, props: RunTableProps) {
     super(scope, id);
@@ -64,10 +69,11 @@ export class RunTable extends Construct {
     });
     this.tableName = this.table.name;
     this.tableArn = this.table.arn;
+    this.policyArn = props.aws.dynamodbTable(`${props.namePrefix}-runs`);
   }
 
   /** Item reads and writes on the table and its indexes. */
   public grantReadWrite(): Statement {
-    return allow('RunTableItems', [...RUN_TABLE_ACTIONS], [this.tableArn, `${this.tableArn}/index/*`]);
+    return allow('RunTableItems', [...RUN_TABLE_ACTIONS], [this.policyArn, `${this.policyArn}/index/*`]);
   }
 }

@@ -13,7 +13,8 @@ import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue';
 import type { StageFunction as StageFunctionName } from '../lambdas/shared/domain/run';
 import { SETTINGS_ENV_VAR } from '../lambdas/shared/contracts/settings';
 import { AWS_LIMITS, type LimitChecks } from './aws-limits';
-import { allow, policyJson, serviceTrustPolicy, type Statement } from './iam';
+import type { AwsContext } from './aws-context';
+import { allow, jsonExpression, policyDocument, policyJson, serviceTrustPolicy, type Statement } from './iam';
 import { LAMBDA_HANDLER, type LambdaZip } from './lambda-bundle';
 import { layoutPolicies } from './policy-layout';
 
@@ -26,6 +27,8 @@ export const COPY_TIMEOUT_SECONDS = 900;
 /** Props of {@link StageFunction}. */
 export interface StageFunctionProps {
   readonly namePrefix: string;
+  /** Where the ARNs the role's policies name are built (from names, so they are known at plan). */
+  readonly aws: AwsContext;
   /** The stage this function runs; also the value of the `target` attribute it listens to. */
   readonly stage: StageFunctionName;
   /** The bundled handler, with the packaged settings file beside it. */
@@ -63,6 +66,8 @@ const DLQ_RETENTION_SECONDS = 14 * 24 * 3600;
  */
 export class StageFunction extends Construct {
   public readonly role: IamRole;
+  /** The role's ARN built from its name: known at plan, for the policies that name it. */
+  public readonly roleArn: string;
   public readonly function: LambdaFunction;
   public readonly logGroup: CloudwatchLogGroup;
   public readonly deadLetterQueue: SqsQueue;
@@ -96,14 +101,21 @@ export class StageFunction extends Construct {
       description: `Runs the ${props.stage} stage of ${props.namePrefix}`,
       assumeRolePolicy: serviceTrustPolicy('lambda.amazonaws.com'),
     });
+    this.roleArn = props.aws.iamRole(name);
     const statements = [
-      allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [`${this.logGroup.arn}:*`]),
-      allow('ParkFailedEvents', ['sqs:SendMessage'], [this.deadLetterQueue.arn]),
+      allow(
+        'WriteOwnLogs',
+        ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        [`${props.aws.logGroup(`/aws/lambda/${name}`)}:*`],
+      ),
+      allow('ParkFailedEvents', ['sqs:SendMessage'], [props.aws.sqsQueue(`${name}-dlq`)]),
       ...props.statements,
     ];
     const permissions = this.grant(statements, props);
 
     const variables = { [SETTINGS_ENV_VAR]: props.settingsJson };
+    // Written as a jsonencode(...) expression, as the policies are: the JSON with its references is valid HCL.
+    const environment = { [SETTINGS_ENV_VAR]: jsonExpression(JSON.parse(props.settingsJson)) };
     props.limits.check(
       AWS_LIMITS.lambdaEnvironment,
       `the ${props.stage} function's environment`,
@@ -131,7 +143,7 @@ export class StageFunction extends Construct {
       sourceCodeHash: props.code.sourceCodeHash,
       memorySize: props.memoryMiB ?? 512,
       timeout: props.timeoutSeconds ?? 300,
-      environment: { variables },
+      environment: { variables: environment },
       dependsOn: [this.logGroup, ...permissions],
     });
 
@@ -169,7 +181,7 @@ export class StageFunction extends Construct {
     const inline = new IamRolePolicy(this, 'policy', {
       name: `${props.stage}-stage`,
       role: this.role.name,
-      policy: policyJson(layout.inline),
+      policy: policyDocument(layout.inline),
     });
     this.limits.check(AWS_LIMITS.roleInlinePolicies, subject, sizeOf(policyJson(layout.inline)), props.policyGrowth);
     this.limits.check(AWS_LIMITS.managedPoliciesPerRole, subject, layout.managed.length, props.policyGrowth);
@@ -184,7 +196,7 @@ export class StageFunction extends Construct {
       const managed = new IamPolicy(this, `policy-part-${part}`, {
         name: `${this.functionName}-stage-part-${part}`,
         description: `Part ${part} of the ${props.stage} stage's permissions (part 1 is the role's inline policy)`,
-        policy: policyJson(doc),
+        policy: policyDocument(doc),
       });
       return new IamRolePolicyAttachment(this, `policy-part-${part}-attachment`, {
         role: this.role.name,

@@ -180,9 +180,32 @@ function deploymentFor(
     };
     return arns[type];
   };
+  // Policies name the table, bucket, export role and topics by ARNs built from the stack's names; the simulated
+  // deployment has its own names for them.
+  const named = (type: string) => {
+    const found = Object.values(resources(tf, type)).map((r) => r);
+    if (found.length === 0) throw new Error(`no ${type} in the stack`);
+    return found;
+  };
+  const tableName = String(named('aws_dynamodb_table')[0].name);
+  const bucketName = resolveTokens(String(named('aws_s3_bucket')[0].bucket), resolve).text;
+  const exportRole = named('aws_iam_role').find((r) => String(r.name).endsWith('-rds-export'));
+  const topicArn = (suffix: string) =>
+    `arn:aws:sns:${REGION}:${account}:${String(named('aws_sns_topic').find((t) => String(t.name).endsWith(suffix))?.name)}`;
+  const renamed: [string, string][] = [
+    [
+      `arn:aws:dynamodb:${REGION}:${account}:table/${tableName}`,
+      `arn:aws:dynamodb:${REGION}:${account}:table/${settings.tableName}`,
+    ],
+    [`arn:aws:s3:::${bucketName}`, `arn:aws:s3:::${settings.exportBucket}`],
+    [`arn:aws:iam::${account}:role/${String(exportRole?.name)}`, settings.exportRoleArn],
+    [topicArn('-pipeline'), settings.pipelineTopicArn],
+    [topicArn('-alerts'), settings.alertTopicArns[0]],
+  ];
   const parse = (where: string, text: string): PolicyDocumentJson => {
-    const { text: resolved, unresolved } = resolveTokens(text, resolve);
+    const { text: resolvedText, unresolved } = resolveTokens(text, resolve);
     if (unresolved.length > 0) throw new Error(`${where}: cannot resolve ${unresolved.join(', ')}`);
+    const resolved = renamed.reduce((t, [from, to]) => t.split(`"${from}`).join(`"${to}`), resolvedText);
     const named = settings.destination.bucket
       ? resolved.split(`arn:aws:s3:::${DESTINATION_BUCKET_SLOT}`).join(`arn:aws:s3:::${settings.destination.bucket}`)
       : resolved;

@@ -86,8 +86,11 @@ export function requestsFor(call: RecordedCall, scope: RequestScope): MappedRequ
     'aws:PrincipalAccount': account,
   };
   const out: MappedRequest[] = [];
+  // KMS adds the aliases of the key a request uses (kms:ResourceAliases); the pipeline key has one.
+  const keyAliases = (resource: string): Record<string, ContextValue> =>
+    resource === s.exportKmsKeyArn ? { 'kms:ResourceAliases': [`alias/${s.namePrefix}`] } : {};
   const add = (action: string, resource: string, context: Record<string, ContextValue> = {}) =>
-    out.push({ stage: call.stage, via, action, resource, context: { ...base, ...context } });
+    out.push({ stage: call.stage, via, action, resource, context: { ...base, ...keyAliases(resource), ...context } });
   const input = call.input as Record<string, any>;
 
   /** KMS used by another service with the caller's credentials (forward access): kms:ViaService names that service. */

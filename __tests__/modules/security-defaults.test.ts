@@ -316,7 +316,9 @@ describe('Construct: ExportRole', () => {
     const policy = Object.values(resources(tf, 'aws_iam_role_policy')).find((p) => p.name === 'write-exports')!;
     const write = bySid(statementsOf(policy.policy as string), 'WriteExports');
     expect(resourcesOf(write)).toEqual([
-      expect.stringMatching(/^\$\{aws_s3_bucket\.pipeline_export-bucket_[0-9A-F]+\.arn\}\/exports\/\*$/),
+      expect.stringMatching(
+        /^arn:\$\{data\.aws_partition\.[^}]+\}:s3:::aurora-export-exports-\$\{[^}]+\}-\$\{[^}]+\}\/exports\/\*$/,
+      ),
     ]);
   });
 });
@@ -372,9 +374,7 @@ describe('Construct: StageFunction', () => {
       const logs = bySid(stagePolicy(tf, stage).Statement, 'WriteOwnLogs');
       expect(actionsOf(logs)).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
       expect(resourcesOf(logs)).toEqual([
-        expect.stringMatching(
-          new RegExp(`^\\$\\{aws_cloudwatch_log_group\\.pipeline_${stage}_logs_[0-9A-F]+\\.arn\\}:\\*$`),
-        ),
+        expect.stringMatching(new RegExp(`:log-group:/aws/lambda/aurora-export-${stage}:\\*$`)),
       ]);
     }
   });
@@ -475,7 +475,9 @@ describe('Stage permissions', () => {
   it('passes the export role only, and only to RDS', () => {
     for (const stage of [StageFunction.START, StageFunction.EXPORT]) {
       const pass = bySid(stagePolicy(tf, stage).Statement, 'PassExportRoleToRds');
-      expect(resourcesOf(pass)).toEqual([expect.stringMatching(/aws_iam_role\.pipeline_export-role_.+\.arn/)]);
+      expect(resourcesOf(pass)).toEqual([
+        expect.stringMatching(/^arn:\$\{[^}]+\}:iam::\$\{[^}]+\}:role\/aurora-export-rds-export$/),
+      ]);
       expect(pass.Condition).toEqual({
         StringEquals: { 'iam:PassedToService': ['rds.amazonaws.com', 'export.rds.amazonaws.com'] },
       });
@@ -529,7 +531,9 @@ describe('Stage permissions', () => {
   it('reads the export bucket only under the export prefix and writes only to the destination prefixes of the owner account', () => {
     const copy = stagePolicy(tf, 'copy').Statement;
     expect(bySid(copy, 'ListExports').Condition).toEqual({ StringLike: { 's3:prefix': ['exports', 'exports/*'] } });
-    expect(resourcesOf(bySid(copy, 'ReadExports'))).toEqual([expect.stringMatching(/\.arn\}\/exports\/\*$/)]);
+    expect(resourcesOf(bySid(copy, 'ReadExports'))).toEqual([
+      expect.stringMatching(/:s3:::aurora-export-exports-.+\/exports\/\*$/),
+    ]);
     const write = bySid(copy, 'WriteDestination');
     expect(resourcesOf(write)).toEqual([
       'arn:aws:s3:eu-west-1:210987654321:accesspoint/me3-datalake/object/me3/me3-serverless/*',
@@ -544,8 +548,8 @@ describe('Stage permissions', () => {
       const table = bySid(stagePolicy(tf, stage).Statement, 'RunTableItems');
       expect(actionsOf(table)).not.toContain('dynamodb:Scan');
       expect(resourcesOf(table)).toEqual([
-        expect.stringMatching(/aws_dynamodb_table\..+\.arn\}$/),
-        expect.stringMatching(/\.arn\}\/index\/\*$/),
+        expect.stringMatching(/:table\/aurora-export-runs$/),
+        expect.stringMatching(/:table\/aurora-export-runs\/index\/\*$/),
       ]);
     }
   });

@@ -8,6 +8,7 @@ import { exampleEnvironment } from '../support/example-config';
 import { STAGES } from '../../modules/export-pipeline';
 import { bundleLambdas, type LambdaZip } from '../../modules/lambda-bundle';
 import { PipelineStack, type PipelineStackProps } from '../../modules/pipeline-stack';
+import { decodeJsonencoded } from '../support/terraform-expressions';
 
 /** A synthesized stack as Terraform JSON. */
 export interface SynthesizedStack {
@@ -33,12 +34,16 @@ export function exampleConfig(change: (c: PipelineConfigInput) => PipelineConfig
   return parseConfig(change(exampleEnvironment()), 'config/example.json');
 }
 
-/** Builds the pipeline stack from a configuration and returns the stack and its synthesized JSON. */
+/**
+ * Builds the pipeline stack from a configuration and returns the stack, its synthesized JSON, and that JSON parsed
+ * with every `${jsonencode(...)}` (policies, deployed settings, the client's statements) read as the JSON text it
+ * encodes, references left in place.
+ */
 export function synthStack(config: PipelineConfig = exampleConfig(), extra: Partial<PipelineStackProps> = {}) {
   const app: App = Testing.app();
   const stack = new PipelineStack(app, 'pipeline', { config, code: fixtureBundles(), ...extra });
   const json = Testing.synth(stack);
-  return { stack, json, tf: JSON.parse(json) as SynthesizedStack };
+  return { stack, json, tf: decodeJsonencoded(JSON.parse(json) as SynthesizedStack) };
 }
 
 /**
