@@ -15,7 +15,7 @@ import type { AlertPublisher, PipelineMessage, PipelinePublisher } from '../../l
 import { STAGES_IN_ORDER, StageFunction, isTerminal, type Run } from '../../lambdas/shared/domain/run';
 import type { RunEvent } from '../../lambdas/shared/domain/transitions';
 import { silentLogger } from '../../lambdas/shared/runtime/logger';
-import { Metrics } from '../../lambdas/shared/runtime/metrics';
+import { capturedMetrics } from '../support/emf';
 import { storeFor, type StageDeps } from '../../lambdas/shared/runtime/stage-deps';
 import { makeHandler as makeStart } from '../../lambdas/start/handler';
 import { makeHandler as makeSnapshot } from '../../lambdas/snapshot/handler';
@@ -148,7 +148,8 @@ let simulationCounter = 0;
 /** A simulated deployment. */
 export class Simulation {
   readonly alerts: { subject: string; text: string }[] = [];
-  readonly metrics: Record<string, unknown>[] = [];
+  /** The EMF lines the functions printed, parsed. */
+  readonly metrics: Record<string, unknown>[];
   readonly deadLetters: { target: StageFunction; what: string; error: string }[] = [];
   readonly published: { target: StageFunction; message: PipelineMessage }[] = [];
   private queue: Delivery[] = [];
@@ -191,7 +192,8 @@ export class Simulation {
         this.alerts.push({ subject, text });
       },
     };
-    const metrics = new Metrics(settings.namePrefix, (line) => void this.metrics.push(JSON.parse(line)), now);
+    const { metrics, lines } = capturedMetrics(settings.namePrefix);
+    this.metrics = lines;
     const observed = this.observe(store);
     const deps: StageDeps = {
       settings,

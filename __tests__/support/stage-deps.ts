@@ -5,11 +5,11 @@ import { RdsGateway } from '../../lambdas/shared/adapters/rds';
 import type { PipelineMessage } from '../../lambdas/shared/domain/messages';
 import type { StageFunction } from '../../lambdas/shared/domain/run';
 import { silentLogger } from '../../lambdas/shared/runtime/logger';
-import { Metrics } from '../../lambdas/shared/runtime/metrics';
 import { storeFor, type StageDeps } from '../../lambdas/shared/runtime/stage-deps';
 import type { RuntimeSettings } from '../../lambdas/shared/contracts/settings';
 import { simulationSettings } from '../simulation/harness';
 import { startDynalite, type DynaliteHandle } from './dynalite';
+import { capturedMetrics } from './emf';
 
 /** Stage deps for unit tests: a fresh run table on dynalite, a (mockable) RDS client, recorders for the rest. */
 export interface TestDeps extends StageDeps {
@@ -33,7 +33,7 @@ export async function testDeps(db: DynaliteHandle, options: TestDepsOptions = {}
   const clock = () => new Date(now.getTime());
   const sent: TestDeps['sent'] = [];
   const alertsSent: TestDeps['alertsSent'] = [];
-  const metricLines: TestDeps['metricLines'] = [];
+  const { metrics, lines: metricLines } = capturedMetrics(settings.namePrefix);
   return {
     settings,
     store: storeFor(settings, db.documentClient(), clock),
@@ -44,7 +44,7 @@ export async function testDeps(db: DynaliteHandle, options: TestDepsOptions = {}
     publisher: { publish: async (target, message) => void sent.push({ target, message }) },
     alerts: { alert: async (subject, text) => void alertsSent.push({ subject, text }) },
     logger: silentLogger(),
-    metrics: new Metrics(settings.namePrefix, (line) => void metricLines.push(JSON.parse(line)), clock),
+    metrics,
     now: clock,
     sent,
     alertsSent,

@@ -21,7 +21,7 @@ import { RunStore } from '../../../lambdas/shared/adapters/run-store';
 import type { PipelineMessage } from '../../../lambdas/shared/domain/messages';
 import type { StageFunction } from '../../../lambdas/shared/domain/run';
 import { silentLogger } from '../../../lambdas/shared/runtime/logger';
-import { Metrics } from '../../../lambdas/shared/runtime/metrics';
+import { capturedMetrics } from '../../support/emf';
 import { startMemoryS3, type MemoryS3Handle } from '../../../bench/memory-s3';
 import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
 import { emulatorS3Client } from '../../support/s3rver';
@@ -222,7 +222,7 @@ describe('Copy stage: a long copy with reconciler passes and duplicated deliveri
       publisher: { publish },
       alerts: { alert: async () => undefined },
       logger: silentLogger(),
-      metrics: new Metrics(settings.namePrefix, () => undefined, clock),
+      metrics: capturedMetrics(settings.namePrefix).metrics,
       now: clock,
       copyBatches: batches,
       // Every pass treats the run as stalled and sends `advance`: the worst case for amplification.
