@@ -10,6 +10,9 @@ module.exports = {
     ],
   },
   moduleFileExtensions: ['ts', 'js', 'json'],
-  setupFiles: ['<rootDir>/__tests__/support/quiet-sdk-node-warning.ts'],
+  setupFiles: [
+    '<rootDir>/__tests__/support/quiet-sdk-node-warning.ts',
+    '<rootDir>/__tests__/support/powertools-env.ts',
+  ],
   testTimeout: 60000,
 };

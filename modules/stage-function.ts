@@ -60,9 +60,10 @@ export interface StageFunctionProps {
 const DLQ_RETENTION_SECONDS = 14 * 24 * 3600;
 
 /**
- * One stage of the pipeline: a Node.js 22 Lambda with its own role (exactly the stage's statements, its log
- * group, its dead-letter queue), its own encrypted log group with retention, SNS subscriptions whose filter policies let
- * through only this stage's events, and failed async invocations parked in an encrypted dead-letter queue.
+ * One stage of the pipeline: a Node.js 22 Lambda, actively traced, with its own role (exactly the stage's
+ * statements, its log group, its dead-letter queue, its trace writes), its own encrypted log group with
+ * retention, SNS subscriptions whose filter policies let through only this stage's events, and failed async
+ * invocations parked in an encrypted dead-letter queue.
  */
 export class StageFunction extends Construct {
   public readonly role: IamRole;
@@ -109,6 +110,13 @@ export class StageFunction extends Construct {
         [`${props.aws.logGroup(`/aws/lambda/${name}`)}:*`],
       ),
       allow('ParkFailedEvents', ['sqs:SendMessage'], [props.aws.sqsQueue(`${name}-dlq`)]),
+      // Active tracing: Lambda's X-Ray daemon uploads the function's segments with the execution role. The
+      // two actions have no resource type, so they stand on "*", bound to the function's region. Not the
+      // AWS-managed AWSXRayDaemonWriteAccess: it adds the sampling-rule reads (Lambda decides sampling itself),
+      // is unconditioned, and would take one of the role's managed-policy slots the policy layout may need.
+      allow('WriteTraces', ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], ['*'], {
+        StringEquals: { 'aws:RequestedRegion': props.aws.region },
+      }),
       ...props.statements,
     ];
     const permissions = this.grant(statements, props);
@@ -144,6 +152,8 @@ export class StageFunction extends Construct {
       memorySize: props.memoryMiB ?? 512,
       timeout: props.timeoutSeconds ?? 300,
       environment: { variables: environment },
+      // Lambda opens a trace segment for each sampled invocation; the handler and SDK calls add subsegments.
+      tracingConfig: { mode: 'Active' },
       dependsOn: [this.logGroup, ...permissions],
     });
 

@@ -35,7 +35,11 @@ export interface StagePermissionScope {
  * Actions AWS authorizes on no resource but `*` (the Service Authorization Reference lists no resource type
  * for them); each is kept region-bound by a condition.
  */
-export const RESOURCELESS_ACTIONS = ['rds:CancelExportTask'] as const;
+export const RESOURCELESS_ACTIONS = [
+  'rds:CancelExportTask',
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+] as const;
 
 /** RDS ARNs the statements use. */
 function rdsArns(s: StagePermissionScope) {

@@ -282,9 +282,12 @@ function instrument(sim: Simulation, recorder: CallRecorder): Record<StageFuncti
   return handlers;
 }
 
-/** What Lambda itself does with each function's role: write its logs, and park a failed async event. */
+/**
+ * What Lambda itself does with each function's role: write its logs, park a failed async event, and (active
+ * tracing) upload the trace segments and the daemon's telemetry.
+ */
 function recordLambdaService(recorder: CallRecorder, d: Deployment): void {
-  recorder.scenario = 'Lambda runtime logs and on-failure destination';
+  recorder.scenario = 'Lambda runtime logs, traces and on-failure destination';
   for (const stage of STAGES) {
     recorder.as(stage, () => {
       const stream = {
@@ -294,6 +297,8 @@ function recordLambdaService(recorder: CallRecorder, d: Deployment): void {
       recorder.record('logs', 'CreateLogStream', stream);
       recorder.record('logs', 'PutLogEvents', stream);
       recorder.record('sqs', 'SendMessage', { QueueArn: d.deadLetterQueueArns.get(stage) });
+      recorder.record('xray', 'PutTraceSegments', { TraceSegmentDocuments: [] });
+      recorder.record('xray', 'PutTelemetryRecords', { TelemetryRecords: [] });
     });
   }
 }
@@ -714,7 +719,15 @@ describe('IAM coverage: the calls the stage functions make against the policies 
     expect(stagesOf(bucketRuns)).toEqual([...STAGES].sort());
     expect(stagesOf(accessPointRuns)).toContain(StageFunction.COPY);
     const calls = bucketRuns.flatMap((r) => r.calls);
-    expect([...new Set(calls.map((c) => c.service))].sort()).toEqual(['dynamodb', 'logs', 'rds', 's3', 'sns', 'sqs']);
+    expect([...new Set(calls.map((c) => c.service))].sort()).toEqual([
+      'dynamodb',
+      'logs',
+      'rds',
+      's3',
+      'sns',
+      'sqs',
+      'xray',
+    ]);
     expect([...new Set(calls.filter((c) => c.service === 'rds').map((c) => c.command))].sort()).toEqual(
       [
         'CancelExportTask',

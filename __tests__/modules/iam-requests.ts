@@ -12,7 +12,7 @@ import type { AuthzRequest, ContextValue } from '../support/iam-eval';
 /** One SDK command sent by a stage function. */
 export interface RecordedCall {
   readonly stage: StageFunction;
-  readonly service: 'rds' | 's3' | 'dynamodb' | 'sns' | 'sqs' | 'logs';
+  readonly service: 'rds' | 's3' | 'dynamodb' | 'sns' | 'sqs' | 'logs' | 'xray';
   /** The operation, without the `Command` suffix (`CopyObject`, `Query`...). */
   readonly command: string;
   readonly input: Readonly<Record<string, unknown>>;
@@ -324,6 +324,12 @@ export function requestsFor(call: RecordedCall, scope: RequestScope): MappedRequ
         `logs:${call.command}`,
         `arn:aws:logs:${region}:${account}:log-group:${input.logGroupName}:log-stream:${input.logStreamName}`,
       );
+      break;
+    case 'xray':
+      if (!['PutTraceSegments', 'PutTelemetryRecords'].includes(call.command))
+        throw new Error(`no IAM mapping for X-Ray ${call.command}`);
+      // No resource type in the Service Authorization Reference: IAM evaluates "*".
+      add(`xray:${call.command}`, '*');
       break;
     default:
       throw new Error(`no IAM mapping for service ${String(call.service)}`);

@@ -379,6 +379,18 @@ describe('Construct: StageFunction', () => {
     }
   });
 
+  it('traces every function actively, its role writing traces only in the pipeline region', () => {
+    for (const f of functions) expect(f.tracing_config).toEqual({ mode: 'Active' });
+    for (const stage of STAGES) {
+      const traces = bySid(stagePolicy(tf, stage).Statement, 'WriteTraces');
+      expect(actionsOf(traces).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+      expect(resourcesOf(traces)).toEqual(['*']);
+      expect(traces.Condition).toEqual({
+        StringEquals: { 'aws:RequestedRegion': expect.stringMatching(/^\$\{data\.aws_region\..+\.name\}$/) },
+      });
+    }
+  });
+
   it('parks failed async events in a KMS-encrypted dead-letter queue after two retries', () => {
     const queues = Object.values(resources(tf, 'aws_sqs_queue'));
     expect(queues).toHaveLength(STAGES.length);

@@ -26,6 +26,7 @@ import {
   type DepsSource,
   type StageDeps,
 } from '../shared/runtime/stage-deps';
+import { lambdaEntry } from '../shared/runtime/invocation';
 
 /**
  * Deletes what the run may have created. Names are derived from the run id rather than read from the run,
@@ -166,4 +167,4 @@ export function makeHandler(source: DepsSource<StageDeps>) {
 }
 
 /** The deployed function. */
-export const handler = makeHandler(defaultStageDeps(StageFunction.CLEANUP));
+export const handler = lambdaEntry(defaultStageDeps(StageFunction.CLEANUP), makeHandler);

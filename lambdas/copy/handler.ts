@@ -20,6 +20,8 @@ import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Context, SNSEvent } from 'aws-lambda';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { RunStage, StageFunction, type Run } from '../shared/domain/run';
 import type { PipelinePublisher } from '../shared/domain/messages';
@@ -50,6 +52,8 @@ import { mapWithConcurrency } from '../shared/copy/concurrency';
 import { finishStage } from '../shared/stage/finish-stage';
 import { DestinationAccessDenied, StaleTransition, errorMessage } from '../shared/errors';
 import { createLogger, withRunId, type Logger } from '../shared/runtime/logger';
+import { lambdaEntry, type InvocationDeps } from '../shared/runtime/invocation';
+import { createTracer } from '../shared/runtime/tracer';
 import { LeaseKeeper } from './lease-keeper';
 
 /** How a worker's pass over its batch ended. */
@@ -645,9 +649,10 @@ export function callerPrincipal(sts: STSClient = new STSClient({})): () => Promi
       .catch(() => `the execution role of ${process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'the copy function'}`));
 }
 
-/** Production dependencies, built once per container. */
-export function defaultDeps(settings: RuntimeSettings = settingsFromEnv()): CopyDeps {
-  const documentClient = defaultDocumentClient();
+/** Production dependencies, built once per container, every SDK client traced. */
+export function defaultDeps(settings: RuntimeSettings = settingsFromEnv()): CopyDeps & InvocationDeps {
+  const tracer = createTracer(StageFunction.COPY);
+  const documentClient = defaultDocumentClient(tracer.captureAWSv3Client(new DynamoDBClient({})));
   return {
     settings,
     store: new RunStore({
@@ -661,16 +666,16 @@ export function defaultDeps(settings: RuntimeSettings = settingsFromEnv()): Copy
       client: documentClient,
       retentionDays: settings.runRetentionDays,
     }),
-    s3: createCopyS3Client(),
-    publisher: new SnsPipelinePublisher(settings.pipelineTopicArn),
+    s3: tracer.captureAWSv3Client(createCopyS3Client()),
+    publisher: new SnsPipelinePublisher(settings.pipelineTopicArn, tracer.captureAWSv3Client(new SNSClient({}))),
     logger: createLogger(StageFunction.COPY),
-    principal: callerPrincipal(),
+    principal: callerPrincipal(tracer.captureAWSv3Client(new STSClient({}))),
+    tracer,
   };
 }
 
-let lazy: CopyHandler | undefined;
 /** The Lambda entry point. */
-export const handler = ((event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) => {
-  lazy ??= makeHandler(defaultDeps());
-  return lazy(event, context);
-}) as CopyHandler;
+export const handler = lambdaEntry(
+  () => defaultDeps(),
+  (deps) => makeHandler(deps()),
+) as CopyHandler;

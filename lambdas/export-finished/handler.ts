@@ -10,6 +10,7 @@ import { readExportTablesInfo } from '../shared/adapters/s3';
 import { ExportTablesFailed } from '../shared/errors';
 import { finishStage } from '../shared/stage/finish-stage';
 import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps } from '../shared/runtime/stage-deps';
+import { lambdaEntry } from '../shared/runtime/invocation';
 
 async function finishExport(d: StageDeps, runId: string): Promise<void> {
   const run = await d.store.get(runId);
@@ -82,4 +83,4 @@ export function makeHandler(source: DepsSource<StageDeps>) {
 }
 
 /** The deployed function. */
-export const handler = makeHandler(defaultStageDeps(StageFunction.EXPORT_FINISHED));
+export const handler = lambdaEntry(defaultStageDeps(StageFunction.EXPORT_FINISHED), makeHandler);

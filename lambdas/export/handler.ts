@@ -10,6 +10,7 @@ import { errorMessage } from '../shared/errors';
 import { finishStage } from '../shared/stage/finish-stage';
 import { startRunExport } from '../shared/stage/export-start';
 import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps } from '../shared/runtime/stage-deps';
+import { lambdaEntry } from '../shared/runtime/invocation';
 
 /**
  * Deletes the temporary cluster (never with a final snapshot) without describing it first, which this stage
@@ -69,4 +70,4 @@ export function makeHandler(source: DepsSource<StageDeps>) {
 }
 
 /** The deployed function. */
-export const handler = makeHandler(defaultStageDeps(StageFunction.EXPORT));
+export const handler = lambdaEntry(defaultStageDeps(StageFunction.EXPORT), makeHandler);

@@ -16,8 +16,8 @@ import { errorMessage, errorName } from '../shared/errors';
 import { PipelineMetrics } from '../shared/contracts/table-layout';
 import { alertOwed, redeliverRunAlert } from '../shared/stage/run-alert';
 import { defaultStageDeps, forRun, memoDeps, type DepsSource, type StageDeps } from '../shared/runtime/stage-deps';
+import { lambdaEntry } from '../shared/runtime/invocation';
 import { CopyBatchStore } from '../shared/adapters/copy-batch-store';
-import { defaultDocumentClient } from '../shared/adapters/run-store';
 
 /** What one pass did, returned (and logged) for operators and tests. */
 export interface ReconcileReport {
@@ -297,12 +297,13 @@ export function makeHandler(source: DepsSource<ReconcileDeps>) {
 }
 
 /** The deployed function. */
-export const handler = makeHandler(() => {
+export const handler = lambdaEntry(() => {
   const d = defaultStageDeps(StageFunction.RECONCILE)();
+  // The run table's (traced) client serves the copy batches too: they live in the same table.
   const copyBatches = new CopyBatchStore({
     tableName: d.settings.tableName,
-    client: defaultDocumentClient(),
+    client: d.store.client,
     retentionDays: d.settings.runRetentionDays,
   });
   return { ...d, copyBatches };
-});
+}, makeHandler);

@@ -8,6 +8,7 @@ import { RdsEventId } from '../shared/domain/rds-event';
 import { errorMessage, errorName, isPermanentAwsError, isTransientAwsFault } from '../shared/errors';
 import { finishStage } from '../shared/stage/finish-stage';
 import { defaultStageDeps, makeRunStageHandler, type DepsSource, type StageDeps } from '../shared/runtime/stage-deps';
+import { lambdaEntry } from '../shared/runtime/invocation';
 
 async function snapshotRun(d: StageDeps, runId: string): Promise<void> {
   const run = await d.store.get(runId);
@@ -57,4 +58,4 @@ export function makeHandler(source: DepsSource<StageDeps>) {
 }
 
 /** The deployed function. */
-export const handler = makeHandler(defaultStageDeps(StageFunction.SNAPSHOT));
+export const handler = lambdaEntry(defaultStageDeps(StageFunction.SNAPSHOT), makeHandler);

@@ -23,6 +23,7 @@ import {
   type DepsSource,
   type StageDeps,
 } from '../shared/runtime/stage-deps';
+import { lambdaEntry } from '../shared/runtime/invocation';
 
 /** The configured source cluster of that id, if any. */
 function configuredCluster(d: StageDeps, clusterId: string | undefined): SourceClusterConfig | undefined {
@@ -334,4 +335,4 @@ export function makeHandler(source: DepsSource<StageDeps>) {
 }
 
 /** The deployed function. */
-export const handler = makeHandler(defaultStageDeps(StageFunction.START));
+export const handler = lambdaEntry(defaultStageDeps(StageFunction.START), makeHandler);

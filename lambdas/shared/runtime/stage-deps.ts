@@ -18,6 +18,7 @@ import { runIdFromTempId } from '../domain/naming';
 import type { StageFunction } from '../domain/run';
 import { createLogger, type Logger } from './logger';
 import { Metrics } from './metrics';
+import { createTracer, type Tracer } from './tracer';
 import { forEachRecord, forRun } from './records';
 
 export { forEachRecord, forRun } from './records';
@@ -44,20 +45,28 @@ export function memoDeps<D>(source: DepsSource<D>): () => D {
   return () => (deps ??= typeof source === 'function' ? (source as () => D)() : source);
 }
 
-/** Builds a function's deps from the environment and the SDK's standard configuration, once per container. */
-export function defaultStageDeps(service: string, env: NodeJS.ProcessEnv = process.env): () => StageDeps {
+/** A deployed function's deps: a stage's, and the tracer its SDK clients and invocations are traced by. */
+export type DeployedStageDeps = StageDeps & { readonly tracer: Tracer };
+
+/**
+ * Builds a function's deps from the environment and the SDK's standard configuration, once per container,
+ * every SDK client traced.
+ */
+export function defaultStageDeps(service: string, env: NodeJS.ProcessEnv = process.env): () => DeployedStageDeps {
   return memoDeps(() => {
     const settings = settingsFromEnv(env);
-    const sns = new SNSClient({});
+    const tracer = createTracer(service);
+    const sns = tracer.captureAWSv3Client(new SNSClient({}));
     return {
       settings,
-      store: storeFor(settings, defaultDocumentClient(new DynamoDBClient({}))),
-      rds: new RdsGateway(new RDSClient({})),
-      s3: new S3Client({}),
+      store: storeFor(settings, defaultDocumentClient(tracer.captureAWSv3Client(new DynamoDBClient({})))),
+      rds: new RdsGateway(tracer.captureAWSv3Client(new RDSClient({}))),
+      s3: tracer.captureAWSv3Client(new S3Client({})),
       publisher: new SnsPipelinePublisher(settings.pipelineTopicArn, sns),
       alerts: new SnsAlertPublisher(settings.alertTopicArns, sns),
       logger: createLogger(service),
       metrics: new Metrics(settings.namePrefix),
+      tracer,
       now: () => new Date(),
     };
   });
