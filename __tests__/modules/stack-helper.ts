@@ -5,8 +5,8 @@ import { SETTINGS_ENV_VAR, SETTINGS_FILE, type RuntimeSettings } from '../../lam
 import { parseConfig } from '../../config/load';
 import type { PipelineConfig, PipelineConfigInput } from '../../config/schema';
 import { exampleEnvironment } from '../support/example-config';
-import { STAGES } from '../../modules/export-pipeline';
-import { bundleLambdas, type LambdaZip } from '../../modules/lambda-bundle';
+import type { STAGES } from '../../modules/export-pipeline';
+import { FIXTURE_ENTRY, fixtureBundles } from '../support/shared-bundles';
 import { PipelineStack, type PipelineStackProps } from '../../modules/pipeline-stack';
 import { decodeJsonencoded } from '../support/terraform-expressions';
 
@@ -19,15 +19,7 @@ export interface SynthesizedStack {
   readonly provider: Record<string, Record<string, unknown>[]>;
 }
 
-export const FIXTURE_ENTRY = '__tests__/fixtures/handler.ts';
-
-let fixtureCode: Map<string, LambdaZip> | undefined;
-
-/** Every stage bundled from the small fixture handler, once per test file: structure tests need no real handler. */
-export function fixtureBundles(): Map<string, LambdaZip> {
-  fixtureCode ??= bundleLambdas(STAGES.map((name) => ({ name, entry: FIXTURE_ENTRY })));
-  return fixtureCode;
-}
+export { FIXTURE_ENTRY, fixtureBundles };
 
 /** The example's production environment, optionally changed. */
 export function exampleConfig(change: (c: PipelineConfigInput) => PipelineConfigInput = (c) => c): PipelineConfig {

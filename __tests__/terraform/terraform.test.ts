@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { App } from 'cdktf';
 import { loadConfig, parseConfig } from '../../config/load';
 import type { PipelineConfig } from '../../config/schema';
-import { STAGES } from '../../modules/export-pipeline';
-import { bundleLambdas } from '../../modules/lambda-bundle';
-import { handlerEntry, PipelineStack, STACK_ID } from '../../modules/pipeline-stack';
+import type { LambdaZip } from '../../modules/lambda-bundle';
+import { PipelineStack, STACK_ID } from '../../modules/pipeline-stack';
+import { handlerBundles } from '../support/shared-bundles';
 
 /**
  * The real `terraform validate` and an offline `terraform plan -refresh=false` on the synthesized stack, with
@@ -59,7 +59,7 @@ function largeConfig(clusters: number, entries: number): PipelineConfig {
 /** Synthesizes the example stack (or `config`) into a fresh folder; returns the stack's Terraform directory. */
 function synthInto(
   offline: boolean,
-  code: ReturnType<typeof bundleLambdas>,
+  code: ReadonlyMap<string, LambdaZip>,
   config?: PipelineConfig,
   hclOutput = false,
 ): string {
@@ -84,8 +84,11 @@ function synthInto(
   return join(outdir, 'stacks', STACK_ID);
 }
 
-/** Runs terraform with a CLI config that installs providers from the mirror only, and no AWS credentials at all. */
-function run(dir: string, args: string[]): string {
+/**
+ * Runs terraform with a CLI config that installs providers from the mirror only, and no AWS credentials at all;
+ * `dataDir` is the working directory's data (TF_DATA_DIR) when another directory's `init` is reused.
+ */
+function run(dir: string, args: string[], dataDir?: string): string {
   const cliConfig = join(dir, 'terraform.rc');
   writeFileSync(
     cliConfig,
@@ -96,7 +99,13 @@ function run(dir: string, args: string[]): string {
     return execFileSync(terraform as string, args, {
       cwd: dir,
       encoding: 'utf8',
-      env: { ...env, TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' },
+      env: {
+        ...env,
+        TF_CLI_CONFIG_FILE: cliConfig,
+        TF_IN_AUTOMATION: '1',
+        CHECKPOINT_DISABLE: '1',
+        ...(dataDir ? { TF_DATA_DIR: dataDir } : {}),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   } catch (e) {
@@ -164,25 +173,37 @@ if (whyNot) {
   });
 } else {
   describe('Terraform checks', () => {
-    const code = bundleLambdas(STAGES.map((stage) => ({ name: stage, entry: handlerEntry(stage) })));
+    const code = handlerBundles();
+
+    // One `terraform init` for the file: in the offline stack's folder, whose plan needs its local backend set
+    // up. The other stacks need the same provider, so they reuse that folder's data directory (installed
+    // provider) and its dependency lock file instead of installing it again.
+    let offline: string | undefined;
+    const initialized = (): string => {
+      if (!offline) {
+        offline = synthInto(true, code);
+        run(offline, ['init', '-input=false', '-no-color']);
+      }
+      return offline;
+    };
+    const validate = (dir: string, args = ['-no-color']): string => {
+      const from = initialized();
+      copyFileSync(join(from, '.terraform.lock.hcl'), join(dir, '.terraform.lock.hcl'));
+      return run(dir, ['validate', ...args], join(from, '.terraform'));
+    };
 
     it('terraform validate accepts the synthesized stack', () => {
-      const dir = synthInto(false, code);
-      run(dir, ['init', '-backend=false', '-input=false', '-no-color']);
-      expect(run(dir, ['validate', '-no-color'])).toContain('Success! The configuration is valid.');
+      expect(validate(synthInto(false, code))).toContain('Success! The configuration is valid.');
     }, 120_000);
 
     it('terraform validate accepts the stack of 100 source clusters with 20 exportOnly entries each', () => {
-      const dir = synthInto(false, code, largeConfig(100, 20));
-      run(dir, ['init', '-backend=false', '-input=false', '-no-color']);
-      expect(run(dir, ['validate', '-no-color'])).toContain('Success! The configuration is valid.');
+      expect(validate(synthInto(false, code, largeConfig(100, 20)))).toContain('Success! The configuration is valid.');
     }, 120_000);
 
     it('terraform validate accepts the stack synthesized as HCL (cdktf synth --hcl)', () => {
       const dir = synthInto(false, code, undefined, true);
       expect(existsSync(join(dir, 'cdk.tf'))).toBe(true);
-      run(dir, ['init', '-backend=false', '-input=false', '-no-color']);
-      const result = JSON.parse(run(dir, ['validate', '-json', '-no-color'])) as {
+      const result = JSON.parse(validate(dir, ['-json', '-no-color'])) as {
         valid: boolean;
         error_count: number;
         warning_count: number;
@@ -199,8 +220,7 @@ if (whyNot) {
     }, 120_000);
 
     it('terraform plan -refresh=false creates the whole pipeline without reaching AWS, every policy known', () => {
-      const dir = synthInto(true, code);
-      run(dir, ['init', '-input=false', '-no-color']);
+      const dir = initialized();
       const plan = run(dir, [
         'plan',
         '-refresh=false',
