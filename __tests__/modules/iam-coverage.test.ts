@@ -700,7 +700,8 @@ describe('IAM coverage: the calls the stage functions make against the policies 
       documentedPaths,
       recorder,
     );
-  });
+    // A dozen whole pipelines: longer than one test's default timeout on a busy machine.
+  }, 240_000);
 
   afterAll(async () => {
     await Promise.all([emulators?.dynalite.stop(), emulators?.s3rver.stop()]);

@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -45,7 +45,24 @@ export function emulatorS3Client(
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
 /**
- * Starts s3rver on 127.0.0.1, port 0, in a temporary directory, with the given buckets.
+ * Where the emulator keeps its store by default: a memory-backed folder where the machine has one (Linux's
+ * /dev/shm), else the system's temporary folder. Each object is three files, and tests seed, copy and delete
+ * thousands of them: on a disk, creating and unlinking those files was most of the copy tests' time.
+ */
+function storeRoot(): string {
+  const shm = '/dev/shm';
+  try {
+    accessSync(shm, constants.W_OK);
+    if (statSync(shm).isDirectory()) return shm;
+  } catch {
+    // no memory-backed folder here
+  }
+  return tmpdir();
+}
+
+/**
+ * Starts s3rver on 127.0.0.1, port 0, in a temporary directory (under `options.root`, by default
+ * {@link storeRoot}), with the given buckets.
  *
  * The emulator runs in a child Node process started with `--openssl-legacy-provider`, because s3rver
  * encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3 only provides through the legacy
@@ -56,7 +73,7 @@ export async function startS3rver(
   buckets: readonly string[],
   options: { workers?: number; root?: string } = {},
 ): Promise<S3rverHandle> {
-  const directory = mkdtempSync(join(options.root ?? tmpdir(), 's3rver-'));
+  const directory = mkdtempSync(join(options.root ?? storeRoot(), 's3rver-'));
   const child: ChildProcess = fork(join(__dirname, 's3rver-child.js'), [], {
     execArgv: ['--openssl-legacy-provider'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
