@@ -28,6 +28,22 @@ const accessPointArn = z
 const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name');
 const positiveInt = z.number().int().positive();
 
+/**
+ * Copies in flight across all copy workers that keep one destination prefix under S3's 3,500 writes per second
+ * at about 100 ms per CopyObject (3,500 × 0.1 s).
+ */
+export const COPY_IN_FLIGHT_BOUND = 350;
+/**
+ * Most reserved concurrency the copy function may take: Lambda's default regional quota is 1,000 concurrent
+ * executions and keeps 100 of them unreserved for the account's other functions.
+ */
+export const MAX_COPY_WORKERS = 900;
+
+/** The copy workers a configuration allows: `maxWorkers`, else as many as keep the copies in flight in bound. */
+export function copyWorkers(copy: { readonly concurrency: number; readonly maxWorkers?: number }): number {
+  return copy.maxWorkers ?? Math.max(1, Math.floor(COPY_IN_FLIGHT_BOUND / copy.concurrency));
+}
+
 /** Export modes: `auto` exports directly when RDS allows it and restores otherwise. */
 export const ExportMode = { AUTO: 'auto', DIRECT: 'direct', RESTORE: 'restore' } as const;
 export type ExportMode = (typeof ExportMode)[keyof typeof ExportMode];
@@ -275,6 +291,12 @@ const pipelineShape = {
   copy: z
     .object({
       concurrency: positiveInt.max(256).default(16).describe('Objects copied at once by one worker.'),
+      maxWorkers: positiveInt
+        .max(MAX_COPY_WORKERS)
+        .optional()
+        .describe(
+          `Most copy workers at once: the copy function's reserved concurrency, which also caps the batches sent at once. Default: ${COPY_IN_FLIGHT_BOUND} ÷ concurrency, rounded down (21 at the default concurrency of 16); at most ${MAX_COPY_WORKERS}. maxWorkers × concurrency may not exceed ${COPY_IN_FLIGHT_BOUND}, the copies in flight that keep one destination prefix under S3's 3,500 writes/s at ~100 ms a copy.`,
+        ),
       partSizeMiB: positiveInt
         .min(5)
         .max(5120)
@@ -351,6 +373,22 @@ function checkEnvironment(c: unknown, ctx: z.RefinementCtx): void {
       });
     }
     seen.add(identifier.toLowerCase());
+  }
+  const copy = obj(c, 'copy');
+  const concurrency = typeof copy?.concurrency === 'number' ? copy.concurrency : 16;
+  const workers = typeof copy?.maxWorkers === 'number' ? copy.maxWorkers : undefined;
+  // Only a worker count that is valid by itself is weighed against the concurrency: one problem at a time.
+  if (
+    workers !== undefined &&
+    Number.isInteger(workers) &&
+    workers <= MAX_COPY_WORKERS &&
+    workers * concurrency > COPY_IN_FLIGHT_BOUND
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${workers} workers × ${concurrency} objects at once = ${workers * concurrency} copies in flight, about ${workers * concurrency * 10} writes/s to one destination prefix at ~100 ms a copy, past the 3,500 writes/s S3 sustains per prefix: keep maxWorkers × concurrency at most ${COPY_IN_FLIGHT_BOUND} (maxWorkers ≤ ${Math.max(1, Math.floor(COPY_IN_FLIGHT_BOUND / concurrency))} here)`,
+      path: ['copy', 'maxWorkers'],
+    });
   }
   const account = str(c, 'accountId');
   const roleArn = str(obj(c, 'assumeRole'), 'roleArn');

@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { Token } from 'cdktf';
 import { SETTINGS_FILE } from '../lambdas/shared/contracts/settings';
 import { tempResourceTags } from '../lambdas/shared/domain/naming';
-import type { PipelineConfig } from '../config/schema';
+import { copyWorkers, type PipelineConfig } from '../config/schema';
 import { StageFunction as Stage } from '../lambdas/shared/domain/run';
 import { Alarms } from './alarms';
 import type { AwsContext } from './aws-context';
@@ -168,6 +168,9 @@ export class ExportPipeline extends Construct {
           logRetentionDays: config.logRetentionDays,
           memoryMiB: config.lambda.memoryMiB,
           timeoutSeconds: stage === Stage.COPY ? COPY_TIMEOUT_SECONDS : config.lambda.timeoutSeconds,
+          // One large export gets at most this many copy workers: the account keeps the rest of its concurrency,
+          // and the copies in flight stay within what one destination prefix takes.
+          reservedConcurrency: stage === Stage.COPY ? copyWorkers(config.copy) : undefined,
           rdsEvents:
             STAGE_RDS_EVENTS[stage].length > 0
               ? { topicArn: this.topics.rdsEvents.arn, eventIds: STAGE_RDS_EVENTS[stage] }

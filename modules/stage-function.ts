@@ -48,6 +48,11 @@ export interface StageFunctionProps {
   readonly memoryMiB?: number;
   /** @default 300 */
   readonly timeoutSeconds?: number;
+  /**
+   * Executions reserved for this function, which are also the most it may run at once: bounds a fan-out so
+   * it neither starves the account's other functions nor outruns what its targets take. @default unreserved
+   */
+  readonly reservedConcurrency?: number;
   /** The RDS events topic and the event ids (`RDS-EVENT-NNNN`) that wake this stage. @default not subscribed */
   readonly rdsEvents?: { readonly topicArn: string; readonly eventIds: readonly string[] };
   /** The internal pipeline topic; the subscription admits messages whose `target` is this stage. @default not subscribed */
@@ -151,6 +156,7 @@ export class StageFunction extends Construct {
       sourceCodeHash: props.code.sourceCodeHash,
       memorySize: props.memoryMiB ?? 512,
       timeout: props.timeoutSeconds ?? 300,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       environment: { variables: environment },
       // Lambda opens a trace segment for each sampled invocation; the handler and SDK calls add subsegments.
       tracingConfig: { mode: 'Active' },

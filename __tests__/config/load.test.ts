@@ -120,6 +120,26 @@ describe('Function: parseConfigFile', () => {
     ).toEqual([]);
   });
 
+  it('bounds the copy workers: a whole number up to 900, and no more copies in flight than one prefix takes', () => {
+    const withCopy = (copy: object) => ({
+      environments: { production: env((c) => ({ ...c, copy: { ...(c.copy ?? {}), ...copy } })) },
+    });
+    expect(problems(withCopy({ maxWorkers: 0 }))).toEqual([
+      'environments.production.copy.maxWorkers: Too small: expected number to be >0',
+    ]);
+    expect(problems(withCopy({ maxWorkers: 901, concurrency: 1 }))).toEqual([
+      'environments.production.copy.maxWorkers: Too big: expected number to be <=900',
+    ]);
+    expect(problems(withCopy({ maxWorkers: 2.5 }))).toEqual([
+      'environments.production.copy.maxWorkers: expected int, got number (2.5)',
+    ]);
+    expect(problems(withCopy({ maxWorkers: 30, concurrency: 16 }))).toEqual([
+      'environments.production.copy.maxWorkers: 30 workers × 16 objects at once = 480 copies in flight, about 4800 writes/s to one destination prefix at ~100 ms a copy, past the 3,500 writes/s S3 sustains per prefix: keep maxWorkers × concurrency at most 350 (maxWorkers ≤ 21 here)',
+    ]);
+    expect(problems(withCopy({ maxWorkers: 21, concurrency: 16 }))).toEqual([]);
+    expect(problems(withCopy({ maxWorkers: 350, concurrency: 1 }))).toEqual([]);
+  });
+
   it('reads an HCP Terraform workspace backend, on app.terraform.io unless a host is given', () => {
     const [production] = parseConfigFile({
       environments: {

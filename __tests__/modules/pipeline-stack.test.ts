@@ -1,4 +1,4 @@
-import { exampleConfig, synthStack } from './stack-helper';
+import { exampleConfig, resources, synthStack } from './stack-helper';
 
 describe('Construct: PipelineStack', () => {
   describe('Given the example production environment', () => {
@@ -30,6 +30,32 @@ describe('Construct: PipelineStack', () => {
           use_lockfile: true,
         },
       });
+    });
+  });
+
+  describe('Given the copy workers of the configuration', () => {
+    const reserved = (tf: ReturnType<typeof synthStack>['tf']) =>
+      Object.fromEntries(
+        Object.values(resources(tf, 'aws_lambda_function')).map((f) => [
+          String(f.function_name),
+          f.reserved_concurrent_executions,
+        ]),
+      );
+
+    it('when left to the default, then the copy function reserves 350 ÷ concurrency executions and no other function reserves any', () => {
+      const { tf } = synthStack(exampleConfig((c) => ({ ...c, copy: { concurrency: 16 } })));
+      const byName = reserved(tf);
+      expect(byName['aurora-export-copy']).toBe(21);
+      expect(
+        Object.entries(byName)
+          .filter(([name]) => name !== 'aurora-export-copy')
+          .map(([, r]) => r),
+      ).toEqual(Array(Object.keys(byName).length - 1).fill(undefined));
+    });
+
+    it("when maxWorkers is set, then it is the copy function's reserved concurrency", () => {
+      const { tf } = synthStack(exampleConfig((c) => ({ ...c, copy: { concurrency: 8, maxWorkers: 12 } })));
+      expect(reserved(tf)['aurora-export-copy']).toBe(12);
     });
   });
 

@@ -49,6 +49,7 @@ import { destinationOf, destinationRefusal, runDestinationPrefix } from '../shar
 import { ManifestText, parseExportTablesInfo, type ExportTableInfo } from '../shared/copy/manifest';
 import { classifyCopyError, type CopyCallContext, type PermanentCopyFailure } from '../shared/copy/permanent-errors';
 import { mapWithConcurrency } from '../shared/copy/concurrency';
+import { copyWorkers } from '../../config/schema';
 import { finishStage } from '../shared/stage/finish-stage';
 import { DestinationAccessDenied, StaleTransition, errorMessage } from '../shared/errors';
 import { createLogger, withRunId, type Logger } from '../shared/runtime/logger';
@@ -181,40 +182,65 @@ class CopyStage {
     const run = await this.copyingRun(runId);
     if (!run) return;
     const dispatchSeconds = this.deps.dispatchLeaseSeconds ?? 900;
-    let created: number[] = [];
-    if (run.copy?.batchesTotal === undefined) {
-      const planned = await this.guard(run, () => this.recordPlan(run, dispatchSeconds));
+    let batchesTotal = run.copy?.batchesTotal;
+    if (batchesTotal === undefined) {
+      const planned = await this.guard(run, () => this.recordPlan(run));
       if (planned === false) return;
-      created = planned;
+      batchesTotal = planned;
     } else {
       this.deps.logger.info('copy already planned; re-sending the batches no worker or message holds', {
         reason,
-        batchesTotal: run.copy.batchesTotal,
+        batchesTotal: batchesTotal,
       });
     }
-    // Planning left a message's lease on every batch it created: those, and any batch whose lease ran out
-    // (its worker died, or its message was lost), are sent now; a batch a worker holds is left alone.
-    const unattended = await this.deps.batches.unattendedIndexes(runId);
-    const claimed = await mapWithConcurrency(unattended, 16, (batch) =>
-      this.deps.batches.claimDispatch(runId, batch, dispatchSeconds),
-    );
-    const send = [...new Set([...created, ...unattended.filter((_, i) => claimed[i])])].sort((a, b) => a - b);
-    if (send.length === 0 && (await this.deps.batches.pendingIndexes(runId)).length === 0) {
+    const sent = await this.dispatch(runId, batchesTotal, dispatchSeconds);
+    if (sent === 0 && (await this.deps.batches.pendingIndexes(runId)).length === 0) {
       await this.finalizeIfComplete(runId, `plan:${reason}`);
-      return;
+    }
+  }
+
+  /**
+   * Keeps at most `maxWorkers` batches leased (held by a worker, or by a message on its way): first re-sends
+   * batches that had a message and lost it (their worker died, or the message was lost), then hands out
+   * batches that never had one, in index order. The rest wait: each worker that finishes a batch sends the
+   * next ({@link sendNext}). So the copy function's reserved concurrency is never asked for more, and no
+   * message waits throttled while its lease runs out. Returns how many were sent.
+   */
+  private async dispatch(runId: string, batchesTotal: number, dispatchSeconds: number): Promise<number> {
+    const { unattended, attended } = await this.deps.batches.attendance(runId);
+    const dispatched = await this.deps.batches.dispatchedCount(runId);
+    let room = Math.max(0, copyWorkers(this.s.copy) - attended);
+    const send: number[] = [];
+    for (const batch of unattended.filter((i) => i < dispatched)) {
+      if (send.length >= room) break;
+      if (await this.deps.batches.claimDispatch(runId, batch, dispatchSeconds)) send.push(batch);
+    }
+    room -= send.length;
+    for (; room > 0; room--) {
+      const next = await this.deps.batches.nextUndispatched(runId, batchesTotal);
+      if (next === undefined) break;
+      if (await this.deps.batches.claimDispatch(runId, next, dispatchSeconds)) send.push(next);
     }
     await mapWithConcurrency(send, 16, (batch) =>
       this.deps.publisher.publish(StageFunction.COPY, { kind: 'copy-batch', runId, batch }),
     );
-    this.deps.logger.info('copy batches sent', { batches: send.length });
+    if (send.length > 0) this.deps.logger.info('copy batches sent', { batches: send.length });
+    return send.length;
+  }
+
+  /** A worker that finished its batch hands its place to the next batch that never had a message. */
+  private async sendNext(runId: string, batchesTotal: number): Promise<void> {
+    const next = await this.deps.batches.nextUndispatched(runId, batchesTotal);
+    if (next === undefined) return;
+    if (!(await this.deps.batches.claimDispatch(runId, next, this.deps.dispatchLeaseSeconds ?? 900))) return;
+    await this.deps.publisher.publish(StageFunction.COPY, { kind: 'copy-batch', runId, batch: next });
   }
 
   /**
-   * Plans the copy: streams the export's listing page by page into batches recorded on the run table (each
-   * with the lease of the message about to be sent for it), then records the totals on the run. Returns the
-   * batches it created, or false when the run cannot go on.
+   * Plans the copy: streams the export's listing page by page into batches recorded on the run table, then
+   * records the totals on the run. Returns how many batches the plan has, or false when the run cannot go on.
    */
-  private async recordPlan(run: Run, dispatchSeconds: number): Promise<number[] | false> {
+  private async recordPlan(run: Run): Promise<number | false> {
     const prefix = runDestinationPrefix(this.s, run);
     const status = await this.deps.batches.claimDestination(this.destination, prefix, run);
     const refusal = destinationRefusal(status, this.destination, prefix, run);
@@ -249,16 +275,12 @@ class CopyStage {
         yield relative(next.value);
       }
     }
-    const created: number[] = [];
     const totals = await planListing(
       topLevel,
       pages(this.deps.s3),
       { maxObjects: this.s.copy.batchMaxObjects, maxBytes: this.s.copy.batchMaxGiB * GiB },
       async (batches) => {
-        const put = await mapWithConcurrency(batches, 8, (b) =>
-          this.deps.batches.putIfAbsent(run.runId, b, sourcePrefix, prefix, { seconds: dispatchSeconds }),
-        );
-        for (const [i, b] of batches.entries()) if (put[i]) created.push(Number(b.id));
+        await mapWithConcurrency(batches, 8, (b) => this.deps.batches.putIfAbsent(run.runId, b, sourcePrefix, prefix));
       },
     );
     try {
@@ -271,13 +293,13 @@ class CopyStage {
       });
     } catch (e) {
       if (!(e instanceof StaleTransition)) throw e;
-      // Another planner recorded the plan first (or the run moved on): the batches this one created still hold
-      // the lease of a message, so their messages go out here; a worker checks the run before it copies.
+      // Another planner recorded the same plan first (or the run moved on): messages go out under the same
+      // bound either way; a worker checks the run before it copies.
       this.deps.logger.info('the plan was recorded by another delivery, or the run moved on', { error: e.message });
-      return created;
+      return totals.batches;
     }
     this.deps.logger.info('copy planned', { ...totals, destinationPrefix: prefix });
-    return created;
+    return totals.batches;
   }
 
   /**
@@ -332,6 +354,7 @@ class CopyStage {
     }
     const counted = await this.deps.batches.countBatchDone(runId, index, batch.keys.length, batch.bytes);
     if (!counted) return;
+    if (counted.counted) await this.sendNext(runId, counted.batchesTotal);
     this.deps.logger.info('batch done', {
       batch: index,
       objects: batch.keys.length,

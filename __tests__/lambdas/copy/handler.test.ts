@@ -309,6 +309,46 @@ describe('Handler: copy', () => {
     });
   });
 
+  describe('Bounded fan-out', () => {
+    it('keeps at most maxWorkers batches leased: the plan sends that many, each finished batch sends the next', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 20, concurrency: 4, maxWorkers: 2 } });
+      await world.store.createRun(copyingRun('run-bounded', MEDIUM_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-bounded' }));
+      const total = (await world.store.mustGet('run-bounded')).copy?.batchesTotal ?? 0;
+      expect(total).toBeGreaterThan(4);
+
+      let wave = world.publisher.takeBatches();
+      expect(wave.map((b) => b.batch)).toEqual([0, 1]);
+      // Nothing more goes out while both are on their way, whatever the reconciler asks.
+      await world.handler()(snsEvent({ kind: 'advance', runId: 'run-bounded' }));
+      expect(world.publisher.takeBatches()).toEqual([]);
+
+      const order: number[] = [];
+      while (wave.length > 0) {
+        const { unattended, attended } = await world.batches.attendance('run-bounded');
+        expect(attended).toBeLessThanOrEqual(2);
+        expect(unattended.length + attended).toBeLessThanOrEqual(total - order.length);
+        const [next, ...rest] = wave;
+        await world.handler()(snsEvent(next));
+        order.push(next?.batch ?? -1);
+        wave = [...rest, ...world.publisher.takeBatches()];
+      }
+      expect(order).toEqual(Array.from({ length: total }, (_, i) => i));
+      expect((await world.store.mustGet('run-bounded')).stage).toBe('CLEANING_UP');
+    });
+
+    it('tops the workers back up from batches never sent when a finished worker could not send the next', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 40, concurrency: 4, maxWorkers: 1 } });
+      await world.store.createRun(copyingRun('run-topup', MEDIUM_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-topup' }));
+      expect(world.publisher.takeBatches().map((b) => b.batch)).toEqual([0]);
+      // The worker of batch 0 died after copying, before it sent the next: the batch is done, nothing is leased.
+      await world.batches.markBatchDone('run-topup', 0);
+      await world.handler()(snsEvent({ kind: 'advance', runId: 'run-topup' }));
+      expect(world.publisher.takeBatches().map((b) => b.batch)).toEqual([1]);
+    });
+  });
+
   describe('Finalization', () => {
     it('refuses to write _SUCCESS when the recorded progress misses an object', async () => {
       const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 100 } });

@@ -42,6 +42,8 @@ export const CopyRunAttributes = {
   doneIds: 'copyBatchesDoneIds',
   /** `{ owner, at }`: who finalizes the copy, since when. */
   finalizeClaim: 'copyFinalizeClaim',
+  /** How many batches, in index order, have been handed out for their first message. */
+  dispatched: 'copyBatchesDispatched',
 } as const;
 
 /** Batch lifecycle. */
@@ -332,6 +334,14 @@ export class CopyBatchStore {
    * for them is on its way. These, and only these, need a `copy-batch` message.
    */
   async unattendedIndexes(runId: string): Promise<number[]> {
+    return (await this.attendance(runId)).unattended;
+  }
+
+  /**
+   * The run's unfinished batches split by lease: those no live lease covers (see {@link unattendedIndexes}),
+   * and how many a worker or a message on its way holds, which is how many workers are or will soon be busy.
+   */
+  async attendance(runId: string): Promise<{ unattended: number[]; attended: number }> {
     const now = this.now().getTime();
     const unfinished: number[] = [];
     const leases = new Map<number, BatchLease | undefined>();
@@ -342,10 +352,11 @@ export class CopyBatchStore {
       if (isLeaseItem(sk)) leases.set(index, item.lease as BatchLease | undefined);
       else if (item.status !== BatchStatus.DONE) unfinished.push(index);
     }
-    return unfinished.filter((i) => {
+    const unattended = unfinished.filter((i) => {
       const lease = leases.get(i);
       return !lease || Number(lease.expiresAt) <= now;
     });
+    return { unattended, attended: unfinished.length - unattended.length };
   }
 
   /**
@@ -464,6 +475,44 @@ export class CopyBatchStore {
       if (isConditionFailure(e)) return false;
       throw e;
     }
+  }
+
+  /**
+   * Hands out the next batch, in index order, that never had a message: of concurrent callers each gets a
+   * different one. Undefined when every batch of the plan was handed out, or the run left COPYING.
+   */
+  async nextUndispatched(runId: string, batchesTotal: number): Promise<number | undefined> {
+    try {
+      const out = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: runKey(runId),
+          UpdateExpression: 'ADD #dispatched :one',
+          ConditionExpression: '#stage = :copying AND (attribute_not_exists(#dispatched) OR #dispatched < :total)',
+          ExpressionAttributeNames: { '#dispatched': CopyRunAttributes.dispatched, '#stage': 'stage' },
+          ExpressionAttributeValues: { ':one': 1, ':total': batchesTotal, ':copying': 'COPYING' },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      return Number(out.Attributes?.[CopyRunAttributes.dispatched]) - 1;
+    } catch (e) {
+      if (isConditionFailure(e)) return undefined;
+      throw e;
+    }
+  }
+
+  /** How many batches {@link nextUndispatched} has handed out. */
+  async dispatchedCount(runId: string): Promise<number> {
+    const out = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: runKey(runId),
+        ConsistentRead: true,
+        ProjectionExpression: '#dispatched',
+        ExpressionAttributeNames: { '#dispatched': CopyRunAttributes.dispatched },
+      }),
+    );
+    return Number(out.Item?.[CopyRunAttributes.dispatched] ?? 0);
   }
 
   /**

@@ -46,6 +46,7 @@ export const runtimeSettingsSchema = z
     tableFailurePolicy: z.enum(['fail', 'warn']),
     copy: z.object({
       concurrency: z.number().int().positive(),
+      maxWorkers: z.number().int().positive().optional(),
       partSizeMiB: z.number().int().positive(),
       batchMaxObjects: z.number().int().positive(),
       batchMaxGiB: z.number().positive(),
