@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { buildSync } from 'esbuild';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { type BuildOptions, buildSync, version as ESBUILD_VERSION } from 'esbuild';
 import { unzipSync, zipSync } from 'fflate';
 
 /**
@@ -98,7 +98,7 @@ export function bundleLambdas(entries: readonly BundleEntry[], options: BundleOp
     names.add(e.name);
   }
   const bundleAwsSdk = options.bundleAwsSdk ?? false;
-  const result = buildSync({
+  const esbuildOptions: BuildOptions = {
     absWorkingDir: REPO_ROOT,
     entryPoints: entries.map((e) => ({ in: resolve(REPO_ROOT, e.entry), out: e.name })),
     outdir: '/bundle-out',
@@ -116,15 +116,116 @@ export function bundleLambdas(entries: readonly BundleEntry[], options: BundleOp
     external: bundleAwsSdk ? [] : ['@aws-sdk/*'],
     // Some dependencies pick an ESM build with `module`; prefer the Node CommonJS entry points.
     mainFields: ['main', 'module'],
-  });
+  };
   const outDir = options.outDir ?? DEFAULT_ZIP_DIR;
+  const bundles = memoizedBuild(esbuildOptions, entries, outDir);
   const zips = new Map<string, LambdaZip>();
-  for (const e of entries) {
-    const out = result.outputFiles.find((f) => f.path === `/bundle-out/${e.name}.js`);
-    if (!out) throw new Error(`esbuild produced no output for ${e.name}`);
-    zips.set(e.name, writeZip(e.name, { [HANDLER_FILE]: out.contents }, outDir));
-  }
+  for (const e of entries) zips.set(e.name, writeZip(e.name, { [HANDLER_FILE]: bundles[e.name] }, outDir));
   return zips;
+}
+
+/**
+ * What an esbuild run read, recorded beside its outputs: the digest of every input file; the entry names of every
+ * folder holding an input, and of the parent of a folder whose `index` file is an input (so a new file that would
+ * resolve in place of an input, such as `foo.ts` beside `foo/index.ts`, is seen); the digest of every output.
+ */
+interface BundleMemo {
+  readonly inputs: Record<string, string>;
+  readonly folders: Record<string, string>;
+  readonly outputs: Record<string, string>;
+}
+
+const sha256Hex = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Digest of a folder's entry names, or `absent`. */
+function folderDigest(folder: string): string {
+  return existsSync(folder) ? sha256Hex(readdirSync(folder).sort().join('\0')) : 'absent';
+}
+
+/** Files every bundle depends on besides its inputs: what decides how imports resolve and how TypeScript reads. */
+const BUNDLE_CONTEXT_FILES = ['package-lock.json', 'tsconfig.json'];
+
+/**
+ * esbuild's outputs for these options, from the memo under `<outDir>/bundles/` when nothing it read has changed
+ * since (every input's bytes, the folders around them, the lockfile and tsconfig, esbuild's version and the
+ * options), else from a fresh esbuild run, whose inputs are then recorded. Bundling is most of a synth whose zips
+ * are memoized, and its output depends only on what it read; a memo that does not check out is rebuilt.
+ */
+function memoizedBuild(
+  esbuildOptions: BuildOptions,
+  entries: readonly BundleEntry[],
+  outDir: string,
+): Record<string, Uint8Array> {
+  const memoDir = join(outDir, 'bundles');
+  const key = createHash('sha256').update(`esbuild-${ESBUILD_VERSION}\0${JSON.stringify(esbuildOptions)}\0`);
+  for (const file of BUNDLE_CONTEXT_FILES) {
+    const path = join(REPO_ROOT, file);
+    key.update(`${file}\0${existsSync(path) ? sha256Hex(readFileSync(path)) : 'absent'}\0`);
+  }
+  const memoPath = join(memoDir, `${key.digest('hex')}.json`);
+  const remembered = readBundleMemo(memoPath, memoDir, entries);
+  if (remembered) return remembered;
+
+  const result = buildSync({ ...esbuildOptions, metafile: true });
+  const outputs: Record<string, Uint8Array> = {};
+  for (const e of entries) {
+    const out = result.outputFiles?.find((f) => f.path === `/bundle-out/${e.name}.js`);
+    if (!out) throw new Error(`esbuild produced no output for ${e.name}`);
+    outputs[e.name] = out.contents;
+  }
+  const inputs: Record<string, string> = {};
+  const folders: Record<string, string> = {};
+  for (const input of Object.keys(result.metafile?.inputs ?? {}).sort()) {
+    const path = resolve(REPO_ROOT, input);
+    inputs[relative(REPO_ROOT, path)] = sha256Hex(readFileSync(path));
+    // A file beside an input could resolve in its place; beside an `index` file's folder, too (`foo.ts` vs `foo/`).
+    const around = /^index\./.test(basename(path)) ? [dirname(path), dirname(dirname(path))] : [dirname(path)];
+    for (const folder of around) folders[relative(REPO_ROOT, folder)] = folderDigest(folder);
+  }
+  const recorded: Record<string, string> = {};
+  for (const [name, bytes] of Object.entries(outputs)) {
+    recorded[name] = sha256Hex(bytes);
+    writeOnce(join(memoDir, `${recorded[name]}.js`), bytes);
+  }
+  const memo: BundleMemo = { inputs, folders, outputs: recorded };
+  mkdirSync(memoDir, { recursive: true });
+  const aside = `${memoPath}.${process.pid}.${Date.now()}.tmp`;
+  writeFileSync(aside, `${JSON.stringify(memo)}\n`);
+  renameSync(aside, memoPath);
+  return outputs;
+}
+
+/** The outputs a memo records, when it exists and everything it read is unchanged; otherwise undefined. */
+function readBundleMemo(
+  memoPath: string,
+  memoDir: string,
+  entries: readonly BundleEntry[],
+): Record<string, Uint8Array> | undefined {
+  if (!existsSync(memoPath)) return undefined;
+  let memo: BundleMemo;
+  try {
+    memo = JSON.parse(readFileSync(memoPath, 'utf8')) as BundleMemo;
+  } catch {
+    return undefined;
+  }
+  for (const [input, digest] of Object.entries(memo.inputs ?? {})) {
+    const path = resolve(REPO_ROOT, input);
+    if (!existsSync(path) || sha256Hex(readFileSync(path)) !== digest) return undefined;
+  }
+  for (const [folder, digest] of Object.entries(memo.folders ?? {})) {
+    if (folderDigest(resolve(REPO_ROOT, folder)) !== digest) return undefined;
+  }
+  const outputs: Record<string, Uint8Array> = {};
+  for (const e of entries) {
+    const digest = memo.outputs?.[e.name];
+    if (!digest) return undefined;
+    const path = join(memoDir, `${digest}.js`);
+    if (!existsSync(path)) return undefined;
+    const bytes = readFileSync(path);
+    if (sha256Hex(bytes) !== digest) return undefined;
+    outputs[e.name] = bytes;
+  }
+  return outputs;
 }
 
 /**

@@ -231,3 +231,61 @@ describe('Zip memo', () => {
     expect(readFileSync(memo, 'utf8')).toBe(`${first.sha256Hex}\n`);
   });
 });
+
+describe('Bundle memo', () => {
+  const outDir = mkdtempSync(join(tmpdir(), 'esbuild-memo-'));
+  const source = mkdtempSync(join(tmpdir(), 'esbuild-memo-src-'));
+  afterAll(() => {
+    rmSync(outDir, { recursive: true, force: true });
+    rmSync(source, { recursive: true, force: true });
+  });
+  const entry = join(source, 'app', 'handler.ts');
+  const dep = join(source, 'lib', 'dep');
+  const bundle = () => bundleLambdas([{ name: 'memo', entry }], { outDir }).get('memo')!;
+  const handlerCode = (zip: { zipPath: string }) =>
+    Buffer.from(unzipSync(readFileSync(zip.zipPath))[HANDLER_FILE]).toString('utf8');
+  const memoFile = () =>
+    join(outDir, 'bundles', readdirSync(join(outDir, 'bundles')).find((f) => f.endsWith('.json'))!);
+
+  beforeAll(() => {
+    // The entry and the folder it imports live apart, so only the folder around `lib/dep/` sees `lib/dep.ts`.
+    mkdirSync(join(source, 'app'));
+    mkdirSync(dep, { recursive: true });
+    writeFileSync(join(dep, 'index.ts'), "export const word = 'from-dep-folder';\n");
+    writeFileSync(entry, "import { word } from '../lib/dep';\nexport const handler = async () => word;\n");
+  });
+
+  it('reuses the bundle of sources that did not change instead of running esbuild again', () => {
+    const first = bundle();
+    expect(handlerCode(first)).toContain('from-dep-folder');
+    expect(bundle()).toEqual(first);
+    // Proof that the memo, not a new esbuild run, answers: point it at another stored output and that comes back.
+    const memo = JSON.parse(readFileSync(memoFile(), 'utf8'));
+    const other = Buffer.from('exports.handler = async () => "remembered";\n');
+    const otherHex = createHash('sha256').update(other).digest('hex');
+    writeFileSync(join(outDir, 'bundles', `${otherHex}.js`), other);
+    writeFileSync(memoFile(), JSON.stringify({ ...memo, outputs: { memo: otherHex } }));
+    expect(handlerCode(bundle())).toContain('remembered');
+    writeFileSync(memoFile(), JSON.stringify(memo));
+    expect(bundle()).toEqual(first);
+  });
+
+  it('bundles again when a file it read changes', () => {
+    writeFileSync(join(dep, 'index.ts'), "export const word = 'changed-in-folder';\n");
+    expect(handlerCode(bundle())).toContain('changed-in-folder');
+  });
+
+  it('bundles again when a new file would resolve in place of one it read', () => {
+    writeFileSync(`${dep}.ts`, "export const word = 'from-dep-file';\n");
+    const shadowed = handlerCode(bundle());
+    expect(shadowed).toContain('from-dep-file');
+    expect(shadowed).not.toContain('changed-in-folder');
+  });
+
+  it('bundles again when a stored output no longer hashes to its name', () => {
+    const before = bundle();
+    const memo = JSON.parse(readFileSync(memoFile(), 'utf8'));
+    writeFileSync(join(outDir, 'bundles', `${memo.outputs.memo}.js`), 'tampered');
+    expect(bundle()).toEqual(before);
+  });
+});
