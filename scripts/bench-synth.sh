@@ -6,7 +6,7 @@
 #
 #   scripts/bench-synth.sh [runs] [--cold]
 #
-# --cold removes the zip memo (build/lambda/inputs) before every run, as on a fresh checkout.
+# --cold removes the bundle and zip memos (build/lambda/bundles, build/lambda/inputs) before every run, as on a fresh checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=3
@@ -23,7 +23,7 @@ measure() { # label, command...
   shift
   local walls=() cpus=() rsss=()
   for i in $(seq "$runs"); do
-    $cold && rm -rf build/lambda/inputs
+    $cold && rm -rf build/lambda/bundles build/lambda/inputs
     local out report
     out=$(mktemp -d)
     report=$(mktemp)
