@@ -16,33 +16,13 @@ export interface ListedObject {
   readonly size: number;
 }
 
-/**
- * Lists every object under a prefix, page by page (1,000 keys a page), calling `onPage` as pages arrive so
- * a caller never needs more than one page in flight. Sends ExpectedBucketOwner.
- */
+/** Every object under a prefix, all pages of {@link listPages} gathered: for small listings (the export's files). */
 export async function listPrefix(
   client: S3Client,
   params: { bucket: string; prefix: string; expectedOwner: string },
-  onPage?: (objects: ListedObject[]) => void | Promise<void>,
 ): Promise<ListedObject[]> {
   const all: ListedObject[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client.send(
-      new ListObjectsV2Command({
-        Bucket: params.bucket,
-        Prefix: params.prefix,
-        ContinuationToken: token,
-        ExpectedBucketOwner: params.expectedOwner,
-      }),
-    );
-    const objects = (page.Contents ?? [])
-      .filter((o) => o.Key !== undefined)
-      .map((o) => ({ key: o.Key as string, size: o.Size ?? 0 }));
-    all.push(...objects);
-    if (onPage) await onPage(objects);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  for await (const page of listPages(client, params)) all.push(...page);
   return all;
 }
 
