@@ -12,6 +12,7 @@ import type { PipelineMessage, PipelinePublisher } from '../lambdas/shared/domai
 import { StageFunction } from '../lambdas/shared/domain/run';
 import { silentLogger } from '../lambdas/shared/runtime/logger';
 import type { RuntimeSettings } from '../lambdas/shared/contracts/settings';
+import { DEFAULT_STAGE_DEADLINES } from '../config/schema';
 
 /** Everything a copy-stage instance needs; plain data, so that it can be handed to a worker thread. */
 export interface CopyStageSetup {
@@ -94,14 +95,7 @@ export function benchSettings(o: {
     },
     tableFailurePolicy: 'fail',
     copy: { concurrency: o.concurrency, partSizeMiB: 128, batchMaxObjects: o.batchMaxObjects, batchMaxGiB: 50 },
-    stageDeadlinesMinutes: {
-      restoring: 120,
-      snapshotting: 120,
-      waitingForExportSlot: 720,
-      exporting: 720,
-      copying: 240,
-      cleaningUp: 60,
-    },
+    stageDeadlinesMinutes: DEFAULT_STAGE_DEADLINES,
     orphanGraceMinutes: 240,
     runRetentionDays: 1,
   };

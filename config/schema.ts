@@ -210,7 +210,7 @@ export const destinationSchema = z
     { when: () => true },
   );
 
-export const stageDeadlinesSchema = z
+const stageDeadlineFields = z
   .object({
     restoring: positiveInt.default(120).describe('Minutes a temporary cluster may take to become available.'),
     snapshotting: positiveInt.default(120).describe('Minutes the manual snapshot of the temporary cluster may take.'),
@@ -221,15 +221,12 @@ export const stageDeadlinesSchema = z
     copying: positiveInt.default(240).describe('Minutes the copy to the destination may take.'),
     cleaningUp: positiveInt.default(60).describe('Minutes the cleanup may take before it is retried and reported.'),
   })
-  .strict()
-  .default({
-    restoring: 120,
-    snapshotting: 120,
-    waitingForExportSlot: 720,
-    exporting: 720,
-    copying: 240,
-    cleaningUp: 60,
-  });
+  .strict();
+
+/** The stage deadlines when the configuration sets none: each stage's own default, written once above. */
+export const DEFAULT_STAGE_DEADLINES = Object.freeze(stageDeadlineFields.parse({}));
+
+export const stageDeadlinesSchema = stageDeadlineFields.default(DEFAULT_STAGE_DEADLINES);
 
 const pipelineShape = {
   namePrefix: z

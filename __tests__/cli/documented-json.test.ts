@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { RunStore } from '../../lambdas/shared/adapters/run-store';
 import { ExportPath, newRun } from '../../lambdas/shared/domain/run';
 import { startDynalite, type DynaliteHandle } from '../support/dynalite';
+import { DEFAULT_STAGE_DEADLINES } from '../../config/schema';
 
 const sh = promisify(exec);
 const root = join(__dirname, '..', '..');
@@ -30,14 +31,7 @@ describe('The documented --json commands', () => {
     const store = new RunStore({
       tableName,
       client: dynalite.documentClient(),
-      deadlinesMinutes: {
-        restoring: 120,
-        snapshotting: 120,
-        waitingForExportSlot: 720,
-        exporting: 720,
-        copying: 240,
-        cleaningUp: 60,
-      },
+      deadlinesMinutes: DEFAULT_STAGE_DEADLINES,
       retentionDays: 90,
     });
     const snapshotId = 'rds:orders-provisioned-2026-12-01-03-10';

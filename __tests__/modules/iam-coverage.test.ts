@@ -26,20 +26,14 @@ import {
 } from '../support/iam-eval';
 import { CallRecorder, requestsFor, type MappedRequest, type RecordedCall } from './iam-requests';
 import { exampleConfig, only, resources, synthesizedSettings, synthStack, type SynthesizedStack } from './stack-helper';
+import { DEFAULT_STAGE_DEADLINES } from '../../config/schema';
 
 const REGION = 'eu-west-1';
 const CLIENT_ACCOUNT = '210987654321';
 const CLIENT_ACCESS_POINT = `arn:aws:s3:${REGION}:${CLIENT_ACCOUNT}:accesspoint/sim-lake`;
 const CLIENT_KEY = `arn:aws:kms:${REGION}:${CLIENT_ACCOUNT}:key/1b2c3d4e-5f60-4718-9a0b-1c2d3e4f5a6b`;
 const MiB = 1024 ** 2;
-const DEADLINES = {
-  restoring: 120,
-  snapshotting: 120,
-  waitingForExportSlot: 720,
-  exporting: 720,
-  copying: 240,
-  cleaningUp: 60,
-};
+const DEADLINES = DEFAULT_STAGE_DEADLINES;
 
 /**
  * Actions a stage's policy grants that no recorded call makes, each with the reason it stays. A reason must

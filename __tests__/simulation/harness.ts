@@ -28,6 +28,7 @@ import { CopyBatchStore } from '../../lambdas/shared/adapters/copy-batch-store';
 import { startDynalite, type DynaliteHandle } from '../support/dynalite';
 import { startS3rver, type S3rverHandle } from '../support/s3rver';
 import { FakeRds, type FakeTable } from '../support/fake-rds';
+import { DEFAULT_STAGE_DEADLINES } from '../../config/schema';
 
 export const SIM_EXPORT_BUCKET = 'sim-exports';
 export const SIM_DESTINATION_BUCKET = 'client-lake';
@@ -74,14 +75,7 @@ export function simulationSettings(tableName: string, overrides: Partial<Runtime
     },
     tableFailurePolicy: 'fail',
     copy: { concurrency: 4, partSizeMiB: 5, batchMaxObjects: 3, batchMaxGiB: 1 },
-    stageDeadlinesMinutes: {
-      restoring: 120,
-      snapshotting: 120,
-      waitingForExportSlot: 720,
-      exporting: 720,
-      copying: 240,
-      cleaningUp: 60,
-    },
+    stageDeadlinesMinutes: DEFAULT_STAGE_DEADLINES,
     orphanGraceMinutes: 60,
     runRetentionDays: 30,
     ...overrides,

@@ -9,17 +9,11 @@ import { RunStore } from '../../../lambdas/shared/adapters/run-store';
 import type { Run } from '../../../lambdas/shared/domain/run';
 import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
 import { captureIo } from '../support/io';
+import { DEFAULT_STAGE_DEADLINES } from '../../../config/schema';
 
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:aurora-export-pipeline';
 const T0 = new Date('2026-11-27T12:00:00Z');
-const deadlines = {
-  restoring: 120,
-  snapshotting: 120,
-  waitingForExportSlot: 720,
-  exporting: 720,
-  copying: 240,
-  cleaningUp: 60,
-};
+const deadlines = DEFAULT_STAGE_DEADLINES;
 
 const sns = mockClient(SNSClient);
 const rds = mockClient(RDSClient);

@@ -9,6 +9,7 @@ import { silentLogger } from '../../../lambdas/shared/runtime/logger';
 import type { RuntimeSettings } from '../../../lambdas/shared/contracts/settings';
 import type { DynaliteHandle } from '../../support/dynalite';
 import type { S3rverHandle } from '../../support/s3rver';
+import { DEFAULT_STAGE_DEADLINES } from '../../../config/schema';
 
 export const SOURCE_BUCKET = 'exports-bucket';
 export const DEST_BUCKET = 'client-lake';
@@ -43,14 +44,7 @@ export function testSettings(
     },
     tableFailurePolicy: 'fail',
     copy: { concurrency: 8, partSizeMiB: 128, batchMaxObjects: 1000, batchMaxGiB: 50, ...over.copy },
-    stageDeadlinesMinutes: {
-      restoring: 120,
-      snapshotting: 120,
-      waitingForExportSlot: 720,
-      exporting: 720,
-      copying: 240,
-      cleaningUp: 60,
-    },
+    stageDeadlinesMinutes: DEFAULT_STAGE_DEADLINES,
     orphanGraceMinutes: 240,
     runRetentionDays: 90,
   };

@@ -2,15 +2,9 @@ import { RunStore } from '../../../../lambdas/shared/adapters/run-store';
 import { ExportPath, RunStage, newRun, type Run } from '../../../../lambdas/shared/domain/run';
 import { RunNotFound, StaleTransition } from '../../../../lambdas/shared/errors';
 import { startDynalite, type DynaliteHandle } from '../../../support/dynalite';
+import { DEFAULT_STAGE_DEADLINES } from '../../../../config/schema';
 
-const DEADLINES = {
-  restoring: 120,
-  snapshotting: 120,
-  waitingForExportSlot: 720,
-  exporting: 720,
-  copying: 240,
-  cleaningUp: 60,
-};
+const DEADLINES = DEFAULT_STAGE_DEADLINES;
 
 function aRun(
   runId: string,

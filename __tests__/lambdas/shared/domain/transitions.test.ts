@@ -17,17 +17,11 @@ import {
   type RunEventType,
   type TransitionContext,
 } from '../../../../lambdas/shared/domain/transitions';
+import { DEFAULT_STAGE_DEADLINES } from '../../../../config/schema';
 
 const ctx: TransitionContext = {
   now: new Date('2026-05-15T10:00:00.000Z'),
-  deadlinesMinutes: {
-    restoring: 120,
-    snapshotting: 120,
-    waitingForExportSlot: 720,
-    exporting: 720,
-    copying: 240,
-    cleaningUp: 60,
-  },
+  deadlinesMinutes: DEFAULT_STAGE_DEADLINES,
   retentionDays: 30,
 };
 
