@@ -39,11 +39,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { Run, StageFunction } from '../lambdas/shared/domain/run';
+import type { StageFunction } from '../lambdas/shared/domain/run';
 import type { RuntimeSettings } from '../lambdas/shared/contracts/settings';
 import { createRunTable } from '../__tests__/support/dynalite';
 import { benchSettings, buildCopyStage, sns, type CopyStageSetup } from './copy-stage';
-import { cliConfig, cliVersion, FanOut, measure, runCli, startDynaliteProcess, WorkerPool } from './harness';
+import {
+  copyingRun,
+  cliConfig,
+  cliVersion,
+  FanOut,
+  measure,
+  runCli,
+  startDynaliteProcess,
+  WorkerPool,
+} from './harness';
 import { processTreeCpuSeconds, startMemoryEmulator, startS3rverEmulator, type Emulator } from './emulators';
 
 // Keep the figures readable: the SDK's Node.js 22 notice is silenced with its documented switch, before any
@@ -161,23 +170,7 @@ async function runCopyStage(
   const rows: Row[] = [];
   const batchCounts: number[] = [];
   const deliver = async (phase: Phase, runId: string) => {
-    const now = new Date().toISOString();
-    const run: Run = {
-      runId,
-      attempt: 1,
-      sourceClusterId: 'shop',
-      sourceSnapshotId: `rds:shop-${runId}`,
-      sourceSnapshotArn: `arn:aws:rds:us-east-1:123456789012:cluster-snapshot:rds:shop-${runId}`,
-      sourceSnapshotCreatedAt: now,
-      path: 'direct',
-      stage: 'COPYING',
-      exportTaskId: 'task',
-      exportAttempt: 1,
-      exportS3Prefix: phase.prefix,
-      stageEnteredAt: { COPYING: now },
-      createdAt: now,
-      updatedAt: now,
-    };
+    const run = copyingRun(runId, phase.prefix);
     await planner.store.createRun(run);
     const s3Before = emulator.cpuSeconds();
     const dynamoBefore = tables.dynamoCpu();

@@ -20,11 +20,11 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { PipelineMessage, PipelinePublisher } from '../lambdas/shared/domain/messages';
-import type { Run, StageFunction } from '../lambdas/shared/domain/run';
+import type { StageFunction } from '../lambdas/shared/domain/run';
 import { createRunTable } from '../__tests__/support/dynalite';
 import { benchSettings, buildCopyStage, sns } from './copy-stage';
 import { startMemoryEmulator } from './emulators';
-import { startDynaliteProcess } from './harness';
+import { copyingRun, startDynaliteProcess } from './harness';
 import { REAL_S3_MODEL } from './memory-s3';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -109,23 +109,7 @@ async function main(): Promise<void> {
       const used = process.cpuUsage(cpu);
       cpuMs.push((used.user + used.system) / 1000);
     };
-    const now = new Date().toISOString();
-    const run: Run = {
-      runId: 'run-cost',
-      attempt: 1,
-      sourceClusterId: 'shop',
-      sourceSnapshotId: 'rds:shop-cost',
-      sourceSnapshotArn: 'arn:aws:rds:us-east-1:123456789012:cluster-snapshot:rds:shop-cost',
-      sourceSnapshotCreatedAt: now,
-      path: 'direct',
-      stage: 'COPYING',
-      exportTaskId: 'task',
-      exportAttempt: 1,
-      exportS3Prefix: PREFIX,
-      stageEnteredAt: { COPYING: now },
-      createdAt: now,
-      updatedAt: now,
-    };
+    const run = copyingRun('run-cost', PREFIX, 'shop-cost');
     await stage.store.createRun(run);
     const before = await emulator.modelCounters?.();
     const started = Date.now();

@@ -8,11 +8,35 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { PipelineMessage, PipelinePublisher } from '../lambdas/shared/domain/messages';
-import type { StageFunction } from '../lambdas/shared/domain/run';
+import type { Run, StageFunction } from '../lambdas/shared/domain/run';
 import type { CopyStageSetup } from './copy-stage';
 import type { Emulator } from './emulators';
 
 const MiB = 1024 * 1024;
+
+/**
+ * A direct-export run of the `shop` cluster already in COPYING, its export under `exportS3Prefix`: what every copy
+ * benchmark (and the benchmark's own test) hands the copy stage.
+ */
+export function copyingRun(runId: string, exportS3Prefix: string, snapshotName = `shop-${runId}`): Run {
+  const now = new Date().toISOString();
+  return {
+    runId,
+    attempt: 1,
+    sourceClusterId: 'shop',
+    sourceSnapshotId: `rds:${snapshotName}`,
+    sourceSnapshotArn: `arn:aws:rds:us-east-1:123456789012:cluster-snapshot:rds:${snapshotName}`,
+    sourceSnapshotCreatedAt: now,
+    path: 'direct',
+    stage: 'COPYING',
+    exportTaskId: 'task',
+    exportAttempt: 1,
+    exportS3Prefix,
+    stageEnteredAt: { COPYING: now },
+    createdAt: now,
+    updatedAt: now,
+  };
+}
 
 /** Samples RSS while `work` runs; returns its duration, the peak and the process's CPU time. */
 export async function measure(

@@ -25,11 +25,20 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { PipelineMessage } from '../lambdas/shared/domain/messages';
-import type { Run, StageFunction } from '../lambdas/shared/domain/run';
+import type { StageFunction } from '../lambdas/shared/domain/run';
 import { createRunTable } from '../__tests__/support/dynalite';
 import { benchSettings, buildCopyStage, sns, type CopyStageSetup } from './copy-stage';
 import { startMemoryEmulator, type Emulator } from './emulators';
-import { cliConfig, cliVersion, FanOut, measure, runCli, startDynaliteProcess, WorkerPool } from './harness';
+import {
+  copyingRun,
+  cliConfig,
+  cliVersion,
+  FanOut,
+  measure,
+  runCli,
+  startDynaliteProcess,
+  WorkerPool,
+} from './harness';
 import { REAL_S3_MODEL, type S3Model } from './memory-s3';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -145,23 +154,7 @@ async function copyStage(
     fanOut.deliver = (message) => pool.run(message);
     try {
       const runOf = async (runId: string, prefix: string) => {
-        const now = new Date().toISOString();
-        const run: Run = {
-          runId,
-          attempt: 1,
-          sourceClusterId: 'shop',
-          sourceSnapshotId: `rds:shop-${runId}`,
-          sourceSnapshotArn: `arn:aws:rds:us-east-1:123456789012:cluster-snapshot:rds:shop-${runId}`,
-          sourceSnapshotCreatedAt: now,
-          path: 'direct',
-          stage: 'COPYING',
-          exportTaskId: 'task',
-          exportAttempt: 1,
-          exportS3Prefix: prefix,
-          stageEnteredAt: { COPYING: now },
-          createdAt: now,
-          updatedAt: now,
-        };
+        const run = copyingRun(runId, prefix);
         await planner.store.createRun(run);
         await planner.handler(sns({ kind: 'copy-plan', runId }));
         await fanOut.drain();

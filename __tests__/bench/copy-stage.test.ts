@@ -1,6 +1,7 @@
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { PipelineMessage, PipelinePublisher } from '../../lambdas/shared/domain/messages';
-import type { Run, StageFunction } from '../../lambdas/shared/domain/run';
+import type { StageFunction } from '../../lambdas/shared/domain/run';
+import { copyingRun } from '../../bench/harness';
 import { benchSettings, buildCopyStage, sns, type CopyStage } from '../../bench/copy-stage';
 import { startMemoryS3, type MemoryS3Handle } from '../../bench/memory-s3';
 import { startDynalite, type DynaliteHandle } from '../support/dynalite';
@@ -65,23 +66,7 @@ describe('Benchmark: copy stage', () => {
     await client.send(
       new PutObjectCommand({ Bucket: SOURCE, Key: `${PREFIX}/export_tables_info_task_from_1_to_2.json`, Body: info }),
     );
-    const now = new Date().toISOString();
-    const run: Run = {
-      runId: 'run-smoke',
-      attempt: 1,
-      sourceClusterId: 'shop',
-      sourceSnapshotId: 'rds:shop-smoke',
-      sourceSnapshotArn: 'arn:aws:rds:us-east-1:123456789012:cluster-snapshot:rds:shop-smoke',
-      sourceSnapshotCreatedAt: now,
-      path: 'direct',
-      stage: 'COPYING',
-      exportTaskId: 'task',
-      exportAttempt: 1,
-      exportS3Prefix: PREFIX,
-      stageEnteredAt: { COPYING: now },
-      createdAt: now,
-      updatedAt: now,
-    };
+    const run = copyingRun('run-smoke', PREFIX, 'shop-smoke');
     await stage.store.createRun(run);
 
     await stage.handler(sns({ kind: 'copy-plan', runId: run.runId }));
