@@ -7,7 +7,7 @@ import type { SNSEvent } from 'aws-lambda';
 import { makeHandler, type CopyHandler } from '../lambdas/copy/handler';
 import { CopyBatchStore } from '../lambdas/shared/adapters/copy-batch-store';
 import { RunStore, defaultDocumentClient } from '../lambdas/shared/adapters/run-store';
-import { createCopyS3Client } from '../lambdas/shared/adapters/s3-copy';
+import { createCopyS3Client, createDirectCopy } from '../lambdas/shared/adapters/s3-copy';
 import type { PipelineMessage, PipelinePublisher } from '../lambdas/shared/domain/messages';
 import { StageFunction } from '../lambdas/shared/domain/run';
 import { silentLogger } from '../lambdas/shared/runtime/logger';
@@ -22,6 +22,8 @@ export interface CopyStageSetup {
   readonly settings: RuntimeSettings;
   /** The copy client's socket pool; the client's own default when absent. */
   readonly maxSockets?: number;
+  /** How CopyObject is sent: hand-signed as the deployed function sends it, or through the SDK. @default 'direct' */
+  readonly copyPath?: 'direct' | 'sdk';
 }
 
 /** DynamoDB requests a copy stage made, with the capacity units DynamoDB reported for them. */
@@ -151,11 +153,13 @@ export function buildCopyStage(setup: CopyStageSetup, publisher: PipelinePublish
     responseChecksumValidation: 'WHEN_REQUIRED',
     ...(setup.maxSockets ? { requestHandler: { httpAgent: { maxSockets: setup.maxSockets } } } : {}),
   });
+  const directCopy = setup.copyPath === 'sdk' ? undefined : createDirectCopy(s3);
   const handler = makeHandler({
     settings: cfg,
     store,
     batches,
     s3,
+    directCopy,
     publisher,
     logger: silentLogger(),
     principal: async () => 'bench',
@@ -166,6 +170,7 @@ export function buildCopyStage(setup: CopyStageSetup, publisher: PipelinePublish
     batches,
     dynamo: counters,
     destroy: () => {
+      directCopy?.destroy();
       s3.destroy();
       dynamo.destroy();
     },

@@ -16,7 +16,8 @@
  * the machine's cores the client used, which tells when CPU, not latency, sets the pace.
  *
  * Knobs: BENCH_SMALL_OBJECTS (4000 × 64 KiB), BENCH_MEDIUM_OBJECTS (64 × 64 MiB), BENCH_TOTAL_CONCURRENCY
- * (`64,256`), BENCH_WORKERS (4), BENCH_CLIENTS (`copy,aws,rclone`), BENCH_MEDIAN_MS (100), BENCH_SIGMA (0.35),
+ * (`64,256`), BENCH_WORKERS (4), BENCH_CLIENTS (`copy,aws,rclone`), BENCH_COPY_PATH (`direct`, as deployed; `sdk`
+ * sends every CopyObject through the SDK's client), BENCH_MEDIAN_MS (100), BENCH_SIGMA (0.35),
  * BENCH_COPY_MIBPS (100), BENCH_PREFIX_WRITES (3500).
  */
 import { spawnSync } from 'node:child_process';
@@ -52,6 +53,7 @@ const MEDIUM = Number(process.env.BENCH_MEDIUM_OBJECTS ?? 64);
 const TOTALS = (process.env.BENCH_TOTAL_CONCURRENCY ?? '64,256').split(',').map(Number);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? 'copy,aws,rclone').split(',').map((c) => c.trim());
+const COPY_PATH = process.env.BENCH_COPY_PATH === 'sdk' ? 'sdk' : 'direct';
 const MODEL: S3Model = {
   medianMs: Number(process.env.BENCH_MEDIAN_MS ?? REAL_S3_MODEL.medianMs),
   sigma: Number(process.env.BENCH_SIGMA ?? REAL_S3_MODEL.sigma),
@@ -143,6 +145,7 @@ async function copyStage(
       credentials: emulator.credentials,
       dynamoEndpoint,
       settings: cfg,
+      copyPath: COPY_PATH,
     };
     const fanOut = new FanOut();
     const planner = buildCopyStage(setup, fanOut);
@@ -166,7 +169,7 @@ async function copyStage(
       for (let i = 0; i < WORKERS; i++) await runOf(`warm-${total}-${phase.id}-${i}`, 'exports/warm/task');
       const r = await modelled(emulator, () => measure(() => runOf(`run-${total}-${phase.id}`, phase.prefix)));
       rows.push({
-        client: `copy stage ${WORKERS}×${settings.copy.concurrency}`,
+        client: `copy stage ${WORKERS}×${settings.copy.concurrency}${COPY_PATH === 'sdk' ? ' sdk' : ''}`,
         concurrency: total,
         phase,
         seconds: r.seconds,

@@ -28,7 +28,8 @@ import type { PipelinePublisher } from '../shared/domain/messages';
 import { forEachRecord } from '../shared/runtime/records';
 import { RunStore, defaultDocumentClient } from '../shared/adapters/run-store';
 import { SnsPipelinePublisher } from '../shared/adapters/sns';
-import { createCopyS3Client, S3CopyCallError, S3ObjectCopier } from '../shared/adapters/s3-copy';
+import { createCopyS3Client, createDirectCopy, S3CopyCallError, S3ObjectCopier } from '../shared/adapters/s3-copy';
+import type { DirectCopyObject } from '../shared/adapters/s3-direct-copy';
 import {
   DestinationTextWriter,
   listPages,
@@ -72,6 +73,11 @@ export interface CopyDeps {
   readonly batches: CopyBatchStore;
   /** S3 client for the export bucket and the destination (adaptive retry in production). */
   readonly s3: S3Client;
+  /**
+   * Sends the single-request copies (CopyObject) as hand-signed requests with `s3`'s endpoint, credentials and
+   * region, falling back to `s3` on anything but success (production); through `s3` when absent.
+   */
+  readonly directCopy?: DirectCopyObject;
   readonly publisher: PipelinePublisher;
   readonly logger: Logger;
   /** Who the function runs as, for error messages (the role ARN). */
@@ -145,6 +151,7 @@ class CopyStage {
     this.destination = destinationOf(this.s);
     this.copier = new S3ObjectCopier({
       client: deps.s3,
+      direct: deps.directCopy,
       sourceBucket: this.s.exportBucket,
       sourceOwnerAccountId: this.s.accountId,
       destinationBucket: this.destination,
@@ -676,6 +683,7 @@ export function callerPrincipal(sts: STSClient = new STSClient({})): () => Promi
 export function defaultDeps(settings: RuntimeSettings = settingsFromEnv()): CopyDeps & InvocationDeps {
   const tracer = createTracer(StageFunction.COPY);
   const documentClient = defaultDocumentClient(tracer.captureAWSv3Client(new DynamoDBClient({})));
+  const s3 = tracer.captureAWSv3Client(createCopyS3Client());
   return {
     settings,
     store: new RunStore({
@@ -689,7 +697,8 @@ export function defaultDeps(settings: RuntimeSettings = settingsFromEnv()): Copy
       client: documentClient,
       retentionDays: settings.runRetentionDays,
     }),
-    s3: tracer.captureAWSv3Client(createCopyS3Client()),
+    s3,
+    directCopy: createDirectCopy(s3),
     publisher: new SnsPipelinePublisher(settings.pipelineTopicArn, tracer.captureAWSv3Client(new SNSClient({}))),
     logger: createLogger(StageFunction.COPY),
     principal: callerPrincipal(tracer.captureAWSv3Client(new STSClient({}))),

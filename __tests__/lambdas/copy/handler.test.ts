@@ -1,6 +1,8 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
 import { startS3rver, type S3rverHandle } from '../../support/s3rver';
+import type { CopyDeps } from '../../../lambdas/copy/handler';
+import { createDirectCopy } from '../../../lambdas/shared/adapters/s3-copy';
 import type { Manifest } from '../../../lambdas/shared/copy/manifest';
 import {
   copyingRun,
@@ -59,8 +61,8 @@ async function readJson<T>(key: string): Promise<T> {
 }
 
 /** Delivers every queued copy-batch message, one after the other, until none is left. */
-async function drain(world: CopyWorld, client: S3Client = s3): Promise<number> {
-  const handler = world.handler(client);
+async function drain(world: CopyWorld, client: S3Client = s3, over: Partial<CopyDeps> = {}): Promise<number> {
+  const handler = world.handler(client, over);
   let delivered = 0;
   for (let batches = world.publisher.takeBatches(); batches.length > 0; batches = world.publisher.takeBatches()) {
     for (const b of batches) {
@@ -73,7 +75,7 @@ async function drain(world: CopyWorld, client: S3Client = s3): Promise<number> {
 
 describe('Handler: copy', () => {
   describe('Message: copy-plan and copy-batch', () => {
-    it('splits thousands of objects into batches at the count and byte limits and delivers every one, manifest and _SUCCESS last', async () => {
+    it('splits thousands of objects into batches at the count and byte limits and delivers every one (CopyObject sent directly, as deployed), manifest and _SUCCESS last', async () => {
       const world = await copyWorld(dynalite, s3, {
         copy: { batchMaxObjects: 500, batchMaxGiB: 6000 / 1024 ** 3, concurrency: 16 },
       });
@@ -91,7 +93,13 @@ describe('Handler: copy', () => {
       expect(batches.flatMap((b) => b.keys)).toHaveLength(total);
       expect(world.publisher.sent.filter((s) => s.message.kind === 'copy-batch')).toHaveLength(batches.length);
 
-      expect(await drain(world)).toBe(batches.length);
+      const directCopy = createDirectCopy(s3);
+      try {
+        expect(await drain(world, s3, { directCopy })).toBe(batches.length);
+      } finally {
+        directCopy.destroy();
+      }
+      expect(directCopy.counters).toEqual({ direct: total, sdk: 0, fallbacks: 0 });
 
       const run = await world.store.mustGet('run-big');
       expect(run.stage).toBe('CLEANING_UP');

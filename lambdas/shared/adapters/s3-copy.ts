@@ -10,6 +10,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { mapWithConcurrency } from '../copy/concurrency';
+import { DirectCopyObject } from './s3-direct-copy';
 
 /** Largest object a single CopyObject may copy (5 GiB). */
 export const MAX_COPY_OBJECT_BYTES = 5 * 1024 ** 3;
@@ -63,9 +64,23 @@ export function createCopyS3Client(overrides: S3ClientConfig = {}): S3Client {
   });
 }
 
+/**
+ * The copy client's hot path: CopyObject as one hand-signed request over its own kept-alive sockets, with
+ * `client`'s endpoint, credentials and region (see {@link DirectCopyObject}), and the same limits as the client.
+ */
+export function createDirectCopy(client: S3Client): DirectCopyObject {
+  return new DirectCopyObject(client, {
+    maxSockets: COPY_MAX_SOCKETS,
+    requestTimeoutMs: COPY_REQUEST_TIMEOUT_MS,
+    connectionTimeoutMs: COPY_CONNECTION_TIMEOUT_MS,
+  });
+}
+
 /** How objects are written at the destination. */
 export interface S3ObjectCopierOptions {
   readonly client: S3Client;
+  /** Sends single-request copies (CopyObject) instead of `client`; every other call goes through `client`. */
+  readonly direct?: DirectCopyObject;
   readonly sourceBucket: string;
   /** Our account: sent as ExpectedSourceBucketOwner (and ExpectedBucketOwner on reads of the source). */
   readonly sourceOwnerAccountId: string;
@@ -214,18 +229,18 @@ export class S3ObjectCopier {
 
   private async copySingle(request: ObjectCopyRequest, hooks: ResumableCopyHooks): Promise<ObjectCopyResult> {
     const o = this.options;
+    const input = {
+      Bucket: o.destinationBucket,
+      Key: request.destinationKey,
+      CopySource: copySource(o.sourceBucket, request.sourceKey),
+      ExpectedSourceBucketOwner: o.sourceOwnerAccountId,
+      MetadataDirective: 'COPY' as const,
+      ...this.writeOptions(),
+    };
     const out = await this.call('s3:PutObject', 'both', request.destinationKey, () =>
-      o.client.send(
-        new CopyObjectCommand({
-          Bucket: o.destinationBucket,
-          Key: request.destinationKey,
-          CopySource: copySource(o.sourceBucket, request.sourceKey),
-          ExpectedSourceBucketOwner: o.sourceOwnerAccountId,
-          MetadataDirective: 'COPY',
-          ...this.writeOptions(),
-        }),
-        { abortSignal: hooks.abortSignal },
-      ),
+      o.direct
+        ? o.direct.send(input, hooks.abortSignal)
+        : o.client.send(new CopyObjectCommand(input), { abortSignal: hooks.abortSignal }),
     );
     return { etag: out.CopyObjectResult?.ETag ?? '', multipart: false, parts: 1 };
   }
