@@ -43,7 +43,7 @@ export async function measure(
   work: () => Promise<void>,
 ): Promise<{ seconds: number; peakRssMiB: number; cpuSeconds: number }> {
   let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
   const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   try {

@@ -80,6 +80,10 @@ interface Row {
   readonly cpuSeconds: number;
   readonly slowDowns: number;
   readonly requests: number;
+  /** Sum of the latencies the model drew for the client's requests, in seconds. */
+  readonly latencySeconds: number;
+  /** The copy stage: how long the planner took before its handler returned. */
+  readonly planSeconds?: number;
 }
 
 /** The model's mean time of one CopyObject of `bytes`: the log-normal's mean plus the bytes at the copy rate. */
@@ -108,7 +112,7 @@ async function seed(emulator: Emulator, phase: Phase): Promise<void> {
 async function modelled<T>(
   emulator: Emulator,
   work: () => Promise<T>,
-): Promise<T & { slowDowns: number; requests: number }> {
+): Promise<T & { slowDowns: number; requests: number; latencySeconds: number }> {
   const before = await emulator.modelCounters?.();
   const out = await work();
   const after = await emulator.modelCounters?.();
@@ -116,6 +120,7 @@ async function modelled<T>(
     ...out,
     slowDowns: (after?.slowDowns ?? 0) - (before?.slowDowns ?? 0),
     requests: (after?.requests ?? 0) - (before?.requests ?? 0),
+    latencySeconds: ((after?.latencyMs ?? 0) - (before?.latencyMs ?? 0)) / 1000,
   };
 }
 
@@ -156,10 +161,13 @@ async function copyStage(
     );
     fanOut.deliver = (message) => pool.run(message);
     try {
+      let planSeconds = 0;
       const runOf = async (runId: string, prefix: string) => {
         const run = copyingRun(runId, prefix);
         await planner.store.createRun(run);
+        const start = performance.now();
         await planner.handler(sns({ kind: 'copy-plan', runId }));
+        planSeconds = (performance.now() - start) / 1000;
         await fanOut.drain();
         const done = await planner.store.mustGet(runId);
         if (done.outcome !== 'SUCCEEDED')
@@ -176,6 +184,8 @@ async function copyStage(
         cpuSeconds: r.cpuSeconds,
         slowDowns: r.slowDowns,
         requests: r.requests,
+        latencySeconds: r.latencySeconds,
+        planSeconds,
       });
     } finally {
       await pool.close();
@@ -261,8 +271,11 @@ function print(row: Row): void {
   const cores = (row.cpuSeconds / row.seconds / CORES) * 100;
   console.log(
     `${row.client.padEnd(20)} ${row.phase.name.padEnd(13)} ${f(row.seconds, 7, 2)} ${f(objectsPerSecond, 9)} ${f(mibPerSecond, 8)} ` +
-      `${f(bound, 9)} ${f(boundMiB, 8)} ${f((objectsPerSecond / bound) * 100, 6, 0)}% ${f(cpuMs, 8, 2)} ${f(cores, 6, 0)}% ${String(row.slowDowns).padStart(6)}`,
+      `${f(bound, 9)} ${f(boundMiB, 8)} ${f((objectsPerSecond / bound) * 100, 6, 0)}% ${f(row.latencySeconds / row.seconds, 9)} ${f(row.requests / row.phase.objects, 7, 2)} ` +
+      `${f(cpuMs, 8, 2)} ${f(cores, 6, 0)}% ${String(row.slowDowns).padStart(6)}`,
   );
+  if (row.planSeconds !== undefined)
+    console.log(`${''.padEnd(20)} (planning: ${row.planSeconds.toFixed(2)} s until the planner's handler returned)`);
 }
 
 async function main(): Promise<void> {
@@ -301,14 +314,16 @@ async function main(): Promise<void> {
       `clients: copy stage (${WORKERS} workers)${aws ? `; ${aws}` : '; aws CLI not found'}${rc ? `; ${rc}` : '; rclone not found'}`,
     );
     console.log(
-      'bound = concurrency ÷ the model\'s mean time of one CopyObject of that size; "% bound" = objects/s ÷ bound; CPU = the client\'s own',
+      'bound = concurrency ÷ the model\'s mean time of one CopyObject of that size; "% bound" = objects/s ÷ bound; ' +
+        '"in flight" = S3 requests the model held on average (its drawn latencies ÷ seconds); req/obj = S3 requests per object; ' +
+        "CPU = the client's own",
     );
     const all: Row[] = [];
     for (const total of TOTALS) {
       console.log('');
       console.log(`== total concurrency ${total} ==`);
       console.log(
-        'client               phase         seconds objects/s    MiB/s  bound/s bound MiB/s % bound CPU ms/obj  cores SlowDn',
+        'client               phase         seconds objects/s    MiB/s  bound/s bound MiB/s % bound in flight req/obj CPU ms/obj  cores SlowDn',
       );
       const rows: Row[] = [];
       if (CLIENTS.includes('copy')) rows.push(...(await copyStage(emulator, dynalite.endpoint, total, phases)));
