@@ -138,6 +138,9 @@ export function makeHandler(deps: CopyDeps): CopyHandler {
   return handle as CopyHandler;
 }
 
+/** Objects and bytes of each planned batch, by index: what counting a batch done adds to the run. */
+type PlannedSizes = Map<number, { objects: number; bytes: number }>;
+
 class CopyStage {
   private readonly s: RuntimeSettings;
   /** Access point ARN or bucket name: what every destination call passes as Bucket. */
@@ -190,16 +193,19 @@ class CopyStage {
     if (!run) return;
     const dispatchSeconds = this.deps.dispatchLeaseSeconds ?? 900;
     let batchesTotal = run.copy?.batchesTotal;
+    let sizes: PlannedSizes = new Map();
     if (batchesTotal === undefined) {
-      const planned = await this.guard(run, () => this.recordPlan(run));
+      const planned = await this.guard(run, () => this.recordPlan(run, dispatchSeconds));
       if (planned === false) return;
-      batchesTotal = planned;
+      batchesTotal = planned.batches;
+      sizes = planned.sizes;
     } else {
       this.deps.logger.info('copy already planned; re-sending the batches no worker or message holds', {
         reason,
         batchesTotal: batchesTotal,
       });
     }
+    await this.countBatchesDoneBeforePlan(runId, sizes);
     const sent = await this.dispatch(runId, batchesTotal, dispatchSeconds);
     if (sent === 0 && (await this.deps.batches.pendingIndexes(runId)).length === 0) {
       await this.finalizeIfComplete(runId, `plan:${reason}`);
@@ -224,7 +230,7 @@ class CopyStage {
     }
     room -= send.length;
     for (; room > 0; room--) {
-      const next = await this.deps.batches.nextUndispatched(runId, batchesTotal);
+      const next = await this.deps.batches.nextUndispatched(runId, batchesTotal, copyWorkers(this.s.copy));
       if (next === undefined) break;
       if (await this.deps.batches.claimDispatch(runId, next, dispatchSeconds)) send.push(next);
     }
@@ -235,19 +241,64 @@ class CopyStage {
     return send.length;
   }
 
-  /** A worker that finished its batch hands its place to the next batch that never had a message. */
-  private async sendNext(runId: string, batchesTotal: number): Promise<void> {
-    const next = await this.deps.batches.nextUndispatched(runId, batchesTotal);
+  /**
+   * Counts on the run the batches a worker finished before the plan's totals were recorded (it could not count
+   * them then), with their sizes from the plan in memory or, after a planner that died, from their items.
+   */
+  private async countBatchesDoneBeforePlan(runId: string, sizes: PlannedSizes): Promise<void> {
+    for (const index of await this.deps.batches.uncountedDone(runId)) {
+      let size = sizes.get(index);
+      if (!size) {
+        const batch = await this.deps.batches.get(runId, index);
+        if (!batch) continue;
+        size = { objects: batch.keys.length, bytes: batch.bytes };
+      }
+      await this.deps.batches.countBatchDone(runId, index, size.objects, size.bytes);
+    }
+  }
+
+  /**
+   * Workers that may hold batches while the plan is being made: the copy's worker bound (the function's reserved
+   * concurrency) less the planner's own execution, so no message waits throttled behind the planner.
+   */
+  private workersWhilePlanning(): number {
+    return copyWorkers(this.s.copy) - 1;
+  }
+
+  /**
+   * Hands out planned batches that never had a message while the listing is still being planned, as long as
+   * fewer than {@link workersWhilePlanning} are unfinished: copying starts with the first batches instead of
+   * after the whole listing.
+   */
+  private async dispatchPlanned(runId: string, dispatchSeconds: number): Promise<void> {
+    for (;;) {
+      const next = await this.deps.batches.nextUndispatched(runId, undefined, this.workersWhilePlanning());
+      if (next === undefined) return;
+      if (!(await this.deps.batches.claimDispatch(runId, next, dispatchSeconds))) continue;
+      await this.deps.publisher.publish(StageFunction.COPY, { kind: 'copy-batch', runId, batch: next });
+    }
+  }
+
+  /**
+   * A worker that finished its batch hands its place to the next batch that never had a message: within the
+   * plan's total, or before that is recorded, within the batches planned so far.
+   */
+  private async sendNext(runId: string, batchesTotal: number | undefined): Promise<void> {
+    const next = await this.deps.batches.nextUndispatched(runId, batchesTotal, this.workersWhilePlanning());
     if (next === undefined) return;
     if (!(await this.deps.batches.claimDispatch(runId, next, this.deps.dispatchLeaseSeconds ?? 900))) return;
     await this.deps.publisher.publish(StageFunction.COPY, { kind: 'copy-batch', runId, batch: next });
   }
 
   /**
-   * Plans the copy: streams the export's listing page by page into batches recorded on the run table, then
-   * records the totals on the run. Returns how many batches the plan has, or false when the run cannot go on.
+   * Plans the copy: streams the export's listing page by page into batches recorded on the run table, handing
+   * out the first of them to workers as they are recorded (within the copy's worker bound), then records the
+   * totals on the run. Returns how many batches the plan has with their sizes, or false when the run cannot go on.
    */
-  private async recordPlan(run: Run): Promise<number | false> {
+  private async recordPlan(
+    run: Run,
+    dispatchSeconds: number,
+  ): Promise<{ batches: number; sizes: PlannedSizes } | false> {
     const prefix = runDestinationPrefix(this.s, run);
     const status = await this.deps.batches.claimDestination(this.destination, prefix, run);
     const refusal = destinationRefusal(status, this.destination, prefix, run);
@@ -282,12 +333,16 @@ class CopyStage {
         yield relative(next.value);
       }
     }
+    const sizes: PlannedSizes = new Map();
     const totals = await planListing(
       topLevel,
       pages(this.deps.s3),
       { maxObjects: this.s.copy.batchMaxObjects, maxBytes: this.s.copy.batchMaxGiB * GiB },
       async (batches) => {
         await mapWithConcurrency(batches, 8, (b) => this.deps.batches.putIfAbsent(run.runId, b, sourcePrefix, prefix));
+        for (const b of batches) sizes.set(Number(b.id), { objects: b.objects.length, bytes: b.bytes });
+        await this.deps.batches.recordPlanned(run.runId, Number(batches[batches.length - 1]?.id) + 1);
+        await this.dispatchPlanned(run.runId, dispatchSeconds);
       },
     );
     try {
@@ -303,10 +358,10 @@ class CopyStage {
       // Another planner recorded the same plan first (or the run moved on): messages go out under the same
       // bound either way; a worker checks the run before it copies.
       this.deps.logger.info('the plan was recorded by another delivery, or the run moved on', { error: e.message });
-      return totals.batches;
+      return { batches: totals.batches, sizes };
     }
     this.deps.logger.info('copy planned', { ...totals, destinationPrefix: prefix });
-    return totals.batches;
+    return { batches: totals.batches, sizes };
   }
 
   /**
@@ -331,12 +386,14 @@ class CopyStage {
       });
       return;
     }
+    // True for the one delivery that marked the batch done: before the plan is recorded, it sends the next batch.
+    let markedDone = false;
     if (lease) {
       const keeper = new LeaseKeeper(this.deps.batches, runId, index, lease, leaseSeconds, this.now);
       let outcome: CopyOutcome | false | 'failed' = 'failed';
       try {
         outcome = await this.guard(run, () => this.copyBatch(batch, keeper, context));
-        if (outcome === 'done') await this.deps.batches.markBatchDone(runId, index);
+        if (outcome === 'done') markedDone = await this.deps.batches.markBatchDone(runId, index);
       } finally {
         keeper.stop();
         if (outcome === 'time') {
@@ -361,6 +418,11 @@ class CopyStage {
     }
     const counted = await this.deps.batches.countBatchDone(runId, index, batch.keys.length, batch.bytes);
     if (!counted) return;
+    if (!counted.planRecorded) {
+      if (markedDone) await this.sendNext(runId, undefined);
+      this.deps.logger.info('batch done while the copy is being planned; the planner counts it', { batch: index });
+      return;
+    }
     if (counted.counted) await this.sendNext(runId, counted.batchesTotal);
     this.deps.logger.info('batch done', {
       batch: index,

@@ -1,9 +1,11 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
 import { startS3rver, type S3rverHandle } from '../../support/s3rver';
-import type { CopyDeps } from '../../../lambdas/copy/handler';
+import type { CopyDeps, CopyHandler } from '../../../lambdas/copy/handler';
 import { createDirectCopy } from '../../../lambdas/shared/adapters/s3-copy';
 import type { Manifest } from '../../../lambdas/shared/copy/manifest';
+import type { PipelineMessage } from '../../../lambdas/shared/domain/messages';
+import type { StageFunction } from '../../../lambdas/shared/domain/run';
 import {
   copyingRun,
   copyWorld,
@@ -357,6 +359,117 @@ describe('Handler: copy', () => {
     });
   });
 
+  describe('Copying while the listing is planned', () => {
+    /** A client that lists in pages of 30 keys, so that the planner records its batches over several pages. */
+    function pagedClient(): S3Client {
+      const client = s3rver.client();
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'ListObjectsV2Command') (args.input as { MaxKeys?: number }).MaxKeys = 30;
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+      return client;
+    }
+
+    /**
+     * A publisher that delivers every copy-batch message at once, inside the publish that sends it, as a worker
+     * that takes it immediately would; it notes whether the plan's totals were recorded at that moment.
+     */
+    function deliverAtOnce(world: CopyWorld, runId: string, handler: () => CopyHandler) {
+      const deliveries: Array<{ batch: number; planRecorded: boolean }> = [];
+      const publisher = {
+        publish: async (target: StageFunction, message: PipelineMessage) => {
+          await world.publisher.publish(target, message);
+          if (message.kind !== 'copy-batch') return;
+          const run = await world.store.mustGet(runId);
+          deliveries.push({ batch: message.batch, planRecorded: run.copy?.batchesTotal !== undefined });
+          await handler()(snsEvent(message));
+        },
+      };
+      return { deliveries, publisher };
+    }
+
+    it('hands out batches as the planner records them, so copying starts before the listing is read to its end', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 10, maxWorkers: 2 } });
+      await world.store.createRun(copyingRun('run-early', MEDIUM_EXPORT));
+      const client = pagedClient();
+      let handler: CopyHandler | undefined;
+      const { deliveries, publisher } = deliverAtOnce(world, 'run-early', () => handler as CopyHandler);
+      handler = world.handler(client, { publisher });
+      try {
+        await handler(snsEvent({ kind: 'copy-plan', runId: 'run-early' }));
+      } finally {
+        client.destroy();
+      }
+
+      const run = await world.store.mustGet('run-early');
+      expect(run.outcome).toBe('SUCCEEDED');
+      const total = run.copy?.batchesTotal ?? 0;
+      expect(total).toBe(13);
+      // Every batch went out once, each while the plan's totals were still unknown: the listing was still being read.
+      expect(deliveries.map((d) => d.batch)).toEqual(Array.from({ length: total }, (_, i) => i));
+      expect(deliveries.every((d) => !d.planRecorded)).toBe(true);
+      // Counted once each: by the planner, since none could be counted before the plan was recorded.
+      expect(run.copy).toMatchObject({ batchesDone: total, objectsCopied: 122, objects: 122 });
+      const manifest = await readJson<Manifest>('lake/orders/2024-03-07/run-early/_manifest.json');
+      expect(manifest.objects).toHaveLength(122);
+      expect(await exists(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-early/_SUCCESS')).toBe(true);
+    });
+
+    it('keeps at most maxWorkers - 1 batches out while planning (the planner holds one execution), the rest after', async () => {
+      const client = pagedClient();
+      try {
+        for (const maxWorkers of [1, 3]) {
+          const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 10, maxWorkers } });
+          const runId = `run-bound-${maxWorkers}`;
+          await world.store.createRun(copyingRun(runId, MEDIUM_EXPORT));
+          const sentWhilePlanning: number[] = [];
+          const publisher = {
+            publish: async (target: StageFunction, message: PipelineMessage) => {
+              await world.publisher.publish(target, message);
+              const run = await world.store.mustGet(runId);
+              if (message.kind === 'copy-batch' && run.copy?.batchesTotal === undefined)
+                sentWhilePlanning.push(message.batch);
+            },
+          };
+          await world.handler(client, { publisher })(snsEvent({ kind: 'copy-plan', runId }));
+          expect(sentWhilePlanning).toEqual(Array.from({ length: maxWorkers - 1 }, (_, i) => i));
+          // Once the plan is recorded, the planner's execution is free: one batch more goes out.
+          expect(world.publisher.takeBatches().map((b) => b.batch)).toEqual(
+            Array.from({ length: maxWorkers }, (_, i) => i),
+          );
+        }
+      } finally {
+        client.destroy();
+      }
+    });
+
+    it('counts the batches finished during planning on the next pass when the planner stopped before counting them', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 50, maxWorkers: 2 } });
+      await world.store.createRun(copyingRun('run-early-crash', MEDIUM_EXPORT));
+      let handler: CopyHandler | undefined;
+      const { deliveries, publisher } = deliverAtOnce(world, 'run-early-crash', () => handler as CopyHandler);
+      handler = world.handler(s3, { publisher });
+      const crash = jest
+        .spyOn(world.batches, 'uncountedDone')
+        .mockRejectedValueOnce(new Error('the planner stopped after recording the plan'));
+      await expect(handler(snsEvent({ kind: 'copy-plan', runId: 'run-early-crash' }))).rejects.toThrow(/stopped/);
+      crash.mockRestore();
+      const stuck = await world.store.mustGet('run-early-crash');
+      expect(stuck.copy).toMatchObject({ batchesTotal: 3, batchesDone: 0 });
+      expect(deliveries).toHaveLength(3);
+
+      // The reconciler's advance: the batches are counted from their own items, and the copy is finalized.
+      await handler(snsEvent({ kind: 'advance', runId: 'run-early-crash' }));
+      const run = await world.store.mustGet('run-early-crash');
+      expect(run.outcome).toBe('SUCCEEDED');
+      expect(run.copy).toMatchObject({ batchesDone: 3, objectsCopied: 122 });
+      expect(deliveries).toHaveLength(3);
+    });
+  });
+
   describe('Finalization', () => {
     it('refuses to write _SUCCESS when the recorded progress misses an object', async () => {
       const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 100 } });
@@ -364,8 +477,9 @@ describe('Handler: copy', () => {
       await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-partial' }));
       world.publisher.takeBatches();
       // The counters and the batch status say everything is in, but the batch's own record lacks objects.
+      const batch = await world.batches.get('run-partial', 0);
       await world.batches.markBatchDone('run-partial', 0);
-      await world.store.update('run-partial', { add: { 'copy.batchesDone': 1 } });
+      await world.batches.countBatchDone('run-partial', 0, batch?.keys.length ?? 0, batch?.bytes ?? 0);
       await expect(world.handler()(snsEvent({ kind: 'advance', runId: 'run-partial' }))).rejects.toThrow(
         /not complete .*_SUCCESS is not written/,
       );

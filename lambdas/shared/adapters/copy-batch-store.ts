@@ -44,6 +44,10 @@ export const CopyRunAttributes = {
   finalizeClaim: 'copyFinalizeClaim',
   /** How many batches, in index order, have been handed out for their first message. */
   dispatched: 'copyBatchesDispatched',
+  /** How many batches, in index order, the planner has recorded so far: what may be handed out before the plan's totals are. */
+  planned: 'copyBatchesPlanned',
+  /** Batches handed out for their first message and not marked done yet: the bound while the plan is being made. */
+  inFlight: 'copyBatchesInFlight',
 } as const;
 
 /** Batch lifecycle. */
@@ -104,6 +108,11 @@ export interface MarkDoneResult {
   readonly counted: boolean;
   readonly batchesDone: number;
   readonly batchesTotal: number;
+  /**
+   * False when the plan's totals are not recorded yet (the batch was copied while the listing was still being
+   * planned): the batch is not counted, and the planner counts it once it records the plan.
+   */
+  readonly planRecorded: boolean;
 }
 
 export interface CopyBatchStoreOptions {
@@ -341,9 +350,10 @@ export class CopyBatchStore {
    * The run's unfinished batches split by lease: those no live lease covers (see {@link unattendedIndexes}),
    * and how many a worker or a message on its way holds, which is how many workers are or will soon be busy.
    */
-  async attendance(runId: string): Promise<{ unattended: number[]; attended: number }> {
+  async attendance(runId: string): Promise<{ unattended: number[]; attended: number; done: number[] }> {
     const now = this.now().getTime();
     const unfinished: number[] = [];
+    const done: number[] = [];
     const leases = new Map<number, BatchLease | undefined>();
     for await (const item of this.items(runId, L.batchSortKeyPrefix, { projection: true })) {
       const sk = String(item[L.sortKey]);
@@ -351,12 +361,21 @@ export class CopyBatchStore {
       const index = Number(sk.slice(L.batchSortKeyPrefix.length, L.batchSortKeyPrefix.length + BATCH_ID_DIGITS));
       if (isLeaseItem(sk)) leases.set(index, item.lease as BatchLease | undefined);
       else if (item.status !== BatchStatus.DONE) unfinished.push(index);
+      else done.push(index);
     }
     const unattended = unfinished.filter((i) => {
       const lease = leases.get(i);
       return !lease || Number(lease.expiresAt) <= now;
     });
-    return { unattended, attended: unfinished.length - unattended.length };
+    return { unattended, attended: unfinished.length - unattended.length, done };
+  }
+
+  /** Indexes of the run's batches marked done on their own item but not yet counted on the run. */
+  async uncountedDone(runId: string): Promise<number[]> {
+    const { done } = await this.attendance(runId);
+    if (done.length === 0) return [];
+    const run = await this.readRunCopy(runId);
+    return done.filter((i) => !run?.doneIds.has(batchId(i)));
   }
 
   /**
@@ -481,16 +500,42 @@ export class CopyBatchStore {
    * Hands out the next batch, in index order, that never had a message: of concurrent callers each gets a
    * different one. Undefined when every batch of the plan was handed out, or the run left COPYING.
    */
-  async nextUndispatched(runId: string, batchesTotal: number): Promise<number | undefined> {
+  async nextUndispatched(
+    runId: string,
+    batchesTotal: number | undefined,
+    maxInFlight: number,
+  ): Promise<number | undefined> {
+    // Before the plan's totals are recorded, only the batches the planner has recorded so far may go out, and
+    // only while fewer than `maxInFlight` handed-out batches are unfinished (after, the dispatcher counts leases).
+    if (batchesTotal === undefined && maxInFlight < 1) return undefined;
+    const bound: { condition: string; names: Record<string, string>; values: Record<string, number> } =
+      batchesTotal === undefined
+        ? {
+            condition:
+              'attribute_exists(#planned) AND (attribute_not_exists(#dispatched) OR #dispatched < #planned) AND ' +
+              '(attribute_not_exists(#inFlight) OR #inFlight < :max)',
+            names: { '#planned': CopyRunAttributes.planned },
+            values: { ':max': maxInFlight },
+          }
+        : {
+            condition: '(attribute_not_exists(#dispatched) OR #dispatched < :total)',
+            names: {},
+            values: { ':total': batchesTotal },
+          };
     try {
       const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: runKey(runId),
-          UpdateExpression: 'ADD #dispatched :one',
-          ConditionExpression: '#stage = :copying AND (attribute_not_exists(#dispatched) OR #dispatched < :total)',
-          ExpressionAttributeNames: { '#dispatched': CopyRunAttributes.dispatched, '#stage': 'stage' },
-          ExpressionAttributeValues: { ':one': 1, ':total': batchesTotal, ':copying': 'COPYING' },
+          UpdateExpression: 'ADD #dispatched :one, #inFlight :one',
+          ConditionExpression: `#stage = :copying AND ${bound.condition}`,
+          ExpressionAttributeNames: {
+            '#dispatched': CopyRunAttributes.dispatched,
+            '#inFlight': CopyRunAttributes.inFlight,
+            '#stage': 'stage',
+            ...bound.names,
+          },
+          ExpressionAttributeValues: { ':one': 1, ':copying': 'COPYING', ...bound.values },
           ReturnValues: 'UPDATED_NEW',
         }),
       );
@@ -513,6 +558,32 @@ export class CopyBatchStore {
       }),
     );
     return Number(out.Item?.[CopyRunAttributes.dispatched] ?? 0);
+  }
+
+  /**
+   * Records that the planner has written batches 0 … `planned` - 1, so that they may be handed out before the
+   * plan's totals are known; the run's `updatedAt` moves with it, so a long listing is not a stalled run. A
+   * count below the one recorded (a second planner behind the first) changes nothing.
+   */
+  async recordPlanned(runId: string, planned: number): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: runKey(runId),
+          UpdateExpression: 'SET #planned = :planned, #updatedAt = :now',
+          ConditionExpression: '#stage = :copying AND (attribute_not_exists(#planned) OR #planned < :planned)',
+          ExpressionAttributeNames: {
+            '#planned': CopyRunAttributes.planned,
+            '#updatedAt': 'updatedAt',
+            '#stage': 'stage',
+          },
+          ExpressionAttributeValues: { ':planned': planned, ':now': this.now().toISOString(), ':copying': 'COPYING' },
+        }),
+      );
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
+    }
   }
 
   /**
@@ -632,16 +703,17 @@ export class CopyBatchStore {
     );
   }
 
-  /** Marks the batch item done (idempotent). */
-  async markBatchDone(runId: string, index: number): Promise<void> {
-    await this.client.send(
+  /** Marks the batch item done (idempotent); true only for the call that marked it. */
+  async markBatchDone(runId: string, index: number): Promise<boolean> {
+    const out = await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: batchKey(runId, index),
-        UpdateExpression: 'SET #status = :done, #doneAt = :now',
+        UpdateExpression: 'SET #status = :done, #doneAt = if_not_exists(#doneAt, :now)',
         ConditionExpression: 'attribute_exists(#sk)',
         ExpressionAttributeNames: { '#status': 'status', '#doneAt': 'doneAt', '#sk': L.sortKey },
         ExpressionAttributeValues: { ':done': BatchStatus.DONE, ':now': this.now().toISOString() },
+        ReturnValues: 'UPDATED_OLD',
       }),
     );
     await this.client.send(
@@ -653,6 +725,25 @@ export class CopyBatchStore {
         ExpressionAttributeValues: { ':true': true },
       }),
     );
+    const first = out.Attributes?.status !== BatchStatus.DONE;
+    if (first) {
+      // One handed-out batch fewer in flight (see nextUndispatched); a no-op once the run left COPYING.
+      await this.client
+        .send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: runKey(runId),
+            UpdateExpression: 'ADD #inFlight :minusOne',
+            ConditionExpression: '#stage = :copying',
+            ExpressionAttributeNames: { '#inFlight': CopyRunAttributes.inFlight, '#stage': 'stage' },
+            ExpressionAttributeValues: { ':minusOne': -1, ':copying': 'COPYING' },
+          }),
+        )
+        .catch((e: unknown) => {
+          if (!isConditionFailure(e)) throw e;
+        });
+    }
+    return first;
   }
 
   /** True when the batch exists without a lease item (planned before batches had one). */
@@ -717,13 +808,23 @@ export class CopyBatchStore {
         }),
       );
       const copy = (out.Attributes?.copy ?? {}) as { batchesDone?: number; batchesTotal?: number };
-      return { counted: true, batchesDone: copy.batchesDone ?? 0, batchesTotal: copy.batchesTotal ?? 0 };
+      return {
+        counted: true,
+        batchesDone: copy.batchesDone ?? 0,
+        batchesTotal: copy.batchesTotal ?? 0,
+        planRecorded: true,
+      };
     } catch (e) {
       if (!isConditionFailure(e)) throw e;
     }
     const run = await this.readRunCopy(runId);
     if (run?.stage !== 'COPYING') return undefined;
-    return { counted: false, batchesDone: run.doneIds.size, batchesTotal: run.batchesTotal };
+    return {
+      counted: false,
+      batchesDone: run.doneIds.size,
+      batchesTotal: run.batchesTotal ?? 0,
+      planRecorded: run.batchesTotal !== undefined,
+    };
   }
 
   /**
@@ -870,16 +971,17 @@ export class CopyBatchStore {
 
   private async readRunCopy(
     runId: string,
-  ): Promise<{ stage: string; doneIds: Set<string>; batchesTotal: number } | undefined> {
+  ): Promise<{ stage: string; doneIds: Set<string>; batchesTotal: number | undefined } | undefined> {
     const out = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: runKey(runId), ConsistentRead: true }),
     );
     if (!out.Item) return undefined;
     const ids = out.Item[CopyRunAttributes.doneIds] as Set<string> | undefined;
+    const total = (out.Item.copy as { batchesTotal?: number } | undefined)?.batchesTotal;
     return {
       stage: String(out.Item.stage),
       doneIds: ids ?? new Set(),
-      batchesTotal: Number((out.Item.copy as { batchesTotal?: number })?.batchesTotal ?? 0),
+      batchesTotal: total === undefined ? undefined : Number(total),
     };
   }
 }
