@@ -16,7 +16,7 @@
  * the machine's cores the client used, which tells when CPU, not latency, sets the pace.
  *
  * Knobs: BENCH_SMALL_OBJECTS (4000 × 64 KiB), BENCH_MEDIUM_OBJECTS (64 × 64 MiB), BENCH_TOTAL_CONCURRENCY
- * (`64,256`), BENCH_WORKERS (4), BENCH_CLIENTS (`copy,aws,rclone`), BENCH_COPY_PATH (`direct`, as deployed; `sdk`
+ * (`64,256`), BENCH_WORKERS (4), BENCH_BATCHES_PER_WORKER (4: the export's batches, by count and bytes, per worker), BENCH_CLIENTS (`copy,aws,rclone`), BENCH_COPY_PATH (`direct`, as deployed; `sdk`
  * sends every CopyObject through the SDK's client), BENCH_MEDIAN_MS (100), BENCH_SIGMA (0.35),
  * BENCH_COPY_MIBPS (100), BENCH_PREFIX_WRITES (3500).
  */
@@ -52,6 +52,7 @@ const SMALL = Number(process.env.BENCH_SMALL_OBJECTS ?? 4000);
 const MEDIUM = Number(process.env.BENCH_MEDIUM_OBJECTS ?? 64);
 const TOTALS = (process.env.BENCH_TOTAL_CONCURRENCY ?? '64,256').split(',').map(Number);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
+const BATCHES_PER_WORKER = Number(process.env.BENCH_BATCHES_PER_WORKER ?? 4);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? 'copy,aws,rclone').split(',').map((c) => c.trim());
 const COPY_PATH = process.env.BENCH_COPY_PATH === 'sdk' ? 'sdk' : 'direct';
 const MODEL: S3Model = {
@@ -138,12 +139,17 @@ async function copyStage(
       sourceBucket: SOURCE,
       destinationBucket: DEST,
       concurrency: Math.max(1, Math.floor(total / WORKERS)),
-      batchMaxObjects: Math.ceil((phase.objects + 1) / WORKERS),
+      batchMaxObjects: Math.ceil((phase.objects + 1) / (WORKERS * BATCHES_PER_WORKER)),
     });
-    // One batch per worker, by bytes as well as by count.
+    // BATCHES_PER_WORKER batches per worker, by bytes as well as by count; the function's worker bound is the
+    // pool's threads plus the planner's own execution.
     const cfg = {
       ...settings,
-      copy: { ...settings.copy, batchMaxGiB: (phase.objects * phase.objectBytes) / WORKERS / GiB + 1e-6 },
+      copy: {
+        ...settings.copy,
+        batchMaxGiB: (phase.objects * phase.objectBytes) / (WORKERS * BATCHES_PER_WORKER) / GiB + 1e-6,
+        maxWorkers: WORKERS + 1,
+      },
     };
     const setup: CopyStageSetup = {
       s3Endpoint: emulator.endpoint,
