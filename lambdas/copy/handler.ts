@@ -138,6 +138,9 @@ export function makeHandler(deps: CopyDeps): CopyHandler {
   return handle as CopyHandler;
 }
 
+/** Checkpoints of progress a worker may have unwritten before its copies wait for the writes to catch up. */
+const PROGRESS_BACKLOG_CHECKPOINTS = 8;
+
 /** Objects and bytes of each planned batch, by index: what counting a batch done adds to the run. */
 type PlannedSizes = Map<number, { objects: number; bytes: number }>;
 
@@ -437,7 +440,9 @@ class CopyStage {
   /**
    * Copies the objects of a batch not yet recorded, continuing multipart copies where they stopped. Progress
    * is written every `checkpointEvery` objects, after each large object and after each part, and each write
-   * renews the lease. Stops early when time runs short, the lease is lost, or the run moved on.
+   * renews the lease; copies of small objects go on while a write is under way (what they finish goes into the
+   * next write) unless the writes fall several checkpoints behind. Stops early when time runs short, the lease
+   * is lost, or the run moved on; fails when progress cannot be written.
    */
   private async copyBatch(batch: StoredBatch, lease: LeaseKeeper, context?: CopyContext): Promise<CopyOutcome> {
     const todo = batch.keys.map((_, i) => i).filter((i) => !batch.done.has(i));
@@ -450,7 +455,11 @@ class CopyStage {
     const uploadOf = new Map<number, { uploadId: string; partSizeBytes: number }>();
     for (const [i, u] of batch.uploads) uploadOf.set(i, { uploadId: u.uploadId, partSizeBytes: u.partSizeBytes });
     let unrecorded = new Map<number, Array<{ partNumber: number; etag: string }>>();
+    // Progress writes run one after the other; a write waiting its turn takes everything done by the time it
+    // starts, so a slow table coalesces writes instead of holding the copies up.
     let writing: Promise<void> = Promise.resolve();
+    let waiting: Promise<void> | undefined;
+    let progressError: unknown;
     let stopped: 'time' | 'run' | 'lease' | undefined;
     let lastStageCheck = this.now();
     let lastActivity = this.now();
@@ -469,16 +478,20 @@ class CopyStage {
       if (context && context.getRemainingTimeInMillis() < reserve) stopped ??= 'time';
       return stopped !== undefined;
     };
-    const flush = () => {
-      const entries = done;
-      done = [];
-      const parts = [...unrecorded.entries()].map(([index, list]) => ({
-        index,
-        ...(uploadOf.get(index) as { uploadId: string; partSizeBytes: number }),
-        parts: list,
-      }));
-      unrecorded = new Map();
-      writing = writing.then(async () => {
+    /** Records what is done (and renews the lease); resolves once a write that includes it has finished. */
+    const flush = (): Promise<void> => {
+      if (waiting) return waiting;
+      const write = writing.then(async () => {
+        waiting = undefined;
+        const entries = done;
+        done = [];
+        const parts = [...unrecorded.entries()].map(([index, list]) => ({
+          index,
+          ...(uploadOf.get(index) as { uploadId: string; partSizeBytes: number }),
+          parts: list,
+        }));
+        unrecorded = new Map();
+        if (entries.length === 0 && parts.length === 0) return;
         await this.deps.batches.recordCopied(batch.runId, batch.index, entries, parts);
         await lease.renew();
         if (this.now() - lastActivity >= activityEvery) {
@@ -486,7 +499,12 @@ class CopyStage {
           await this.deps.batches.touchRun(batch.runId);
         }
       });
-      return writing;
+      waiting = write;
+      // A failed write stops the batch (no new object starts) and fails it once the copies in flight are done.
+      writing = write.catch((e: unknown) => {
+        progressError ??= e;
+      });
+      return write;
     };
     const checkStage = async () => {
       if (this.now() - lastStageCheck < 5000) return;
@@ -496,7 +514,7 @@ class CopyStage {
     };
     try {
       await mapWithConcurrency(todo, this.s.copy.concurrency, async (i) => {
-        if (stopped || timeShort()) return;
+        if (stopped || progressError !== undefined || timeShort()) return;
         if (!(await lease.ensure())) return;
         const size = batch.sizes[i] as number;
         const resume = batch.uploads.get(i);
@@ -525,7 +543,11 @@ class CopyStage {
         if ('paused' in result) return;
         done.push({ index: i, etag: result.etag });
         if (done.length >= every || size >= largeBytes) {
-          await flush();
+          const recorded = flush();
+          // A large object waits for its record; small ones go on while progress is written, unless the
+          // writes have fallen behind by several checkpoints.
+          if (size >= largeBytes || done.length >= every * PROGRESS_BACKLOG_CHECKPOINTS) await recorded;
+          else recorded.catch(() => undefined);
           await checkStage();
         }
       });
@@ -533,6 +555,7 @@ class CopyStage {
       if (deadline) clearTimeout(deadline);
       await flush().catch((e) => this.deps.logger.error('could not record copy progress', { error: errorMessage(e) }));
     }
+    if (progressError !== undefined) throw progressError;
     if (stopped === 'run') {
       this.deps.logger.info('run left COPYING; batch abandoned', { batch: batch.index });
       return 'run';

@@ -198,6 +198,65 @@ describe('Handler: copy', () => {
       expect(await listAll(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-crash/')).toHaveLength(120 + 4);
     });
 
+    it('keeps copying while a progress write is slow, and folds what was done meanwhile into the next write', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 100, concurrency: 4 } });
+      await world.store.createRun(copyingRun('run-slow-table', MEDIUM_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-slow-table' }));
+      const [first] = world.publisher.takeBatches();
+      const client = s3rver.client();
+      const copies = instrument(client, 'CopyObjectCommand');
+      const record = world.batches.recordCopied.bind(world.batches);
+      const written: number[] = [];
+      // The first progress write holds until 30 more objects are copied: copying must not wait for it.
+      const spy = jest.spyOn(world.batches, 'recordCopied').mockImplementation(async (runId, index, entries, parts) => {
+        if (written.length === 0) {
+          const from = copies.count();
+          for (let waited = 0; copies.count() < from + 30; waited += 10) {
+            if (waited > 10_000) throw new Error('the copies waited for the progress write');
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        }
+        written.push(entries.length);
+        return record(runId, index, entries, parts);
+      });
+      try {
+        await world.handler(client, { checkpointEvery: 5 })(snsEvent(first));
+      } finally {
+        spy.mockRestore();
+        client.destroy();
+      }
+      const batch = await world.batches.get('run-slow-table', 0);
+      expect(batch?.status).toBe('DONE');
+      expect(batch?.done.size).toBe(100);
+      expect(written.reduce((a, b) => a + b, 0)).toBe(100);
+      // 100 objects at a checkpoint every 5 would be 20 writes; the one held up gathered the others' objects.
+      expect(written.length).toBeLessThan(10);
+    });
+
+    it('fails the batch when its progress cannot be written, starting no new object after the failure', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 100, concurrency: 4 } });
+      await world.store.createRun(copyingRun('run-no-table', MEDIUM_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-no-table' }));
+      const [first] = world.publisher.takeBatches();
+      const client = s3rver.client();
+      const copies = instrument(client, 'CopyObjectCommand');
+      const spy = jest
+        .spyOn(world.batches, 'recordCopied')
+        .mockRejectedValue(
+          Object.assign(new Error('throughput exceeded'), { name: 'ProvisionedThroughputExceededException' }),
+        );
+      try {
+        await expect(world.handler(client, { checkpointEvery: 5 })(snsEvent(first))).rejects.toThrow(
+          /throughput exceeded/,
+        );
+      } finally {
+        spy.mockRestore();
+        client.destroy();
+      }
+      expect(copies.count()).toBeLessThan(20);
+      expect((await world.batches.get('run-no-table', 0))?.status).toBe('PENDING');
+    });
+
     it('counts a redelivered batch once and does not copy it again', async () => {
       const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
       await world.store.createRun(copyingRun('run-dup', SMALL_EXPORT));
