@@ -328,12 +328,19 @@ class CopyStage {
         topLevel.push(...relative(page));
     });
     const s3Call = this.s3Call.bind(this);
+    // The next page is requested while the current one is planned (its batches written and handed out).
     async function* pages(s3: S3Client) {
       const it = listPages(s3, listing);
-      for (;;) {
-        const next = await s3Call(list, () => it.next());
-        if (next.done) return;
-        yield relative(next.value);
+      const request = () => {
+        const page = s3Call(list, () => it.next());
+        page.catch(() => undefined); // awaited below; not an unhandled rejection while the page before is planned
+        return page;
+      };
+      for (let next = request(); ; ) {
+        const page = await next;
+        if (page.done) return;
+        next = request();
+        yield relative(page.value);
       }
     }
     const sizes: PlannedSizes = new Map();

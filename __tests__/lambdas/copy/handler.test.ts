@@ -477,6 +477,36 @@ describe('Handler: copy', () => {
       expect(await exists(s3, DEST_BUCKET, 'lake/orders/2024-03-07/run-early/_SUCCESS')).toBe(true);
     });
 
+    it('asks for the next listing page while it records the batches of the page before', async () => {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 10 } });
+      await world.store.createRun(copyingRun('run-prefetch', MEDIUM_EXPORT));
+      const client = pagedClient();
+      const events: string[] = [];
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'ListObjectsV2Command' && !(args.input as { Delimiter?: string }).Delimiter)
+            events.push('list');
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+      const put = world.batches.putIfAbsent.bind(world.batches);
+      const spy = jest.spyOn(world.batches, 'putIfAbsent').mockImplementation(async (...args) => {
+        events.push('put');
+        return put(...args);
+      });
+      try {
+        await world.handler(client)(snsEvent({ kind: 'copy-plan', runId: 'run-prefetch' }));
+      } finally {
+        spy.mockRestore();
+        client.destroy();
+      }
+      // Pages of 30 keys: the second page is asked for before the first page's batches are written.
+      expect(events.slice(0, 3)).toEqual(['list', 'list', 'put']);
+      expect(events.filter((e) => e === 'list')).toHaveLength(5);
+      expect((await world.store.mustGet('run-prefetch')).copy?.batchesTotal).toBe(13);
+    });
+
     it('keeps at most maxWorkers - 1 batches out while planning (the planner holds one execution), the rest after', async () => {
       const client = pagedClient();
       try {
