@@ -355,6 +355,10 @@ export class DirectCopyObject {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        // A connection that closes mid-answer: the copy's outcome is unknown (resolve has won if it ended).
+        res.on('close', () => {
+          if (!res.complete) reject(new Error('the connection closed before the answer ended'));
+        });
       });
       req.end();
     });

@@ -36,7 +36,7 @@ interface Seen {
 
 /** An HTTP server that records every request and answers with what `answer` says (a CopyObjectResult by default). */
 async function recordingServer(
-  answer: (seen: Seen, n: number) => { status: number; body: string } | 'hang' = () => ({
+  answer: (seen: Seen, n: number) => { status: number; body: string } | 'hang' | 'cut' = () => ({
     status: 200,
     body: COPY_RESULT,
   }),
@@ -49,6 +49,13 @@ async function recordingServer(
     req.on('end', () => {
       const a = answer(s, seen.length);
       if (a === 'hang') return;
+      if (a === 'cut') {
+        // A 200 whose body stops part-way: S3 keeps a long copy's connection open with whitespace until the end.
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        res.write('<?xml version="1.0" encoding="UTF-8"?>\n      ');
+        setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      }
       res.writeHead(a.status, { 'content-type': 'application/xml', 'x-amz-request-id': 'R1' });
       res.end(a.body);
     });
@@ -205,7 +212,7 @@ describe('Class: DirectCopyObject', () => {
     let server: Server;
     let endpoint: string;
     let seen: Seen[];
-    let answers: Array<{ status: number; body: string } | 'hang'>;
+    let answers: Array<{ status: number; body: string } | 'hang' | 'cut'>;
     beforeAll(async () => {
       ({ endpoint, seen, server } = await recordingServer(() => answers.shift() ?? { status: 200, body: COPY_RESULT }));
     });
@@ -284,6 +291,21 @@ describe('Class: DirectCopyObject', () => {
       try {
         const out = await direct.send(input());
         expect(out.CopyObjectResult?.ETag).toBe('"9b2cf535f27731c974343645a3985328"');
+        expect(direct.counters).toEqual({ direct: 0, sdk: 1, fallbacks: 1 });
+      } finally {
+        direct.destroy();
+        client.destroy();
+      }
+    });
+
+    it('sends a copy again through the SDK when the connection closes before the answer ends', async () => {
+      answers = ['cut'];
+      const client = clientFor(endpoint);
+      const direct = createDirectCopy(client);
+      try {
+        const out = await direct.send(input());
+        expect(out.CopyObjectResult?.ETag).toBe('"9b2cf535f27731c974343645a3985328"');
+        expect(seen).toHaveLength(2);
         expect(direct.counters).toEqual({ direct: 0, sdk: 1, fallbacks: 1 });
       } finally {
         direct.destroy();
