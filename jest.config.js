@@ -14,6 +14,7 @@ module.exports = {
     '<rootDir>/__tests__/support/quiet-sdk-node-warning.ts',
     '<rootDir>/__tests__/support/powertools-env.ts',
   ],
+  setupFilesAfterEnv: ['<rootDir>/__tests__/support/file-async-hooks.ts'],
   // The Lambdas are bundled once per run and shared with every test file.
   globalSetup: '<rootDir>/__tests__/support/global-setup.ts',
   globalTeardown: '<rootDir>/__tests__/support/global-teardown.ts',

@@ -19,20 +19,23 @@ describe('CLI end to end on the simulated pipeline', () => {
   afterAll(async () => {
     await Promise.all([emulators.dynalite.stop(), emulators.s3rver.stop()]);
   });
-  beforeEach(async () => {
+  const startSimulation = async () => {
     sim = await Simulation.start({ emulators });
     cli = new SimulatedCli(sim);
-  });
-  afterEach(async () => {
+  };
+  const stopSimulation = async () => {
     cli.dispose();
     await sim.stop();
-  });
+  };
 
+  // One pipeline run for the three tests: they only read what it left (its output, the run, the delivery).
   describe('runs start --wait, then runs list and runs show', () => {
     let started: Awaited<ReturnType<SimulatedCli['run']>>;
     let run: Run;
 
-    beforeEach(async () => {
+    afterAll(stopSimulation);
+    beforeAll(async () => {
+      await startSimulation();
       const snapshot = sim.rds.addSourceSnapshot('orders-provisioned', 'provisioned');
       started = await cli.run(['runs', 'start', '--cluster', 'orders-provisioned', '--wait']);
       [run] = await sim.allRuns();
@@ -128,100 +131,105 @@ describe('CLI end to end on the simulated pipeline', () => {
     });
   });
 
-  it("refuses a backfill whose delivery prefix holds the day's delivery, before any restore or export", async () => {
-    sim.rds.addSourceSnapshot('orders-provisioned', 'provisioned');
-    expect((await cli.run(['runs', 'start', '--cluster', 'orders-provisioned', '--wait'])).code).toBe(0);
-    const [delivered] = await sim.allRuns();
-    const sameDay = sim.rds.addSourceSnapshot(
-      'orders-provisioned',
-      'provisioned',
-      new Date(sim.now().getTime() + 3_600_000),
-    );
-    const exportsBefore = sim.rds.successfulCalls('StartExportTask').length;
+  describe('each test on a simulation of its own', () => {
+    beforeEach(startSimulation);
+    afterEach(stopSimulation);
 
-    const refused = await cli.run(['runs', 'start', '--cluster', 'orders-provisioned', '--snapshot', sameDay.id]);
+    it("refuses a backfill whose delivery prefix holds the day's delivery, before any restore or export", async () => {
+      sim.rds.addSourceSnapshot('orders-provisioned', 'provisioned');
+      expect((await cli.run(['runs', 'start', '--cluster', 'orders-provisioned', '--wait'])).code).toBe(0);
+      const [delivered] = await sim.allRuns();
+      const sameDay = sim.rds.addSourceSnapshot(
+        'orders-provisioned',
+        'provisioned',
+        new Date(sim.now().getTime() + 3_600_000),
+      );
+      const exportsBefore = sim.rds.successfulCalls('StartExportTask').length;
 
-    expect(refused.code).toBe(1);
-    expect(refused.stderr.join('\n')).toContain(
-      `the destination prefix ${delivered.destinationPrefix} of ${sim.settings.destination.accessPointArn ?? sim.settings.destination.bucket} already holds the delivery of run ${delivered.runId}`,
-    );
-    expect(cli.published).toHaveLength(1);
-    expect(sim.rds.successfulCalls('StartExportTask')).toHaveLength(exportsBefore);
-    expect(sim.rds.successfulCalls('RestoreDBClusterFromSnapshot')).toHaveLength(0);
-    expect(await sim.allRuns()).toHaveLength(1);
-  });
+      const refused = await cli.run(['runs', 'start', '--cluster', 'orders-provisioned', '--snapshot', sameDay.id]);
 
-  it('cancels a run in flight: its export task is cancelled, its temporary cluster and snapshot are deleted, it ends CANCELLED', async () => {
-    const snapshot = sim.rds.addSourceSnapshot('me3-serverless', 'serverless');
-    const asked = await cli.run(['runs', 'start', '--cluster', 'me3-serverless']);
-    expect(asked.code).toBe(0);
-    expect(asked.out).toBe(
-      `Asked the start function to export ${snapshot.arn}. Follow it with: npm run -s pipeline -- runs list --cluster me3-serverless`,
-    );
-    const exporting = await advanceUntil(sim, (r) => r.stage === RunStage.EXPORTING);
-    expect(exporting.path).toBe('restore');
-    expect(sim.rds.runningExports()).toEqual([exporting.exportTaskId]);
-    expect(sim.rds.leftovers(sim.settings.tempResourcePrefix).length).toBeGreaterThan(0);
-
-    const cancelled = await cli.run(['runs', 'cancel', exporting.runId, '--wait']);
-    expect(cancelled.code).toBe(0);
-    expect(cli.published.at(-1)).toEqual({
-      target: StageFunction.CLEANUP,
-      message: { kind: 'cancel', runId: exporting.runId },
+      expect(refused.code).toBe(1);
+      expect(refused.stderr.join('\n')).toContain(
+        `the destination prefix ${delivered.destinationPrefix} of ${sim.settings.destination.accessPointArn ?? sim.settings.destination.bucket} already holds the delivery of run ${delivered.runId}`,
+      );
+      expect(cli.published).toHaveLength(1);
+      expect(sim.rds.successfulCalls('StartExportTask')).toHaveLength(exportsBefore);
+      expect(sim.rds.successfulCalls('RestoreDBClusterFromSnapshot')).toHaveLength(0);
+      expect(await sim.allRuns()).toHaveLength(1);
     });
-    expect(cancelled.stdout[0]).toMatch(new RegExp(`^${exporting.runId} CANCELLED after `));
-    expect(cancelled.stderr.at(-1)?.replace(PROGRESS, '')).toBe(
-      `${exporting.runId} CANCELLED (Cancelled: cancelled by an operator)`,
-    );
-    const run = (await sim.allRuns())[0];
-    expect(run.stage).toBe(RunStage.CANCELLED);
-    expect(sim.rds.successfulCalls('CancelExportTask').map((c) => c.input.ExportTaskIdentifier)).toEqual([
-      exporting.exportTaskId,
-    ]);
-    await sim.settleResources();
-    expect(sim.rds.leftovers(sim.settings.tempResourcePrefix)).toEqual([]);
-    expect(sim.rds.runningExports()).toEqual([]);
-    expect(await sim.keys(sim.destinationBucket)).toEqual([]);
 
-    const again = await cli.run(['runs', 'cancel', exporting.runId]);
-    expect(again.code).toBe(1);
-    expect(again.err).toBe(`error: ${exporting.runId} has already ended (CANCELLED); nothing to cancel`);
-  });
+    it('cancels a run in flight: its export task is cancelled, its temporary cluster and snapshot are deleted, it ends CANCELLED', async () => {
+      const snapshot = sim.rds.addSourceSnapshot('me3-serverless', 'serverless');
+      const asked = await cli.run(['runs', 'start', '--cluster', 'me3-serverless']);
+      expect(asked.code).toBe(0);
+      expect(asked.out).toBe(
+        `Asked the start function to export ${snapshot.arn}. Follow it with: npm run -s pipeline -- runs list --cluster me3-serverless`,
+      );
+      const exporting = await advanceUntil(sim, (r) => r.stage === RunStage.EXPORTING);
+      expect(exporting.path).toBe('restore');
+      expect(sim.rds.runningExports()).toEqual([exporting.exportTaskId]);
+      expect(sim.rds.leftovers(sim.settings.tempResourcePrefix).length).toBeGreaterThan(0);
 
-  it('retries a FAILED run: attempt 2 of the same snapshot runs to SUCCEEDED', async () => {
-    sim.rds.failNextExportAsync('The export failed: S3 write error');
-    sim.rds.addSourceSnapshot('orders-provisioned', 'provisioned');
-    const first = await cli.run(['runs', 'start', '--cluster', 'orders-provisioned', '--wait']);
-    expect(first.code).toBe(1);
-    const [failed] = await sim.allRuns();
-    expect(failed).toMatchObject({ stage: RunStage.FAILED, attempt: 1 });
-    expect(first.stdout[1]).toMatch(/^error \(EXPORTING, ExportFailed\): .*S3 write error/);
+      const cancelled = await cli.run(['runs', 'cancel', exporting.runId, '--wait']);
+      expect(cancelled.code).toBe(0);
+      expect(cli.published.at(-1)).toEqual({
+        target: StageFunction.CLEANUP,
+        message: { kind: 'cancel', runId: exporting.runId },
+      });
+      expect(cancelled.stdout[0]).toMatch(new RegExp(`^${exporting.runId} CANCELLED after `));
+      expect(cancelled.stderr.at(-1)?.replace(PROGRESS, '')).toBe(
+        `${exporting.runId} CANCELLED (Cancelled: cancelled by an operator)`,
+      );
+      const run = (await sim.allRuns())[0];
+      expect(run.stage).toBe(RunStage.CANCELLED);
+      expect(sim.rds.successfulCalls('CancelExportTask').map((c) => c.input.ExportTaskIdentifier)).toEqual([
+        exporting.exportTaskId,
+      ]);
+      await sim.settleResources();
+      expect(sim.rds.leftovers(sim.settings.tempResourcePrefix)).toEqual([]);
+      expect(sim.rds.runningExports()).toEqual([]);
+      expect(await sim.keys(sim.destinationBucket)).toEqual([]);
 
-    const retried = await cli.run(['runs', 'retry', failed.runId, '--wait', '--json']);
-    expect(retried.code).toBe(0);
-    expect(cli.published.at(-1)).toEqual({
-      target: StageFunction.START,
-      message: { kind: 'retry', runId: failed.runId },
+      const again = await cli.run(['runs', 'cancel', exporting.runId]);
+      expect(again.code).toBe(1);
+      expect(again.err).toBe(`error: ${exporting.runId} has already ended (CANCELLED); nothing to cancel`);
     });
-    const result = JSON.parse(retried.out) as { retriedRunId: string; run: Run };
-    expect(result.retriedRunId).toBe(failed.runId);
-    expect(result.run).toMatchObject({ attempt: 2, stage: 'SUCCEEDED', sourceSnapshotArn: failed.sourceSnapshotArn });
-    expect(result.run.runId).not.toBe(failed.runId);
-    expect(retried.stderr.map((l) => l.replace(PROGRESS, ''))).toEqual(
-      expect.arrayContaining([
-        `retry published for ${failed.runId}; waiting for attempt 2`,
-        `${result.run.runId} SUCCEEDED`,
-      ]),
-    );
-    await sim.settleResources();
-    expect(sim.rds.leftovers(sim.settings.tempResourcePrefix)).toEqual([]);
 
-    const listed = await cli.run(['runs', 'list', '--cluster', 'orders-provisioned']);
-    expect(listed.stdout.slice(1).map((l) => l.split(/ {2,}/)[4])).toEqual(
-      expect.arrayContaining(['FAILED', 'SUCCEEDED']),
-    );
-    const again = await cli.run(['runs', 'retry', failed.runId]);
-    expect(again.code).toBe(1);
-    expect(again.err).toContain(`already has a later attempt: run ${result.run.runId} (SUCCEEDED)`);
+    it('retries a FAILED run: attempt 2 of the same snapshot runs to SUCCEEDED', async () => {
+      sim.rds.failNextExportAsync('The export failed: S3 write error');
+      sim.rds.addSourceSnapshot('orders-provisioned', 'provisioned');
+      const first = await cli.run(['runs', 'start', '--cluster', 'orders-provisioned', '--wait']);
+      expect(first.code).toBe(1);
+      const [failed] = await sim.allRuns();
+      expect(failed).toMatchObject({ stage: RunStage.FAILED, attempt: 1 });
+      expect(first.stdout[1]).toMatch(/^error \(EXPORTING, ExportFailed\): .*S3 write error/);
+
+      const retried = await cli.run(['runs', 'retry', failed.runId, '--wait', '--json']);
+      expect(retried.code).toBe(0);
+      expect(cli.published.at(-1)).toEqual({
+        target: StageFunction.START,
+        message: { kind: 'retry', runId: failed.runId },
+      });
+      const result = JSON.parse(retried.out) as { retriedRunId: string; run: Run };
+      expect(result.retriedRunId).toBe(failed.runId);
+      expect(result.run).toMatchObject({ attempt: 2, stage: 'SUCCEEDED', sourceSnapshotArn: failed.sourceSnapshotArn });
+      expect(result.run.runId).not.toBe(failed.runId);
+      expect(retried.stderr.map((l) => l.replace(PROGRESS, ''))).toEqual(
+        expect.arrayContaining([
+          `retry published for ${failed.runId}; waiting for attempt 2`,
+          `${result.run.runId} SUCCEEDED`,
+        ]),
+      );
+      await sim.settleResources();
+      expect(sim.rds.leftovers(sim.settings.tempResourcePrefix)).toEqual([]);
+
+      const listed = await cli.run(['runs', 'list', '--cluster', 'orders-provisioned']);
+      expect(listed.stdout.slice(1).map((l) => l.split(/ {2,}/)[4])).toEqual(
+        expect.arrayContaining(['FAILED', 'SUCCEEDED']),
+      );
+      const again = await cli.run(['runs', 'retry', failed.runId]);
+      expect(again.code).toBe(1);
+      expect(again.err).toContain(`already has a later attempt: run ${result.run.runId} (SUCCEEDED)`);
+    });
   });
 });

@@ -104,6 +104,10 @@ function run(dir: string, args: string[], dataDir?: string): string {
         TF_CLI_CONFIG_FILE: cliConfig,
         TF_IN_AUTOMATION: '1',
         CHECKPOINT_DISABLE: '1',
+        // The AWS provider builds its whole schema each time terraform starts it (two or three times a command);
+        // with Go's default heap target it collects garbage many times on the way. A larger target (the provider
+        // inherits terraform's environment) takes about a third off each command's CPU time for ~150 MB more.
+        GOGC: process.env.GOGC ?? '400',
         ...(dataDir ? { TF_DATA_DIR: dataDir } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,3 +1,5 @@
+// First: the tracer below runs with the X-Ray SDK in its automatic mode, as in a deployed function.
+import '../../../support/xray-automatic-mode';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
