@@ -16,12 +16,12 @@
  * the machine's cores the client used, which tells when CPU, not latency, sets the pace.
  *
  * Knobs: BENCH_SMALL_OBJECTS (4000 × 64 KiB), BENCH_MEDIUM_OBJECTS (64 × 64 MiB), BENCH_TOTAL_CONCURRENCY
- * (`64,256`), BENCH_WORKERS (4), BENCH_BATCHES_PER_WORKER (4: the export's batches, by count and bytes, per worker), BENCH_CLIENTS (`copy,aws,rclone`), BENCH_COPY_PATH (`direct`, as deployed; `sdk`
+ * (`64,256`), BENCH_WORKERS (4), BENCH_BATCHES_PER_WORKER (4: the export's batches per worker, by count and bytes, fewer when a batch would hold less than a worker copies at once), BENCH_CLIENTS (`copy,aws,rclone`), BENCH_COPY_PATH (`direct`, as deployed; `sdk`
  * sends every CopyObject through the SDK's client), BENCH_MEDIAN_MS (100), BENCH_SIGMA (0.35),
  * BENCH_COPY_MIBPS (100), BENCH_PREFIX_WRITES (3500).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -83,6 +83,8 @@ interface Row {
   readonly requests: number;
   /** Sum of the latencies the model drew for the client's requests, in seconds. */
   readonly latencySeconds: number;
+  /** Share of the machine's CPU time that was busy (every process: client, emulators, anything else). */
+  readonly machineBusy: number;
   /** The copy stage: how long the planner took before its handler returned. */
   readonly planSeconds?: number;
 }
@@ -109,16 +111,35 @@ async function seed(emulator: Emulator, phase: Phase): Promise<void> {
   );
 }
 
-/** What the model did while `work` ran. */
+/** The machine's CPU time so far, busy and in all (Linux `/proc/stat`, every process); NaN elsewhere. */
+function machineCpu(): { busy: number; total: number } {
+  try {
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string)
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    // idle and iowait
+    return { busy: total - (fields[3] ?? 0) - (fields[4] ?? 0), total };
+  } catch {
+    return { busy: Number.NaN, total: Number.NaN };
+  }
+}
+
+/** What the model did while `work` ran, and how busy the whole machine was. */
 async function modelled<T>(
   emulator: Emulator,
   work: () => Promise<T>,
-): Promise<T & { slowDowns: number; requests: number; latencySeconds: number }> {
+): Promise<T & { slowDowns: number; requests: number; latencySeconds: number; machineBusy: number }> {
   const before = await emulator.modelCounters?.();
+  const cpu = machineCpu();
   const out = await work();
+  const used = machineCpu();
   const after = await emulator.modelCounters?.();
   return {
     ...out,
+    machineBusy: (used.busy - cpu.busy) / (used.total - cpu.total),
     slowDowns: (after?.slowDowns ?? 0) - (before?.slowDowns ?? 0),
     requests: (after?.requests ?? 0) - (before?.requests ?? 0),
     latencySeconds: ((after?.latencyMs ?? 0) - (before?.latencyMs ?? 0)) / 1000,
@@ -134,20 +155,26 @@ async function copyStage(
 ): Promise<Row[]> {
   const rows: Row[] = [];
   for (const phase of phases) {
+    // Up to BATCHES_PER_WORKER batches per worker, each at least as large as what a worker copies at once.
+    const perWorker = Math.max(1, Math.floor(total / WORKERS));
+    const batchesPerWorker = Math.max(
+      1,
+      Math.min(BATCHES_PER_WORKER, Math.floor(phase.objects / (WORKERS * perWorker))),
+    );
     const settings = benchSettings({
       tableName: 'bench-runs',
       sourceBucket: SOURCE,
       destinationBucket: DEST,
-      concurrency: Math.max(1, Math.floor(total / WORKERS)),
-      batchMaxObjects: Math.ceil((phase.objects + 1) / (WORKERS * BATCHES_PER_WORKER)),
+      concurrency: perWorker,
+      batchMaxObjects: Math.ceil((phase.objects + 1) / (WORKERS * batchesPerWorker)),
     });
-    // BATCHES_PER_WORKER batches per worker, by bytes as well as by count; the function's worker bound is the
-    // pool's threads plus the planner's own execution.
+    // By bytes as well as by count; the function's worker bound is the pool's threads plus the planner's own
+    // execution.
     const cfg = {
       ...settings,
       copy: {
         ...settings.copy,
-        batchMaxGiB: (phase.objects * phase.objectBytes) / (WORKERS * BATCHES_PER_WORKER) / GiB + 1e-6,
+        batchMaxGiB: (phase.objects * phase.objectBytes) / (WORKERS * batchesPerWorker) / GiB + 1e-6,
         maxWorkers: WORKERS + 1,
       },
     };
@@ -191,6 +218,7 @@ async function copyStage(
         slowDowns: r.slowDowns,
         requests: r.requests,
         latencySeconds: r.latencySeconds,
+        machineBusy: r.machineBusy,
         planSeconds,
       });
     } finally {
@@ -278,7 +306,7 @@ function print(row: Row): void {
   console.log(
     `${row.client.padEnd(20)} ${row.phase.name.padEnd(13)} ${f(row.seconds, 7, 2)} ${f(objectsPerSecond, 9)} ${f(mibPerSecond, 8)} ` +
       `${f(bound, 9)} ${f(boundMiB, 8)} ${f((objectsPerSecond / bound) * 100, 6, 0)}% ${f(row.latencySeconds / row.seconds, 9)} ${f(row.requests / row.phase.objects, 7, 2)} ` +
-      `${f(cpuMs, 8, 2)} ${f(cores, 6, 0)}% ${String(row.slowDowns).padStart(6)}`,
+      `${f(cpuMs, 8, 2)} ${f(cores, 6, 0)}% ${f(row.machineBusy * 100, 7, 0)}% ${String(row.slowDowns).padStart(6)}`,
   );
   if (row.planSeconds !== undefined)
     console.log(`${''.padEnd(20)} (planning: ${row.planSeconds.toFixed(2)} s until the planner's handler returned)`);
@@ -329,7 +357,7 @@ async function main(): Promise<void> {
       console.log('');
       console.log(`== total concurrency ${total} ==`);
       console.log(
-        'client               phase         seconds objects/s    MiB/s  bound/s bound MiB/s % bound in flight req/obj CPU ms/obj  cores SlowDn',
+        'client               phase         seconds objects/s    MiB/s  bound/s bound MiB/s % bound in flight req/obj CPU ms/obj  cores machine SlowDn',
       );
       const rows: Row[] = [];
       if (CLIENTS.includes('copy')) rows.push(...(await copyStage(emulator, dynalite.endpoint, total, phases)));
