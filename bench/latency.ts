@@ -15,7 +15,8 @@
  * (objects/s, and MiB/s), the most any client can do at that concurrency whatever its CPU; and the share of
  * the machine's cores the client used, which tells when CPU, not latency, sets the pace.
  *
- * Knobs: BENCH_SMALL_OBJECTS (4000 × 64 KiB), BENCH_MEDIUM_OBJECTS (64 × 64 MiB), BENCH_TOTAL_CONCURRENCY
+ * Knobs: BENCH_SMALL_OBJECTS (20000 × 64 KiB: an export large enough that planning and finalization, fixed costs,
+ * weigh about 2%), BENCH_MEDIUM_OBJECTS (64 × 64 MiB), BENCH_TOTAL_CONCURRENCY
  * (`64,256`), BENCH_WORKERS (4), BENCH_BATCHES_PER_WORKER (4: the export's batches per worker, by count and bytes, fewer when a batch would hold less than a worker copies at once), BENCH_CLIENTS (`copy,aws,rclone`), BENCH_COPY_PATH (`direct`, as deployed; `sdk`
  * sends every CopyObject through the SDK's client), BENCH_MEDIAN_MS (100), BENCH_SIGMA (0.35),
  * BENCH_COPY_MIBPS (100), BENCH_PREFIX_WRITES (3500).
@@ -48,7 +49,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 const CORES = cpus().length;
-const SMALL = Number(process.env.BENCH_SMALL_OBJECTS ?? 4000);
+const SMALL = Number(process.env.BENCH_SMALL_OBJECTS ?? 20000);
 const MEDIUM = Number(process.env.BENCH_MEDIUM_OBJECTS ?? 64);
 const TOTALS = (process.env.BENCH_TOTAL_CONCURRENCY ?? '64,256').split(',').map(Number);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
