@@ -15,9 +15,9 @@
  * (objects/s, and MiB/s), the most any client can do at that concurrency whatever its CPU; and the share of
  * the machine's cores the client used, which tells when CPU, not latency, sets the pace.
  *
- * Knobs: BENCH_SMALL_OBJECTS (20000 × 64 KiB: an export large enough that planning and finalization, fixed costs,
- * weigh about 2%), BENCH_MEDIUM_OBJECTS (64 × 64 MiB), BENCH_TOTAL_CONCURRENCY
- * (`64,256`), BENCH_WORKERS (4), BENCH_BATCHES_PER_WORKER (4: the export's batches per worker, by count and bytes, fewer when a batch would hold less than a worker copies at once), BENCH_CLIENTS (`copy,aws,rclone`), BENCH_COPY_PATH (`direct`, as deployed; `sdk`
+ * Knobs: BENCH_SMALL_OBJECTS (40000 × 64 KiB: an export large enough that planning and finalization, fixed costs,
+ * weigh about 1%), BENCH_MEDIUM_OBJECTS (64 × 64 MiB), BENCH_TOTAL_CONCURRENCY
+ * (`64,256`), BENCH_WORKERS (4), BENCH_BATCHES_PER_WORKER (4: the export's batches per worker, by count and bytes, more when a batch would hold more than the default 1,000 objects, fewer when it would hold less than a worker copies at once), BENCH_CLIENTS (`copy,aws,rclone`), BENCH_COPY_PATH (`direct`, as deployed; `sdk`
  * sends every CopyObject through the SDK's client), BENCH_MEDIAN_MS (100), BENCH_SIGMA (0.35),
  * BENCH_COPY_MIBPS (100), BENCH_PREFIX_WRITES (3500).
  */
@@ -49,11 +49,13 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 const CORES = cpus().length;
-const SMALL = Number(process.env.BENCH_SMALL_OBJECTS ?? 20000);
+const SMALL = Number(process.env.BENCH_SMALL_OBJECTS ?? 40000);
 const MEDIUM = Number(process.env.BENCH_MEDIUM_OBJECTS ?? 64);
 const TOTALS = (process.env.BENCH_TOTAL_CONCURRENCY ?? '64,256').split(',').map(Number);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
 const BATCHES_PER_WORKER = Number(process.env.BENCH_BATCHES_PER_WORKER ?? 4);
+/** The configuration's default batch size (`copy.batchMaxObjects`). */
+const DEFAULT_BATCH_MAX_OBJECTS = 1000;
 const CLIENTS = (process.env.BENCH_CLIENTS ?? 'copy,aws,rclone').split(',').map((c) => c.trim());
 const COPY_PATH = process.env.BENCH_COPY_PATH === 'sdk' ? 'sdk' : 'direct';
 const MODEL: S3Model = {
@@ -156,11 +158,15 @@ async function copyStage(
 ): Promise<Row[]> {
   const rows: Row[] = [];
   for (const phase of phases) {
-    // Up to BATCHES_PER_WORKER batches per worker, each at least as large as what a worker copies at once.
+    // At least BATCHES_PER_WORKER batches per worker, and batches of at most the configuration's default
+    // (copy.batchMaxObjects), each at least as large as what a worker copies at once.
     const perWorker = Math.max(1, Math.floor(total / WORKERS));
     const batchesPerWorker = Math.max(
       1,
-      Math.min(BATCHES_PER_WORKER, Math.floor(phase.objects / (WORKERS * perWorker))),
+      Math.min(
+        Math.max(BATCHES_PER_WORKER, Math.ceil(phase.objects / (WORKERS * DEFAULT_BATCH_MAX_OBJECTS))),
+        Math.floor(phase.objects / (WORKERS * perWorker)),
+      ),
     );
     const settings = benchSettings({
       tableName: 'bench-runs',
