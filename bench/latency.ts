@@ -357,7 +357,7 @@ async function main(): Promise<void> {
     console.log(
       'bound = concurrency ÷ the model\'s mean time of one CopyObject of that size; "% bound" = objects/s ÷ bound; ' +
         '"in flight" = S3 requests the model held on average (its drawn latencies ÷ seconds); req/obj = S3 requests per object; ' +
-        "CPU = the client's own",
+        "CPU and cores = the client's own; machine = how busy all cores were (every process)",
     );
     const all: Row[] = [];
     for (const total of TOTALS) {
