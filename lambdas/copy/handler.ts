@@ -208,8 +208,10 @@ class CopyStage {
         batchesTotal: batchesTotal,
       });
     }
-    await this.countBatchesDoneBeforePlan(runId, sizes);
-    const sent = await this.dispatch(runId, batchesTotal, dispatchSeconds);
+    // One reading of the batches' state serves both: counting leaves leases and messages as they are.
+    const attendance = await this.deps.batches.attendance(runId);
+    await this.countBatchesDoneBeforePlan(runId, attendance.done, sizes);
+    const sent = await this.dispatch(runId, batchesTotal, dispatchSeconds, attendance);
     if (sent === 0 && (await this.deps.batches.pendingIndexes(runId)).length === 0) {
       await this.finalizeIfComplete(runId, `plan:${reason}`);
     }
@@ -222,8 +224,12 @@ class CopyStage {
    * next ({@link sendNext}). So the copy function's reserved concurrency is never asked for more, and no
    * message waits throttled while its lease runs out. Returns how many were sent.
    */
-  private async dispatch(runId: string, batchesTotal: number, dispatchSeconds: number): Promise<number> {
-    const { unattended, attended } = await this.deps.batches.attendance(runId);
+  private async dispatch(
+    runId: string,
+    batchesTotal: number,
+    dispatchSeconds: number,
+    { unattended, attended }: { unattended: number[]; attended: number },
+  ): Promise<number> {
     const dispatched = await this.deps.batches.dispatchedCount(runId);
     let room = Math.max(0, copyWorkers(this.s.copy) - attended);
     const send: number[] = [];
@@ -248,8 +254,8 @@ class CopyStage {
    * Counts on the run the batches a worker finished before the plan's totals were recorded (it could not count
    * them then), with their sizes from the plan in memory or, after a planner that died, from their items.
    */
-  private async countBatchesDoneBeforePlan(runId: string, sizes: PlannedSizes): Promise<void> {
-    for (const index of await this.deps.batches.uncountedDone(runId)) {
+  private async countBatchesDoneBeforePlan(runId: string, done: number[], sizes: PlannedSizes): Promise<void> {
+    for (const index of await this.deps.batches.uncounted(runId, done)) {
       let size = sizes.get(index);
       if (!size) {
         const batch = await this.deps.batches.get(runId, index);

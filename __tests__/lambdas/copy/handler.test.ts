@@ -545,7 +545,7 @@ describe('Handler: copy', () => {
       const { deliveries, publisher } = deliverAtOnce(world, 'run-early-crash', () => handler as CopyHandler);
       handler = world.handler(s3, { publisher });
       const crash = jest
-        .spyOn(world.batches, 'uncountedDone')
+        .spyOn(world.batches, 'uncounted')
         .mockRejectedValueOnce(new Error('the planner stopped after recording the plan'));
       await expect(handler(snsEvent({ kind: 'copy-plan', runId: 'run-early-crash' }))).rejects.toThrow(/stopped/);
       crash.mockRestore();

@@ -370,9 +370,8 @@ export class CopyBatchStore {
     return { unattended, attended: unfinished.length - unattended.length, done };
   }
 
-  /** Indexes of the run's batches marked done on their own item but not yet counted on the run. */
-  async uncountedDone(runId: string): Promise<number[]> {
-    const { done } = await this.attendance(runId);
+  /** Those of `done` (batches marked done on their own item, see {@link attendance}) not yet counted on the run. */
+  async uncounted(runId: string, done: readonly number[]): Promise<number[]> {
     if (done.length === 0) return [];
     const run = await this.readRunCopy(runId);
     return done.filter((i) => !run?.doneIds.has(batchId(i)));
@@ -508,7 +507,7 @@ export class CopyBatchStore {
     // Before the plan's totals are recorded, only the batches the planner has recorded so far may go out, and
     // only while fewer than `maxInFlight` handed-out batches are unfinished (after, the dispatcher counts leases).
     if (batchesTotal === undefined && maxInFlight < 1) return undefined;
-    const bound: { condition: string; names: Record<string, string>; values: Record<string, number> } =
+    const bound =
       batchesTotal === undefined
         ? {
             condition:
@@ -519,31 +518,16 @@ export class CopyBatchStore {
           }
         : {
             condition: '(attribute_not_exists(#dispatched) OR #dispatched < :total)',
-            names: {},
             values: { ':total': batchesTotal },
           };
-    try {
-      const out = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: runKey(runId),
-          UpdateExpression: 'ADD #dispatched :one, #inFlight :one',
-          ConditionExpression: `#stage = :copying AND ${bound.condition}`,
-          ExpressionAttributeNames: {
-            '#dispatched': CopyRunAttributes.dispatched,
-            '#inFlight': CopyRunAttributes.inFlight,
-            '#stage': 'stage',
-            ...bound.names,
-          },
-          ExpressionAttributeValues: { ':one': 1, ':copying': 'COPYING', ...bound.values },
-          ReturnValues: 'UPDATED_NEW',
-        }),
-      );
-      return Number(out.Attributes?.[CopyRunAttributes.dispatched]) - 1;
-    } catch (e) {
-      if (isConditionFailure(e)) return undefined;
-      throw e;
-    }
+    const out = await this.updateCopyingRun(runId, {
+      update: 'ADD #dispatched :one, #inFlight :one',
+      condition: bound.condition,
+      names: { '#dispatched': CopyRunAttributes.dispatched, '#inFlight': CopyRunAttributes.inFlight, ...bound.names },
+      values: { ':one': 1, ...bound.values },
+      returnValues: 'UPDATED_NEW',
+    });
+    return out ? Number(out[CopyRunAttributes.dispatched]) - 1 : undefined;
   }
 
   /** How many batches {@link nextUndispatched} has handed out. */
@@ -566,24 +550,12 @@ export class CopyBatchStore {
    * count below the one recorded (a second planner behind the first) changes nothing.
    */
   async recordPlanned(runId: string, planned: number): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: runKey(runId),
-          UpdateExpression: 'SET #planned = :planned, #updatedAt = :now',
-          ConditionExpression: '#stage = :copying AND (attribute_not_exists(#planned) OR #planned < :planned)',
-          ExpressionAttributeNames: {
-            '#planned': CopyRunAttributes.planned,
-            '#updatedAt': 'updatedAt',
-            '#stage': 'stage',
-          },
-          ExpressionAttributeValues: { ':planned': planned, ':now': this.now().toISOString(), ':copying': 'COPYING' },
-        }),
-      );
-    } catch (e) {
-      if (!isConditionFailure(e)) throw e;
-    }
+    await this.updateCopyingRun(runId, {
+      update: 'SET #planned = :planned, #updatedAt = :now',
+      condition: '(attribute_not_exists(#planned) OR #planned < :planned)',
+      names: { '#planned': CopyRunAttributes.planned, '#updatedAt': 'updatedAt' },
+      values: { ':planned': planned, ':now': this.now().toISOString() },
+    });
   }
 
   /**
@@ -591,19 +563,43 @@ export class CopyBatchStore {
    * batches take hours is not mistaken for a stalled one. A no-op once the run left COPYING.
    */
   async touchRun(runId: string): Promise<void> {
+    await this.updateCopyingRun(runId, {
+      update: 'SET #updatedAt = :now',
+      names: { '#updatedAt': 'updatedAt' },
+      values: { ':now': this.now().toISOString() },
+    });
+  }
+
+  /**
+   * Updates the run item on the condition that the run is COPYING (and `condition`, when given). Returns the
+   * attributes `returnValues` asks for ({} without it), or undefined when the condition failed.
+   */
+  private async updateCopyingRun(
+    runId: string,
+    w: {
+      update: string;
+      condition?: string;
+      names: Record<string, string>;
+      values: Record<string, NativeAttributeValue>;
+      returnValues?: 'UPDATED_NEW';
+    },
+  ): Promise<Record<string, NativeAttributeValue> | undefined> {
     try {
-      await this.client.send(
+      const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: runKey(runId),
-          UpdateExpression: 'SET #updatedAt = :now',
-          ConditionExpression: '#stage = :copying',
-          ExpressionAttributeNames: { '#updatedAt': 'updatedAt', '#stage': 'stage' },
-          ExpressionAttributeValues: { ':now': this.now().toISOString(), ':copying': 'COPYING' },
+          UpdateExpression: w.update,
+          ConditionExpression: w.condition ? `#stage = :copying AND ${w.condition}` : '#stage = :copying',
+          ExpressionAttributeNames: { '#stage': 'stage', ...w.names },
+          ExpressionAttributeValues: { ':copying': 'COPYING', ...w.values },
+          ...(w.returnValues ? { ReturnValues: w.returnValues } : {}),
         }),
       );
+      return out.Attributes ?? {};
     } catch (e) {
-      if (!isConditionFailure(e)) throw e;
+      if (isConditionFailure(e)) return undefined;
+      throw e;
     }
   }
 
@@ -726,23 +722,13 @@ export class CopyBatchStore {
       }),
     );
     const first = out.Attributes?.status !== BatchStatus.DONE;
-    if (first) {
-      // One handed-out batch fewer in flight (see nextUndispatched); a no-op once the run left COPYING.
-      await this.client
-        .send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: runKey(runId),
-            UpdateExpression: 'ADD #inFlight :minusOne',
-            ConditionExpression: '#stage = :copying',
-            ExpressionAttributeNames: { '#inFlight': CopyRunAttributes.inFlight, '#stage': 'stage' },
-            ExpressionAttributeValues: { ':minusOne': -1, ':copying': 'COPYING' },
-          }),
-        )
-        .catch((e: unknown) => {
-          if (!isConditionFailure(e)) throw e;
-        });
-    }
+    // One handed-out batch fewer in flight (see nextUndispatched); a no-op once the run left COPYING.
+    if (first)
+      await this.updateCopyingRun(runId, {
+        update: 'ADD #inFlight :minusOne',
+        names: { '#inFlight': CopyRunAttributes.inFlight },
+        values: { ':minusOne': -1 },
+      });
     return first;
   }
 
