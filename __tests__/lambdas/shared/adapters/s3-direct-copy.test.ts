@@ -14,6 +14,7 @@ import { createCopyS3Client, createDirectCopy, S3ObjectCopier } from '../../../.
 import {
   DirectCopyObject,
   type DirectCopyInput,
+  type DirectCopyObjectOptions,
   SDK_AFTER_THROTTLING_MS,
   SigV4,
 } from '../../../../lambdas/shared/adapters/s3-direct-copy';
@@ -79,6 +80,22 @@ function clientFor(endpoint: string, overrides: ConstructorParameters<typeof S3C
     maxAttempts: 1,
     ...overrides,
   });
+}
+
+/** Runs `test` with the direct path over a client for `endpoint` (the copy client's limits, or `limits`), and closes both. */
+async function withDirect(
+  endpoint: string,
+  test: (direct: DirectCopyObject, client: S3Client) => Promise<void>,
+  limits?: DirectCopyObjectOptions,
+): Promise<void> {
+  const client = clientFor(endpoint);
+  const direct = limits ? new DirectCopyObject(client, limits) : createDirectCopy(client);
+  try {
+    await test(direct, client);
+  } finally {
+    direct.destroy();
+    client.destroy();
+  }
 }
 
 const input = (over: Partial<DirectCopyInput> = {}): DirectCopyInput => ({
@@ -227,9 +244,7 @@ describe('Class: DirectCopyObject', () => {
         { status: 403, body: errorBody('AccessDenied') },
         { status: 403, body: errorBody('AccessDenied') },
       ];
-      const client = clientFor(endpoint);
-      const direct = createDirectCopy(client);
-      try {
+      await withDirect(endpoint, async (direct) => {
         const error = await direct.send(input()).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(S3ServiceException);
         expect(error).toMatchObject({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
@@ -239,108 +254,78 @@ describe('Class: DirectCopyObject', () => {
         // A refusal is about this object: the next copy is direct again.
         await direct.send(input());
         expect(direct.counters).toEqual({ direct: 1, sdk: 1, fallbacks: 1 });
-      } finally {
-        direct.destroy();
-        client.destroy();
-      }
+      });
     });
 
     it('reads a 200 that carries an error as the error it is', async () => {
       answers = [{ status: 200, body: errorBody('InternalError') }];
-      const client = clientFor(endpoint);
-      const direct = createDirectCopy(client);
-      try {
+      await withDirect(endpoint, async (direct) => {
         const out = await direct.send(input());
         expect(out.CopyObjectResult?.ETag).toBe('"9b2cf535f27731c974343645a3985328"');
         expect(direct.counters).toEqual({ direct: 0, sdk: 1, fallbacks: 1 });
-      } finally {
-        direct.destroy();
-        client.destroy();
-      }
+      });
     });
 
     it('after SlowDown sends every copy through the SDK for a minute, then directly again', async () => {
       answers = [{ status: 503, body: errorBody('SlowDown') }];
       let now = 1_000_000;
-      const client = clientFor(endpoint);
-      const direct = new DirectCopyObject(client, {
-        maxSockets: 4,
-        requestTimeoutMs: 5_000,
-        connectionTimeoutMs: 5_000,
-        now: () => now,
-      });
-      try {
-        await direct.send(input());
-        expect(direct.counters).toEqual({ direct: 0, sdk: 1, fallbacks: 1 });
-        now += SDK_AFTER_THROTTLING_MS - 1;
-        await direct.send(input());
-        expect(direct.counters).toEqual({ direct: 0, sdk: 2, fallbacks: 1 });
-        now += 1;
-        await direct.send(input());
-        expect(direct.counters).toEqual({ direct: 1, sdk: 2, fallbacks: 1 });
-      } finally {
-        direct.destroy();
-        client.destroy();
-      }
+      await withDirect(
+        endpoint,
+        async (direct) => {
+          await direct.send(input());
+          expect(direct.counters).toEqual({ direct: 0, sdk: 1, fallbacks: 1 });
+          now += SDK_AFTER_THROTTLING_MS - 1;
+          await direct.send(input());
+          expect(direct.counters).toEqual({ direct: 0, sdk: 2, fallbacks: 1 });
+          now += 1;
+          await direct.send(input());
+          expect(direct.counters).toEqual({ direct: 1, sdk: 2, fallbacks: 1 });
+        },
+        { maxSockets: 4, requestTimeoutMs: 5_000, connectionTimeoutMs: 5_000, now: () => now },
+      );
     });
 
     it('abandons an attempt that gets no answer within the request timeout and sends it through the SDK', async () => {
       answers = ['hang'];
-      const client = clientFor(endpoint);
-      const direct = new DirectCopyObject(client, { maxSockets: 4, requestTimeoutMs: 200, connectionTimeoutMs: 5_000 });
-      try {
-        const out = await direct.send(input());
-        expect(out.CopyObjectResult?.ETag).toBe('"9b2cf535f27731c974343645a3985328"');
-        expect(direct.counters).toEqual({ direct: 0, sdk: 1, fallbacks: 1 });
-      } finally {
-        direct.destroy();
-        client.destroy();
-      }
+      await withDirect(
+        endpoint,
+        async (direct) => {
+          const out = await direct.send(input());
+          expect(out.CopyObjectResult?.ETag).toBe('"9b2cf535f27731c974343645a3985328"');
+          expect(direct.counters).toEqual({ direct: 0, sdk: 1, fallbacks: 1 });
+        },
+        { maxSockets: 4, requestTimeoutMs: 200, connectionTimeoutMs: 5_000 },
+      );
     });
 
     it('sends a copy again through the SDK when the connection closes before the answer ends', async () => {
       answers = ['cut'];
-      const client = clientFor(endpoint);
-      const direct = createDirectCopy(client);
-      try {
+      await withDirect(endpoint, async (direct) => {
         const out = await direct.send(input());
         expect(out.CopyObjectResult?.ETag).toBe('"9b2cf535f27731c974343645a3985328"');
         expect(seen).toHaveLength(2);
         expect(direct.counters).toEqual({ direct: 0, sdk: 1, fallbacks: 1 });
-      } finally {
-        direct.destroy();
-        client.destroy();
-      }
+      });
     });
 
     it('does not send again what the caller cancelled', async () => {
       answers = ['hang'];
-      const client = clientFor(endpoint);
-      const direct = createDirectCopy(client);
       const abort = new AbortController();
-      try {
+      await withDirect(endpoint, async (direct) => {
         const pending = direct.send(input(), abort.signal);
         setTimeout(() => abort.abort(), 50);
         await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
         expect(seen).toHaveLength(1);
         expect(direct.counters).toEqual({ direct: 0, sdk: 0, fallbacks: 0 });
-      } finally {
-        direct.destroy();
-        client.destroy();
-      }
+      });
     });
 
     it('leaves members it does not write to the SDK', async () => {
-      const client = clientFor(endpoint);
-      const direct = createDirectCopy(client);
-      try {
+      await withDirect(endpoint, async (direct) => {
         await direct.send({ ...input(), TaggingDirective: 'COPY' } as DirectCopyInput);
         expect(seen[0]?.headers['x-amz-tagging-directive']).toBe('COPY');
         expect(direct.counters).toEqual({ direct: 0, sdk: 1, fallbacks: 0 });
-      } finally {
-        direct.destroy();
-        client.destroy();
-      }
+      });
     });
 
     it('leaves endpoints that are not SigV4 on s3 to the SDK: a Multi-Region Access Point', async () => {
