@@ -38,14 +38,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { StageFunction } from '../lambdas/shared/domain/run';
+import type { Run, StageFunction } from '../lambdas/shared/domain/run';
 import type { RuntimeSettings } from '../lambdas/shared/contracts/settings';
-import { createRunTable } from '../__tests__/support/dynalite';
 import { benchSettings, buildCopyStage, sns, type CopyStageSetup } from './copy-stage';
 import {
-  copyingRun,
   cliConfig,
+  deliverRun,
   cliVersion,
   FanOut,
   measure,
@@ -170,21 +168,17 @@ async function runCopyStage(
   const rows: Row[] = [];
   const batchCounts: number[] = [];
   const deliver = async (phase: Phase, runId: string) => {
-    const run = copyingRun(runId, phase.prefix);
-    await planner.store.createRun(run);
     const s3Before = emulator.cpuSeconds();
     const dynamoBefore = tables.dynamoCpu();
+    let done: Run | undefined;
     const m = await measure(async () => {
-      await planner.handler(sns({ kind: 'copy-plan', runId }));
-      await fanOut.drain();
+      done = (await deliverRun(planner, fanOut, runId, phase.prefix)).run;
     });
-    const done = await planner.store.mustGet(runId);
-    if (done.outcome !== 'SUCCEEDED') throw new Error(`run ${runId} did not succeed: ${JSON.stringify(done.error)}`);
     return {
       m,
       s3Cpu: emulator.cpuSeconds() - s3Before,
       dynamoCpu: tables.dynamoCpu() - dynamoBefore,
-      batches: done.copy?.batchesTotal ?? 0,
+      batches: done?.copy?.batchesTotal ?? 0,
     };
   };
   try {
@@ -400,13 +394,7 @@ async function main(): Promise<void> {
     ].filter((p) => p.objects > 0);
 
     const tableName = 'bench-runs';
-    const dynamo = new DynamoDBClient({
-      region: 'us-east-1',
-      endpoint: dynalite.endpoint,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    await createRunTable(dynamo, tableName);
-    dynamo.destroy();
+    await dynalite.createRunTable(tableName);
     const tables: Tables = {
       cfg: benchSettings({
         tableName,

@@ -18,10 +18,8 @@
  * The reconciler's passes (one invocation every `reconcilerPeriodMinutes`, whatever the size) and the other
  * stages' invocations are per run, not per object: they are left out of the per-object figure.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { PipelineMessage, PipelinePublisher } from '../lambdas/shared/domain/messages';
 import type { StageFunction } from '../lambdas/shared/domain/run';
-import { createRunTable } from '../__tests__/support/dynalite';
 import { benchSettings, buildCopyStage, sns } from './copy-stage';
 import { startMemoryEmulator } from './emulators';
 import { copyingRun, startDynaliteProcess } from './harness';
@@ -54,13 +52,7 @@ async function main(): Promise<void> {
   const emulator = await startMemoryEmulator([SOURCE, DEST], { latencyMs: 0, model: REAL_S3_MODEL });
   const dynalite = await startDynaliteProcess();
   try {
-    const dynamo = new DynamoDBClient({
-      region: 'us-east-1',
-      endpoint: dynalite.endpoint,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    await createRunTable(dynamo, 'cost-runs');
-    dynamo.destroy();
+    await dynalite.createRunTable('cost-runs');
     const tables = ['public.orders', 'public.customers', 'public.items', 'public.events'];
     const keys = Array.from(
       { length: OBJECTS },

@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { PipelineMessage, PipelinePublisher } from '../lambdas/shared/domain/messages';
 import type { Run, StageFunction } from '../lambdas/shared/domain/run';
-import type { CopyStageSetup } from './copy-stage';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createRunTable } from '../__tests__/support/dynalite';
+import { sns, type CopyStage, type CopyStageSetup } from './copy-stage';
 import type { Emulator } from './emulators';
 
 const MiB = 1024 * 1024;
@@ -136,7 +138,13 @@ export class WorkerPool {
 }
 
 /** Starts dynalite in its own process, as DynamoDB is a remote service: its work is not the copier's. */
-export async function startDynaliteProcess(): Promise<{ endpoint: string; pid: number; stop: () => void }> {
+export async function startDynaliteProcess(): Promise<{
+  endpoint: string;
+  pid: number;
+  /** Creates a run table (the deployed table's layout) named `tableName`. */
+  createRunTable: (tableName: string) => Promise<void>;
+  stop: () => void;
+}> {
   const port = await new Promise<number>((resolve) => {
     const probe = createServer().listen(0, '127.0.0.1', () => {
       const { port: free } = probe.address() as AddressInfo;
@@ -152,7 +160,44 @@ export async function startDynaliteProcess(): Promise<{ endpoint: string; pid: n
     child.stdout?.once('data', () => resolve());
     child.once('exit', (code) => reject(new Error(`dynalite exited with ${code}`)));
   });
-  return { endpoint: `http://127.0.0.1:${port}`, pid: child.pid as number, stop: () => child.kill() };
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    endpoint,
+    pid: child.pid as number,
+    createRunTable: async (tableName) => {
+      const dynamo = new DynamoDBClient({
+        region: 'us-east-1',
+        endpoint,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      });
+      try {
+        await createRunTable(dynamo, tableName);
+      } finally {
+        dynamo.destroy();
+      }
+    },
+    stop: () => child.kill(),
+  };
+}
+
+/**
+ * Delivers one run through a copy stage: records it COPYING with its export at `prefix`, plans it, waits until
+ * every message it fanned out is handled, and throws unless the run succeeded. Returns the planning time.
+ */
+export async function deliverRun(
+  stage: Pick<CopyStage, 'handler' | 'store'>,
+  fanOut: FanOut,
+  runId: string,
+  prefix: string,
+): Promise<{ run: Run; planSeconds: number }> {
+  await stage.store.createRun(copyingRun(runId, prefix));
+  const start = performance.now();
+  await stage.handler(sns({ kind: 'copy-plan', runId }));
+  const planSeconds = (performance.now() - start) / 1000;
+  await fanOut.drain();
+  const run = await stage.store.mustGet(runId);
+  if (run.outcome !== 'SUCCEEDED') throw new Error(`run ${runId} did not succeed: ${JSON.stringify(run.error)}`);
+  return { run, planSeconds };
 }
 
 export function cliVersion(): string | undefined {

@@ -25,15 +25,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { PipelineMessage } from '../lambdas/shared/domain/messages';
 import type { StageFunction } from '../lambdas/shared/domain/run';
-import { createRunTable } from '../__tests__/support/dynalite';
-import { benchSettings, buildCopyStage, sns, type CopyStageSetup } from './copy-stage';
+import { benchSettings, buildCopyStage, type CopyStageSetup } from './copy-stage';
 import { startMemoryEmulator, type Emulator } from './emulators';
 import {
-  copyingRun,
   cliConfig,
+  deliverRun,
   cliVersion,
   FanOut,
   measure,
@@ -65,6 +63,8 @@ const MODEL: S3Model = {
   writesPerSecondPerPrefix: Number(process.env.BENCH_PREFIX_WRITES ?? REAL_S3_MODEL.writesPerSecondPerPrefix),
 };
 const SOURCE = 'bench-export';
+/** The export of the untimed warm-up delivery each worker gets first. */
+const WARM_PREFIX = 'exports/warm/task';
 const DEST = 'bench-lake';
 const TABLES = ['public.orders', 'public.customers', 'public.items', 'public.events'];
 
@@ -201,21 +201,15 @@ async function copyStage(
     );
     fanOut.deliver = (message) => pool.run(message);
     try {
-      let planSeconds = 0;
-      const runOf = async (runId: string, prefix: string) => {
-        const run = copyingRun(runId, prefix);
-        await planner.store.createRun(run);
-        const start = performance.now();
-        await planner.handler(sns({ kind: 'copy-plan', runId }));
-        planSeconds = (performance.now() - start) / 1000;
-        await fanOut.drain();
-        const done = await planner.store.mustGet(runId);
-        if (done.outcome !== 'SUCCEEDED')
-          throw new Error(`run ${runId} did not succeed: ${JSON.stringify(done.error)}`);
-      };
       // Warm every worker (code loading, first connections) on a small delivery, untimed.
-      for (let i = 0; i < WORKERS; i++) await runOf(`warm-${total}-${phase.id}-${i}`, 'exports/warm/task');
-      const r = await modelled(emulator, () => measure(() => runOf(`run-${total}-${phase.id}`, phase.prefix)));
+      for (let i = 0; i < WORKERS; i++)
+        await deliverRun(planner, fanOut, `warm-${total}-${phase.id}-${i}`, WARM_PREFIX);
+      let planSeconds = 0;
+      const r = await modelled(emulator, () =>
+        measure(async () => {
+          planSeconds = (await deliverRun(planner, fanOut, `run-${total}-${phase.id}`, phase.prefix)).planSeconds;
+        }),
+      );
       rows.push({
         client: `copy stage ${WORKERS}×${settings.copy.concurrency}${COPY_PATH === 'sdk' ? ' sdk' : ''}`,
         concurrency: total,
@@ -336,17 +330,11 @@ async function main(): Promise<void> {
   const aws = CLIENTS.includes('aws') ? cliVersion() : undefined;
   const rc = CLIENTS.includes('rclone') ? rcloneVersion() : undefined;
   try {
-    const dynamo = new DynamoDBClient({
-      region: 'us-east-1',
-      endpoint: dynalite.endpoint,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    await createRunTable(dynamo, 'bench-runs');
-    dynamo.destroy();
+    await dynalite.createRunTable('bench-runs');
     for (const phase of phases) await seed(emulator, phase);
     await emulator.seed(
       SOURCE,
-      ['exports/warm/task/shop/public.orders/1/part-0.gz.parquet'],
+      [`${WARM_PREFIX}/shop/public.orders/1/part-0.gz.parquet`],
       { size: KiB },
       'application/octet-stream',
     );
