@@ -32,6 +32,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
+import { extendedEncodeURIComponent } from '@smithy/core/protocols';
 
 /** The input members this path writes, with the header each is sent in (the S3 model's `httpHeader` traits). */
 const HEADER_OF = {
@@ -81,14 +82,6 @@ export interface DirectCopyCounters {
   sdk: number;
   /** Direct attempts that got something other than a CopyObjectResult and were sent again through the SDK. */
   fallbacks: number;
-}
-
-/** S3's encoding of one key segment in a path (the SDK's `extendedEncodeURIComponent`). */
-function encodeSegment(segment: string): string {
-  return encodeURIComponent(segment).replace(
-    /[!'()*]/g,
-    (c) => `%${(c.codePointAt(0) as number).toString(16).toUpperCase()}`,
-  );
 }
 
 const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
@@ -287,7 +280,7 @@ export class DirectCopyObject {
   }
 
   private async sendDirect(route: Route, input: DirectCopyInput, abortSignal?: AbortSignal): Promise<string> {
-    const path = `${route.basePath}/${(input.Key as string).split('/').map(encodeSegment).join('/')}`;
+    const path = `${route.basePath}/${(input.Key as string).split('/').map(extendedEncodeURIComponent).join('/')}`;
     const query = 'x-id=CopyObject';
     const headers: Record<string, string> = { host: route.url.host };
     for (const [member, header] of Object.entries(HEADER_OF)) {
