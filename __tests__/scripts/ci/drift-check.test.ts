@@ -1,28 +1,15 @@
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ciScriptHarness } from './script-harness';
 
 /** Runs scripts/ci/drift-check.sh against a stand-in terraform that exits with a chosen code. */
-const SCRIPT = join(__dirname, '..', '..', '..', 'scripts', 'ci', 'drift-check.sh');
-const dir = mkdtempSync(join(tmpdir(), 'drift-check-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const bin = join(dir, 'bin');
-const stack = join(dir, 'stack');
-mkdirSync(bin);
-mkdirSync(stack);
-writeFileSync(
-  join(bin, 'terraform'),
-  '#!/usr/bin/env bash\necho "$@" > "$PWD/args.txt"\necho "plan output"\nexit "$FAKE_TERRAFORM_EXIT"\n',
-);
-chmodSync(join(bin, 'terraform'), 0o755);
+const { stack, run } = ciScriptHarness('drift-check.sh', {
+  terraform: () =>
+    '#!/usr/bin/env bash\necho "$@" > "$PWD/args.txt"\necho "plan output"\nexit "$FAKE_TERRAFORM_EXIT"\n',
+});
 
 function drift(exit: number) {
-  const result = spawnSync(SCRIPT, ['production', stack], {
-    encoding: 'utf8',
-    env: { ...process.env, PATH: `${bin}${delimiter}${process.env.PATH}`, FAKE_TERRAFORM_EXIT: String(exit) },
-  });
+  const result = run('production', { FAKE_TERRAFORM_EXIT: String(exit) });
   return { ...result, args: readFileSync(join(stack, 'args.txt'), 'utf8').trim() };
 }
 

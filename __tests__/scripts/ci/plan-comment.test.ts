@@ -1,28 +1,17 @@
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ciScriptHarness } from './script-harness';
 
 /** Runs scripts/ci/plan-comment.sh against a stand-in gh that records its calls. */
-const SCRIPT = join(__dirname, '..', '..', '..', 'scripts', 'ci', 'plan-comment.sh');
-const dir = mkdtempSync(join(tmpdir(), 'plan-comment-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const bin = join(dir, 'bin');
-const stack = join(dir, 'stack');
-mkdirSync(bin);
-mkdirSync(stack);
-// Lists FAKE_EXISTING as the id of an earlier comment; records every call and the body it was given.
-writeFileSync(
-  join(bin, 'gh'),
-  `#!/usr/bin/env bash
+const { dir, stack, run } = ciScriptHarness('plan-comment.sh', {
+  // Lists FAKE_EXISTING as the id of an earlier comment; records every call and the body it was given.
+  gh: (dir) => `#!/usr/bin/env bash
 echo "$*" >> "${dir}/calls.txt"
 for a in "$@"; do case "$a" in body=@*) cp "\${a#body=@}" "${dir}/body.md" ;; esac; done
 if [ "$3" = "--paginate" ] || [ "$2" = "--paginate" ]; then [ -n "$FAKE_EXISTING" ] && echo "$FAKE_EXISTING"; fi
 exit 0
 `,
-);
-chmodSync(join(bin, 'gh'), 0o755);
+});
 writeFileSync(
   join(stack, 'plan.json'),
   JSON.stringify({
@@ -40,15 +29,10 @@ writeFileSync(join(stack, 'plan.txt'), 'Plan: 0 to add, 1 to change, 0 to destro
 
 function post(existing: string) {
   rmSync(join(dir, 'calls.txt'), { force: true });
-  const result = spawnSync(SCRIPT, ['production', stack], {
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      PATH: `${bin}${delimiter}${process.env.PATH}`,
-      GITHUB_REPOSITORY: 'acme/aurora-datalake-export',
-      PR_NUMBER: '42',
-      FAKE_EXISTING: existing,
-    },
+  const result = run('production', {
+    GITHUB_REPOSITORY: 'acme/aurora-datalake-export',
+    PR_NUMBER: '42',
+    FAKE_EXISTING: existing,
   });
   return { ...result, calls: readFileSync(join(dir, 'calls.txt'), 'utf8').trim().split('\n') };
 }
