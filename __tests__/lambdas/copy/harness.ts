@@ -9,6 +9,7 @@ import { silentLogger } from '../../../lambdas/shared/runtime/logger';
 import type { RuntimeSettings } from '../../../lambdas/shared/contracts/settings';
 import type { DynaliteHandle } from '../../support/dynalite';
 import type { S3rverHandle } from '../../support/s3rver';
+import type { MemoryS3Handle } from '../../../bench/memory-s3';
 import { DEFAULT_STAGE_DEADLINES } from '../../../config/schema';
 
 export const SOURCE_BUCKET = 'exports-bucket';
@@ -184,6 +185,18 @@ export function seedExport(
       body: f.body,
       contentType: f.key.endsWith('.json') ? 'application/json' : 'application/octet-stream',
     })),
+  );
+}
+
+/** Writes the export's table status file under `prefix` in the in-memory S3, every table COMPLETE. */
+export function seedTablesInfo(memory: MemoryS3Handle, prefix: string, targets: readonly string[]): void {
+  memory.store.seed(
+    SOURCE_BUCKET,
+    [`${prefix}/export_tables_info_task-1_from_1_to_1.json`],
+    Buffer.from(
+      JSON.stringify({ perTableStatus: targets.map((target) => ({ target, status: 'COMPLETE', sizeGB: 0 })) }),
+    ),
+    'application/json',
   );
 }
 

@@ -25,7 +25,7 @@ import { capturedMetrics } from '../../support/emf';
 import { startMemoryS3, type MemoryS3Handle } from '../../../bench/memory-s3';
 import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
 import { emulatorS3Client } from '../../support/s3rver';
-import { copyingRun, DEST_BUCKET, listAll, snsEvent, SOURCE_BUCKET, testSettings } from './harness';
+import { copyingRun, DEST_BUCKET, listAll, seedTablesInfo, snsEvent, SOURCE_BUCKET, testSettings } from './harness';
 
 const OBJECTS = 2_400;
 const BATCH_OBJECTS = 300;
@@ -48,14 +48,7 @@ beforeAll(async () => {
     (_, i) => `${PREFIX}/orders/public.orders/1/part-${String(i).padStart(5, '0')}.gz.parquet`,
   );
   memory.store.seed(SOURCE_BUCKET, keys, Buffer.from('row'));
-  memory.store.seed(
-    SOURCE_BUCKET,
-    [`${PREFIX}/export_tables_info_task-1_from_1_to_1.json`],
-    Buffer.from(
-      JSON.stringify({ perTableStatus: [{ target: 'orders.public.orders', status: 'COMPLETE', sizeGB: 0 }] }),
-    ),
-    'application/json',
-  );
+  seedTablesInfo(memory, PREFIX, ['orders.public.orders']);
 });
 
 afterAll(async () => {

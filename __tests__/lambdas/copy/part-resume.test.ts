@@ -8,7 +8,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startMemoryS3, type MemoryS3Handle } from '../../../bench/memory-s3';
 import { startDynalite, type DynaliteHandle } from '../../support/dynalite';
 import { emulatorS3Client } from '../../support/s3rver';
-import { copyingRun, copyWorld, DEST_BUCKET, instrument, snsEvent, SOURCE_BUCKET } from './harness';
+import { copyingRun, copyWorld, DEST_BUCKET, instrument, seedTablesInfo, snsEvent, SOURCE_BUCKET } from './harness';
 
 const MiB = 1024 ** 2;
 const PREFIX = 'exports/run-parts/task-1';
@@ -24,14 +24,7 @@ beforeAll(async () => {
   [dynalite, memory] = await Promise.all([startDynalite(), startMemoryS3([SOURCE_BUCKET, DEST_BUCKET])]);
   s3 = emulatorS3Client(memory.endpoint, { accessKeyId: 'test', secretAccessKey: 'test' });
   memory.store.seed(SOURCE_BUCKET, [`${PREFIX}/${BIG_KEY}`], body);
-  memory.store.seed(
-    SOURCE_BUCKET,
-    [`${PREFIX}/export_tables_info_task-1_from_1_to_1.json`],
-    Buffer.from(
-      JSON.stringify({ perTableStatus: [{ target: 'orders.public.orders', status: 'COMPLETE', sizeGB: 0 }] }),
-    ),
-    'application/json',
-  );
+  seedTablesInfo(memory, PREFIX, ['orders.public.orders']);
 });
 
 afterAll(async () => {
