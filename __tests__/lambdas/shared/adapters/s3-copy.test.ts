@@ -3,6 +3,7 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
+  GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
@@ -12,6 +13,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import {
   copySource,
   createCopyS3Client,
+  createDirectCopy,
   effectivePartSize,
   S3CopyCallError,
   S3ObjectCopier,
@@ -38,33 +40,42 @@ describe('Class: S3ObjectCopier', () => {
       await s3.stop();
     });
 
-    it('copies an object keeping its content type and metadata', async () => {
+    it.each([
+      ['through the SDK', false],
+      ['with CopyObject hand-signed', true],
+    ])('copies an object keeping its content type and metadata, %s', async (_, signed) => {
       await client.send(
         new PutObjectCommand({
           Bucket: 'src',
-          Key: 'a b/part=1.parquet',
+          Key: 'a b/part=1 (x).parquet',
           Body: 'hello',
           ContentType: 'application/x-parquet',
           Metadata: { origin: 'export' },
         }),
       );
-      const copier = new S3ObjectCopier({
-        client,
-        sourceBucket: 'src',
-        sourceOwnerAccountId: SOURCE_OWNER,
-        destinationBucket: 'dst',
-        destinationOwnerAccountId: DEST_OWNER,
-      });
-      const result = await copier.copy({
-        sourceKey: 'a b/part=1.parquet',
-        destinationKey: 'x/a b/part=1.parquet',
-        size: 5,
-      });
-      const head = await client.send(new HeadObjectCommand({ Bucket: 'dst', Key: 'x/a b/part=1.parquet' }));
-      expect(result).toEqual({ etag: head.ETag, multipart: false, parts: 1 });
-      expect(head.ContentType).toBe('application/x-parquet');
-      expect(head.Metadata).toEqual({ origin: 'export' });
-      expect(head.ContentLength).toBe(5);
+      const direct = signed ? createDirectCopy(client) : undefined;
+      const destinationKey = `${signed ? 'signed' : 'sdk'}/a b/part=1 (x)!'*.parquet`;
+      try {
+        const copier = new S3ObjectCopier({
+          client,
+          direct,
+          sourceBucket: 'src',
+          sourceOwnerAccountId: SOURCE_OWNER,
+          destinationBucket: 'dst',
+          destinationOwnerAccountId: DEST_OWNER,
+        });
+        const result = await copier.copy({ sourceKey: 'a b/part=1 (x).parquet', destinationKey, size: 5 });
+        const head = await client.send(new HeadObjectCommand({ Bucket: 'dst', Key: destinationKey }));
+        expect(result).toEqual({ etag: head.ETag, multipart: false, parts: 1 });
+        expect(head.ContentType).toBe('application/x-parquet');
+        expect(head.Metadata).toEqual({ origin: 'export' });
+        expect(head.ContentLength).toBe(5);
+        const body = await client.send(new GetObjectCommand({ Bucket: 'dst', Key: destinationKey }));
+        expect(await body.Body?.transformToString()).toBe('hello');
+        if (direct) expect(direct.counters).toEqual({ direct: 1, sdk: 0, fallbacks: 0 });
+      } finally {
+        direct?.destroy();
+      }
     });
 
     it('reports which call failed when the source is missing', async () => {

@@ -1,16 +1,9 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  CopyObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
+import { CopyObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { createCopyS3Client, createDirectCopy, S3ObjectCopier } from '../../../../lambdas/shared/adapters/s3-copy';
+import { createCopyS3Client, createDirectCopy } from '../../../../lambdas/shared/adapters/s3-copy';
 import {
   DirectCopyObject,
   type DirectCopyInput,
@@ -18,7 +11,6 @@ import {
   SDK_AFTER_THROTTLING_MS,
   SigV4,
 } from '../../../../lambdas/shared/adapters/s3-direct-copy';
-import { startS3rver, type S3rverHandle } from '../../../support/s3rver';
 
 const SOURCE_OWNER = '123456789012';
 const DEST_OWNER = '210987654321';
@@ -342,56 +334,6 @@ describe('Class: DirectCopyObject', () => {
       } finally {
         direct.destroy();
         client.destroy();
-      }
-    });
-  });
-
-  describe('on the S3 emulator', () => {
-    let s3: S3rverHandle;
-    let client: S3Client;
-    beforeAll(async () => {
-      s3 = await startS3rver(['src', 'dst']);
-      client = s3.client();
-      await client.send(
-        new PutObjectCommand({
-          Bucket: 'src',
-          Key: 'exports/a b/part=1 (x).parquet',
-          Body: 'hello',
-          ContentType: 'application/x-parquet',
-          Metadata: { origin: 'export' },
-        }),
-      );
-    });
-    afterAll(async () => {
-      client.destroy();
-      await s3.stop();
-    });
-
-    it('copies through the copier with the direct path, keeping content type and metadata', async () => {
-      const direct = createDirectCopy(client);
-      try {
-        const copier = new S3ObjectCopier({
-          client,
-          direct,
-          sourceBucket: 'src',
-          sourceOwnerAccountId: SOURCE_OWNER,
-          destinationBucket: 'dst',
-          destinationOwnerAccountId: DEST_OWNER,
-        });
-        const result = await copier.copy({
-          sourceKey: 'exports/a b/part=1 (x).parquet',
-          destinationKey: "lake/a b/part=1 (x)!'*.parquet",
-          size: 5,
-        });
-        const head = await client.send(new HeadObjectCommand({ Bucket: 'dst', Key: "lake/a b/part=1 (x)!'*.parquet" }));
-        expect(result).toEqual({ etag: head.ETag, multipart: false, parts: 1 });
-        expect(head.ContentType).toBe('application/x-parquet');
-        expect(head.Metadata).toEqual({ origin: 'export' });
-        const body = await client.send(new GetObjectCommand({ Bucket: 'dst', Key: "lake/a b/part=1 (x)!'*.parquet" }));
-        expect(await body.Body?.transformToString()).toBe('hello');
-        expect(direct.counters).toEqual({ direct: 1, sdk: 0, fallbacks: 0 });
-      } finally {
-        direct.destroy();
       }
     });
   });
