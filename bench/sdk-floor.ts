@@ -9,7 +9,8 @@
  * BENCH_WITH_TRACER=1 the tracer module of the stage functions is loaded first, as a stage function loads it:
  * the X-Ray SDK it brings installs an async hook that every promise of the process then pays for.
  *
- * Knobs: BENCH_REQUESTS (4000), BENCH_CONCURRENCY (16), BENCH_WITH_TRACER (unset), BENCH_PATHS (`sdk,direct`).
+ * Knobs: BENCH_REQUESTS (4000), BENCH_CONCURRENCY (16), BENCH_WITH_TRACER (unset), BENCH_PATHS (`sdk,direct`),
+ * BENCH_LATENCY_MS (0: the server answers at once; with S3's latency, each answer wakes the client on its own).
  */
 import { spawn } from 'node:child_process';
 import { CopyObjectCommand } from '@aws-sdk/client-s3';
@@ -21,15 +22,16 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const WITH_TRACER = process.env.BENCH_WITH_TRACER === '1';
 const PATHS = (process.env.BENCH_PATHS ?? 'sdk,direct').split(',').map((p) => p.trim());
+const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 0);
 
 const SERVER = `
 const body = '<?xml version="1.0" encoding="UTF-8"?><CopyObjectResult><LastModified>2026-12-01T00:00:00.000Z</LastModified><ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag></CopyObjectResult>';
 const server = require('node:http').createServer((req, res) => {
   req.resume();
-  req.on('end', () => {
+  req.on('end', () => setTimeout(() => {
     res.writeHead(200, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
     res.end(body);
-  });
+  }, Number(process.argv[1])));
 });
 server.listen(0, '127.0.0.1', () => process.send(server.address().port));
 process.on('disconnect', () => process.exit(0));
@@ -37,7 +39,9 @@ process.on('disconnect', () => process.exit(0));
 
 async function main(): Promise<void> {
   if (WITH_TRACER) await import('../lambdas/shared/runtime/tracer.js');
-  const child = spawn(process.execPath, ['-e', SERVER], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, ['-e', SERVER, String(LATENCY_MS)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const port = await new Promise<number>((resolve) => child.once('message', (m) => resolve(m as number)));
   const s3 = createCopyS3Client({
     region: 'us-east-1',
@@ -80,7 +84,7 @@ async function main(): Promise<void> {
     const used = process.cpuUsage(cpu);
     const seconds = (performance.now() - start) / 1000;
     console.log(
-      `CopyObject, ${path} path${WITH_TRACER ? ', tracer module loaded' : ''}: ${REQUESTS} requests, ` +
+      `CopyObject, ${path} path${WITH_TRACER ? ', tracer module loaded' : ''}${LATENCY_MS ? `, answers after ${LATENCY_MS} ms` : ''}: ${REQUESTS} requests, ` +
         `${(REQUESTS / seconds).toFixed(0)} requests/s, ${((used.user + used.system) / 1000 / REQUESTS).toFixed(3)} ms client CPU per request`,
     );
   }
