@@ -9,7 +9,8 @@
  * - the endpoint and signing scope come from the client's own endpoint resolution (`getEndpointFromInstructions`,
  *   the function the SDK's endpoint middleware calls), once per bucket, as the SDK's own endpoint cache does;
  * - credentials come from the client's credential provider (the standard chain, memoized and refreshed by the
- *   SDK), the region from the client's region, a custom endpoint from its configuration or AWS_ENDPOINT_URL;
+ *   SDK), taken again five minutes before they expire as the SDK does; the region from the client's region, a
+ *   custom endpoint from its configuration or AWS_ENDPOINT_URL;
  * - the request is signed with Signature Version 4 (node:crypto, the signing key kept for its day) and carries
  *   the headers the SDK sends for the same input. Tests compare the two requests header by header, recompute
  *   the signature with the SDK's own signer (`@smithy/signature-v4`), and sign the example request of AWS's
@@ -22,8 +23,8 @@
  * a throttling or server error, every copy goes through the SDK for a minute, so that its adaptive retry, not
  * this path, sets the request rate while S3 asks for less.
  */
-import { createHash, createHmac } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { createHmac, hash } from 'node:crypto';
+import { Agent as HttpAgent, type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import {
   CopyObjectCommand,
@@ -84,7 +85,7 @@ export interface DirectCopyCounters {
   fallbacks: number;
 }
 
-const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+const sha256Hex = (text: string) => hash('sha256', text, 'hex');
 
 /** `20261201T000000Z` from a time. */
 function amzDate(ms: number): string {
@@ -92,16 +93,22 @@ function amzDate(ms: number): string {
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
 }
 
+/** Credentials are taken again from the client's provider this long before they expire, as the SDK does. */
+const CREDENTIALS_REFRESH_MS = 5 * 60_000;
+
 /** What a credential provider gives: the SDK's AwsCredentialIdentity. */
 interface Credentials {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
   readonly sessionToken?: string;
+  readonly expiration?: Date;
 }
 
 /** Signature Version 4 of one request without a payload, with the signing key kept per day and scope. */
 export class SigV4 {
   private readonly keys = new Map<string, Buffer>();
+  /** The last second signed for and its stamp: many requests are signed in each second. */
+  private stampOf = { second: Number.NaN, stamp: '' };
 
   /**
    * Adds `x-amz-date`, `x-amz-content-sha256`, `x-amz-security-token` (temporary credentials) and
@@ -114,7 +121,9 @@ export class SigV4 {
     nowMs: number,
   ): void {
     const h = request.headers;
-    const stamp = amzDate(nowMs);
+    const second = Math.floor(nowMs / 1000);
+    if (second !== this.stampOf.second) this.stampOf = { second, stamp: amzDate(nowMs) };
+    const stamp = this.stampOf.stamp;
     const day = stamp.slice(0, 8);
     h['x-amz-date'] = stamp;
     h['x-amz-content-sha256'] = EMPTY_PAYLOAD_SHA256;
@@ -187,6 +196,16 @@ function unescapeXml(text: string): string {
 export class DirectCopyObject {
   private readonly signer = new SigV4();
   private readonly routes = new Map<string, Promise<Route | undefined>>();
+  /** The routes resolved so far, for the copies that follow without waiting on a promise. */
+  private readonly resolvedRoutes = new Map<string, Route | undefined>();
+  /** The client's credentials as last taken, until shortly before they expire. */
+  private credentials: { value: Credentials; refreshAt: number } | undefined;
+  private credentialsLoading: Promise<Credentials> | undefined;
+  /**
+   * The requests on their way, by the signal that cancels them: one listener on each signal, where passing the
+   * signal to every request would add and remove one per request.
+   */
+  private readonly requestsOf = new WeakMap<AbortSignal, Set<ClientRequest>>();
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
   private readonly now: () => number;
@@ -208,11 +227,21 @@ export class DirectCopyObject {
     input: DirectCopyInput,
     abortSignal?: AbortSignal,
   ): Promise<Pick<CopyObjectCommandOutput, 'CopyObjectResult'>> {
+    abortSignal?.throwIfAborted();
+    const bucket = input.Bucket as string;
     const route =
-      this.now() >= this.sdkUntil && this.writable(input) ? await this.route(input.Bucket as string) : undefined;
+      this.now() >= this.sdkUntil && this.writable(input)
+        ? this.resolvedRoutes.has(bucket)
+          ? this.resolvedRoutes.get(bucket)
+          : await this.route(bucket)
+        : undefined;
     if (route) {
       try {
-        const etag = await this.sendDirect(route, input, abortSignal);
+        const credentials =
+          this.credentials && this.now() < this.credentials.refreshAt
+            ? this.credentials.value
+            : await this.loadCredentials();
+        const etag = await this.sendDirect(route, input, credentials, abortSignal);
         this.counters.direct++;
         return { CopyObjectResult: { ETag: etag } };
       } catch (error) {
@@ -241,10 +270,30 @@ export class DirectCopyObject {
     return typeof input.Bucket === 'string' && typeof input.Key === 'string' && typeof input.CopySource === 'string';
   }
 
+  /** Takes the client's credentials from its provider (the standard chain, memoized and refreshed by the SDK). */
+  private loadCredentials(): Promise<Credentials> {
+    this.credentialsLoading ??= (this.client.config.credentials as () => Promise<Credentials>)()
+      .then((value) => {
+        const expires = value.expiration?.getTime();
+        this.credentials = {
+          value,
+          refreshAt: expires === undefined ? Number.POSITIVE_INFINITY : expires - CREDENTIALS_REFRESH_MS,
+        };
+        return value;
+      })
+      .finally(() => {
+        this.credentialsLoading = undefined;
+      });
+    return this.credentialsLoading;
+  }
+
   private route(bucket: string): Promise<Route | undefined> {
     let route = this.routes.get(bucket);
     if (!route) {
-      route = this.resolve(bucket);
+      route = this.resolve(bucket).then((resolved) => {
+        this.resolvedRoutes.set(bucket, resolved);
+        return resolved;
+      });
       this.routes.set(bucket, route);
     }
     return route;
@@ -279,7 +328,12 @@ export class DirectCopyObject {
     }
   }
 
-  private async sendDirect(route: Route, input: DirectCopyInput, abortSignal?: AbortSignal): Promise<string> {
+  private async sendDirect(
+    route: Route,
+    input: DirectCopyInput,
+    credentials: Credentials,
+    abortSignal?: AbortSignal,
+  ): Promise<string> {
     const path = `${route.basePath}/${(input.Key as string).split('/').map(extendedEncodeURIComponent).join('/')}`;
     const query = 'x-id=CopyObject';
     const headers: Record<string, string> = { host: route.url.host };
@@ -287,7 +341,6 @@ export class DirectCopyObject {
       const value = input[member as keyof typeof HEADER_OF];
       if (value !== undefined) headers[header] = value;
     }
-    const credentials = (await (this.client.config.credentials as () => Promise<Credentials>)()) as Credentials;
     const offset = (this.client.config as { systemClockOffset?: number }).systemClockOffset ?? 0;
     this.signer.sign(
       { method: 'PUT', path, query, headers },
@@ -309,6 +362,27 @@ export class DirectCopyObject {
     );
   }
 
+  /** Cancels `req` when `signal` aborts; returns what forgets it once it has ended. */
+  private track(signal: AbortSignal, req: ClientRequest): () => void {
+    let requests = this.requestsOf.get(signal);
+    if (!requests) {
+      const set = new Set<ClientRequest>();
+      requests = set;
+      this.requestsOf.set(signal, set);
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const r of set) r.destroy(signal.reason as Error);
+          set.clear();
+        },
+        { once: true },
+      );
+    }
+    requests.add(req);
+    const set = requests;
+    return () => set.delete(req);
+  }
+
   private exchange(
     route: Route,
     pathAndQuery: string,
@@ -325,8 +399,8 @@ export class DirectCopyObject {
         path: pathAndQuery,
         headers,
         agent: https ? this.httpsAgent : this.httpAgent,
-        signal: abortSignal,
       });
+      const untrack = abortSignal ? this.track(abortSignal, req) : undefined;
       let connecting: NodeJS.Timeout | undefined;
       req.on('socket', (socket) => {
         if (!socket.connecting) return;
@@ -341,15 +415,23 @@ export class DirectCopyObject {
       );
       req.on('error', (e) => {
         clearTimeout(connecting);
+        untrack?.();
         reject(e);
       });
       req.on('response', (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
         res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => {
+          untrack?.();
+          resolve({ status: res.statusCode ?? 0, body });
+        });
         // A connection that closes mid-answer: the copy's outcome is unknown (resolve has won if it ended).
         res.on('close', () => {
+          untrack?.();
           if (!res.complete) reject(new Error('the connection closed before the answer ended'));
         });
       });

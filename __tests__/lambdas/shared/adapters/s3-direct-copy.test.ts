@@ -1,4 +1,5 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CopyObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
@@ -310,6 +311,58 @@ describe('Class: DirectCopyObject', () => {
         expect(seen).toHaveLength(1);
         expect(direct.counters).toEqual({ direct: 0, sdk: 0, fallbacks: 0 });
       });
+    });
+
+    it("cancels every copy on its way with one listener on the caller's signal", async () => {
+      answers = ['hang', 'hang', 'hang'];
+      const abort = new AbortController();
+      await withDirect(endpoint, async (direct) => {
+        const pending = [1, 2, 3].map((n) => direct.send(input({ Key: `k${n}` }), abort.signal));
+        while (seen.length < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+        expect(getEventListeners(abort.signal, 'abort')).toHaveLength(1);
+        abort.abort();
+        for (const p of pending) await expect(p).rejects.toMatchObject({ name: 'AbortError' });
+        await expect(direct.send(input(), abort.signal)).rejects.toMatchObject({ name: 'AbortError' });
+        expect(seen).toHaveLength(3);
+        expect(direct.counters).toEqual({ direct: 0, sdk: 0, fallbacks: 0 });
+      });
+    });
+
+    it("asks the client's credential provider once, and again five minutes before the credentials expire", async () => {
+      let now = Date.now();
+      let asked = 0;
+      const provider = jest.fn(async () => ({
+        accessKeyId: `AKID${++asked}`,
+        secretAccessKey: 'secret',
+        expiration: new Date(Date.now() + 10 * 60_000),
+      }));
+      const client = clientFor(endpoint);
+      // The provider the client resolved (the SDK's own memoization, on the real clock, left out).
+      Object.defineProperty(client.config, 'credentials', { value: provider });
+      const direct = new DirectCopyObject(client, {
+        maxSockets: 4,
+        requestTimeoutMs: 5_000,
+        connectionTimeoutMs: 5_000,
+        now: () => now,
+      });
+      try {
+        await Promise.all([direct.send(input()), direct.send(input())]);
+        await direct.send(input());
+        expect(provider).toHaveBeenCalledTimes(1);
+        now += 6 * 60_000;
+        await direct.send(input());
+        expect(provider).toHaveBeenCalledTimes(2);
+        expect(seen.map((s) => /Credential=(\w+)\//.exec(String(s.headers.authorization))?.[1])).toEqual([
+          'AKID1',
+          'AKID1',
+          'AKID1',
+          'AKID2',
+        ]);
+        expect(direct.counters).toEqual({ direct: 4, sdk: 0, fallbacks: 0 });
+      } finally {
+        direct.destroy();
+        client.destroy();
+      }
     });
 
     it('leaves members it does not write to the SDK', async () => {
