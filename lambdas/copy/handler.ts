@@ -82,8 +82,13 @@ export interface CopyDeps {
   readonly logger: Logger;
   /** Who the function runs as, for error messages (the role ARN). */
   readonly principal: () => Promise<string>;
-  /** Objects recorded per progress write. @default 25 */
+  /** Most objects recorded in one progress write. @default 250 */
   readonly checkpointEvery?: number;
+  /**
+   * Longest a copied small object waits for its progress write: once this long has passed since the last
+   * write, the next object to finish writes everything done. @default 1000
+   */
+  readonly checkpointMillis?: number;
   /** A worker stops taking new objects when less than this is left before the Lambda timeout, and re-queues its batch. @default 60000 */
   readonly reserveMillis?: number;
   /** Age after which a finalization claim by a worker that died may be taken over. @default 900 */
@@ -452,14 +457,16 @@ class CopyStage {
 
   /**
    * Copies the objects of a batch not yet recorded, continuing multipart copies where they stopped. Progress
-   * is written every `checkpointEvery` objects, after each large object and after each part, and each write
+   * is written once a second (`checkpointMillis`) or every `checkpointEvery` objects, whichever comes first, after each large object and after each part, and each write
    * renews the lease; copies of small objects go on while a write is under way (what they finish goes into the
    * next write) unless the writes fall several checkpoints behind. Stops early when time runs short, the lease
    * is lost, or the run moved on; fails when progress cannot be written.
    */
   private async copyBatch(batch: StoredBatch, lease: LeaseKeeper, context?: CopyContext): Promise<CopyOutcome> {
     const todo = batch.keys.map((_, i) => i).filter((i) => !batch.done.has(i));
-    const every = this.deps.checkpointEvery ?? 25;
+    const every = this.deps.checkpointEvery ?? 250;
+    const checkpointMillis = this.deps.checkpointMillis ?? 1000;
+    let lastCheckpoint = this.now();
     const reserve = this.deps.reserveMillis ?? 60_000;
     const activityEvery = this.deps.activityEveryMillis ?? 60_000;
     const largeBytes = this.s.copy.partSizeMiB * MiB;
@@ -555,7 +562,8 @@ class CopyStage {
         );
         if ('paused' in result) return;
         done.push({ index: i, etag: result.etag });
-        if (done.length >= every || size >= largeBytes) {
+        if (done.length >= every || size >= largeBytes || this.now() - lastCheckpoint >= checkpointMillis) {
+          lastCheckpoint = this.now();
           const recorded = flush();
           // A large object waits for its record; small ones go on while progress is written, unless the
           // writes have fallen behind by several checkpoints.
