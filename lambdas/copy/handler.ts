@@ -6,7 +6,8 @@
  * - `copy-batch`: take the batch's lease, copy it with bounded concurrency, recording each copied object (and
  *   each part of a multipart copy) and renewing the lease at every checkpoint, then count the batch done; the
  *   worker that completes the last batch writes the manifest and then `_SUCCESS`, and moves the run on to
- *   CLEANING_UP through the engine's `finishStage`.
+ *   CLEANING_UP through the engine's `finishStage`. Once every object of its batch has started, a worker takes
+ *   the next batch that never had a message on in the same invocation, on the lanes its last copies free.
  *
  * Leases keep one worker per batch: a message for a batch is only sent when no live lease covers it, a
  * delivery that finds the batch leased does nothing, and a worker running out of time hands its batch on
@@ -49,7 +50,7 @@ import {
 import { destinationOf, destinationRefusal, runDestinationPrefix } from '../shared/stage/destination';
 import { ManifestText, parseExportTablesInfo, type ExportTableInfo } from '../shared/copy/manifest';
 import { classifyCopyError, type CopyCallContext, type PermanentCopyFailure } from '../shared/copy/permanent-errors';
-import { mapWithConcurrency } from '../shared/copy/concurrency';
+import { Lanes, mapWithConcurrency } from '../shared/copy/concurrency';
 import { copyWorkers } from '../../config/schema';
 import { finishStage } from '../shared/stage/finish-stage';
 import { DestinationAccessDenied, StaleTransition, errorMessage } from '../shared/errors';
@@ -57,11 +58,16 @@ import { createLogger, withRunId, type Logger } from '../shared/runtime/logger';
 import { lambdaEntry, type InvocationDeps } from '../shared/runtime/invocation';
 import { createTracer } from '../shared/runtime/tracer';
 import { LeaseKeeper } from './lease-keeper';
+import { settingsFromEnv, type RuntimeSettings } from '../shared/contracts/settings';
+import { isSnsEvent, makeProbeHandler, type ProbeResult } from './probe';
 
 /** How a worker's pass over its batch ended. */
 type CopyOutcome = 'done' | 'time' | 'run' | 'lease';
-import { settingsFromEnv, type RuntimeSettings } from '../shared/contracts/settings';
-import { isSnsEvent, makeProbeHandler, type ProbeResult } from './probe';
+
+/** A batch worked in an invocation, and the one it took on next (worked alongside its end). */
+interface BatchChain {
+  readonly next?: Promise<BatchChain>;
+}
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -225,9 +231,9 @@ class CopyStage {
   /**
    * Keeps at most `maxWorkers` batches leased (held by a worker, or by a message on its way): first re-sends
    * batches that had a message and lost it (their worker died, or the message was lost), then hands out
-   * batches that never had one, in index order. The rest wait: each worker that finishes a batch sends the
-   * next ({@link sendNext}). So the copy function's reserved concurrency is never asked for more, and no
-   * message waits throttled while its lease runs out. Returns how many were sent.
+   * batches that never had one, in index order. The rest wait: each worker takes the next on when its batch
+   * nears its end, or sends it when it finishes ({@link sendNext}). So the copy function's reserved
+   * concurrency is never asked for more, and no message waits throttled while its lease runs out. Returns how many were sent.
    */
   private async dispatch(
     runId: string,
@@ -388,11 +394,59 @@ class CopyStage {
   /**
    * Works one batch: takes its lease (a delivery that finds another worker on it does nothing), copies what
    * is left, then counts the batch done and finalizes when it was the last one.
+   *
+   * Once every object of the batch has started, the worker takes the next batch that never had a message and
+   * works it in the same invocation, its copies taking the lanes the batch's last copies free: no lane waits
+   * for the slowest copies of a batch, and no message is sent for the next. It does so while more than twice
+   * the reserve is left before the timeout and no multipart copy of the batch is under way (one that pauses
+   * for time would leave two batches to hand on); a batch worked that way that fails is handed on with a
+   * message of its own instead of failing the invocation.
    */
   async work(runId: string, index: number, context?: CopyContext): Promise<void> {
+    const lanes = new Lanes(this.s.copy.concurrency);
+    // Each batch resolves with the batch it took on, if any, once it is done itself.
+    let next: Promise<BatchChain> | undefined = this.workBatch(runId, index, context, lanes, false);
+    while (next) next = (await next).next;
+  }
+
+  /** One batch of {@link work}; resolves, once the batch is done, with the next batch it took on. */
+  private async workBatch(
+    runId: string,
+    index: number,
+    context: CopyContext | undefined,
+    lanes: Lanes,
+    takenOn: boolean,
+  ): Promise<BatchChain> {
     const run = await this.copyingRun(runId);
-    if (!run) return;
+    if (!run) return {};
     const owner = context?.awsRequestId ?? randomUUID();
+    const reserve = this.deps.reserveMillis ?? 60_000;
+    let successor: Promise<BatchChain> | undefined;
+    const takeNext = (multipartUnderWay: boolean) => {
+      if (multipartUnderWay || (context && context.getRemainingTimeInMillis() <= 2 * reserve)) return;
+      successor = this.takeOnNext(runId, run.copy?.batchesTotal, context, lanes);
+    };
+    try {
+      await this.copyAndCount(run, index, owner, context, lanes, takeNext, () => successor !== undefined, takenOn);
+    } catch (e) {
+      // The invocation ends with the batches it took on: this failure is thrown once they are done.
+      for (let rest = successor; rest; ) rest = (await rest).next;
+      throw e;
+    }
+    return { next: successor };
+  }
+
+  private async copyAndCount(
+    run: Run,
+    index: number,
+    owner: string,
+    context: CopyContext | undefined,
+    lanes: Lanes,
+    takeNext: (multipartUnderWay: boolean) => void,
+    nextTaken: () => boolean,
+    takenOn: boolean,
+  ): Promise<void> {
+    const runId = run.runId;
     const leaseSeconds = this.deps.leaseSeconds ?? 300;
     const lease = await this.deps.batches.acquireLease(runId, index, owner, leaseSeconds);
     const batch = await this.deps.batches.get(runId, index);
@@ -413,20 +467,20 @@ class CopyStage {
       const keeper = new LeaseKeeper(this.deps.batches, runId, index, lease, leaseSeconds, this.now);
       let outcome: CopyOutcome | false | 'failed' = 'failed';
       try {
-        outcome = await this.guard(run, () => this.copyBatch(batch, keeper, context));
+        outcome = await this.guard(run, () => this.copyBatch(batch, keeper, lanes, takeNext, context));
         if (outcome === 'done') markedDone = await this.deps.batches.markBatchDone(runId, index);
       } finally {
         keeper.stop();
-        if (outcome === 'time') {
-          // The one message that carries the batch on holds its lease from now on, so no other is sent.
-          const dispatchSeconds = this.deps.dispatchLeaseSeconds ?? 900;
-          const handedOff = await this.deps.batches.releaseLease(runId, index, owner, {
-            handOffSeconds: dispatchSeconds,
-          });
-          if (handedOff) {
-            await this.deps.publisher.publish(StageFunction.COPY, { kind: 'copy-batch', runId, batch: index });
+        if (outcome === 'time' || (outcome === 'failed' && takenOn)) {
+          // The one message that carries the batch on holds its lease from now on, so no other is sent. A
+          // batch this invocation took on has no Lambda retry to carry it after a failure: the message does.
+          const handedOn = await this.handOn(runId, index, owner);
+          if (handedOn && outcome === 'time')
             this.deps.logger.info('running out of time; batch handed on with its progress', { batch: index });
-          }
+          if (handedOn && outcome === 'failed')
+            this.deps.logger.warn('a batch taken on in this invocation failed; handed on with a message', {
+              batch: index,
+            });
         } else {
           // A failure is retried by Lambda as the same request, which owns the lease: it keeps the batch.
           const retain = outcome === 'failed' && context?.awsRequestId ? { retainSeconds: leaseSeconds } : {};
@@ -437,14 +491,59 @@ class CopyStage {
       }
       if (outcome !== 'done') return;
     }
+    await this.countDone(runId, index, batch, markedDone, nextTaken());
+  }
+
+  /**
+   * Claims the next batch that never had a message and works it in this invocation on the same lanes.
+   * Resolves with the batch after it (it never rejects: a failure of the batch is handed on with a message).
+   */
+  private async takeOnNext(
+    runId: string,
+    batchesTotal: number | undefined,
+    context: CopyContext | undefined,
+    lanes: Lanes,
+  ): Promise<BatchChain> {
+    try {
+      const next = await this.deps.batches.nextUndispatched(runId, batchesTotal, this.workersWhilePlanning());
+      if (next === undefined) return {};
+      if (!(await this.deps.batches.claimDispatch(runId, next, this.deps.dispatchLeaseSeconds ?? 900))) return {};
+      this.deps.logger.info('taking the next batch on in this invocation', { batch: next });
+      return await this.workBatch(runId, next, context, lanes, true);
+    } catch (e) {
+      this.deps.logger.error('the batch taken on in this invocation failed', { error: errorMessage(e) });
+      return {};
+    }
+  }
+
+  /** Turns the owner's lease into the lease of one message that carries the batch on, and sends that message. */
+  private async handOn(runId: string, index: number, owner: string): Promise<boolean> {
+    const handedOn = await this.deps.batches.releaseLease(runId, index, owner, {
+      handOffSeconds: this.deps.dispatchLeaseSeconds ?? 900,
+    });
+    if (handedOn) await this.deps.publisher.publish(StageFunction.COPY, { kind: 'copy-batch', runId, batch: index });
+    return handedOn;
+  }
+
+  /**
+   * Counts a finished batch on the run, then hands its place to the next batch (unless this invocation already
+   * took the next one on) and finalizes when it was the last.
+   */
+  private async countDone(
+    runId: string,
+    index: number,
+    batch: StoredBatch,
+    markedDone: boolean,
+    nextTaken: boolean,
+  ): Promise<void> {
     const counted = await this.deps.batches.countBatchDone(runId, index, batch.keys.length, batch.bytes);
     if (!counted) return;
     if (!counted.planRecorded) {
-      if (markedDone) await this.sendNext(runId, undefined);
+      if (markedDone && !nextTaken) await this.sendNext(runId, undefined);
       this.deps.logger.info('batch done while the copy is being planned; the planner counts it', { batch: index });
       return;
     }
-    if (counted.counted) await this.sendNext(runId, counted.batchesTotal);
+    if (counted.counted && !nextTaken) await this.sendNext(runId, counted.batchesTotal);
     this.deps.logger.info('batch done', {
       batch: index,
       objects: batch.keys.length,
@@ -460,9 +559,16 @@ class CopyStage {
    * is written once a second (`checkpointMillis`) or every `checkpointEvery` objects, whichever comes first, after each large object and after each part, and each write
    * renews the lease; copies of small objects go on while a write is under way (what they finish goes into the
    * next write) unless the writes fall several checkpoints behind. Stops early when time runs short, the lease
-   * is lost, or the run moved on; fails when progress cannot be written.
+   * is lost, or the run moved on; fails when progress cannot be written. Each copy holds one of `lanes`; once
+   * every object has started, `allStarted` is told whether a multipart copy is still under way.
    */
-  private async copyBatch(batch: StoredBatch, lease: LeaseKeeper, context?: CopyContext): Promise<CopyOutcome> {
+  private async copyBatch(
+    batch: StoredBatch,
+    lease: LeaseKeeper,
+    lanes: Lanes,
+    allStarted: (multipartUnderWay: boolean) => void,
+    context?: CopyContext,
+  ): Promise<CopyOutcome> {
     const todo = batch.keys.map((_, i) => i).filter((i) => !batch.done.has(i));
     const every = this.deps.checkpointEvery ?? 250;
     const checkpointMillis = this.deps.checkpointMillis ?? 1000;
@@ -532,50 +638,77 @@ class CopyStage {
       const run = await this.deps.store.get(batch.runId);
       if (run?.stage !== RunStage.COPYING) stopped ??= 'run';
     };
+    const copyOne = async (i: number) => {
+      if (!(await lease.ensure())) return;
+      const size = batch.sizes[i] as number;
+      const resume = batch.uploads.get(i);
+      const result = await this.copier.copyResumable(
+        {
+          sourceKey: batch.sourcePrefix + batch.keys[i],
+          destinationKey: destinationKey(batch.destinationPrefix, batch.keys[i] as string),
+          size,
+        },
+        {
+          resume,
+          abortSignal: abort.signal,
+          shouldStop: timeShort,
+          onUpload: async (u) => {
+            uploadOf.set(i, u);
+            unrecorded.set(i, []);
+            await flush();
+          },
+          onPart: async (p) => {
+            uploadOf.set(i, { uploadId: p.uploadId, partSizeBytes: uploadOf.get(i)?.partSizeBytes ?? 0 });
+            unrecorded.set(i, [...(unrecorded.get(i) ?? []), { partNumber: p.partNumber, etag: p.etag }]);
+            await flush();
+          },
+        },
+      );
+      if ('paused' in result) return;
+      done.push({ index: i, etag: result.etag });
+      if (done.length >= every || size >= largeBytes || this.now() - lastCheckpoint >= checkpointMillis) {
+        lastCheckpoint = this.now();
+        const recorded = flush();
+        // A large object waits for its record; small ones go on while progress is written, unless the
+        // writes have fallen behind by several checkpoints.
+        if (size >= largeBytes || done.length >= every * PROGRESS_BACKLOG_CHECKPOINTS) await recorded;
+        else recorded.catch(() => undefined);
+        await checkStage();
+      }
+    };
+    // Copies under way, multipart ones among them, and the first failure (no copy starts after it).
+    const running = new Set<Promise<void>>();
+    let multipartUnderWay = 0;
+    let failure: { error: unknown } | undefined;
     try {
-      await mapWithConcurrency(todo, this.s.copy.concurrency, async (i) => {
-        if (stopped || progressError !== undefined || timeShort()) return;
-        if (!(await lease.ensure())) return;
-        const size = batch.sizes[i] as number;
-        const resume = batch.uploads.get(i);
-        const result = await this.copier.copyResumable(
-          {
-            sourceKey: batch.sourcePrefix + batch.keys[i],
-            destinationKey: destinationKey(batch.destinationPrefix, batch.keys[i] as string),
-            size,
-          },
-          {
-            resume,
-            abortSignal: abort.signal,
-            shouldStop: timeShort,
-            onUpload: async (u) => {
-              uploadOf.set(i, u);
-              unrecorded.set(i, []);
-              await flush();
-            },
-            onPart: async (p) => {
-              uploadOf.set(i, { uploadId: p.uploadId, partSizeBytes: uploadOf.get(i)?.partSizeBytes ?? 0 });
-              unrecorded.set(i, [...(unrecorded.get(i) ?? []), { partNumber: p.partNumber, etag: p.etag }]);
-              await flush();
-            },
-          },
-        );
-        if ('paused' in result) return;
-        done.push({ index: i, etag: result.etag });
-        if (done.length >= every || size >= largeBytes || this.now() - lastCheckpoint >= checkpointMillis) {
-          lastCheckpoint = this.now();
-          const recorded = flush();
-          // A large object waits for its record; small ones go on while progress is written, unless the
-          // writes have fallen behind by several checkpoints.
-          if (size >= largeBytes || done.length >= every * PROGRESS_BACKLOG_CHECKPOINTS) await recorded;
-          else recorded.catch(() => undefined);
-          await checkStage();
+      let started = 0;
+      for (const i of todo) {
+        await lanes.acquire();
+        if (failure || stopped || progressError !== undefined || timeShort()) {
+          lanes.release();
+          break;
         }
-      });
+        const multipart = this.copier.copiesPartByPart(batch.sizes[i] as number);
+        if (multipart) multipartUnderWay++;
+        const copying: Promise<void> = copyOne(i)
+          .catch((error: unknown) => {
+            failure ??= { error };
+          })
+          .finally(() => {
+            if (multipart) multipartUnderWay--;
+            lanes.release();
+            running.delete(copying);
+          });
+        running.add(copying);
+        started++;
+      }
+      if (started === todo.length) allStarted(multipartUnderWay > 0);
+      while (running.size > 0) await Promise.all(running);
     } finally {
       if (deadline) clearTimeout(deadline);
       await flush().catch((e) => this.deps.logger.error('could not record copy progress', { error: errorMessage(e) }));
     }
+    if (failure) throw failure.error;
     if (progressError !== undefined) throw progressError;
     if (stopped === 'run') {
       this.deps.logger.info('run left COPYING; batch abandoned', { batch: batch.index });

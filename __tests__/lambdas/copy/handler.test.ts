@@ -382,31 +382,30 @@ describe('Handler: copy', () => {
   });
 
   describe('Bounded fan-out', () => {
-    it('keeps at most maxWorkers batches leased: the plan sends that many, each finished batch sends the next', async () => {
+    it('sends at most maxWorkers batches; a worker takes the batches never sent on in its own invocation, sending nothing', async () => {
       const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 20, concurrency: 4, maxWorkers: 2 } });
       await world.store.createRun(copyingRun('run-bounded', MEDIUM_EXPORT));
       await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-bounded' }));
       const total = (await world.store.mustGet('run-bounded')).copy?.batchesTotal ?? 0;
       expect(total).toBeGreaterThan(4);
 
-      let wave = world.publisher.takeBatches();
+      const wave = world.publisher.takeBatches();
       expect(wave.map((b) => b.batch)).toEqual([0, 1]);
       // Nothing more goes out while both are on their way, whatever the reconciler asks.
       await world.handler()(snsEvent({ kind: 'advance', runId: 'run-bounded' }));
       expect(world.publisher.takeBatches()).toEqual([]);
 
-      const order: number[] = [];
-      while (wave.length > 0) {
-        const { unattended, attended } = await world.batches.attendance('run-bounded');
-        expect(attended).toBeLessThanOrEqual(2);
-        expect(unattended.length + attended).toBeLessThanOrEqual(total - order.length);
-        const [next, ...rest] = wave;
-        await world.handler()(snsEvent(next));
-        order.push(next?.batch ?? -1);
-        wave = [...rest, ...world.publisher.takeBatches()];
-      }
-      expect(order).toEqual(Array.from({ length: total }, (_, i) => i));
-      expect((await world.store.mustGet('run-bounded')).stage).toBe('CLEANING_UP');
+      // The worker of batch 0 goes on with every batch that never had a message; batch 1 waits for its own.
+      await world.handler()(snsEvent(wave[0] as PipelineMessage));
+      expect(world.publisher.takeBatches()).toEqual([]);
+      expect(await world.batches.pendingIndexes('run-bounded')).toEqual([1]);
+      expect((await world.batches.attendance('run-bounded')).attended).toBe(1);
+
+      await world.handler()(snsEvent(wave[1] as PipelineMessage));
+      expect(world.publisher.takeBatches()).toEqual([]);
+      const run = await world.store.mustGet('run-bounded');
+      expect(run.stage).toBe('CLEANING_UP');
+      expect(run.copy).toMatchObject({ batchesDone: total, objectsCopied: run.copy?.objects });
     });
 
     it('tops the workers back up from batches never sent when a finished worker could not send the next', async () => {
@@ -417,6 +416,91 @@ describe('Handler: copy', () => {
       // The worker of batch 0 died after copying, before it sent the next: the batch is done, nothing is leased.
       await world.batches.markBatchDone('run-topup', 0);
       await world.handler()(snsEvent({ kind: 'advance', runId: 'run-topup' }));
+      expect(world.publisher.takeBatches().map((b) => b.batch)).toEqual([1]);
+    });
+  });
+
+  describe('Taking the next batch on', () => {
+    /** A run of the medium export in batches of 10, planned with one worker: only batch 0 has a message. */
+    async function oneWorkerRun(runId: string) {
+      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 10, concurrency: 4, maxWorkers: 1 } });
+      await world.store.createRun(copyingRun(runId, MEDIUM_EXPORT));
+      await world.handler()(snsEvent({ kind: 'copy-plan', runId }));
+      const [first, ...others] = world.publisher.takeBatches();
+      expect(first?.batch).toBe(0);
+      expect(others).toEqual([]);
+      return { world, first: first as PipelineMessage };
+    }
+
+    it("starts the next batch's copies on the lanes the last copies of its batch free, never more lanes at once", async () => {
+      const { world, first } = await oneWorkerRun('run-lanes');
+      const lastOfFirst = (await world.batches.get('run-lanes', 0))?.keys.at(-1) as string;
+      const client = s3rver.client();
+      const copies: Array<{ key: string; start: number; end: number }> = [];
+      let inFlight = 0;
+      let most = 0;
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName !== 'CopyObjectCommand') return next(args);
+          const key = (args.input as { Key: string }).Key;
+          const copy = { key, start: performance.now(), end: 0 };
+          most = Math.max(most, ++inFlight);
+          try {
+            // The last copy of batch 0 is slow: the lanes the others free go to batch 1 meanwhile.
+            if (key.endsWith(lastOfFirst)) await new Promise((resolve) => setTimeout(resolve, 400));
+            return await next(args);
+          } finally {
+            inFlight--;
+            copy.end = performance.now();
+            copies.push(copy);
+          }
+        },
+        { step: 'initialize', name: 'timeCopies' },
+      );
+      try {
+        await world.handler(client)(snsEvent(first));
+      } finally {
+        client.destroy();
+      }
+      const slow = copies.find((c) => c.key.endsWith(lastOfFirst));
+      const secondBatch = new Set((await world.batches.get('run-lanes', 1))?.keys);
+      const startedMeanwhile = copies.filter(
+        (c) => secondBatch.has(c.key.split('/').slice(-4).join('/')) && c.start < (slow?.end ?? 0),
+      );
+      expect(startedMeanwhile.length).toBeGreaterThan(0);
+      expect(most).toBeLessThanOrEqual(4);
+      expect(world.publisher.takeBatches()).toEqual([]);
+      expect((await world.store.mustGet('run-lanes')).stage).toBe('CLEANING_UP');
+    });
+
+    it('sends the next batch as a message instead when no more than twice the reserve is left', async () => {
+      const { world, first } = await oneWorkerRun('run-late');
+      // 100 s left: enough to copy (the reserve is 60 s), not to take a batch on (120 s).
+      await world.handler()(snsEvent(first), { getRemainingTimeInMillis: () => 100_000 });
+      expect(await world.batches.pendingIndexes('run-late')).not.toContain(0);
+      expect(world.publisher.takeBatches().map((b) => b.batch)).toEqual([1]);
+    });
+
+    it('hands a batch it took on that fails on with a message of its own, and does not fail the invocation', async () => {
+      const { world, first } = await oneWorkerRun('run-taken-fails');
+      const client = s3rver.client();
+      // Batch 0 copies its 10 objects; every copy after those fails as a broken connection would.
+      instrument(client, 'CopyObjectCommand', {
+        call: 11,
+        error: () => Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }),
+      });
+      try {
+        await world.handler(client)(snsEvent(first));
+      } finally {
+        client.destroy();
+      }
+      const [batch0, batch1] = await Promise.all([
+        world.batches.get('run-taken-fails', 0),
+        world.batches.get('run-taken-fails', 1),
+      ]);
+      expect(batch0?.status).toBe('DONE');
+      expect(batch1?.status).toBe('PENDING');
+      expect(batch1?.lease?.owner).toMatch(/^dispatch:/);
       expect(world.publisher.takeBatches().map((b) => b.batch)).toEqual([1]);
     });
   });

@@ -202,7 +202,12 @@ export class S3ObjectCopier {
    * leaves the upload for the next attempt; a refusal (4xx) aborts it.
    */
   async copyResumable(request: ObjectCopyRequest, hooks: ResumableCopyHooks): Promise<ObjectCopyResult | PausedCopy> {
-    return request.size > this.threshold ? this.copyMultipart(request, hooks) : this.copySingle(request, hooks);
+    return this.copiesPartByPart(request.size) ? this.copyMultipart(request, hooks) : this.copySingle(request, hooks);
+  }
+
+  /** Whether an object of `size` bytes is copied part by part (and so may pause between parts). */
+  copiesPartByPart(size: number): boolean {
+    return size > this.threshold;
   }
 
   private writeOptions() {

@@ -28,3 +28,34 @@ export async function mapWithConcurrency<T, R>(
   if (failed) throw firstError;
   return results;
 }
+
+/**
+ * A fixed number of lanes shared by several loops: `acquire` resolves once a lane is free (waiters in the order
+ * they asked), `release` frees it for the next. A loop that has nothing more to start leaves its lanes to the
+ * others as its last calls finish.
+ */
+export class Lanes {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(readonly size: number) {
+    if (!Number.isInteger(size) || size < 1) throw new Error(`lanes must be a whole number above 0, not ${size}`);
+    this.free = size;
+  }
+
+  /** Resolves once the caller holds a lane. */
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Frees a lane the caller holds, handing it to the longest waiter. */
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}

@@ -1,4 +1,4 @@
-import { mapWithConcurrency } from '../../../../lambdas/shared/copy/concurrency';
+import { Lanes, mapWithConcurrency } from '../../../../lambdas/shared/copy/concurrency';
 
 /** A promise with its resolve and reject at hand. */
 function deferred<T>() {
@@ -69,5 +69,43 @@ describe('Function: mapWithConcurrency', () => {
     });
     expect(most).toBe(1);
     await expect(mapWithConcurrency([], 4, async () => 1)).resolves.toEqual([]);
+  });
+});
+
+describe('Class: Lanes', () => {
+  it('lets as many holders in as it has lanes, and hands each freed lane to the longest waiter', async () => {
+    const lanes = new Lanes(2);
+    const order: string[] = [];
+    await lanes.acquire();
+    await lanes.acquire();
+    const third = lanes.acquire().then(() => order.push('third'));
+    const fourth = lanes.acquire().then(() => order.push('fourth'));
+    await tick();
+    expect(order).toEqual([]);
+    lanes.release();
+    await third;
+    expect(order).toEqual(['third']);
+    lanes.release();
+    await fourth;
+    expect(order).toEqual(['third', 'fourth']);
+    lanes.release();
+    lanes.release();
+    // Both lanes free again: two holders at once, the third waits.
+    await lanes.acquire();
+    await lanes.acquire();
+    let waited = false;
+    const fifth = lanes.acquire().then(() => {
+      waited = true;
+    });
+    await tick();
+    expect(waited).toBe(false);
+    lanes.release();
+    await fifth;
+    expect(waited).toBe(true);
+  });
+
+  it('refuses a number of lanes that is not a whole number above 0', () => {
+    expect(() => new Lanes(0)).toThrow('lanes must be a whole number above 0, not 0');
+    expect(() => new Lanes(1.5)).toThrow('not 1.5');
   });
 });
