@@ -421,13 +421,18 @@ class CopyStage {
     if (!run) return {};
     const owner = context?.awsRequestId ?? randomUUID();
     const reserve = this.deps.reserveMillis ?? 60_000;
+    // The next batch this invocation claimed (undefined when none could be), and its work.
+    let claim: Promise<number | undefined> | undefined;
     let successor: Promise<BatchChain> | undefined;
     const takeNext = (multipartUnderWay: boolean) => {
       if (multipartUnderWay || (context && context.getRemainingTimeInMillis() <= 2 * reserve)) return;
-      successor = this.takeOnNext(runId, run.copy?.batchesTotal, context, lanes);
+      const claimed = this.claimNext(runId, run.copy?.batchesTotal);
+      claim = claimed;
+      successor = claimed.then((next) => (next === undefined ? {} : this.takeOn(runId, next, context, lanes)));
     };
+    const nextTaken = async () => (claim ? (await claim) !== undefined : false);
     try {
-      await this.copyAndCount(run, index, owner, context, lanes, takeNext, () => successor !== undefined, takenOn);
+      await this.copyAndCount(run, index, owner, context, lanes, takeNext, nextTaken, takenOn);
     } catch (e) {
       // The invocation ends with the batches it took on: this failure is thrown once they are done.
       for (let rest = successor; rest; ) rest = (await rest).next;
@@ -443,7 +448,7 @@ class CopyStage {
     context: CopyContext | undefined,
     lanes: Lanes,
     takeNext: (multipartUnderWay: boolean) => void,
-    nextTaken: () => boolean,
+    nextTaken: () => Promise<boolean>,
     takenOn: boolean,
   ): Promise<void> {
     const runId = run.runId;
@@ -491,27 +496,43 @@ class CopyStage {
       }
       if (outcome !== 'done') return;
     }
-    await this.countDone(runId, index, batch, markedDone, nextTaken());
+    await this.countDone(runId, index, batch, markedDone, await nextTaken());
   }
 
   /**
-   * Claims the next batch that never had a message and works it in this invocation on the same lanes.
-   * Resolves with the batch after it (it never rejects: a failure of the batch is handed on with a message).
+   * Claims the next batch that never had a message for this invocation: undefined when there is none, or none
+   * may go out yet (a failure to claim is logged: the batch is then sent when this one is done, as always).
+   * A worker that started while the plan was made reads the run again, so it sees the plan's totals once recorded.
    */
-  private async takeOnNext(
+  private async claimNext(runId: string, batchesTotal: number | undefined): Promise<number | undefined> {
+    try {
+      const total = batchesTotal ?? (await this.deps.store.get(runId))?.copy?.batchesTotal;
+      const next = await this.deps.batches.nextUndispatched(runId, total, this.workersWhilePlanning());
+      if (next === undefined) return undefined;
+      if (!(await this.deps.batches.claimDispatch(runId, next, this.deps.dispatchLeaseSeconds ?? 900)))
+        return undefined;
+      this.deps.logger.info('taking the next batch on in this invocation', { batch: next });
+      return next;
+    } catch (e) {
+      this.deps.logger.error('could not claim the next batch', { error: errorMessage(e) });
+      return undefined;
+    }
+  }
+
+  /**
+   * Works a batch this invocation claimed, on the same lanes; resolves with the batch after it. It never
+   * rejects: a failure of the batch hands it on with a message of its own.
+   */
+  private async takeOn(
     runId: string,
-    batchesTotal: number | undefined,
+    index: number,
     context: CopyContext | undefined,
     lanes: Lanes,
   ): Promise<BatchChain> {
     try {
-      const next = await this.deps.batches.nextUndispatched(runId, batchesTotal, this.workersWhilePlanning());
-      if (next === undefined) return {};
-      if (!(await this.deps.batches.claimDispatch(runId, next, this.deps.dispatchLeaseSeconds ?? 900))) return {};
-      this.deps.logger.info('taking the next batch on in this invocation', { batch: next });
-      return await this.workBatch(runId, next, context, lanes, true);
+      return await this.workBatch(runId, index, context, lanes, true);
     } catch (e) {
-      this.deps.logger.error('the batch taken on in this invocation failed', { error: errorMessage(e) });
+      this.deps.logger.error('the batch taken on in this invocation failed', { batch: index, error: errorMessage(e) });
       return {};
     }
   }

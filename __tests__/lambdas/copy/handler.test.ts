@@ -481,6 +481,14 @@ describe('Handler: copy', () => {
       expect(world.publisher.takeBatches().map((b) => b.batch)).toEqual([1]);
     });
 
+    it('sends the next batch when it is done if it could not take it on', async () => {
+      const { world, first } = await oneWorkerRun('run-no-claim');
+      jest.spyOn(world.batches, 'nextUndispatched').mockRejectedValueOnce(new Error('ProvisionedThroughputExceeded'));
+      await world.handler()(snsEvent(first));
+      expect(await world.batches.pendingIndexes('run-no-claim')).not.toContain(0);
+      expect(world.publisher.takeBatches().map((b) => b.batch)).toEqual([1]);
+    });
+
     it('hands a batch it took on that fails on with a message of its own, and does not fail the invocation', async () => {
       const { world, first } = await oneWorkerRun('run-taken-fails');
       const client = s3rver.client();
