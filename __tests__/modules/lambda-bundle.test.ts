@@ -7,6 +7,7 @@ import { unzipSync } from 'fflate';
 import { SETTINGS_FILE } from '../../lambdas/shared/contracts/settings';
 import { bundleLambdas, deterministicZip, HANDLER_FILE, REPO_ROOT, withFiles } from '../../modules/lambda-bundle';
 import { buildRuntimeSettings, packageRuntimeSettings } from '../../modules/runtime-settings';
+import { handlerBundles } from '../support/shared-bundles';
 import { exampleConfig } from './stack-helper';
 
 const FIXTURE = '__tests__/fixtures/handler.ts';
@@ -287,5 +288,20 @@ describe('Bundle memo', () => {
     const memo = JSON.parse(readFileSync(memoFile(), 'utf8'));
     writeFileSync(join(outDir, 'bundles', `${memo.outputs.memo}.js`), 'tampered');
     expect(bundle()).toEqual(before);
+  });
+});
+
+describe('The stage bundles', () => {
+  /** The code of a stage's bundle, as Lambda unzips it. */
+  const handlerCode = (bundles: Map<string, { zipPath: string }>, stage: string) =>
+    Buffer.from(unzipSync(readFileSync(bundles.get(stage)?.zipPath ?? ''))[HANDLER_FILE] ?? []).toString('utf8');
+
+  it('leave the X-Ray SDK out of the copy function only: its async hook would track every promise of the copies', () => {
+    const bundles = handlerBundles();
+    // The SDK's automatic mode: the async hook of cls-hooked, set up when the SDK loads.
+    const xraySdk = /AWS_XRAY_CONTEXT_MISSING/;
+    expect(handlerCode(bundles, 'copy')).not.toMatch(xraySdk);
+    for (const stage of [...bundles.keys()].filter((s) => s !== 'copy'))
+      expect({ stage, traced: xraySdk.test(handlerCode(bundles, stage)) }).toEqual({ stage, traced: true });
   });
 });

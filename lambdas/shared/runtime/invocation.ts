@@ -10,7 +10,11 @@ import type { Logger } from './logger';
 /** What the frame of an invocation needs from a function's deps. */
 export interface InvocationDeps {
   readonly logger: Logger;
-  readonly tracer: Tracer;
+  /**
+   * The function's X-Ray tracer; a function without one (the copy function, whose hot path the X-Ray SDK's
+   * async hook would slow) runs its invocations untraced in-process, with Lambda's own segments only.
+   */
+  readonly tracer?: Tracer;
 }
 
 /** A Lambda handler as `makeHandler` builds it: the context is optional so tests may leave it out. */
@@ -35,6 +39,7 @@ export function lambdaEntry<D extends InvocationDeps, E, R>(
     handle ??= make(get);
     const run = handle;
     if (context) d.logger.addContext(context);
+    if (!d.tracer) return run(event, context);
     return traceHandler(d.tracer, `## ${process.env._HANDLER ?? 'handler'}`, () => run(event, context));
   };
 }

@@ -66,6 +66,32 @@ describe('Module: invocation', () => {
     });
   });
 
+  describe('A function without a tracer', () => {
+    it('runs its invocations outside any subsegment, with the request id still on its log lines', async () => {
+      const logger = new Logger({ serviceName: 'copy', logLevel: 'INFO' });
+      const tracer = new Tracer({ serviceName: 'copy' });
+      jest.spyOn(tracer, 'isTracingEnabled').mockReturnValue(true);
+      const facade = new Segment('aurora-export-copy');
+      const handler = lambdaEntry(
+        () => ({ logger }),
+        () => async () => {
+          logger.info('copying');
+          return tracer.getSegment();
+        },
+      );
+      let segment: unknown;
+      const lines = await stdoutJsonLines(async () => {
+        segment = await tracer.provider.getNamespace().runAndReturn(() => {
+          tracer.setSegment(facade);
+          return handler({}, lambdaContext('req-copy'));
+        });
+      });
+      expect(segment).toBe(facade);
+      expect(facade.subsegments ?? []).toEqual([]);
+      expect(lines.map((l) => [l.message, l.function_request_id])).toEqual([['copying', 'req-copy']]);
+    });
+  });
+
   describe('Function: traceHandler', () => {
     /** A tracer as in a function with active tracing, inside the segment Lambda opens for an invocation. */
     function activeTracing(): { tracer: Tracer; facade: Segment; within: <T>(fn: () => Promise<T>) => Promise<T> } {
