@@ -14,18 +14,19 @@
  * - the request is signed with Signature Version 4 (node:crypto, the signing key kept for its day) and carries
  *   the headers the SDK sends for the same input. Tests compare the two requests header by header, recompute
  *   the signature with the SDK's own signer (`@smithy/signature-v4`), and sign the example request of AWS's
- *   S3 API reference to the signature AWS publishes for it.
+ *   S3 API reference to the signature AWS publishes for it;
+ * - it goes over kept-alive HTTP/1.1 connections of this path's own (./http1-connections.ts), with TLS and
+ *   certificate checks as Node's defaults have them, at half the CPU of `node:http` per request.
  *
  * Anything else goes through the SDK, whose answer is then the answer: an endpoint that is not plain SigV4 on
  * `s3` (Multi-Region Access Points, S3 Express), an input member this path does not write, and every answer
- * that is not a CopyObjectResult (an error, a 200 carrying an error, a broken connection): the copy is sent
+ * that is not a CopyObjectResult (an error, a 200 carrying an error, a broken connection, an answer the
+ * connections do not read): the copy is sent
  * again through the SDK, which parses the error, retries as configured and throws what it always throws. After
  * a throttling or server error, every copy goes through the SDK for a minute, so that its adaptive retry, not
  * this path, sets the request rate while S3 asks for less.
  */
 import { createHmac, hash } from 'node:crypto';
-import { Agent as HttpAgent, type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import {
   CopyObjectCommand,
   type CopyObjectCommandInput,
@@ -34,6 +35,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { extendedEncodeURIComponent } from '@smithy/core/protocols';
+import { Http1ConnectionPool, type Http1PoolOptions } from './http1-connections';
 
 /** The input members this path writes, with the header each is sent in (the S3 model's `httpHeader` traits). */
 const HEADER_OF = {
@@ -66,14 +68,12 @@ interface Route {
 }
 
 /** Options of the path. */
-export interface DirectCopyObjectOptions {
-  /** Open sockets per protocol, kept alive between requests. */
+export interface DirectCopyObjectOptions extends Omit<Http1PoolOptions, 'now'> {
+  /** Open connections per endpoint, kept alive between requests. */
   readonly maxSockets: number;
   /** Longest one request may go without any byte from S3 before it is abandoned (and sent through the SDK). */
   readonly requestTimeoutMs: number;
-  /** Longest a new connection may take to open. */
-  readonly connectionTimeoutMs: number;
-  /** The clock, for the throttling window. */
+  /** The clock, for the throttling window and the credentials' expiry. */
   readonly now?: () => number;
 }
 
@@ -204,13 +204,8 @@ export class DirectCopyObject {
   /** The client's credentials as last taken, until shortly before they expire. */
   private credentials: { value: Credentials; refreshAt: number } | undefined;
   private credentialsLoading: Promise<Credentials> | undefined;
-  /**
-   * The requests on their way, by the signal that cancels them: one listener on each signal, where passing the
-   * signal to every request would add and remove one per request.
-   */
-  private readonly requestsOf = new WeakMap<AbortSignal, Set<ClientRequest>>();
-  private readonly httpAgent: HttpAgent;
-  private readonly httpsAgent: HttpsAgent;
+  /** Kept-alive connections, by origin (`https://host:port`). */
+  private readonly pools = new Map<string, Http1ConnectionPool>();
   private readonly now: () => number;
   private sdkUntil = 0;
   readonly counters: DirectCopyCounters = { direct: 0, sdk: 0, fallbacks: 0 };
@@ -219,9 +214,6 @@ export class DirectCopyObject {
     private readonly client: S3Client,
     private readonly options: DirectCopyObjectOptions,
   ) {
-    const agent = { keepAlive: true, maxSockets: options.maxSockets };
-    this.httpAgent = new HttpAgent(agent);
-    this.httpsAgent = new HttpsAgent(agent);
     this.now = options.now ?? Date.now;
   }
 
@@ -259,15 +251,16 @@ export class DirectCopyObject {
 
   /** Closes the kept-alive sockets. */
   destroy(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    for (const pool of this.pools.values()) pool.destroy();
+    this.pools.clear();
   }
 
   /** Only the members this path writes, each a string. */
   private writable(input: DirectCopyInput): boolean {
     for (const [member, value] of Object.entries(input)) {
       if (value === undefined) continue;
-      if (typeof value !== 'string') return false;
+      // A header value may not break its line: the SDK says what is wrong with such a value.
+      if (typeof value !== 'string' || /[\r\n]/.test(value)) return false;
       if (member !== 'Bucket' && member !== 'Key' && !(member in HEADER_OF)) return false;
     }
     return typeof input.Bucket === 'string' && typeof input.Key === 'string' && typeof input.CopySource === 'string';
@@ -365,80 +358,29 @@ export class DirectCopyObject {
     );
   }
 
-  /** Cancels `req` when `signal` aborts; returns what forgets it once it has ended. */
-  private track(signal: AbortSignal, req: ClientRequest): () => void {
-    let requests = this.requestsOf.get(signal);
-    if (!requests) {
-      const set = new Set<ClientRequest>();
-      requests = set;
-      this.requestsOf.set(signal, set);
-      signal.addEventListener(
-        'abort',
-        () => {
-          for (const r of set) r.destroy(signal.reason as Error);
-          set.clear();
-        },
-        { once: true },
-      );
-    }
-    requests.add(req);
-    const set = requests;
-    return () => set.delete(req);
-  }
-
+  /** Sends the request head on a kept-alive connection to the route's origin and reads the answer. */
   private exchange(
     route: Route,
     pathAndQuery: string,
     headers: Record<string, string>,
     abortSignal?: AbortSignal,
   ): Promise<{ status: number; body: string }> {
-    const https = route.url.protocol === 'https:';
-    const send = https ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
-      const req = send({
-        method: 'PUT',
-        hostname: route.url.hostname.replace(/^\[|\]$/g, ''),
-        port: route.url.port || (https ? 443 : 80),
-        path: pathAndQuery,
-        headers,
-        agent: https ? this.httpsAgent : this.httpAgent,
-      });
-      const untrack = abortSignal ? this.track(abortSignal, req) : undefined;
-      let connecting: NodeJS.Timeout | undefined;
-      req.on('socket', (socket) => {
-        if (!socket.connecting) return;
-        connecting = setTimeout(
-          () => req.destroy(new Error(`no connection within ${this.options.connectionTimeoutMs} ms`)),
-          this.options.connectionTimeoutMs,
-        );
-        socket.once('connect', () => clearTimeout(connecting));
-      });
-      req.setTimeout(this.options.requestTimeoutMs, () =>
-        req.destroy(new Error(`no answer within ${this.options.requestTimeoutMs} ms`)),
+    const origin = route.url.origin;
+    let pool = this.pools.get(origin);
+    if (!pool) {
+      const https = route.url.protocol === 'https:';
+      pool = new Http1ConnectionPool(
+        {
+          protocol: https ? 'https:' : 'http:',
+          hostname: route.url.hostname.replace(/^\[|\]$/g, ''),
+          port: Number(route.url.port || (https ? 443 : 80)),
+        },
+        { ...this.options, now: undefined },
       );
-      req.on('error', (e) => {
-        clearTimeout(connecting);
-        untrack?.();
-        reject(e);
-      });
-      req.on('response', (res: IncomingMessage) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => {
-          body += c;
-        });
-        res.on('error', reject);
-        res.on('end', () => {
-          untrack?.();
-          resolve({ status: res.statusCode ?? 0, body });
-        });
-        // A connection that closes mid-answer: the copy's outcome is unknown (resolve has won if it ended).
-        res.on('close', () => {
-          untrack?.();
-          if (!res.complete) reject(new Error('the connection closed before the answer ended'));
-        });
-      });
-      req.end();
-    });
+      this.pools.set(origin, pool);
+    }
+    let head = `PUT ${pathAndQuery} HTTP/1.1\r\n`;
+    for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
+    return pool.send(`${head}\r\n`, abortSignal);
   }
 }
