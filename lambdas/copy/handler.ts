@@ -659,7 +659,8 @@ class CopyStage {
       if (run?.stage !== RunStage.COPYING) stopped ??= 'run';
     };
     const copyOne = async (i: number) => {
-      if (!(await lease.ensure())) return;
+      const leased = lease.ensure();
+      if (leased !== true && !(await leased)) return;
       const size = batch.sizes[i] as number;
       const resume = batch.uploads.get(i);
       const result = await this.copier.copyResumable(

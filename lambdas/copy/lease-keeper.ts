@@ -36,8 +36,11 @@ export class LeaseKeeper {
     this.listeners.push(listener);
   }
 
-  /** Renews the lease when less than half of it is left; false once it is lost. */
-  async ensure(): Promise<boolean> {
+  /**
+   * Renews the lease when less than half of it is left; false once it is lost. Answers at once (no promise)
+   * when nothing needs writing, as before almost every object.
+   */
+  ensure(): boolean | Promise<boolean> {
     if (this.lost) return false;
     if (this.lease.expiresAt - this.now() >= (this.seconds * 1000) / 2) return true;
     return this.renew();

@@ -48,6 +48,9 @@ const HEADER_OF = {
   ACL: 'x-amz-acl',
 } as const satisfies Partial<Record<keyof CopyObjectCommandInput, string>>;
 
+/** The members above with their headers, for the loop of every request. */
+const HEADERS = Object.entries(HEADER_OF) as Array<[keyof typeof HEADER_OF, string]>;
+
 /** What this path can send: Bucket, Key and the members above. */
 export type DirectCopyInput = Pick<CopyObjectCommandInput, 'Bucket' | 'Key' | keyof typeof HEADER_OF>;
 
@@ -257,7 +260,8 @@ export class DirectCopyObject {
 
   /** Only the members this path writes, each a string. */
   private writable(input: DirectCopyInput): boolean {
-    for (const [member, value] of Object.entries(input)) {
+    for (const member in input) {
+      const value = input[member as keyof DirectCopyInput];
       if (value === undefined) continue;
       // A header value may not break its line: the SDK says what is wrong with such a value.
       if (typeof value !== 'string' || /[\r\n]/.test(value)) return false;
@@ -333,8 +337,8 @@ export class DirectCopyObject {
     const path = `${route.basePath}/${(input.Key as string).split('/').map(extendedEncodeURIComponent).join('/')}`;
     const query = 'x-id=CopyObject';
     const headers: Record<string, string> = { host: route.url.host };
-    for (const [member, header] of Object.entries(HEADER_OF)) {
-      const value = input[member as keyof typeof HEADER_OF];
+    for (const [member, header] of HEADERS) {
+      const value = input[member];
       if (value !== undefined) headers[header] = value;
     }
     const offset = (this.client.config as { systemClockOffset?: number }).systemClockOffset ?? 0;
