@@ -232,7 +232,8 @@ class CopyStage {
    * batches that had a message and lost it (their worker died, or the message was lost), then hands out
    * batches that never had one, in index order. The rest wait: each worker takes the next on when its batch
    * nears its end, or sends it when it finishes ({@link sendNext}). So the copy function's reserved
-   * concurrency is never asked for more, and no message waits throttled while its lease runs out. Returns how many were sent.
+   * concurrency is never asked for more, and no message waits throttled while its lease runs out. Returns how
+   * many were sent.
    */
   private async dispatch(
     runId: string,
@@ -520,7 +521,8 @@ class CopyStage {
 
   /**
    * Works a batch this invocation claimed, on the same lanes; resolves with the batch after it. It never
-   * rejects: a failure of the batch hands it on with a message of its own.
+   * rejects: a failure once the batch is leased hands it on with a message of its own; one before leaves it to
+   * the reconciler, which sends it again once the lease of this claim runs out.
    */
   private async takeOn(
     runId: string,
@@ -576,11 +578,12 @@ class CopyStage {
 
   /**
    * Copies the objects of a batch not yet recorded, continuing multipart copies where they stopped. Progress
-   * is written once a second (`checkpointMillis`) or every `checkpointEvery` objects, whichever comes first, after each large object and after each part, and each write
-   * renews the lease; copies of small objects go on while a write is under way (what they finish goes into the
-   * next write) unless the writes fall several checkpoints behind. Stops early when time runs short, the lease
-   * is lost, or the run moved on; fails when progress cannot be written. Each copy holds one of `lanes`; once
-   * every object has started, `allStarted` is told whether a multipart copy is still under way.
+   * is written once a second (`checkpointMillis`) or every `checkpointEvery` objects, whichever comes first,
+   * after each large object and after each part, and each write renews the lease; copies of small objects go
+   * on while a write is under way (what they finish goes into the next write) unless the writes fall several
+   * checkpoints behind. Stops early when time runs short, the lease is lost, or the run moved on; fails when
+   * progress cannot be written. Each copy holds one of `lanes`; once every object has started, `allStarted` is
+   * told whether a multipart copy is still under way.
    */
   private async copyBatch(
     batch: StoredBatch,
