@@ -783,12 +783,15 @@ class CopyStage {
       this.s3Call({ action: 's3:PutObject', side: 'destination', key }, () => writer.write(text));
     try {
       await write(manifest.start());
-      const tablesInfoKeys: string[] = [];
+      // The export's table status files, read while the manifest is written (each read is awaited below).
+      const tablesInfo = new Map<string, Promise<string>>();
       const missing: string[] = [];
       let missingCount = 0;
       let batchesRead = 0;
       for await (const b of this.deps.batches.each(run.runId)) {
         batchesRead++;
+        // A batch's entries go to the manifest in one write.
+        let entries = '';
         for (const [i, relativeKey] of b.keys.entries()) {
           const etag = b.done.get(i);
           if (etag === undefined) {
@@ -796,17 +799,23 @@ class CopyStage {
             continue;
           }
           const kind = classifyExportKey(relativeKey);
-          if (kind.kind === 'tables-info') tablesInfoKeys.push(b.sourcePrefix + relativeKey);
+          if (kind.kind === 'tables-info') {
+            const infoKey = b.sourcePrefix + relativeKey;
+            const reading = this.s3Call({ action: 's3:GetObject', side: 'source', key: infoKey }, () =>
+              readText(this.deps.s3, { bucket: this.s.exportBucket, key: infoKey, expectedOwner: this.s.accountId }),
+            );
+            reading.catch(() => undefined); // awaited below, unless the manifest fails first
+            tablesInfo.set(infoKey, reading);
+          }
           const table = kind.kind === 'data' ? { table: `${kind.db}.${kind.table}` } : {};
-          await write(
-            manifest.add({
-              key: destinationKey(b.destinationPrefix, relativeKey),
-              size: b.sizes[i] as number,
-              etag,
-              ...table,
-            }),
-          );
+          entries += manifest.add({
+            key: destinationKey(b.destinationPrefix, relativeKey),
+            size: b.sizes[i] as number,
+            etag,
+            ...table,
+          });
         }
+        if (entries) await write(entries);
       }
       const recorded = manifest.totals.objects;
       const expected = run.copy?.objects ?? recorded;
@@ -817,12 +826,8 @@ class CopyStage {
         );
       }
       const exportTables: ExportTableInfo[] = [];
-      for (const infoKey of tablesInfoKeys.sort()) {
-        const text = await this.s3Call({ action: 's3:GetObject', side: 'source', key: infoKey }, () =>
-          readText(this.deps.s3, { bucket: this.s.exportBucket, key: infoKey, expectedOwner: this.s.accountId }),
-        );
-        exportTables.push(...parseExportTablesInfo(text));
-      }
+      for (const infoKey of [...tablesInfo.keys()].sort())
+        exportTables.push(...parseExportTablesInfo(await (tablesInfo.get(infoKey) as Promise<string>)));
       await write(manifest.finish(exportTables));
       await this.s3Call({ action: 's3:PutObject', side: 'destination', key }, () => writer.end());
     } catch (e) {

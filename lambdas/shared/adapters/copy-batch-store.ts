@@ -609,9 +609,8 @@ export class CopyBatchStore {
     prefix: string,
     options: { projection?: boolean } = {},
   ): AsyncGenerator<Record<string, NativeAttributeValue>> {
-    let start: Record<string, NativeAttributeValue> | undefined;
-    do {
-      const out = await this.client.send(
+    const page = (start: Record<string, NativeAttributeValue> | undefined) =>
+      this.client.send(
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
@@ -628,9 +627,17 @@ export class CopyBatchStore {
           ExclusiveStartKey: start,
         }),
       );
+    // The next page is asked for as soon as a page arrives, so it is on its way while this one is read.
+    for (let next = page(undefined); ; ) {
+      const out = await next;
+      const start = out.LastEvaluatedKey;
+      if (start) {
+        next = page(start);
+        next.catch(() => undefined); // awaited on the next turn, unless the reader stops first
+      }
       yield* out.Items ?? [];
-      start = out.LastEvaluatedKey;
-    } while (start);
+      if (!start) return;
+    }
   }
 
   private async *batchesFrom(runId: string, prefix: string): AsyncGenerator<StoredBatch> {
