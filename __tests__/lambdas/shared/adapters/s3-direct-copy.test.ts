@@ -365,6 +365,14 @@ describe('Class: DirectCopyObject', () => {
       }
     });
 
+    it('leaves a value that would break its header line to the SDK, which refuses to send it', async () => {
+      await withDirect(endpoint, async (direct) => {
+        await expect(direct.send(input({ SSEKMSKeyId: `${KMS_KEY}\r\nx-injected: 1` }))).rejects.toThrow();
+        expect(seen.some((s) => 'x-injected' in s.headers)).toBe(false);
+        expect(direct.counters).toEqual({ direct: 0, sdk: 1, fallbacks: 0 });
+      });
+    });
+
     it('leaves members it does not write to the SDK', async () => {
       await withDirect(endpoint, async (direct) => {
         await direct.send({ ...input(), TaggingDirective: 'COPY' } as DirectCopyInput);
