@@ -62,6 +62,14 @@ async function readJson<T>(key: string): Promise<T> {
   return JSON.parse(await (out.Body as { transformToString(): Promise<string> }).transformToString()) as T;
 }
 
+/** A run of `exportPrefix` recorded COPYING and planned: the world, and the copy-batch messages the plan sent. */
+async function plannedRun(runId: string, exportPrefix: string, settings?: Parameters<typeof copyWorld>[2]) {
+  const world = await copyWorld(dynalite, s3, settings);
+  await world.store.createRun(copyingRun(runId, exportPrefix));
+  await world.handler()(snsEvent({ kind: 'copy-plan', runId }));
+  return { world, sent: world.publisher.takeBatches() };
+}
+
 /** Delivers every queued copy-batch message, one after the other, until none is left. */
 async function drain(world: CopyWorld, client: S3Client = s3, over: Partial<CopyDeps> = {}): Promise<number> {
   const handler = world.handler(client, over);
@@ -144,10 +152,7 @@ describe('Handler: copy', () => {
     it('finalizes exactly once when two workers finish the last batches at the same moment', async () => {
       for (let round = 0; round < 4; round++) {
         const runId = `run-race-${round}`;
-        const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
-        await world.store.createRun(copyingRun(runId, SMALL_EXPORT));
-        await world.handler()(snsEvent({ kind: 'copy-plan', runId }));
-        const batches = world.publisher.takeBatches();
+        const { world, sent: batches } = await plannedRun(runId, SMALL_EXPORT, { copy: { batchMaxObjects: 4 } });
         expect(batches).toHaveLength(2);
 
         const client = s3rver.client();
@@ -164,10 +169,10 @@ describe('Handler: copy', () => {
     });
 
     it('resumes a batch after a crash mid-batch, copying only what was not recorded, and writes no _SUCCESS before', async () => {
-      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 100, concurrency: 4 } });
-      await world.store.createRun(copyingRun('run-crash', MEDIUM_EXPORT));
-      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-crash' }));
-      const [first, ...rest] = world.publisher.takeBatches();
+      const {
+        world,
+        sent: [first, ...rest],
+      } = await plannedRun('run-crash', MEDIUM_EXPORT, { copy: { batchMaxObjects: 100, concurrency: 4 } });
 
       const crashing = s3rver.client();
       instrument(crashing, 'CopyObjectCommand', {
@@ -199,10 +204,10 @@ describe('Handler: copy', () => {
     });
 
     it('keeps copying while a progress write is slow, and folds what was done meanwhile into the next write', async () => {
-      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 100, concurrency: 4 } });
-      await world.store.createRun(copyingRun('run-slow-table', MEDIUM_EXPORT));
-      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-slow-table' }));
-      const [first] = world.publisher.takeBatches();
+      const {
+        world,
+        sent: [first],
+      } = await plannedRun('run-slow-table', MEDIUM_EXPORT, { copy: { batchMaxObjects: 100, concurrency: 4 } });
       const client = s3rver.client();
       const copies = instrument(client, 'CopyObjectCommand');
       const record = world.batches.recordCopied.bind(world.batches);
@@ -237,10 +242,10 @@ describe('Handler: copy', () => {
     });
 
     it('fails the batch when its progress cannot be written, starting no new object after the failure', async () => {
-      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 100, concurrency: 4 } });
-      await world.store.createRun(copyingRun('run-no-table', MEDIUM_EXPORT));
-      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-no-table' }));
-      const [first] = world.publisher.takeBatches();
+      const {
+        world,
+        sent: [first],
+      } = await plannedRun('run-no-table', MEDIUM_EXPORT, { copy: { batchMaxObjects: 100, concurrency: 4 } });
       const client = s3rver.client();
       const copies = instrument(client, 'CopyObjectCommand');
       const spy = jest
@@ -261,10 +266,10 @@ describe('Handler: copy', () => {
     });
 
     it('counts a redelivered batch once and does not copy it again', async () => {
-      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
-      await world.store.createRun(copyingRun('run-dup', SMALL_EXPORT));
-      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-dup' }));
-      const [first] = world.publisher.takeBatches();
+      const {
+        world,
+        sent: [first],
+      } = await plannedRun('run-dup', SMALL_EXPORT, { copy: { batchMaxObjects: 4 } });
       const client = s3rver.client();
       const copies = instrument(client, 'CopyObjectCommand');
       await world.handler(client)(snsEvent(first));
@@ -279,10 +284,10 @@ describe('Handler: copy', () => {
     });
 
     it('re-queues its batch with the progress kept when the function is about to time out', async () => {
-      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 100, concurrency: 1 } });
-      await world.store.createRun(copyingRun('run-time', MEDIUM_EXPORT));
-      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-time' }));
-      const [first] = world.publisher.takeBatches();
+      const {
+        world,
+        sent: [first],
+      } = await plannedRun('run-time', MEDIUM_EXPORT, { copy: { batchMaxObjects: 100, concurrency: 1 } });
       // Each copy takes 3 s of the 120 s left; a worker stops taking objects with less than 60 s left.
       const copies = instrument(s3, 'CopyObjectCommand');
       const before = copies.count();
@@ -348,19 +353,17 @@ describe('Handler: copy', () => {
     });
 
     it('re-sends no batch while its message is on its way', async () => {
-      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
-      await world.store.createRun(copyingRun('run-in-flight', SMALL_EXPORT));
-      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-in-flight' }));
-      expect(world.publisher.takeBatches()).toHaveLength(2);
+      const { world, sent } = await plannedRun('run-in-flight', SMALL_EXPORT, { copy: { batchMaxObjects: 4 } });
+      expect(sent).toHaveLength(2);
       await world.handler()(snsEvent({ kind: 'advance', runId: 'run-in-flight' }));
       expect(world.publisher.takeBatches()).toEqual([]);
     });
 
     it('does nothing with a delivery of a batch another worker holds', async () => {
-      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 4 } });
-      await world.store.createRun(copyingRun('run-held', SMALL_EXPORT));
-      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-held' }));
-      const [first] = world.publisher.takeBatches();
+      const {
+        world,
+        sent: [first],
+      } = await plannedRun('run-held', SMALL_EXPORT, { copy: { batchMaxObjects: 4 } });
       expect(await world.batches.acquireLease('run-held', 0, 'other-worker', 300)).toBeDefined();
       const copies = instrument(s3, 'CopyObjectCommand');
       await world.handler()(snsEvent(first));
@@ -409,10 +412,10 @@ describe('Handler: copy', () => {
     });
 
     it('tops the workers back up from batches never sent when a finished worker could not send the next', async () => {
-      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 40, concurrency: 4, maxWorkers: 1 } });
-      await world.store.createRun(copyingRun('run-topup', MEDIUM_EXPORT));
-      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-topup' }));
-      expect(world.publisher.takeBatches().map((b) => b.batch)).toEqual([0]);
+      const { world, sent } = await plannedRun('run-topup', MEDIUM_EXPORT, {
+        copy: { batchMaxObjects: 40, concurrency: 4, maxWorkers: 1 },
+      });
+      expect(sent.map((b) => b.batch)).toEqual([0]);
       // The worker of batch 0 died after copying, before it sent the next: the batch is done, nothing is leased.
       await world.batches.markBatchDone('run-topup', 0);
       await world.handler()(snsEvent({ kind: 'advance', runId: 'run-topup' }));
@@ -423,10 +426,10 @@ describe('Handler: copy', () => {
   describe('Taking the next batch on', () => {
     /** A run of the medium export in batches of 10, planned with one worker: only batch 0 has a message. */
     async function oneWorkerRun(runId: string) {
-      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 10, concurrency: 4, maxWorkers: 1 } });
-      await world.store.createRun(copyingRun(runId, MEDIUM_EXPORT));
-      await world.handler()(snsEvent({ kind: 'copy-plan', runId }));
-      const [first, ...others] = world.publisher.takeBatches();
+      const {
+        world,
+        sent: [first, ...others],
+      } = await plannedRun(runId, MEDIUM_EXPORT, { copy: { batchMaxObjects: 10, concurrency: 4, maxWorkers: 1 } });
       expect(first?.batch).toBe(0);
       expect(others).toEqual([]);
       return { world, first: first as PipelineMessage };
@@ -656,10 +659,7 @@ describe('Handler: copy', () => {
 
   describe('Finalization', () => {
     it('refuses to write _SUCCESS when the recorded progress misses an object', async () => {
-      const world = await copyWorld(dynalite, s3, { copy: { batchMaxObjects: 100 } });
-      await world.store.createRun(copyingRun('run-partial', SMALL_EXPORT));
-      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-partial' }));
-      world.publisher.takeBatches();
+      const { world } = await plannedRun('run-partial', SMALL_EXPORT, { copy: { batchMaxObjects: 100 } });
       // The counters and the batch status say everything is in, but the batch's own record lacks objects.
       const batch = await world.batches.get('run-partial', 0);
       await world.batches.markBatchDone('run-partial', 0);
@@ -705,10 +705,10 @@ describe('Handler: copy', () => {
     });
 
     it('fails the run when the destination bucket does not exist', async () => {
-      const world = await copyWorld(dynalite, s3, { destination: { bucket: 'no-such-lake' } });
-      await world.store.createRun(copyingRun('run-nobucket', SMALL_EXPORT));
-      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-nobucket' }));
-      const [batch] = world.publisher.takeBatches();
+      const {
+        world,
+        sent: [batch],
+      } = await plannedRun('run-nobucket', SMALL_EXPORT, { destination: { bucket: 'no-such-lake' } });
       await world.handler()(snsEvent(batch));
       const run = await world.store.mustGet('run-nobucket');
       expect(run.outcome).toBe('FAILED');
@@ -718,10 +718,10 @@ describe('Handler: copy', () => {
     });
 
     it('throws a transient failure so that Lambda retries it', async () => {
-      const world = await copyWorld(dynalite, s3);
-      await world.store.createRun(copyingRun('run-flaky', SMALL_EXPORT));
-      await world.handler()(snsEvent({ kind: 'copy-plan', runId: 'run-flaky' }));
-      const [batch] = world.publisher.takeBatches();
+      const {
+        world,
+        sent: [batch],
+      } = await plannedRun('run-flaky', SMALL_EXPORT);
       const flaky = s3rver.client();
       instrument(flaky, 'CopyObjectCommand', {
         call: 1,
