@@ -115,80 +115,76 @@ describe('Class: DirectCopyObject', () => {
   describe('the request it sends', () => {
     it('is the request the SDK sends for the same input: method, path, query and every header S3 reads', async () => {
       const { endpoint, seen, server } = await recordingServer();
-      const client = clientFor(endpoint);
-      const direct = createDirectCopy(client);
       try {
-        await client.send(new CopyObjectCommand(input()));
-        const out = await direct.send(input());
-        expect(out.CopyObjectResult?.ETag).toBe('"9b2cf535f27731c974343645a3985328"');
-        const [sdk, ours] = seen as [Seen, Seen];
-        expect(ours.method).toBe(sdk.method);
-        expect(ours.url).toBe(sdk.url);
-        const meaningful = (s: Seen) =>
-          Object.fromEntries(
-            Object.entries(s.headers).filter(
-              ([k]) => !SDK_BOOKKEEPING.has(k) && !['authorization', 'x-amz-date', 'connection'].includes(k),
-            ),
-          );
-        expect(meaningful(ours)).toEqual(meaningful(sdk));
-        expect(signedHeaders(ours)).toEqual(signedHeaders(sdk).filter((h) => !SDK_BOOKKEEPING.has(h)));
-        expect(ours.headers['x-amz-security-token']).toBe('token/with+chars=');
-        expect(direct.counters).toEqual({ direct: 1, sdk: 0, fallbacks: 0 });
+        await withDirect(endpoint, async (direct, client) => {
+          await client.send(new CopyObjectCommand(input()));
+          const out = await direct.send(input());
+          expect(out.CopyObjectResult?.ETag).toBe('"9b2cf535f27731c974343645a3985328"');
+          const [sdk, ours] = seen as [Seen, Seen];
+          expect(ours.method).toBe(sdk.method);
+          expect(ours.url).toBe(sdk.url);
+          const meaningful = (s: Seen) =>
+            Object.fromEntries(
+              Object.entries(s.headers).filter(
+                ([k]) => !SDK_BOOKKEEPING.has(k) && !['authorization', 'x-amz-date', 'connection'].includes(k),
+              ),
+            );
+          expect(meaningful(ours)).toEqual(meaningful(sdk));
+          expect(signedHeaders(ours)).toEqual(signedHeaders(sdk).filter((h) => !SDK_BOOKKEEPING.has(h)));
+          expect(ours.headers['x-amz-security-token']).toBe('token/with+chars=');
+          expect(direct.counters).toEqual({ direct: 1, sdk: 0, fallbacks: 0 });
+        });
       } finally {
-        direct.destroy();
-        client.destroy();
         await close(server);
       }
     });
 
     it('carries the signature the SDK signer computes for the same request', async () => {
       const { endpoint, seen, server } = await recordingServer();
-      const client = clientFor(endpoint);
-      const direct = createDirectCopy(client);
       try {
-        await direct.send(input());
-        const ours = seen[0] as Seen;
-        const [path, query] = ours.url.split('?') as [string, string];
-        const headers = Object.fromEntries(signedHeaders(ours).map((h) => [h, String(ours.headers[h])]));
-        const stamp = String(ours.headers['x-amz-date']);
-        const date = new Date(
-          `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13, 15)}Z`,
-        );
-        const signer = new SignatureV4({
-          service: 's3',
-          region: 'eu-west-1',
-          credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 'token/with+chars=' },
-          // The SDK's hash interface: a hash, or an HMAC when constructed with a secret.
-          sha256: class {
-            private readonly h: Hash | Hmac;
-            constructor(secret?: string | Uint8Array) {
-              this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
-            }
-            update(d: string | Uint8Array) {
-              this.h.update(d);
-            }
-            async digest() {
-              return new Uint8Array(this.h.digest());
-            }
-          } as never,
-          uriEscapePath: false,
-          applyChecksum: false,
+        await withDirect(endpoint, async (direct) => {
+          await direct.send(input());
+          const ours = seen[0] as Seen;
+          const [path, query] = ours.url.split('?') as [string, string];
+          const headers = Object.fromEntries(signedHeaders(ours).map((h) => [h, String(ours.headers[h])]));
+          const stamp = String(ours.headers['x-amz-date']);
+          const date = new Date(
+            `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13, 15)}Z`,
+          );
+          const signer = new SignatureV4({
+            service: 's3',
+            region: 'eu-west-1',
+            credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 'token/with+chars=' },
+            // The SDK's hash interface: a hash, or an HMAC when constructed with a secret.
+            sha256: class {
+              private readonly h: Hash | Hmac;
+              constructor(secret?: string | Uint8Array) {
+                this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+              }
+              update(d: string | Uint8Array) {
+                this.h.update(d);
+              }
+              async digest() {
+                return new Uint8Array(this.h.digest());
+              }
+            } as never,
+            uriEscapePath: false,
+            applyChecksum: false,
+          });
+          const signed = await signer.sign(
+            {
+              method: 'PUT',
+              protocol: 'http:',
+              hostname: '127.0.0.1',
+              path,
+              query: Object.fromEntries([query.split('=') as [string, string]]),
+              headers,
+            },
+            { signingDate: date },
+          );
+          expect(ours.headers.authorization).toBe(signed.headers.authorization);
         });
-        const signed = await signer.sign(
-          {
-            method: 'PUT',
-            protocol: 'http:',
-            hostname: '127.0.0.1',
-            path,
-            query: Object.fromEntries([query.split('=') as [string, string]]),
-            headers,
-          },
-          { signingDate: date },
-        );
-        expect(ours.headers.authorization).toBe(signed.headers.authorization);
       } finally {
-        direct.destroy();
-        client.destroy();
         await close(server);
       }
     });
