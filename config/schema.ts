@@ -38,6 +38,8 @@ export const COPY_IN_FLIGHT_BOUND = 350;
  * executions and keeps 100 of them unreserved for the account's other functions.
  */
 export const MAX_COPY_WORKERS = 900;
+/** Most objects one copy worker copies at once (`copy.concurrency`). */
+export const MAX_COPY_CONCURRENCY = 256;
 
 /** The copy workers a configuration allows: `maxWorkers`, else as many as keep the copies in flight in bound. */
 export function copyWorkers(copy: { readonly concurrency: number; readonly maxWorkers?: number }): number {
@@ -287,7 +289,7 @@ const pipelineShape = {
     .describe('What a failed or skipped table in the export does to the run.'),
   copy: z
     .object({
-      concurrency: positiveInt.max(256).default(16).describe('Objects copied at once by one worker.'),
+      concurrency: positiveInt.max(MAX_COPY_CONCURRENCY).default(16).describe('Objects copied at once by one worker.'),
       maxWorkers: positiveInt
         .max(MAX_COPY_WORKERS)
         .optional()

@@ -149,7 +149,9 @@ export function makeHandler(deps: CopyDeps): CopyHandler {
 }
 
 /** Checkpoints of progress a worker may have unwritten before its copies wait for the writes to catch up. */
-const PROGRESS_BACKLOG_CHECKPOINTS = 8;
+export const PROGRESS_BACKLOG_CHECKPOINTS = 8;
+/** Most objects recorded in one progress write unless `checkpointEvery` says otherwise. */
+export const DEFAULT_CHECKPOINT_EVERY = 250;
 
 /** Objects and bytes of each planned batch, by index: what counting a batch done adds to the run. */
 type PlannedSizes = Map<number, { objects: number; bytes: number }>;
@@ -593,7 +595,7 @@ class CopyStage {
     context?: CopyContext,
   ): Promise<CopyOutcome> {
     const todo = batch.keys.map((_, i) => i).filter((i) => !batch.done.has(i));
-    const every = this.deps.checkpointEvery ?? 250;
+    const every = this.deps.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
     const checkpointMillis = this.deps.checkpointMillis ?? 1000;
     let lastCheckpoint = this.now();
     const reserve = this.deps.reserveMillis ?? 60_000;
